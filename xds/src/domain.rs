@@ -1,0 +1,69 @@
+//! The domain state a sidecar is configured with, whether it comes from a local config file or from
+//! a control plane: listeners, upstream clusters and (in `sockmesh-policy`) network policies.
+//!
+//! Plain data, no transport types: the proxy consumes these and never sees xDS messages.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Which policy sections a listener enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Traffic from peers to the workload: `ingress` / `ingressDeny`.
+    Inbound,
+    /// Traffic from the workload to peers: `egress` / `egressDeny`.
+    Outbound,
+}
+
+/// How a listener treats the bytes of an accepted connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerProtocol {
+    /// Peek at the first bytes (bounded, with a timeout) and pick HTTP/1.1, HTTP/2 or opaque TCP.
+    Detect,
+    /// HTTP/1.1 or HTTP/2 (prior knowledge), no opaque fallback.
+    Http,
+    /// HTTP/2 carrying gRPC.
+    Grpc,
+    /// Opaque TCP: L3/L4 policy only.
+    Tcp,
+}
+
+/// One port the sidecar accepts connections on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listener {
+    pub name: String,
+    pub address: SocketAddr,
+    pub direction: Direction,
+    pub protocol: ListenerProtocol,
+    /// The cluster connections go to when the original destination is not known (explicit mode).
+    pub cluster: Option<String>,
+}
+
+/// The HTTP version the proxy speaks to a cluster's endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamProtocol {
+    /// Same as the downstream request (HTTP/1.1 stays HTTP/1.1, HTTP/2 stays HTTP/2).
+    #[default]
+    Auto,
+    Http1,
+    Http2,
+}
+
+/// A named group of upstream endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cluster {
+    pub name: String,
+    pub endpoints: Vec<SocketAddr>,
+    pub connect_timeout: Duration,
+    pub protocol: UpstreamProtocol,
+}
+
+impl Cluster {
+    /// Default connect timeout, as Envoy's `connect_timeout` default.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+}
