@@ -1,1 +1,89 @@
-//! placeholder
+//! Sockmesh policy: the model, the CiliumNetworkPolicy parser and the compiled matchers the proxy
+//! consults on every connection and request.
+//!
+//! The crate is pure (no I/O, no async): the proxy reads files or xDS resources, hands text to
+//! [`cilium::parse_documents`] (or builds [`model::Policy`] values itself), compiles them for its
+//! workload with [`CompiledPolicy::compile`], and swaps the result in atomically.
+//!
+//! # Why Cilium's semantics
+//! Users already write CiliumNetworkPolicy; taking its shapes *and* its decisions means a policy
+//! behaves the same under Sockmesh as under Cilium, and Cilium's documentation applies. Where we go
+//! beyond Cilium it is spelled out below.
+//!
+//! # Semantics
+//! * **Selection.** `endpointSelector` (`matchLabels`, `matchExpressions` with `In`, `NotIn`,
+//!   `Exists`, `DoesNotExist`; `k8s:`/`any:` key prefixes ignored; `{}` selects all) is matched
+//!   against the workload's [`Labels`] once, at compile time: a sidecar serves exactly one workload,
+//!   so unselected policies are dropped instead of being re-checked per request.
+//! * **Peers (L3).** `fromCIDR`/`toCIDR`, `fromCIDRSet`/`toCIDRSet` (with `except`),
+//!   `fromEndpoints`/`toEndpoints: [{}]` and `fromEntities`/`toEntities: [all]` are enforced. Peer
+//!   addresses that are IPv4-mapped IPv6 are folded to IPv4 first, so a dual-stack listener sees the
+//!   same peer as an IPv4 one. A rule without any L3 field matches every peer. Non-empty endpoint
+//!   selectors need peer identities (mTLS) and are refused: silently widening them to "all" would
+//!   allow traffic the author meant to restrict.
+//! * **Ports (L4).** `toPorts[].ports[]`: `port` (number or numeric string; `0` or absent = all),
+//!   `endPort` (range), `protocol` `TCP`/`UDP`/`SCTP`/`ANY` (default `ANY`). No `toPorts` = all
+//!   ports, L4 only.
+//! * **HTTP (L7).** `method`, `path`, `host` are regular expressions matched against the *whole*
+//!   value (they are anchored as `^(?:…)$`, as Cilium/Envoy do): `path: /api` does **not** match
+//!   `/api/v1`; write `/api/.*`. `path` sees path *and query*, exactly as `:path`. `host` sees the
+//!   `Host`/`:authority` value. `headers` entries are `"Name"` (must be present) or `"Name: value"`
+//!   (exact). `headerMatches` `{name, value, mismatch}`: without `mismatch` the header must equal
+//!   `value` (no `value`: must be present); with `mismatch: LOG|ADD|DELETE|REPLACE` a mismatch does
+//!   not stop the rule from matching but yields a [`HeaderAction`] for the proxy to apply. Header
+//!   names are case-insensitive. Header actions come from the deciding rule only.
+//! * **gRPC (our extension).** `rules.grpc: [{service, method, serviceRegex, methodRegex}]`:
+//!   `service`/`method` are exact, `*Regex` full-match; absent = any. They only match requests the
+//!   proxy identified as gRPC ([`HttpRequest::grpc`]). A port may carry `http` and `grpc` rules
+//!   together: the request passes L7 if any `http` rule or (for gRPC calls) any `grpc` rule matches.
+//! * **Deny rules with L7 (our extension).** `ingressDeny`/`egressDeny` entries may carry `rules`;
+//!   such a deny rule only denies requests that match one of its L7 rules. Deny rules without L7
+//!   rules deny at L3/L4 (Cilium's only kind).
+//! * **Precedence.** (1) A matching deny rule wins. (2) Otherwise a matching allow rule allows; a
+//!   port entry without L7 rules allows all of L7 on that port, and L7 rules on the same port/peer
+//!   add up. (3) Otherwise the direction's default applies: **default deny** if any selected policy
+//!   puts the direction into default deny, else **default allow** (`default-allow (ingress: no policy
+//!   selects this workload for ingress)`).
+//! * **Default deny and deny-only policies.** We follow Cilium's documented behaviour
+//!   (`enableDefaultDeny`, Cilium ≥ 1.15; "Deny Policies": "Pods will enter default-deny mode as
+//!   soon as a single policy selects it"): a spec puts a direction into default deny when it has an
+//!   allow *or* deny section for it (even an empty list), unless its `enableDefaultDeny.<direction>`
+//!   says `false`; an explicit `true` enables it even without rules. If several policies select the
+//!   workload, default deny is on when any of them requests it. So a policy with only `ingressDeny`
+//!   denies what it names *and* everything not allowed elsewhere; to write a pure "block list", set
+//!   `enableDefaultDeny: {ingress: false}`, as in Cilium.
+//! * **Rule ids.** Every verdict names the deciding rule: `namespace/name: ingress[0]`,
+//!   `…: ingress[0].toPorts[1]` (an L4 port entry) or `…: ingress[0].toPorts[1].rules.http[2]`;
+//!   with several `specs` the path starts with `specs[i].`. Ties are broken deterministically: the
+//!   first matching rule in (policy order, spec order, rule index, `toPorts` index, `http` before
+//!   `grpc`, rule index) wins, among deny rules first, then among allow rules.
+//! * **Not supported yet.** `toFQDNs`, `toServices`, `toGroups`, `fromNodes`/`toNodes`, `icmps`,
+//!   `authentication`, `fromRequires`/`toRequires`, `rules.kafka`, `rules.dns`, `rules.l7proto`,
+//!   `headerMatches[].secret`, `originatingTLS`/`terminatingTLS`, `listener`, `serverNames`, named
+//!   ports, entities other than `all`, `nodeSelector`. They are parsed and refused with an error at
+//!   their position, never ignored: ignoring a rule changes what a policy allows.
+//!
+//! # Performance
+//! Compilation builds, per direction and per allow/deny, a port index (binary search over port
+//! segments, each with its own candidate group), per group a CIDR index (hash lookups per prefix
+//! length) and an L7 index: for each HTTP field, literal patterns in a hash map and regexes in one
+//! `RegexSet`, combined by bitset intersection. Evaluation cost therefore grows with the number of
+//! distinct prefix lengths and regex automaton size, not linearly with the number of rules.
+
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used)]
+
+pub mod cilium;
+mod compile;
+pub mod model;
+mod request;
+mod selector;
+mod verdict;
+
+pub use cilium::ParseError;
+pub use compile::{CompileError, CompiledPolicy};
+pub use request::{
+    ConnMeta, Direction, GrpcCall, Headers, HttpRequest, L4Protocol, Labels, NoHeaders,
+};
+pub use selector::NAMESPACE_LABEL;
+pub use verdict::{ConnVerdict, HeaderAction, L7Kind, RuleId, Verdict};

@@ -1,0 +1,226 @@
+//! Flattening: selected policies become a list of entries per direction and allow/deny, in decision
+//! order. One entry is one `toPorts` element of one rule (or a whole rule without `toPorts`), which
+//! is the unit Cilium's decisions are made on: one peer set, one port set, optional L7 rules.
+
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+use crate::model::{
+    CidrRule, Entity, GrpcRule, HttpRule, PeerSelector, Policy, PortProtocol, Rule, Section, Spec,
+};
+use crate::request::Direction;
+use crate::verdict::RuleId;
+
+use super::CompileError;
+use super::field::check_regex;
+
+#[derive(Debug)]
+pub(crate) struct Entry {
+    /// Id of the entry itself (`…ingress[0]` or `…ingress[0].toPorts[1]`).
+    pub(crate) id: RuleId,
+    /// True when any peer matches (no L3 field, `{}` endpoints, entity `all`).
+    pub(crate) all_peers: bool,
+    pub(crate) cidrs: Vec<(IpNet, Arc<[IpNet]>)>,
+    /// Empty = all ports and protocols.
+    pub(crate) ports: Vec<PortProtocol>,
+    /// `None` = L4 only.
+    pub(crate) l7: Option<EntryL7>,
+}
+
+#[derive(Debug)]
+pub(crate) struct EntryL7 {
+    pub(crate) http: Vec<(RuleId, HttpRule)>,
+    pub(crate) grpc: Vec<(RuleId, GrpcRule)>,
+}
+
+impl EntryL7 {
+    pub(crate) fn len(&self) -> usize {
+        self.http.len() + self.grpc.len()
+    }
+}
+
+/// Entries of one direction, allow or deny, in decision order.
+pub(crate) fn flatten(
+    policies: &[(&Policy, Vec<&Spec>)],
+    direction: Direction,
+    deny: bool,
+) -> Result<Vec<Entry>, CompileError> {
+    let mut out = Vec::new();
+    for (policy, specs) in policies {
+        let qname = policy.qualified_name();
+        for (si, spec) in specs.iter().enumerate() {
+            let section = if deny {
+                spec.deny(direction)
+            } else {
+                spec.allow(direction)
+            };
+            let Some(rules) = section else { continue };
+            let spec_prefix = if policy.specs.len() > 1 {
+                // Index in the policy, not among the selected specs: ids must point into the file.
+                let idx = policy
+                    .specs
+                    .iter()
+                    .position(|s| std::ptr::eq(s, *spec))
+                    .unwrap_or(si);
+                format!("specs[{idx}].")
+            } else {
+                String::new()
+            };
+            let sec = Section::of(direction, deny).as_str();
+            for (ri, rule) in rules.iter().enumerate() {
+                let base = format!("{qname}: {spec_prefix}{sec}[{ri}]");
+                flatten_rule(&qname, &base, rule, &mut out)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn flatten_rule(
+    policy: &str,
+    base: &str,
+    rule: &Rule,
+    out: &mut Vec<Entry>,
+) -> Result<(), CompileError> {
+    let mut all_peers = rule.peers.is_empty();
+    let mut cidrs = Vec::new();
+    for peer in &rule.peers {
+        match peer {
+            PeerSelector::Endpoints(sel) if sel.is_empty() => all_peers = true,
+            PeerSelector::Endpoints(_) => {
+                return Err(CompileError::Unsupported {
+                    policy: policy.to_owned(),
+                    rule: base.to_owned(),
+                    field: "fromEndpoints/toEndpoints",
+                    reason: "identity selectors need mTLS identities; use `[{}]` (all endpoints) \
+                             or CIDR rules for now"
+                        .to_owned(),
+                });
+            }
+            PeerSelector::Entity(Entity::All) => all_peers = true,
+            PeerSelector::Cidr(CidrRule { cidr, except }) => {
+                for e in except {
+                    if !cidr.contains(e) {
+                        return Err(CompileError::Invalid {
+                            policy: policy.to_owned(),
+                            rule: base.to_owned(),
+                            field: "except",
+                            message: format!(
+                                "`{e}` is not inside `{cidr}`; list only sub-ranges of the cidr"
+                            ),
+                        });
+                    }
+                }
+                cidrs.push((cidr.trunc(), Arc::from(except.as_slice())));
+            }
+        }
+    }
+    if rule.to_ports.is_empty() {
+        out.push(Entry {
+            id: RuleId::new(base),
+            all_peers,
+            cidrs,
+            ports: Vec::new(),
+            l7: None,
+        });
+        return Ok(());
+    }
+    for (pi, pr) in rule.to_ports.iter().enumerate() {
+        let id = format!("{base}.toPorts[{pi}]");
+        for p in &pr.ports {
+            if let Some(end) = p.end_port
+                && p.port != 0
+                && end < p.port
+            {
+                return Err(CompileError::Invalid {
+                    policy: policy.to_owned(),
+                    rule: id,
+                    field: "endPort",
+                    message: format!("endPort {end} is below port {}; swap them", p.port),
+                });
+            }
+        }
+        let l7 = match &pr.rules {
+            Some(r) if !r.is_empty() => Some(compile_l7(policy, &id, r)?),
+            _ => None,
+        };
+        out.push(Entry {
+            id: RuleId::new(id),
+            all_peers,
+            cidrs: cidrs.clone(),
+            ports: pr.ports.clone(),
+            l7,
+        });
+    }
+    Ok(())
+}
+
+fn compile_l7(policy: &str, id: &str, r: &crate::model::L7Rules) -> Result<EntryL7, CompileError> {
+    let unsupported = |field: &'static str, what: &str| CompileError::Unsupported {
+        policy: policy.to_owned(),
+        rule: id.to_owned(),
+        field,
+        reason: format!("{what}; remove these rules or move the port to L4-only"),
+    };
+    if !r.kafka.is_empty() {
+        return Err(unsupported(
+            "rules.kafka",
+            "Kafka policy comes with the Kafka capability",
+        ));
+    }
+    if !r.dns.is_empty() {
+        return Err(unsupported(
+            "rules.dns",
+            "DNS policy comes with the DNS capability",
+        ));
+    }
+    let check =
+        |rule: &str, field: &'static str, pat: &Option<String>| -> Result<(), CompileError> {
+            match pat {
+                Some(p) => check_regex(p).map_err(|message| CompileError::InvalidRegex {
+                    policy: policy.to_owned(),
+                    rule: rule.to_owned(),
+                    field,
+                    message,
+                }),
+                None => Ok(()),
+            }
+        };
+    let mut http = Vec::new();
+    for (i, h) in r.http.iter().enumerate() {
+        let rid = format!("{id}.rules.http[{i}]");
+        check(&rid, "method", &h.method)?;
+        check(&rid, "path", &h.path)?;
+        check(&rid, "host", &h.host)?;
+        for line in &h.headers {
+            if crate::model::parse_header_line(line).is_none() {
+                return Err(CompileError::Invalid {
+                    policy: policy.to_owned(),
+                    rule: rid,
+                    field: "headers",
+                    message: format!("`{line}` is not `Name` or `Name: value`"),
+                });
+            }
+        }
+        for m in &h.header_matches {
+            if m.name.trim().is_empty() {
+                return Err(CompileError::Invalid {
+                    policy: policy.to_owned(),
+                    rule: rid,
+                    field: "headerMatches.name",
+                    message: "the header name is empty; give the header to match".to_owned(),
+                });
+            }
+        }
+        http.push((RuleId::new(rid), h.clone()));
+    }
+    let mut grpc = Vec::new();
+    for (i, g) in r.grpc.iter().enumerate() {
+        let rid = format!("{id}.rules.grpc[{i}]");
+        check(&rid, "serviceRegex", &g.service_regex)?;
+        check(&rid, "methodRegex", &g.method_regex)?;
+        grpc.push((RuleId::new(rid), g.clone()));
+    }
+    Ok(EntryL7 { http, grpc })
+}

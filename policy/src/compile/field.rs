@@ -1,0 +1,153 @@
+//! One request field (method, path, host, gRPC service, ...) matched against many rules at once.
+//!
+//! Patterns without regex metacharacters are literals: a full-match regex without metacharacters
+//! matches exactly that string, so they go into a hash map. The rest share one `RegexSet`, which
+//! runs a single automaton over the value for all of them. The result is a bitset of the rules whose
+//! pattern for this field matches (rules without a pattern for the field always match).
+
+use std::collections::HashMap;
+
+use regex::{RegexSet, RegexSetBuilder};
+
+use super::bits::Bits;
+
+/// Compiled-size limits: large enough for 10,000 rules, small enough to refuse pathological ones.
+const REGEX_SIZE_LIMIT: usize = 512 << 20;
+const DFA_SIZE_LIMIT: usize = 64 << 20;
+
+#[derive(Debug)]
+pub(crate) struct FieldIndex {
+    /// Rules that do not constrain this field.
+    any: Bits,
+    literals: HashMap<Box<str>, Vec<usize>>,
+    set: Option<RegexSet>,
+    /// For each pattern of `set`, the rules using it.
+    set_rules: Vec<Vec<usize>>,
+    /// Whether any rule constrains this field at all (otherwise `eval` is just `any`).
+    constrained: bool,
+}
+
+/// A field pattern: a full-match regex, or an exact string.
+#[derive(Clone, Debug)]
+pub(crate) struct Pattern {
+    pub(crate) text: String,
+    pub(crate) exact: bool,
+}
+
+impl Pattern {
+    pub(crate) fn regex(text: &Option<String>) -> Option<Pattern> {
+        text.clone().map(|text| Pattern { text, exact: false })
+    }
+
+    pub(crate) fn exact(text: &Option<String>) -> Option<Pattern> {
+        text.clone().map(|text| Pattern { text, exact: true })
+    }
+}
+
+/// True when `pattern` has no regex metacharacter, i.e. full-matches exactly itself.
+pub(crate) fn is_literal(pattern: &str) -> bool {
+    !pattern.chars().any(|c| "\\.+*?()|[]{}^$#&-~".contains(c))
+}
+
+/// Anchors a pattern for full matching.
+pub(crate) fn anchored(pattern: &str) -> String {
+    format!("^(?:{pattern})$")
+}
+
+/// Checks that `pattern` compiles as a full-match regex; returns the regex error text otherwise.
+pub(crate) fn check_regex(pattern: &str) -> Result<(), String> {
+    regex::RegexBuilder::new(&anchored(pattern))
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+impl FieldIndex {
+    /// `patterns` holds (rule, pattern) for the rules that take part (`None` = any value); rules
+    /// not listed never match through this field.
+    pub(crate) fn build(
+        n_rules: usize,
+        patterns: impl IntoIterator<Item = (usize, Option<Pattern>)>,
+    ) -> Result<FieldIndex, regex::Error> {
+        let mut any = Bits::new(n_rules);
+        let mut literals: HashMap<Box<str>, Vec<usize>> = HashMap::new();
+        let mut regexes: Vec<String> = Vec::new();
+        let mut set_rules: Vec<Vec<usize>> = Vec::new();
+        let mut regex_pos: HashMap<String, usize> = HashMap::new();
+        let mut constrained = false;
+        for (rule, pattern) in patterns {
+            match pattern {
+                None => any.set(rule),
+                Some(Pattern { text: p, exact }) => {
+                    constrained = true;
+                    if exact || is_literal(&p) {
+                        literals.entry(p.into_boxed_str()).or_default().push(rule);
+                    } else {
+                        let pos = *regex_pos.entry(p.clone()).or_insert_with(|| {
+                            regexes.push(anchored(&p));
+                            set_rules.push(Vec::new());
+                            regexes.len() - 1
+                        });
+                        if let Some(rules) = set_rules.get_mut(pos) {
+                            rules.push(rule);
+                        }
+                    }
+                }
+            }
+        }
+        let set = if regexes.is_empty() {
+            None
+        } else {
+            Some(
+                RegexSetBuilder::new(&regexes)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .dfa_size_limit(DFA_SIZE_LIMIT)
+                    .build()?,
+            )
+        };
+        Ok(FieldIndex {
+            any,
+            literals,
+            set,
+            set_rules,
+            constrained,
+        })
+    }
+
+    /// Rules whose pattern for this field matches `value` (`None`: the request has no such value,
+    /// so only unconstrained rules match).
+    pub(crate) fn eval(&self, value: Option<&str>) -> Bits {
+        let mut bits = self.any.clone();
+        if !self.constrained {
+            return bits;
+        }
+        let Some(value) = value else {
+            return bits;
+        };
+        if let Some(rules) = self.literals.get(value) {
+            for &r in rules {
+                bits.set(r);
+            }
+        }
+        if let Some(set) = &self.set {
+            for pos in set.matches(value).iter() {
+                if let Some(rules) = self.set_rules.get(pos) {
+                    for &r in rules {
+                        bits.set(r);
+                    }
+                }
+            }
+        }
+        bits
+    }
+
+    /// Like [`FieldIndex::eval`], intersected into `acc`; skips work when nothing is constrained.
+    pub(crate) fn and_into(&self, value: Option<&str>, acc: &mut Bits) {
+        if self.constrained {
+            acc.and_assign(&self.eval(value));
+        } else {
+            acc.and_assign(&self.any);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! A group: the entries that cover one port segment, with their peer and L7 indexes.
+
+use std::net::IpAddr;
+
+use super::bits::Bits;
+use super::cidr::CidrIndex;
+use super::entry::Entry;
+use super::l7::{L7Index, L7Source};
+
+#[derive(Debug)]
+pub(crate) struct Group {
+    /// Indexes into the side's entry list, ascending (= decision order).
+    pub(crate) entries: Vec<usize>,
+    all_peers: Bits,
+    cidrs: CidrIndex,
+    /// Entries without L7 rules.
+    pub(crate) l4_only: Bits,
+    pub(crate) l7: Option<L7Index>,
+}
+
+impl Group {
+    pub(crate) fn build(all: &[Entry], entries: Vec<usize>) -> Result<Group, regex::Error> {
+        let n = entries.len();
+        let mut all_peers = Bits::new(n);
+        let mut l4_only = Bits::new(n);
+        let mut cidrs = CidrIndex::default();
+        let mut sources = Vec::new();
+        for (local, &idx) in entries.iter().enumerate() {
+            let Some(e) = all.get(idx) else { continue };
+            if e.all_peers {
+                all_peers.set(local);
+            }
+            for (net, except) in &e.cidrs {
+                cidrs.insert(*net, except.clone(), local);
+            }
+            match &e.l7 {
+                None => l4_only.set(local),
+                Some(l7) => {
+                    for (id, r) in &l7.http {
+                        sources.push((local, id.clone(), L7Source::Http(r)));
+                    }
+                    for (id, r) in &l7.grpc {
+                        sources.push((local, id.clone(), L7Source::Grpc(r)));
+                    }
+                }
+            }
+        }
+        let l7 = if sources.is_empty() {
+            None
+        } else {
+            Some(L7Index::build(sources)?)
+        };
+        Ok(Group {
+            entries,
+            all_peers,
+            cidrs,
+            l4_only,
+            l7,
+        })
+    }
+
+    /// Local entries whose peers include `ip` (already folded).
+    pub(crate) fn peers(&self, ip: IpAddr) -> Bits {
+        let mut bits = self.all_peers.clone();
+        if !self.cidrs.is_empty() {
+            self.cidrs.lookup_into(ip, &mut bits);
+        }
+        bits
+    }
+}

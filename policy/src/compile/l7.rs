@@ -1,0 +1,167 @@
+//! The L7 index of one port group: all HTTP and gRPC rules of its entries, numbered in decision order.
+//!
+//! A request is matched field by field ([`FieldIndex`]) and the per-field bitsets are intersected;
+//! only the surviving candidates are checked, in order, for their peer and header conditions, so the
+//! first survivor is the deciding rule.
+
+use crate::model::{GrpcRule, HttpRule, MismatchAction};
+use crate::request::{Headers, HttpRequest};
+use crate::verdict::{HeaderAction, RuleId};
+
+use super::bits::Bits;
+use super::field::{FieldIndex, Pattern};
+
+/// One L7 rule of a group.
+#[derive(Debug)]
+pub(crate) struct L7Rule {
+    /// Index of the owning entry within the group.
+    pub(crate) local_entry: usize,
+    pub(crate) id: RuleId,
+    /// Header conditions: (lower-case name, required exact value or `None` for presence).
+    required: Vec<(String, Option<String>)>,
+    /// `headerMatches` with a mismatch action: (lower-case name, expected value, action).
+    on_mismatch: Vec<(String, Option<String>, MismatchAction)>,
+}
+
+/// The source of one L7 rule, as handed to [`L7Index::build`].
+pub(crate) enum L7Source<'a> {
+    Http(&'a HttpRule),
+    Grpc(&'a GrpcRule),
+}
+
+#[derive(Debug)]
+pub(crate) struct L7Index {
+    rules: Vec<L7Rule>,
+    method: FieldIndex,
+    path: FieldIndex,
+    host: FieldIndex,
+    /// Rules that are HTTP rules (gRPC rules never match via the HTTP fields).
+    http: Bits,
+    grpc_service: FieldIndex,
+    grpc_method: FieldIndex,
+    grpc_service_re: FieldIndex,
+    grpc_method_re: FieldIndex,
+    grpc: Bits,
+}
+
+impl L7Index {
+    /// `sources` must be in decision order; each item is (local entry, rule id, rule).
+    pub(crate) fn build(
+        sources: Vec<(usize, RuleId, L7Source<'_>)>,
+    ) -> Result<L7Index, regex::Error> {
+        let n = sources.len();
+        let mut http = Bits::new(n);
+        let mut grpc = Bits::new(n);
+        let mut rules = Vec::with_capacity(n);
+        let (mut method, mut path, mut host) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut svc, mut meth, mut svc_re, mut meth_re) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (i, (local_entry, id, src)) in sources.into_iter().enumerate() {
+            let mut required = Vec::new();
+            let mut on_mismatch = Vec::new();
+            match src {
+                L7Source::Http(r) => {
+                    http.set(i);
+                    method.push((i, Pattern::regex(&r.method)));
+                    path.push((i, Pattern::regex(&r.path)));
+                    host.push((i, Pattern::regex(&r.host)));
+                    for line in &r.headers {
+                        if let Some(h) = crate::model::parse_header_line(line) {
+                            required.push(h);
+                        }
+                    }
+                    for m in &r.header_matches {
+                        let name = m.name.to_ascii_lowercase();
+                        match m.mismatch {
+                            None => required.push((name, m.value.clone())),
+                            Some(a) => on_mismatch.push((name, m.value.clone(), a)),
+                        }
+                    }
+                }
+                L7Source::Grpc(r) => {
+                    grpc.set(i);
+                    svc.push((i, Pattern::exact(&r.service)));
+                    meth.push((i, Pattern::exact(&r.method)));
+                    svc_re.push((i, Pattern::regex(&r.service_regex)));
+                    meth_re.push((i, Pattern::regex(&r.method_regex)));
+                }
+            }
+            rules.push(L7Rule {
+                local_entry,
+                id,
+                required,
+                on_mismatch,
+            });
+        }
+        Ok(L7Index {
+            rules,
+            method: FieldIndex::build(n, method)?,
+            path: FieldIndex::build(n, path)?,
+            host: FieldIndex::build(n, host)?,
+            http,
+            grpc_service: FieldIndex::build(n, svc)?,
+            grpc_method: FieldIndex::build(n, meth)?,
+            grpc_service_re: FieldIndex::build(n, svc_re)?,
+            grpc_method_re: FieldIndex::build(n, meth_re)?,
+            grpc,
+        })
+    }
+
+    /// The first rule (in decision order) that matches `req` and whose entry is set in `peers`.
+    pub(crate) fn first_match(&self, req: &HttpRequest<'_>, peers: &Bits) -> Option<&L7Rule> {
+        let mut cand = self.http.clone();
+        self.method.and_into(Some(req.method), &mut cand);
+        self.path.and_into(Some(req.path), &mut cand);
+        self.host.and_into(req.host, &mut cand);
+        if let Some(call) = req.grpc {
+            let mut g = self.grpc.clone();
+            self.grpc_service.and_into(Some(call.service), &mut g);
+            self.grpc_method.and_into(Some(call.method), &mut g);
+            self.grpc_service_re.and_into(Some(call.service), &mut g);
+            self.grpc_method_re.and_into(Some(call.method), &mut g);
+            cand.or_assign(&g);
+        }
+        cand.ones()
+            .filter_map(|i| self.rules.get(i))
+            .find(|r| peers.get(r.local_entry) && r.headers_match(req.headers))
+    }
+}
+
+impl L7Rule {
+    fn headers_match(&self, headers: &dyn Headers) -> bool {
+        self.required
+            .iter()
+            .all(|(name, want)| match headers.get(name) {
+                None => false,
+                Some(v) => want.as_deref().is_none_or(|w| w == v),
+            })
+    }
+
+    /// The header actions of this (deciding) rule for `headers`.
+    pub(crate) fn actions(&self, headers: &dyn Headers) -> Vec<HeaderAction> {
+        let mut out = Vec::new();
+        for (name, want, action) in &self.on_mismatch {
+            let got = headers.get(name);
+            let ok = match (got, want) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                (Some(g), Some(w)) => g == w,
+            };
+            if ok {
+                continue;
+            }
+            let value = want.clone().unwrap_or_default();
+            let name = name.clone();
+            out.push(match action {
+                MismatchAction::Log => HeaderAction::Log {
+                    name,
+                    expected: value,
+                },
+                MismatchAction::Add => HeaderAction::Add { name, value },
+                MismatchAction::Delete => HeaderAction::Delete { name },
+                MismatchAction::Replace => HeaderAction::Replace { name, value },
+            });
+        }
+        out
+    }
+}

@@ -1,0 +1,317 @@
+//! Compilation of the selected policies into per-direction indexes, and the decisions made on them.
+//!
+//! Decision order is fixed (see the crate docs): deny entries first, then allow entries, then the
+//! direction's default. Inside each, the first matching rule in decision order names the verdict;
+//! the indexes only find candidates, the order decides.
+
+mod bits;
+mod cidr;
+mod describe;
+mod entry;
+mod field;
+mod group;
+mod l7;
+mod ports;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use crate::model::Policy;
+use crate::request::{ConnMeta, Direction, HttpRequest, Labels};
+use crate::selector::selects;
+use crate::verdict::{ConnVerdict, L7Kind, RuleId, Verdict};
+
+use entry::Entry;
+use group::Group;
+use ports::PortIndex;
+
+pub(crate) use field::check_regex;
+
+/// Why a set of policies cannot be enforced. Each variant names the policy, the rule and the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    #[error(
+        "policy `{policy}`: invalid regex in `{field}` of {rule}: {message}\n  help: regexes are \
+         full-match (anchored at both ends); escape metacharacters such as `.` with `\\`"
+    )]
+    InvalidRegex {
+        policy: String,
+        rule: String,
+        field: &'static str,
+        message: String,
+    },
+    #[error("policy `{policy}`: `{field}` in {rule} is not supported yet: {reason}")]
+    Unsupported {
+        policy: String,
+        rule: String,
+        field: &'static str,
+        reason: String,
+    },
+    #[error("policy `{policy}`: invalid `{field}` in {rule}: {message}")]
+    Invalid {
+        policy: String,
+        rule: String,
+        field: &'static str,
+        message: String,
+    },
+    #[error(
+        "the {direction} rules on one port compile to regexes that are too large ({message})\n  \
+         help: use fewer or simpler regexes (literal paths cost nothing), or split the port"
+    )]
+    TooLarge {
+        direction: Direction,
+        message: String,
+    },
+}
+
+/// One side (allow or deny) of a direction.
+#[derive(Debug)]
+struct Side {
+    entries: Vec<Entry>,
+    ports: PortIndex,
+}
+
+/// A rule that matched: (entry index in decision order, id, L7 rule if it decided).
+struct Hit<'a> {
+    order: usize,
+    id: &'a RuleId,
+    l7: Option<&'a l7::L7Rule>,
+}
+
+impl Side {
+    fn build(entries: Vec<Entry>, direction: Direction) -> Result<Side, CompileError> {
+        let ports = PortIndex::build(&entries).map_err(|e| CompileError::TooLarge {
+            direction,
+            message: e.to_string(),
+        })?;
+        Ok(Side { entries, ports })
+    }
+
+    fn group(&self, conn: &ConnMeta) -> Option<&Group> {
+        self.ports.lookup(conn.protocol, conn.port)
+    }
+
+    fn entry_id(&self, g: &Group, local: usize) -> Option<(usize, &RuleId)> {
+        let idx = *g.entries.get(local)?;
+        Some((idx, &self.entries.get(idx)?.id))
+    }
+
+    /// First L4 hit and whether some L7 entry matches at L3/L4.
+    fn l4(&self, conn: &ConnMeta) -> (Option<Hit<'_>>, Option<Hit<'_>>) {
+        let Some(g) = self.group(conn) else {
+            return (None, None);
+        };
+        let peers = g.peers(cidr::fold(conn.peer));
+        let hit = |local: Option<usize>| {
+            local
+                .and_then(|l| self.entry_id(g, l))
+                .map(|(order, id)| Hit {
+                    order,
+                    id,
+                    l7: None,
+                })
+        };
+        (
+            hit(peers.first_and(&g.l4_only)),
+            hit(peers.first_and_not(&g.l4_only)),
+        )
+    }
+
+    /// First hit for a full request: an L4-only entry or an L7 rule, whichever comes first.
+    fn request(&self, conn: &ConnMeta, req: &HttpRequest<'_>) -> Option<Hit<'_>> {
+        let g = self.group(conn)?;
+        let peers = g.peers(cidr::fold(conn.peer));
+        let l4 = peers
+            .first_and(&g.l4_only)
+            .and_then(|l| self.entry_id(g, l))
+            .map(|(order, id)| Hit {
+                order,
+                id,
+                l7: None,
+            });
+        let l7 = g.l7.as_ref().and_then(|idx| {
+            let r = idx.first_match(req, &peers)?;
+            let order = *g.entries.get(r.local_entry)?;
+            Some(Hit {
+                order,
+                id: &r.id,
+                l7: Some(r),
+            })
+        });
+        match (l4, l7) {
+            (Some(a), Some(b)) => Some(if a.order <= b.order { a } else { b }),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct DirIndex {
+    allow: Side,
+    deny: Side,
+    default_allowed: bool,
+    default_id: RuleId,
+}
+
+/// The policies selecting one workload, compiled for fast decisions. `Send + Sync`, immutable:
+/// the proxy shares it behind an `ArcSwap` and replaces it whole on reload.
+pub struct CompiledPolicy {
+    ingress: DirIndex,
+    egress: DirIndex,
+    rule_count: usize,
+    description: serde_json::Value,
+}
+
+impl fmt::Debug for CompiledPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CompiledPolicy")
+            .field("rule_count", &self.rule_count)
+            .field("ingress_default_allowed", &self.ingress.default_allowed)
+            .field("egress_default_allowed", &self.egress.default_allowed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CompiledPolicy {
+    /// Selects the policies (and specs) that apply to `workload` and compiles them.
+    pub fn compile(policies: &[Policy], workload: &Labels) -> Result<CompiledPolicy, CompileError> {
+        let selected: Vec<(&Policy, Vec<&crate::model::Spec>)> = policies
+            .iter()
+            .map(|p| {
+                let specs = p
+                    .specs
+                    .iter()
+                    .filter(|s| selects(p, &s.endpoint_selector, workload))
+                    .collect::<Vec<_>>();
+                (p, specs)
+            })
+            .filter(|(_, specs)| !specs.is_empty())
+            .collect();
+        let build = |direction: Direction| -> Result<DirIndex, CompileError> {
+            let allow = entry::flatten(&selected, direction, false)?;
+            let deny = entry::flatten(&selected, direction, true)?;
+            let any_selects = selected.iter().any(|(_, specs)| {
+                specs
+                    .iter()
+                    .any(|s| s.allow(direction).is_some() || s.deny(direction).is_some())
+            });
+            let default_deny = selected
+                .iter()
+                .any(|(_, specs)| specs.iter().any(|s| s.default_deny(direction)));
+            let default_id = if default_deny {
+                RuleId::default_deny(direction)
+            } else if any_selects {
+                RuleId::default_allow(direction, "enableDefaultDeny is false")
+            } else {
+                RuleId::default_allow(
+                    direction,
+                    &format!("no policy selects this workload for {direction}"),
+                )
+            };
+            Ok(DirIndex {
+                allow: Side::build(allow, direction)?,
+                deny: Side::build(deny, direction)?,
+                default_allowed: !default_deny,
+                default_id,
+            })
+        };
+        let ingress = build(Direction::Ingress)?;
+        let egress = build(Direction::Egress)?;
+        let rule_count = [&ingress, &egress]
+            .iter()
+            .flat_map(|d| d.allow.entries.iter().chain(&d.deny.entries))
+            .map(|e| e.l7.as_ref().map_or(1, |l| l.len()))
+            .sum();
+        let description = describe::describe(&selected, [&ingress, &egress]);
+        Ok(CompiledPolicy {
+            ingress,
+            egress,
+            rule_count,
+            description,
+        })
+    }
+
+    fn dir(&self, direction: Direction) -> &DirIndex {
+        match direction {
+            Direction::Ingress => &self.ingress,
+            Direction::Egress => &self.egress,
+        }
+    }
+
+    /// The L3/L4 decision at accept time; `l7 == Http` means every request must go through
+    /// [`CompiledPolicy::check_http`].
+    pub fn check_connection(&self, conn: &ConnMeta) -> ConnVerdict {
+        let d = self.dir(conn.direction);
+        let (deny_l4, deny_l7) = d.deny.l4(conn);
+        if let Some(hit) = deny_l4 {
+            return ConnVerdict {
+                allowed: false,
+                rule: hit.id.clone(),
+                l7: L7Kind::None,
+            };
+        }
+        let l7_if_deny = if deny_l7.is_some() {
+            L7Kind::Http
+        } else {
+            L7Kind::None
+        };
+        match d.allow.l4(conn) {
+            (Some(hit), _) => ConnVerdict {
+                allowed: true,
+                rule: hit.id.clone(),
+                l7: l7_if_deny,
+            },
+            (None, Some(hit)) => ConnVerdict {
+                allowed: true,
+                rule: hit.id.clone(),
+                l7: L7Kind::Http,
+            },
+            (None, None) => ConnVerdict {
+                allowed: d.default_allowed,
+                rule: d.default_id.clone(),
+                l7: if d.default_allowed {
+                    l7_if_deny
+                } else {
+                    L7Kind::None
+                },
+            },
+        }
+    }
+
+    /// The full L3/L4/L7 decision for one request.
+    pub fn check_http(&self, conn: &ConnMeta, req: &HttpRequest<'_>) -> Verdict {
+        let d = self.dir(conn.direction);
+        if let Some(hit) = d.deny.request(conn, req) {
+            return Verdict {
+                allowed: false,
+                rule: hit.id.clone(),
+                header_actions: Vec::new(),
+            };
+        }
+        if let Some(hit) = d.allow.request(conn, req) {
+            return Verdict {
+                allowed: true,
+                rule: hit.id.clone(),
+                header_actions: hit.l7.map(|r| r.actions(req.headers)).unwrap_or_default(),
+            };
+        }
+        Verdict {
+            allowed: d.default_allowed,
+            rule: d.default_id.clone(),
+            header_actions: Vec::new(),
+        }
+    }
+
+    /// Number of rules that can decide a verdict: L4-only port entries plus L7 rules, both
+    /// directions, allow and deny (defaults not counted).
+    pub fn rule_count(&self) -> usize {
+        self.rule_count
+    }
+
+    /// The effective compiled rules, for the admin `/policy` endpoint.
+    pub fn describe(&self) -> serde_json::Value {
+        self.description.clone()
+    }
+}

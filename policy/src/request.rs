@@ -1,0 +1,211 @@
+//! What the proxy hands the policy engine: the workload's labels, the connection and the request.
+//!
+//! These types borrow from the proxy's own buffers (`&str` everywhere, headers behind a trait) so a
+//! decision per request costs no copies of the request.
+
+use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+/// Traffic direction as seen from the workload the sidecar serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Connections the workload accepts (inbound listener).
+    Ingress,
+    /// Connections the workload opens (outbound listener).
+    Egress,
+}
+
+impl Direction {
+    /// `"ingress"` or `"egress"`, as used in rule ids and the admin output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The labels of the workload this sidecar serves; matched against `endpointSelector`s at compile time.
+///
+/// Keys are stored without the Cilium source prefixes `k8s:` / `any:` so that `k8s:app=web` and
+/// `app=web` select the same workload, as they do in Cilium.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Labels(pub BTreeMap<String, String>);
+
+impl Labels {
+    /// Parses one `key=value` pair (as given on the command line). A bare `key` means an empty value.
+    pub fn parse_kv(s: &str) -> Result<(String, String), String> {
+        let (k, v) = match s.split_once('=') {
+            Some((k, v)) => (k.trim(), v.trim()),
+            None => (s.trim(), ""),
+        };
+        if k.is_empty() {
+            return Err(format!(
+                "invalid label `{s}`: expected `key=value` with a non-empty key, e.g. `app=web`"
+            ));
+        }
+        Ok((strip_label_source(k).to_owned(), v.to_owned()))
+    }
+
+    /// The value of label `key` (prefix-insensitive, see the type docs).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(strip_label_source(key)).map(String::as_str)
+    }
+}
+
+impl FromIterator<(String, String)> for Labels {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
+        Labels(
+            iter.into_iter()
+                .map(|(k, v)| (strip_label_source(&k).to_owned(), v))
+                .collect(),
+        )
+    }
+}
+
+/// Removes Cilium's label source prefixes (`k8s:`, `any:`) from a label key.
+pub(crate) fn strip_label_source(key: &str) -> &str {
+    key.strip_prefix("k8s:")
+        .or_else(|| key.strip_prefix("any:"))
+        .unwrap_or(key)
+}
+
+/// Transport protocol of a connection. In policy files `ANY` (or no protocol) matches all three.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum L4Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl L4Protocol {
+    /// All protocols, in index order.
+    pub const ALL: [L4Protocol; 3] = [L4Protocol::Tcp, L4Protocol::Udp, L4Protocol::Sctp];
+
+    /// `"TCP"`, `"UDP"` or `"SCTP"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            L4Protocol::Tcp => "TCP",
+            L4Protocol::Udp => "UDP",
+            L4Protocol::Sctp => "SCTP",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        match self {
+            L4Protocol::Tcp => 0,
+            L4Protocol::Udp => 1,
+            L4Protocol::Sctp => 2,
+        }
+    }
+}
+
+impl fmt::Display for L4Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The L3/L4 facts of one connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnMeta {
+    pub direction: Direction,
+    /// The other side: the client on ingress, the destination on egress.
+    pub peer: IpAddr,
+    /// Destination port of the original connection (inbound: the workload's own port; outbound: the
+    /// remote port).
+    pub port: u16,
+    pub protocol: L4Protocol,
+}
+
+/// Request headers, looked up by lower-case name. Implemented by the proxy over its header map.
+pub trait Headers {
+    /// The first value of header `lowercase_name`; `None` if absent or not valid UTF-8.
+    fn get(&self, lowercase_name: &str) -> Option<&str>;
+}
+
+/// No headers at all (handy for L4-only callers and tests).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoHeaders;
+
+impl Headers for NoHeaders {
+    fn get(&self, _lowercase_name: &str) -> Option<&str> {
+        None
+    }
+}
+
+impl Headers for [(&str, &str)] {
+    fn get(&self, lowercase_name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(lowercase_name))
+            .map(|(_, v)| *v)
+    }
+}
+
+impl Headers for HashMap<String, String> {
+    fn get(&self, lowercase_name: &str) -> Option<&str> {
+        HashMap::get(self, lowercase_name).map(String::as_str)
+    }
+}
+
+impl Headers for BTreeMap<String, String> {
+    fn get(&self, lowercase_name: &str) -> Option<&str> {
+        BTreeMap::get(self, lowercase_name).map(String::as_str)
+    }
+}
+
+/// A gRPC call, taken by the proxy from `:path` (`/package.Service/Method`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GrpcCall<'a> {
+    /// Fully qualified service, e.g. `helloworld.Greeter`.
+    pub service: &'a str,
+    /// Method name, e.g. `SayHello`.
+    pub method: &'a str,
+}
+
+impl<'a> GrpcCall<'a> {
+    /// Splits a gRPC `:path` (`/pkg.Service/Method`) into service and method.
+    pub fn from_path(path: &'a str) -> Option<GrpcCall<'a>> {
+        let rest = path.strip_prefix('/')?;
+        let (service, method) = rest.split_once('/')?;
+        if service.is_empty() || method.is_empty() || method.contains('/') {
+            return None;
+        }
+        Some(GrpcCall { service, method })
+    }
+}
+
+/// One HTTP request (HTTP/1.1 or HTTP/2; gRPC calls carry `grpc`).
+#[derive(Clone, Copy)]
+pub struct HttpRequest<'a> {
+    pub method: &'a str,
+    /// Path and query, exactly as `:path` / the request target.
+    pub path: &'a str,
+    /// `Host` or `:authority`.
+    pub host: Option<&'a str>,
+    pub headers: &'a dyn Headers,
+    pub grpc: Option<GrpcCall<'a>>,
+}
+
+impl fmt::Debug for HttpRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("host", &self.host)
+            .field("grpc", &self.grpc)
+            .finish_non_exhaustive()
+    }
+}
