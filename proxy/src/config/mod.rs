@@ -1,0 +1,349 @@
+//! Sidecar configuration: loaded from a YAML file or built from `sockmesh run` flags, validated
+//! once into [`Config`], which the runtime consumes.
+//!
+//! Listeners and clusters use the same domain types as xDS (`sockmesh_xds::domain`), so local
+//! development and a control plane configure the data path through one set of types.
+
+mod duration;
+mod file;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sockmesh_policy::Labels;
+use sockmesh_xds::domain::{Cluster, Direction, Listener, ListenerProtocol, UpstreamProtocol};
+
+use crate::cli::{DirectionArg, LogFormatArg, ProtocolArg, RunArgs};
+pub use file::LogFormat;
+use file::{DirectionFile, FileConfig, ProtocolFile, UpstreamProtocolFile};
+
+/// Default admin address: loopback only, like Envoy's and linkerd's admin ports.
+pub const DEFAULT_ADMIN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 15000);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}\n  help: see examples/sidecar.yaml for every field")]
+    Parse {
+        path: PathBuf,
+        source: yaml_serde::Error,
+    },
+    #[error("`--listen` needs at least one `--upstream ADDR`, or pass `--config FILE`")]
+    NoUpstream,
+    #[error("nothing to run: pass `--config FILE`, or `--listen ADDR --upstream ADDR`")]
+    NoListener,
+    #[error("invalid label `{0}`: write labels as `key=value`")]
+    Label(String),
+    #[error(
+        "listener `{listener}` refers to cluster `{cluster}`, which is not defined under `clusters`"
+    )]
+    UnknownCluster { listener: String, cluster: String },
+    #[error("cluster `{0}` has no endpoints: list at least one `host:port`")]
+    EmptyCluster(String),
+    #[error("{kind} `{name}` is defined twice: names must be unique")]
+    Duplicate { kind: &'static str, name: String },
+    #[error("two listeners bind {0}: each listener needs its own address")]
+    DuplicateAddress(SocketAddr),
+    #[error("inbound listener `{0}` needs a `cluster` (the local workload) to send traffic to")]
+    InboundWithoutCluster(String),
+    #[error("`workers` must be between 1 and 64, got {0}")]
+    Workers(usize),
+    #[error("limit `{name}` must be greater than zero")]
+    ZeroLimit { name: &'static str },
+}
+
+/// Resource limits and timeouts, with sane defaults.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Limits {
+    /// Largest request head (HTTP/1.1) or header list (HTTP/2) accepted; larger gets 431 / reset.
+    pub max_header_bytes: usize,
+    /// Largest request body forwarded; larger gets 413 (or a stream reset once streaming).
+    pub max_request_body_bytes: u64,
+    /// HTTP/2 concurrent streams per downstream connection.
+    pub max_concurrent_streams: u32,
+    /// Downstream connections open at once per listener; further accepts wait.
+    pub max_connections: usize,
+    /// How long protocol detection waits for the client's first bytes before treating the
+    /// connection as opaque TCP (server-first protocols send nothing).
+    pub detect_timeout: Duration,
+    /// How long a client may take to send a complete HTTP/1.1 request head.
+    pub header_read_timeout: Duration,
+    /// A connection with no traffic in either direction for this long is closed.
+    pub idle_timeout: Duration,
+    /// Upper bound on one request from receipt to the upstream's response head.
+    pub request_timeout: Duration,
+    /// On shutdown, how long in-flight requests may take before connections are closed.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_header_bytes: 64 * 1024,
+            max_request_body_bytes: 64 * 1024 * 1024,
+            max_concurrent_streams: 256,
+            max_connections: 100_000,
+            detect_timeout: Duration::from_millis(500),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(60),
+            drain_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The validated sidecar configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub workload_name: String,
+    pub labels: Labels,
+    pub admin: SocketAddr,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub workers: usize,
+    pub policy_files: Vec<PathBuf>,
+    pub listeners: Vec<Listener>,
+    pub clusters: Vec<Cluster>,
+    pub limits: Limits,
+    pub acceleration: Option<crate::bpf::AccelConfig>,
+}
+
+impl Config {
+    /// Builds the config from `sockmesh run` arguments: a file, or flags alone.
+    pub fn from_args(args: &RunArgs) -> Result<Config, ConfigError> {
+        let mut config = match &args.config {
+            Some(path) => Config::load(path)?,
+            None => Config::from_flags(args)?,
+        };
+        if let Some(admin) = args.admin {
+            config.admin = admin;
+        }
+        if let Some(format) = args.log_format {
+            config.log_format = match format {
+                LogFormatArg::Human => LogFormat::Human,
+                LogFormatArg::Json => LogFormat::Json,
+            };
+        }
+        if let Some(level) = &args.log_level {
+            config.log_level = level.clone();
+        }
+        if let Some(workers) = args.workers {
+            config.workers = workers;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Loads a YAML config file; relative policy paths resolve against the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let file: FileConfig =
+            yaml_serde::from_str(&text).map_err(|source| ConfigError::Parse {
+                path: path.to_owned(),
+                source,
+            })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::from_file(file, base)
+    }
+
+    fn from_file(file: FileConfig, base: &Path) -> Result<Config, ConfigError> {
+        let defaults = Limits::default();
+        let l = file.limits;
+        let limits = Limits {
+            max_header_bytes: l.max_header_bytes.unwrap_or(defaults.max_header_bytes),
+            max_request_body_bytes: l
+                .max_request_body_bytes
+                .unwrap_or(defaults.max_request_body_bytes),
+            max_concurrent_streams: l
+                .max_concurrent_streams
+                .unwrap_or(defaults.max_concurrent_streams),
+            max_connections: l.max_connections.unwrap_or(defaults.max_connections),
+            detect_timeout: l.detect_timeout.unwrap_or(defaults.detect_timeout),
+            header_read_timeout: l
+                .header_read_timeout
+                .unwrap_or(defaults.header_read_timeout),
+            idle_timeout: l.idle_timeout.unwrap_or(defaults.idle_timeout),
+            request_timeout: l.request_timeout.unwrap_or(defaults.request_timeout),
+            drain_timeout: l.drain_timeout.unwrap_or(defaults.drain_timeout),
+        };
+        let listeners = file
+            .listeners
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| Listener {
+                name: l.name.unwrap_or_else(|| format!("listener-{i}")),
+                address: l.address,
+                direction: match l.direction {
+                    DirectionFile::Inbound => Direction::Inbound,
+                    DirectionFile::Outbound => Direction::Outbound,
+                },
+                protocol: match l.protocol {
+                    ProtocolFile::Detect => ListenerProtocol::Detect,
+                    ProtocolFile::Http => ListenerProtocol::Http,
+                    ProtocolFile::Grpc => ListenerProtocol::Grpc,
+                    ProtocolFile::Tcp => ListenerProtocol::Tcp,
+                },
+                cluster: l.cluster,
+            })
+            .collect();
+        let clusters = file
+            .clusters
+            .into_iter()
+            .map(|c| Cluster {
+                name: c.name,
+                endpoints: c.endpoints,
+                connect_timeout: c
+                    .connect_timeout
+                    .unwrap_or(Cluster::DEFAULT_CONNECT_TIMEOUT),
+                protocol: match c.protocol {
+                    UpstreamProtocolFile::Auto => UpstreamProtocol::Auto,
+                    UpstreamProtocolFile::Http1 => UpstreamProtocol::Http1,
+                    UpstreamProtocolFile::Http2 => UpstreamProtocol::Http2,
+                },
+            })
+            .collect();
+        Ok(Config {
+            workload_name: file.workload.name.unwrap_or_else(|| "workload".into()),
+            labels: Labels(file.workload.labels),
+            admin: file.admin.map(|a| a.address).unwrap_or(DEFAULT_ADMIN),
+            log_format: file.log.format.unwrap_or(LogFormat::Human),
+            log_level: file.log.level.unwrap_or_else(|| "info".into()),
+            workers: file.workers.unwrap_or(1),
+            policy_files: file.policies.into_iter().map(|p| base.join(p)).collect(),
+            listeners,
+            clusters,
+            limits,
+            acceleration: file.acceleration,
+        })
+    }
+
+    fn from_flags(args: &RunArgs) -> Result<Config, ConfigError> {
+        let listen = args.listen.ok_or(ConfigError::NoListener)?;
+        if args.upstream.is_empty() {
+            return Err(ConfigError::NoUpstream);
+        }
+        let mut labels = Labels::default();
+        for kv in &args.labels {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| ConfigError::Label(kv.clone()))?;
+            if k.is_empty() {
+                return Err(ConfigError::Label(kv.clone()));
+            }
+            labels.0.insert(k.to_owned(), v.to_owned());
+        }
+        let protocol = match args.protocol {
+            ProtocolArg::Detect => ListenerProtocol::Detect,
+            ProtocolArg::Http => ListenerProtocol::Http,
+            ProtocolArg::Grpc => ListenerProtocol::Grpc,
+            ProtocolArg::Tcp => ListenerProtocol::Tcp,
+        };
+        let direction = match args.direction {
+            DirectionArg::Inbound => Direction::Inbound,
+            DirectionArg::Outbound => Direction::Outbound,
+        };
+        Ok(Config {
+            workload_name: args.name.clone().unwrap_or_else(|| "workload".into()),
+            labels,
+            admin: DEFAULT_ADMIN,
+            log_format: LogFormat::Human,
+            log_level: "info".into(),
+            workers: 1,
+            policy_files: args.policies.clone(),
+            listeners: vec![Listener {
+                name: "main".into(),
+                address: listen,
+                direction,
+                protocol,
+                cluster: Some("upstream".into()),
+            }],
+            clusters: vec![Cluster {
+                name: "upstream".into(),
+                endpoints: args.upstream.clone(),
+                connect_timeout: Cluster::DEFAULT_CONNECT_TIMEOUT,
+                protocol: if protocol == ListenerProtocol::Grpc {
+                    UpstreamProtocol::Http2
+                } else {
+                    UpstreamProtocol::Auto
+                },
+            }],
+            limits: Limits::default(),
+            acceleration: None,
+        })
+    }
+
+    /// Checks cross-references and ranges; every error says what to change.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.listeners.is_empty() {
+            return Err(ConfigError::NoListener);
+        }
+        if self.workers == 0 || self.workers > 64 {
+            return Err(ConfigError::Workers(self.workers));
+        }
+        let mut names = HashSet::new();
+        for cluster in &self.clusters {
+            if !names.insert(cluster.name.as_str()) {
+                return Err(ConfigError::Duplicate {
+                    kind: "cluster",
+                    name: cluster.name.clone(),
+                });
+            }
+            if cluster.endpoints.is_empty() {
+                return Err(ConfigError::EmptyCluster(cluster.name.clone()));
+            }
+        }
+        let mut listener_names = HashSet::new();
+        let mut addresses = HashSet::new();
+        for listener in &self.listeners {
+            if !listener_names.insert(listener.name.as_str()) {
+                return Err(ConfigError::Duplicate {
+                    kind: "listener",
+                    name: listener.name.clone(),
+                });
+            }
+            if !addresses.insert(listener.address) {
+                return Err(ConfigError::DuplicateAddress(listener.address));
+            }
+            match &listener.cluster {
+                Some(c) if !names.contains(c.as_str()) => {
+                    return Err(ConfigError::UnknownCluster {
+                        listener: listener.name.clone(),
+                        cluster: c.clone(),
+                    });
+                }
+                None if listener.direction == Direction::Inbound => {
+                    return Err(ConfigError::InboundWithoutCluster(listener.name.clone()));
+                }
+                _ => {}
+            }
+        }
+        let l = &self.limits;
+        for (name, zero) in [
+            ("maxHeaderBytes", l.max_header_bytes == 0),
+            ("maxRequestBodyBytes", l.max_request_body_bytes == 0),
+            ("maxConcurrentStreams", l.max_concurrent_streams == 0),
+            ("maxConnections", l.max_connections == 0),
+            ("detectTimeout", l.detect_timeout.is_zero()),
+            ("headerReadTimeout", l.header_read_timeout.is_zero()),
+            ("idleTimeout", l.idle_timeout.is_zero()),
+            ("requestTimeout", l.request_timeout.is_zero()),
+        ] {
+            if zero {
+                return Err(ConfigError::ZeroLimit { name });
+            }
+        }
+        Ok(())
+    }
+}

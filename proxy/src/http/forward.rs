@@ -1,0 +1,216 @@
+//! Forwarding an allowed request upstream: version choice, URI and header rewriting, body limit,
+//! request timeout, protocol-switch passthrough, and the h2c upgrade hand-off.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
+use http_body_util::{Either, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use sockmesh_xds::domain::UpstreamProtocol;
+
+use super::headers::{strip_hop_by_hop, wants_upgrade};
+use super::respond::{self, RespBody};
+use crate::listener::ConnCtx;
+use crate::metrics::Protocol;
+use crate::upstream::HttpVersion;
+
+/// The response for the client and whether it was made by the proxy because the upstream failed.
+pub struct Outcome {
+    pub response: Response<RespBody>,
+    pub proxy_error: bool,
+}
+
+impl Outcome {
+    fn failure(is_grpc: bool, status: StatusCode) -> Outcome {
+        Outcome {
+            response: respond::upstream_failure(is_grpc, status),
+            proxy_error: true,
+        }
+    }
+}
+
+pub async fn forward(
+    ctx: &ConnCtx,
+    downstream: Protocol,
+    is_grpc: bool,
+    endpoint: SocketAddr,
+    mut req: Request<Incoming>,
+) -> Outcome {
+    let limits = &ctx.shared.limits;
+    let too_large = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|len| len > limits.max_request_body_bytes);
+    if too_large {
+        return Outcome::failure(is_grpc, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let version = match (ctx.target.protocol(), downstream) {
+        (UpstreamProtocol::Http1, _) => HttpVersion::Http1,
+        (UpstreamProtocol::Http2, _) => HttpVersion::Http2,
+        (UpstreamProtocol::Auto, Protocol::Http1) => HttpVersion::Http1,
+        (UpstreamProtocol::Auto, _) => HttpVersion::Http2,
+    };
+    let upgrade = version == HttpVersion::Http1
+        && downstream == Protocol::Http1
+        && wants_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    strip_hop_by_hop(req.headers_mut(), upgrade);
+    if let Err(status) = rewrite_target(&mut req, version, endpoint) {
+        return Outcome::failure(is_grpc, status);
+    }
+    let (parts, body) = req.into_parts();
+    let req = Request::from_parts(
+        parts,
+        Limited::new(
+            body,
+            usize::try_from(limits.max_request_body_bytes).unwrap_or(usize::MAX),
+        ),
+    );
+
+    let send = ctx
+        .shared
+        .pool
+        .send(endpoint, version, ctx.target.connect_timeout(), req);
+    let mut resp = match tokio::time::timeout(limits.request_timeout, send).await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(error)) => {
+            tracing::warn!(%endpoint, %error, "upstream request failed");
+            let status = if error.is_connect() {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            return Outcome::failure(is_grpc, status);
+        }
+        Err(_) => return Outcome::failure(is_grpc, StatusCode::GATEWAY_TIMEOUT),
+    };
+
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client_upgrade) = client_upgrade {
+            let upstream_upgrade = hyper::upgrade::on(&mut resp);
+            tokio::spawn(splice_upgraded(client_upgrade, upstream_upgrade));
+        }
+        let (parts, _) = resp.into_parts();
+        return Outcome {
+            response: Response::from_parts(parts, Either::Right(Default::default())),
+            proxy_error: false,
+        };
+    }
+    strip_hop_by_hop(resp.headers_mut(), false);
+    Outcome {
+        response: resp.map(Either::Left),
+        proxy_error: false,
+    }
+}
+
+/// Sets the request target for the upstream: origin-form plus `Host` for HTTP/1.1,
+/// scheme + authority (kept from the client) for HTTP/2.
+fn rewrite_target(
+    req: &mut Request<Incoming>,
+    version: HttpVersion,
+    endpoint: SocketAddr,
+) -> Result<(), StatusCode> {
+    let pq = req
+        .uri()
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let authority: Authority = match req.uri().authority() {
+        Some(a) => a.clone(),
+        None => match req.headers().get(header::HOST) {
+            Some(h) => h
+                .to_str()
+                .ok()
+                .and_then(|h| h.parse().ok())
+                .ok_or(StatusCode::BAD_REQUEST)?,
+            None => endpoint
+                .to_string()
+                .parse()
+                .map_err(|_| StatusCode::BAD_GATEWAY)?,
+        },
+    };
+    match version {
+        HttpVersion::Http1 => {
+            *req.version_mut() = Version::HTTP_11;
+            if !req.headers().contains_key(header::HOST) {
+                let host = HeaderValue::from_str(authority.as_str())
+                    .map_err(|_| StatusCode::BAD_REQUEST)?;
+                req.headers_mut().insert(header::HOST, host);
+            }
+            *req.uri_mut() = Uri::from(pq);
+        }
+        HttpVersion::Http2 => {
+            *req.version_mut() = Version::HTTP_2;
+            req.headers_mut().remove(header::HOST);
+            *req.uri_mut() = Uri::builder()
+                .scheme(Scheme::HTTP)
+                .authority(authority)
+                .path_and_query(pq)
+                .build()
+                .map_err(|_| StatusCode::BAD_REQUEST)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies bytes both ways between the client and upstream after a `101 Switching Protocols`.
+async fn splice_upgraded(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(pair) => pair,
+        Err(error) => {
+            tracing::debug!(%error, "protocol upgrade did not complete");
+            return;
+        }
+    };
+    let mut client = TokioIo::new(client);
+    let mut upstream = TokioIo::new(upstream);
+    if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        tracing::debug!(%error, "upgraded connection ended with an error");
+    }
+}
+
+/// Answers an `Upgrade: h2c` request with 101 and continues the connection as HTTP/2, with the
+/// original request replayed as stream 1 (see [`super::h2c`]).
+pub fn switch_to_h2c(ctx: Arc<ConnCtx>, mut req: Request<Incoming>) -> Response<RespBody> {
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let (head, _body) = req.into_parts();
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(error) => {
+                tracing::debug!(%error, "h2c upgrade did not complete");
+                return;
+            }
+        };
+        let mut io = TokioIo::new(upgraded);
+        let prelude = match tokio::time::timeout(
+            ctx.shared.limits.header_read_timeout,
+            super::h2c::prelude(&mut io, &head),
+        )
+        .await
+        {
+            Ok(Ok(p)) => p,
+            Ok(Err(error)) => {
+                tracing::debug!(client = %ctx.client, %error, "h2c upgrade failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(client = %ctx.client, "h2c client sent no preface in time");
+                return;
+            }
+        };
+        super::serve_http2(crate::detect::PrefixedIo::new(prelude, io), ctx).await;
+    });
+    let mut resp = Response::new(Either::Right(Default::default()));
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    resp.headers_mut()
+        .insert(header::UPGRADE, HeaderValue::from_static("h2c"));
+    resp
+}

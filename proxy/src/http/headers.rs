@@ -1,0 +1,98 @@
+//! Header handling on the forwarding path: the view the policy engine reads, the actions a policy
+//! may take on a header mismatch, and hop-by-hop headers that never cross the proxy.
+
+use http::HeaderMap;
+use http::header::{self, HeaderName, HeaderValue};
+use sockmesh_policy::HeaderAction;
+
+/// Lets the policy engine read request headers without copying them.
+pub struct HeaderView<'a>(pub &'a HeaderMap);
+
+impl sockmesh_policy::Headers for HeaderView<'_> {
+    fn get(&self, lowercase_name: &str) -> Option<&str> {
+        self.0.get(lowercase_name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Applies `headerMatches` mismatch actions (ADD, DELETE, REPLACE); returns a note for the access
+/// log naming every action taken, LOG included.
+pub fn apply_actions(headers: &mut HeaderMap, actions: &[HeaderAction]) -> String {
+    let mut notes = Vec::new();
+    for action in actions {
+        match action {
+            HeaderAction::Log { name, .. } => notes.push(format!("headerMismatch({name})")),
+            HeaderAction::Add { name, value } => {
+                if let (Ok(n), Ok(v)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(value),
+                ) {
+                    headers.append(n, v);
+                }
+                notes.push(format!("headerAdd({name})"));
+            }
+            HeaderAction::Delete { name } => {
+                headers.remove(name.as_str());
+                notes.push(format!("headerDelete({name})"));
+            }
+            HeaderAction::Replace { name, value } => {
+                if let (Ok(n), Ok(v)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(value),
+                ) {
+                    headers.insert(n, v);
+                }
+                notes.push(format!("headerReplace({name})"));
+            }
+        }
+    }
+    notes.join(",")
+}
+
+/// Removes hop-by-hop headers (RFC 9110 section 7.6.1), including those named in `Connection`.
+/// `keep_upgrade` keeps `Connection: upgrade` and `Upgrade` for protocol-switch passthrough.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .filter(|n| !(keep_upgrade && n == header::UPGRADE))
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "transfer-encoding",
+        "http2-settings",
+    ] {
+        headers.remove(name);
+    }
+    if keep_upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::CONNECTION);
+        headers.remove(header::UPGRADE);
+    }
+    // `te: trailers` is the only TE allowed in HTTP/2 and is needed by gRPC.
+    if let Some(te) = headers.get(header::TE)
+        && !te.as_bytes().eq_ignore_ascii_case(b"trailers")
+    {
+        headers.remove(header::TE);
+    }
+}
+
+/// True for `Connection: ... upgrade ...` with an `Upgrade` header.
+pub fn wants_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}

@@ -1,0 +1,94 @@
+//! The HTTP path: HTTP/1.1 (keep-alive, chunked, upgrade passthrough, h2c upgrade) and HTTP/2
+//! (prior knowledge) served with hyper; every request is checked against policy and forwarded on
+//! a pooled upstream connection, or answered with a protocol-native denial.
+//!
+//! gRPC is HTTP/2 with `content-type: application/grpc`: its service and method come from
+//! `:path`, and its denials are trailers-only responses with `grpc-status`.
+
+mod forward;
+mod grpc;
+mod h2c;
+mod headers;
+mod respond;
+mod service;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use hyper::server::conn::{http1, http2};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::listener::ConnCtx;
+use crate::metrics::{Protocol, ProtocolLabels};
+
+/// Serves HTTP/1.1 on `io` until the client closes, the idle timeout, or shutdown.
+pub async fn serve_http1<I>(io: I, ctx: Arc<ConnCtx>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    count_connection(&ctx, Protocol::Http1);
+    let limits = &ctx.shared.limits;
+    let svc_ctx = Arc::clone(&ctx);
+    let svc = service_fn(move |req| service::handle(Arc::clone(&svc_ctx), Protocol::Http1, req));
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades();
+    drive(conn, |c| c.graceful_shutdown(), ctx).await;
+}
+
+/// Serves HTTP/2 (prior knowledge, or after an h2c upgrade) on `io`.
+pub async fn serve_http2<I>(io: I, ctx: Arc<ConnCtx>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    count_connection(&ctx, Protocol::Http2);
+    let limits = &ctx.shared.limits;
+    let svc_ctx = Arc::clone(&ctx);
+    let svc = service_fn(move |req| service::handle(Arc::clone(&svc_ctx), Protocol::Http2, req));
+    let conn = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(limits.idle_timeout / 2))
+        .keep_alive_timeout(std::time::Duration::from_secs(20))
+        .serve_connection(TokioIo::new(io), svc);
+    drive(conn, |c| c.graceful_shutdown(), ctx).await;
+}
+
+fn count_connection(ctx: &ConnCtx, protocol: Protocol) {
+    ctx.shared
+        .metrics
+        .downstream_connections
+        .get_or_create(&ProtocolLabels { protocol })
+        .inc();
+}
+
+/// Runs the connection; on shutdown asks it to finish in-flight requests and stop (HTTP/1.1:
+/// `Connection: close`; HTTP/2: GOAWAY), bounded by the drain timeout.
+async fn drive<C>(conn: C, graceful: fn(std::pin::Pin<&mut C>), ctx: Arc<ConnCtx>)
+where
+    C: std::future::Future<Output = Result<(), hyper::Error>>,
+{
+    let mut conn = std::pin::pin!(conn);
+    let mut shutdown = ctx.shutdown.clone();
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = crate::listener::signalled(&mut shutdown) => {
+            graceful(conn.as_mut());
+            match tokio::time::timeout(ctx.shared.limits.drain_timeout, conn.as_mut()).await {
+                Ok(r) => r,
+                Err(_) => return,
+            }
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(client = %ctx.client, %error, "downstream HTTP connection ended with an error");
+    }
+}

@@ -1,0 +1,108 @@
+//! One request through the proxy: policy decision, then forward or deny, then the access log.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use sockmesh_policy::{GrpcCall, HttpRequest};
+
+use super::forward::{self, Outcome};
+use super::headers::{HeaderView, apply_actions};
+use super::respond::{self, RespBody};
+use super::{grpc, h2c};
+use crate::listener::ConnCtx;
+use crate::metrics::{Protocol, VerdictLabel};
+use crate::telemetry::access_log;
+
+pub async fn handle(
+    ctx: Arc<ConnCtx>,
+    downstream: Protocol,
+    mut req: Request<Incoming>,
+) -> Result<Response<RespBody>, Infallible> {
+    let start = Instant::now();
+    if downstream == Protocol::Http1 && h2c::is_h2c_upgrade(req.headers()) {
+        return Ok(forward::switch_to_h2c(ctx, req));
+    }
+    let is_grpc = grpc::is_grpc(req.headers());
+    let protocol = if is_grpc { Protocol::Grpc } else { downstream };
+    let Some(endpoint) = ctx.target.pick() else {
+        return Ok(respond::upstream_failure(
+            is_grpc,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ));
+    };
+    let meta = ctx.meta(endpoint);
+
+    // Cheap clones (reference-counted) so the log can outlive the request, which moves upstream.
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let host: Option<HeaderValue> = req.headers().get(header::HOST).cloned();
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| host.as_ref().and_then(|h| h.to_str().ok()));
+    let verdict = ctx.shared.policy.load().check_http(
+        &meta,
+        &HttpRequest {
+            method: method.as_str(),
+            path,
+            host: authority,
+            headers: &HeaderView(req.headers()),
+            grpc: if is_grpc {
+                GrpcCall::from_path(path)
+            } else {
+                None
+            },
+        },
+    );
+    let note = apply_actions(req.headers_mut(), &verdict.header_actions);
+
+    let (resp, label, upstream) = if verdict.allowed {
+        let Outcome {
+            response,
+            proxy_error,
+        } = forward::forward(&ctx, downstream, is_grpc, endpoint, req).await;
+        let label = if proxy_error {
+            VerdictLabel::Error
+        } else {
+            VerdictLabel::Allow
+        };
+        (response, label, Some(endpoint))
+    } else {
+        let resp = respond::denied(is_grpc, verdict.rule.as_str());
+        (resp, VerdictLabel::Deny, None)
+    };
+
+    let elapsed = start.elapsed();
+    ctx.shared.metrics.record(
+        protocol,
+        label,
+        Some(verdict.rule.as_str()),
+        elapsed.as_secs_f64(),
+    );
+    access_log::log(&access_log::Entry {
+        listener: &ctx.listener.name,
+        protocol,
+        client: ctx.client,
+        method: method.as_str(),
+        path,
+        authority: authority.unwrap_or(""),
+        allowed: verdict.allowed,
+        rule: verdict.rule.as_str(),
+        upstream,
+        status: u32::from(resp.status().as_u16()),
+        grpc_status: resp
+            .headers()
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok()),
+        bytes_in: 0,
+        bytes_out: 0,
+        duration: elapsed,
+        note: &note,
+    });
+    Ok(resp)
+}

@@ -1,0 +1,61 @@
+use http::{HeaderMap, HeaderValue, header};
+
+use super::headers::{strip_hop_by_hop, wants_upgrade};
+use super::respond::{self, GrpcCode};
+
+#[test]
+fn hop_by_hop_headers_never_cross_the_proxy() {
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONNECTION,
+        HeaderValue::from_static("keep-alive, x-secret"),
+    );
+    h.insert("x-secret", HeaderValue::from_static("1"));
+    h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+    h.insert(
+        header::TRANSFER_ENCODING,
+        HeaderValue::from_static("chunked"),
+    );
+    h.insert(header::TE, HeaderValue::from_static("gzip"));
+    h.insert("x-kept", HeaderValue::from_static("yes"));
+    strip_hop_by_hop(&mut h, false);
+    assert_eq!(h.len(), 1, "{h:?}");
+    assert_eq!(h["x-kept"], "yes");
+}
+
+#[test]
+fn te_trailers_survives_for_grpc() {
+    let mut h = HeaderMap::new();
+    h.insert(header::TE, HeaderValue::from_static("trailers"));
+    strip_hop_by_hop(&mut h, false);
+    assert_eq!(h[header::TE], "trailers");
+}
+
+#[test]
+fn upgrade_passthrough_keeps_upgrade_headers() {
+    let mut h = HeaderMap::new();
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    assert!(wants_upgrade(&h));
+    strip_hop_by_hop(&mut h, true);
+    assert_eq!(h[header::UPGRADE], "websocket");
+    assert_eq!(h[header::CONNECTION], "upgrade");
+}
+
+#[test]
+fn grpc_denial_is_trailers_only_permission_denied() {
+    let resp = respond::denied(true, "default/p: ingress[0]");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["grpc-status"], "7");
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/grpc");
+    let msg = resp.headers()["grpc-message"].to_str().unwrap();
+    assert!(msg.contains("default/p: ingress[0]"), "{msg}");
+    let resp = respond::grpc_status(GrpcCode::Unavailable, "50% down\n");
+    assert_eq!(resp.headers()["grpc-message"], "50%25 down%0A");
+}
+
+#[test]
+fn http_denial_is_403_access_denied() {
+    let resp = respond::denied(false, "default-deny (ingress)");
+    assert_eq!(resp.status(), 403);
+}

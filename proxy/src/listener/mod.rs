@@ -1,0 +1,241 @@
+//! Listeners: accept, find where the connection was going, apply L3/L4 policy, detect the
+//! protocol and hand the connection to the HTTP or TCP path.
+//!
+//! One code path serves every interception mode: explicit (the app dials the sidecar and traffic
+//! goes to the listener's cluster), eBPF (the original destination comes from the acceleration
+//! handle) and iptables REDIRECT (`SO_ORIGINAL_DST`).
+
+mod orig_dst;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use sockmesh_policy::{ConnMeta, Direction as PolicyDirection, L4Protocol, L7Kind};
+use sockmesh_xds::domain::{Direction, Listener, ListenerProtocol};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+
+use crate::bpf::Acceleration;
+use crate::config::Limits;
+use crate::detect::{self, Detected};
+use crate::metrics::{Metrics, Protocol, ProtocolLabels, VerdictLabel};
+use crate::policy_store::PolicyStore;
+use crate::upstream::{Clusters, Pool, Target};
+
+/// State shared by every listener and connection.
+pub struct Shared {
+    pub policy: Arc<PolicyStore>,
+    pub clusters: Clusters,
+    pub pool: Arc<Pool>,
+    pub metrics: Arc<Metrics>,
+    pub limits: Limits,
+    pub accel: Acceleration,
+}
+
+/// What a connection knows about itself; shared by all requests on it.
+pub struct ConnCtx {
+    pub shared: Arc<Shared>,
+    pub listener: Arc<Listener>,
+    pub client: SocketAddr,
+    pub target: Target,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl ConnCtx {
+    /// The policy view of traffic to `endpoint`: inbound, the peer is the client and the port is
+    /// the workload's; outbound, the peer and port are the remote's.
+    pub fn meta(&self, endpoint: SocketAddr) -> ConnMeta {
+        let (direction, peer) = match self.listener.direction {
+            Direction::Inbound => (PolicyDirection::Ingress, self.client.ip()),
+            Direction::Outbound => (PolicyDirection::Egress, endpoint.ip()),
+        };
+        ConnMeta {
+            direction,
+            peer: fold_mapped(peer),
+            port: endpoint.port(),
+            protocol: L4Protocol::Tcp,
+        }
+    }
+}
+
+fn fold_mapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+/// Accepts until `shutdown` flips, then stops accepting (connections drain on their own).
+pub async fn serve(
+    listener: TcpListener,
+    config: Arc<Listener>,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(shared.limits.max_connections));
+    loop {
+        let permit = tokio::select! {
+            p = Arc::clone(&permits).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            _ = signalled(&mut shutdown) => return,
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = signalled(&mut shutdown) => return,
+        };
+        let (stream, client) = match accepted {
+            Ok(a) => a,
+            Err(error) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!(listener = %config.name, %error, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let shared = Arc::clone(&shared);
+        let config = Arc::clone(&config);
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            shared.metrics.downstream_active.inc();
+            handle(stream, client, config, Arc::clone(&shared), shutdown).await;
+            shared.metrics.downstream_active.dec();
+            drop(permit);
+        });
+    }
+}
+
+async fn handle(
+    stream: TcpStream,
+    client: SocketAddr,
+    listener: Arc<Listener>,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let Some(target) = resolve_target(&stream, client, &listener, &shared) else {
+        tracing::warn!(listener = %listener.name, %client, "no original destination and no cluster: closing");
+        reset(stream);
+        return;
+    };
+    let ctx = Arc::new(ConnCtx {
+        shared,
+        listener,
+        client,
+        target,
+        shutdown,
+    });
+    let Some(endpoint) = ctx.target.pick() else {
+        reset(stream);
+        return;
+    };
+    let verdict = ctx
+        .shared
+        .policy
+        .load()
+        .check_connection(&ctx.meta(endpoint));
+    if !verdict.allowed {
+        deny_connection(&ctx, stream, endpoint, verdict.rule.as_str(), "");
+        return;
+    }
+    let limits = &ctx.shared.limits;
+    let mut stream = stream;
+    let (detected, prefix) = match ctx.listener.protocol {
+        ListenerProtocol::Tcp => (Detected::Opaque, Default::default()),
+        ListenerProtocol::Grpc => (Detected::Http2, Default::default()),
+        ListenerProtocol::Detect | ListenerProtocol::Http => {
+            match detect::detect(&mut stream, limits.detect_timeout).await {
+                Ok((Detected::Opaque, buf)) if ctx.listener.protocol == ListenerProtocol::Http => {
+                    (Detected::Http1, buf)
+                }
+                Ok(found) => found,
+                Err(error) => {
+                    tracing::debug!(%client, %error, "connection failed during protocol detection");
+                    return;
+                }
+            }
+        }
+    };
+    let io = detect::PrefixedIo::new(prefix.freeze(), stream);
+    match detected {
+        Detected::Http1 => crate::http::serve_http1(io, ctx).await,
+        Detected::Http2 => crate::http::serve_http2(io, ctx).await,
+        Detected::Opaque if verdict.l7 != L7Kind::None => {
+            // L7 rules on this port can only be checked on HTTP: refuse what we cannot inspect.
+            let stream = io.into_inner();
+            deny_connection(
+                &ctx,
+                stream,
+                endpoint,
+                verdict.rule.as_str(),
+                "l7 policy requires HTTP; traffic is not HTTP",
+            );
+        }
+        Detected::Opaque => crate::tcp::proxy(io, ctx, endpoint, verdict.rule).await,
+    }
+}
+
+fn resolve_target(
+    stream: &TcpStream,
+    client: SocketAddr,
+    listener: &Listener,
+    shared: &Shared,
+) -> Option<Target> {
+    let local = stream.local_addr().ok()?;
+    let original = shared.accel.original_dst(local, client).or_else(|| {
+        (listener.direction == Direction::Outbound)
+            .then(|| orig_dst::so_original_dst(stream, local))
+            .flatten()
+    });
+    match original {
+        Some(addr) => Some(Target::Original(addr)),
+        None => listener
+            .cluster
+            .as_deref()
+            .and_then(|name| shared.clusters.get(name))
+            .map(Target::Cluster),
+    }
+}
+
+fn deny_connection(ctx: &ConnCtx, stream: TcpStream, endpoint: SocketAddr, rule: &str, note: &str) {
+    ctx.shared
+        .metrics
+        .record(Protocol::Tcp, VerdictLabel::Deny, Some(rule), 0.0);
+    ctx.shared
+        .metrics
+        .downstream_connections
+        .get_or_create(&ProtocolLabels {
+            protocol: Protocol::Tcp,
+        })
+        .inc();
+    crate::telemetry::access_log::log(&crate::telemetry::access_log::Entry {
+        listener: &ctx.listener.name,
+        protocol: Protocol::Tcp,
+        client: ctx.client,
+        method: "",
+        path: "",
+        authority: "",
+        allowed: false,
+        rule,
+        upstream: Some(endpoint),
+        status: 0,
+        grpc_status: None,
+        bytes_in: 0,
+        bytes_out: 0,
+        duration: std::time::Duration::ZERO,
+        note,
+    });
+    reset(stream);
+}
+
+/// Resolves once the flag is (or already was) set; a dropped sender counts as set.
+pub async fn signalled(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|set| *set).await;
+}
+
+/// Closes with a TCP RST (zero linger), the L4 denial clients recognise.
+pub fn reset(stream: TcpStream) {
+    let _ = socket2::SockRef::from(&stream).set_linger(Some(std::time::Duration::ZERO));
+    drop(stream);
+}

@@ -1,0 +1,206 @@
+//! Prometheus metrics, served as text on the admin `/metrics` endpoint.
+//!
+//! One [`Metrics`] value is created at start-up and shared by every listener; label sets are
+//! small enums or rule names so that the number of series stays bounded by the configuration.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The protocol a request or connection was handled as.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum Protocol {
+    Http1,
+    Http2,
+    Grpc,
+    Tcp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "http1",
+            Protocol::Http2 => "http2",
+            Protocol::Grpc => "grpc",
+            Protocol::Tcp => "tcp",
+        }
+    }
+}
+
+impl EncodeLabelValue for Protocol {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum VerdictLabel {
+    Allow,
+    Deny,
+    Error,
+}
+
+impl EncodeLabelValue for VerdictLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let s = match self {
+            VerdictLabel::Allow => "allow",
+            VerdictLabel::Deny => "deny",
+            VerdictLabel::Error => "error",
+        };
+        std::fmt::Write::write_str(encoder, s)
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub protocol: Protocol,
+    pub verdict: VerdictLabel,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    pub rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProtocolLabels {
+    pub protocol: Protocol,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    pub result: ReloadResult,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum ReloadResult {
+    Ok,
+    Failed,
+}
+
+impl EncodeLabelValue for ReloadResult {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let s = match self {
+            ReloadResult::Ok => "ok",
+            ReloadResult::Failed => "failed",
+        };
+        std::fmt::Write::write_str(encoder, s)
+    }
+}
+
+/// Every metric the data path records.
+pub struct Metrics {
+    pub requests: Family<RequestLabels, Counter>,
+    pub denials: Family<RuleLabels, Counter>,
+    pub request_duration: Family<ProtocolLabels, Histogram>,
+    pub downstream_connections: Family<ProtocolLabels, Counter>,
+    pub downstream_active: Gauge<i64, std::sync::atomic::AtomicI64>,
+    pub upstream_connects: Counter<u64, AtomicU64>,
+    pub upstream_connect_errors: Counter<u64, AtomicU64>,
+    pub upstream_active: Gauge<i64, std::sync::atomic::AtomicI64>,
+    pub policy_reloads: Family<ReloadLabels, Counter>,
+    pub policy_rules: Gauge<i64, std::sync::atomic::AtomicI64>,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them under the `sockmesh_` prefix.
+    pub fn new(registry: &mut Registry) -> Metrics {
+        let metrics = Metrics {
+            requests: Family::default(),
+            denials: Family::default(),
+            request_duration: Family::new_with_constructor(|| {
+                // 50 us .. ~26 s, doubling: covers loopback hops and slow upstreams alike.
+                Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                    0.00005, 2.0, 20,
+                ))
+            }),
+            downstream_connections: Family::default(),
+            downstream_active: Gauge::default(),
+            upstream_connects: Counter::default(),
+            upstream_connect_errors: Counter::default(),
+            upstream_active: Gauge::default(),
+            policy_reloads: Family::default(),
+            policy_rules: Gauge::default(),
+        };
+        let r = registry.sub_registry_with_prefix("sockmesh");
+        r.register(
+            "requests",
+            "Requests (HTTP, gRPC) and opaque TCP connections by protocol and policy verdict",
+            metrics.requests.clone(),
+        );
+        r.register(
+            "denials",
+            "Denied requests and connections by the rule that decided",
+            metrics.denials.clone(),
+        );
+        r.register(
+            "request_duration_seconds",
+            "Time from request received to response head sent (TCP: connection lifetime)",
+            metrics.request_duration.clone(),
+        );
+        r.register(
+            "downstream_connections",
+            "Accepted downstream connections by detected protocol",
+            metrics.downstream_connections.clone(),
+        );
+        r.register(
+            "downstream_connections_active",
+            "Downstream connections open now",
+            metrics.downstream_active.clone(),
+        );
+        r.register(
+            "upstream_connects",
+            "Upstream connections established",
+            metrics.upstream_connects.clone(),
+        );
+        r.register(
+            "upstream_connect_errors",
+            "Upstream connection attempts that failed",
+            metrics.upstream_connect_errors.clone(),
+        );
+        r.register(
+            "upstream_connections_active",
+            "Upstream connections open now (pooled and in use)",
+            metrics.upstream_active.clone(),
+        );
+        r.register(
+            "policy_reloads",
+            "Policy reloads by result; a failed reload keeps the last good policy",
+            metrics.policy_reloads.clone(),
+        );
+        r.register(
+            "policy_rules",
+            "Compiled policy rules in force",
+            metrics.policy_rules.clone(),
+        );
+        metrics
+    }
+
+    /// Records one finished request or TCP connection.
+    pub fn record(
+        &self,
+        protocol: Protocol,
+        verdict: VerdictLabel,
+        rule: Option<&str>,
+        seconds: f64,
+    ) {
+        self.requests
+            .get_or_create(&RequestLabels { protocol, verdict })
+            .inc();
+        if let (VerdictLabel::Deny, Some(rule)) = (verdict, rule) {
+            self.denials
+                .get_or_create(&RuleLabels {
+                    rule: rule.to_owned(),
+                })
+                .inc();
+        }
+        self.request_duration
+            .get_or_create(&ProtocolLabels { protocol })
+            .observe(seconds);
+    }
+}

@@ -1,0 +1,169 @@
+//! The policy in force: compiled once per change and swapped atomically, so every request reads
+//! it without a lock and a reload never drops a connection.
+//!
+//! Sources are local CiliumNetworkPolicy files (watched, see [`watch`]) or xDS updates; both
+//! produce the same `sockmesh_policy::model::Policy` values. An invalid change is refused, logged,
+//! counted (`sockmesh_policy_reloads{result="failed"}`), and the last good policy keeps enforcing.
+
+pub mod watch;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use sockmesh_policy::{CompileError, CompiledPolicy, Labels, ParseError, model::Policy};
+
+use crate::metrics::{Metrics, ReloadLabels, ReloadResult};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyLoadError {
+    #[error("cannot read policy file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", render_parse_errors(.0))]
+    Parse(Vec<ParseError>),
+    #[error("policy does not compile: {0}")]
+    Compile(#[from] CompileError),
+}
+
+fn render_parse_errors(errors: &[ParseError]) -> String {
+    errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Reads and parses policy files, collecting every parse error of every file.
+pub fn read_files(files: &[PathBuf]) -> Result<Vec<Policy>, PolicyLoadError> {
+    let mut policies = Vec::new();
+    let mut errors = Vec::new();
+    for path in files {
+        match read_file(path) {
+            Ok(mut p) => policies.append(&mut p),
+            Err(PolicyLoadError::Parse(mut e)) => errors.append(&mut e),
+            Err(other) => return Err(other),
+        }
+    }
+    if errors.is_empty() {
+        Ok(policies)
+    } else {
+        Err(PolicyLoadError::Parse(errors))
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<Policy>, PolicyLoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PolicyLoadError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    sockmesh_policy::cilium::parse_documents(&path.display().to_string(), &text)
+        .map_err(PolicyLoadError::Parse)
+}
+
+/// The compiled policy in force and where it came from.
+pub struct PolicyStore {
+    current: ArcSwap<CompiledPolicy>,
+    labels: Labels,
+    files: Vec<PathBuf>,
+    metrics: Arc<Metrics>,
+    last_error: Mutex<Option<String>>,
+}
+
+impl PolicyStore {
+    /// Compiles the initial policy; an error here stops start-up (nothing good to fall back to).
+    pub fn new(
+        policies: &[Policy],
+        labels: Labels,
+        files: Vec<PathBuf>,
+        metrics: Arc<Metrics>,
+    ) -> Result<PolicyStore, PolicyLoadError> {
+        let compiled = CompiledPolicy::compile(policies, &labels)?;
+        metrics.policy_rules.set(compiled.rule_count() as i64);
+        Ok(PolicyStore {
+            current: ArcSwap::from_pointee(compiled),
+            labels,
+            files,
+            metrics,
+            last_error: Mutex::new(None),
+        })
+    }
+
+    /// Loads the given files and compiles them.
+    pub fn from_files(
+        files: Vec<PathBuf>,
+        labels: Labels,
+        metrics: Arc<Metrics>,
+    ) -> Result<PolicyStore, PolicyLoadError> {
+        let policies = read_files(&files)?;
+        PolicyStore::new(&policies, labels, files, metrics)
+    }
+
+    /// The policy for the next decision. Cheap: no lock, no allocation.
+    pub fn load(&self) -> arc_swap::Guard<Arc<CompiledPolicy>> {
+        self.current.load()
+    }
+
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    /// The error of the last refused change, if the last change was refused.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Re-reads the policy files; on error keeps the policy in force.
+    pub fn reload_files(&self) -> Result<(), PolicyLoadError> {
+        let result = read_files(&self.files).and_then(|p| self.compile(&p));
+        self.finish(result)
+    }
+
+    /// Applies policies from another source (xDS); on error keeps the policy in force.
+    pub fn apply(&self, policies: &[Policy]) -> Result<(), PolicyLoadError> {
+        let result = self.compile(policies);
+        self.finish(result)
+    }
+
+    fn compile(&self, policies: &[Policy]) -> Result<CompiledPolicy, PolicyLoadError> {
+        Ok(CompiledPolicy::compile(policies, &self.labels)?)
+    }
+
+    fn finish(
+        &self,
+        result: Result<CompiledPolicy, PolicyLoadError>,
+    ) -> Result<(), PolicyLoadError> {
+        let (label, outcome) = match result {
+            Ok(compiled) => {
+                let rules = compiled.rule_count();
+                self.current.store(Arc::new(compiled));
+                self.metrics.policy_rules.set(rules as i64);
+                tracing::info!(rules, "policy reloaded");
+                self.set_error(None);
+                (ReloadResult::Ok, Ok(()))
+            }
+            Err(error) => {
+                tracing::error!(%error, "policy change refused; the last good policy stays in force");
+                self.set_error(Some(error.to_string()));
+                (ReloadResult::Failed, Err(error))
+            }
+        };
+        self.metrics
+            .policy_reloads
+            .get_or_create(&ReloadLabels { result: label })
+            .inc();
+        outcome
+    }
+
+    fn set_error(&self, error: Option<String>) {
+        if let Ok(mut slot) = self.last_error.lock() {
+            *slot = error;
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Watches policy files and reloads the [`PolicyStore`] when they change.
+//!
+//! Directories are watched rather than files, because editors and `kubectl`-style tooling replace
+//! files by rename; events are debounced so a burst of writes produces one reload.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+
+use super::PolicyStore;
+
+const DEBOUNCE: Duration = Duration::from_millis(150);
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error(
+        "cannot watch policy files for changes: {0}; edits will not be picked up until restart"
+    )]
+    Notify(#[from] notify::Error),
+}
+
+/// Keeps the watcher alive; dropping it stops reloads.
+pub struct PolicyWatcher {
+    _watcher: notify::RecommendedWatcher,
+}
+
+/// Starts watching the store's files. Must be called inside a tokio runtime.
+pub fn spawn(store: Arc<PolicyStore>) -> Result<Option<PolicyWatcher>, WatchError> {
+    if store.files().is_empty() {
+        return Ok(None);
+    }
+    let files: HashSet<PathBuf> = store.files().iter().map(|f| absolute(f)).collect();
+    let dirs: HashSet<PathBuf> = files
+        .iter()
+        .filter_map(|f| f.parent().map(PathBuf::from))
+        .collect();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let relevant = match &event {
+            Ok(ev) => ev.paths.iter().any(|p| files.contains(&absolute(p))),
+            Err(_) => true,
+        };
+        if relevant {
+            // A full channel already has a reload pending: nothing is lost.
+            let _ = tx.try_send(());
+        }
+    })?;
+    for dir in &dirs {
+        watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    }
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            tokio::time::sleep(DEBOUNCE).await;
+            while rx.try_recv().is_ok() {}
+            // Errors are logged and counted by the store.
+            let _ = store.reload_files();
+        }
+    });
+    Ok(Some(PolicyWatcher { _watcher: watcher }))
+}
+
+fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}

@@ -1,0 +1,106 @@
+//! Opaque TCP: connections that are not HTTP (or listeners set to `tcp`) are proxied byte for byte
+//! after the L3/L4 policy check, with an idle timeout, and logged once when they end.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use sockmesh_policy::RuleId;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::detect::PrefixedIo;
+use crate::listener::ConnCtx;
+use crate::metrics::{Protocol, ProtocolLabels, VerdictLabel};
+use crate::telemetry::access_log;
+
+mod idle;
+
+pub async fn proxy(
+    downstream: PrefixedIo<TcpStream>,
+    ctx: Arc<ConnCtx>,
+    endpoint: SocketAddr,
+    rule: RuleId,
+) {
+    let start = Instant::now();
+    let metrics = &ctx.shared.metrics;
+    metrics
+        .downstream_connections
+        .get_or_create(&ProtocolLabels {
+            protocol: Protocol::Tcp,
+        })
+        .inc();
+    let connected = crate::upstream::connect(endpoint, ctx.target.connect_timeout()).await;
+    let (label, bytes, note) = match connected {
+        Ok(upstream) => {
+            metrics.upstream_connects.inc();
+            metrics.upstream_active.inc();
+            let activity = Arc::new(AtomicU64::new(0));
+            let result = tokio::select! {
+                r = copy(downstream, upstream, Arc::clone(&activity)) => r,
+                _ = idle::expired(&activity, ctx.shared.limits.idle_timeout) => {
+                    Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle timeout"))
+                }
+            };
+            metrics.upstream_active.dec();
+            match result {
+                Ok(bytes) => (VerdictLabel::Allow, bytes, String::new()),
+                Err(e) => (VerdictLabel::Allow, (0, 0), e.to_string()),
+            }
+        }
+        Err(error) => {
+            metrics.upstream_connect_errors.inc();
+            tracing::warn!(%endpoint, %error, "upstream connect failed");
+            crate::listener::reset(downstream.into_inner());
+            (VerdictLabel::Error, (0, 0), error.to_string())
+        }
+    };
+    let elapsed = start.elapsed();
+    metrics.record(
+        Protocol::Tcp,
+        label,
+        Some(rule.as_str()),
+        elapsed.as_secs_f64(),
+    );
+    access_log::log(&access_log::Entry {
+        listener: &ctx.listener.name,
+        protocol: Protocol::Tcp,
+        client: ctx.client,
+        method: "",
+        path: "",
+        authority: "",
+        allowed: true,
+        rule: rule.as_str(),
+        upstream: Some(endpoint),
+        status: 0,
+        grpc_status: None,
+        bytes_in: bytes.0,
+        bytes_out: bytes.1,
+        duration: elapsed,
+        note: &note,
+    });
+}
+
+/// Copies both ways until both sides have closed; half-closes are passed on.
+async fn copy<A, B>(a: A, b: B, activity: Arc<AtomicU64>) -> std::io::Result<(u64, u64)>
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut ar, mut aw) = tokio::io::split(a);
+    let (mut br, mut bw) = tokio::io::split(b);
+    let up = async {
+        let n = idle::copy_counting(&mut ar, &mut bw, &activity).await?;
+        bw.shutdown().await?;
+        Ok::<u64, std::io::Error>(n)
+    };
+    let down = async {
+        let n = idle::copy_counting(&mut br, &mut aw, &activity).await?;
+        aw.shutdown().await?;
+        Ok::<u64, std::io::Error>(n)
+    };
+    let (up, down) = tokio::try_join!(up, down)?;
+    activity.store(u64::MAX, Ordering::Relaxed);
+    Ok((up, down))
+}

@@ -1,0 +1,73 @@
+//! Logging: `tracing` with human or JSON output, a log filter that the admin server can change at
+//! run time, and the access log (target `access`), one line per request or TCP connection.
+
+pub mod access_log;
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry, reload};
+
+use crate::config::LogFormat;
+
+/// Changes the log filter at run time (admin `POST /logging?level=...`).
+#[derive(Clone)]
+pub struct LogHandle(reload::Handle<EnvFilter, Registry>);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error(
+        "invalid log filter `{filter}`: {source}; use e.g. `info`, `debug` or `sockmesh=debug,access=info`"
+    )]
+    Filter {
+        filter: String,
+        source: tracing_subscriber::filter::ParseError,
+    },
+    #[error("the log filter could not be changed: {0}")]
+    Reload(#[from] reload::Error),
+}
+
+fn parse_filter(filter: &str) -> Result<EnvFilter, LogError> {
+    EnvFilter::try_new(filter).map_err(|source| LogError::Filter {
+        filter: filter.to_owned(),
+        source,
+    })
+}
+
+/// Installs the global subscriber. `RUST_LOG`, when set, wins over `level`.
+pub fn init(format: LogFormat, level: &str) -> Result<LogHandle, LogError> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(env) if !env.is_empty() => parse_filter(&env)?,
+        _ => parse_filter(level)?,
+    };
+    let (filter, handle) = reload::Layer::new(filter);
+    let registry = tracing_subscriber::registry().with(filter);
+    // A second init (tests, demo) keeps the first subscriber: ignore that error.
+    let _ = match format {
+        LogFormat::Human => registry
+            .with(tracing_subscriber::fmt::layer().with_target(true))
+            .try_init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false),
+            )
+            .try_init(),
+    };
+    Ok(LogHandle(handle))
+}
+
+impl LogHandle {
+    pub fn set_level(&self, filter: &str) -> Result<(), LogError> {
+        let filter = parse_filter(filter)?;
+        self.0.reload(filter)?;
+        Ok(())
+    }
+
+    pub fn current(&self) -> String {
+        self.0
+            .with_current(|f| f.to_string())
+            .unwrap_or_else(|_| "unknown".into())
+    }
+}

@@ -1,0 +1,138 @@
+//! Upstreams: clusters of endpoints, the choice of endpoint per connection or request, and the
+//! pooled HTTP connections to them.
+//!
+//! The cluster set is swapped atomically, so a control plane (or a config reload) can change
+//! endpoints while requests are in flight.
+
+mod pool;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use sockmesh_xds::domain::{Cluster, UpstreamProtocol};
+
+pub use pool::{HttpVersion, Pool};
+
+/// One cluster and its round-robin cursor.
+#[derive(Debug)]
+pub struct ClusterState {
+    pub cluster: Cluster,
+    next: AtomicUsize,
+}
+
+impl ClusterState {
+    pub fn new(cluster: Cluster) -> ClusterState {
+        ClusterState {
+            cluster,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// The next endpoint, round-robin. Validated clusters always have at least one.
+    pub fn pick(&self) -> Option<SocketAddr> {
+        let eps = &self.cluster.endpoints;
+        if eps.is_empty() {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % eps.len();
+        Some(eps[i])
+    }
+}
+
+/// Where a downstream connection's traffic goes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// The destination the client originally dialed (interception).
+    Original(SocketAddr),
+    /// A configured cluster (explicit mode).
+    Cluster(Arc<ClusterState>),
+}
+
+impl Target {
+    pub fn pick(&self) -> Option<SocketAddr> {
+        match self {
+            Target::Original(addr) => Some(*addr),
+            Target::Cluster(c) => c.pick(),
+        }
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        match self {
+            Target::Original(_) => Cluster::DEFAULT_CONNECT_TIMEOUT,
+            Target::Cluster(c) => c.cluster.connect_timeout,
+        }
+    }
+
+    pub fn protocol(&self) -> UpstreamProtocol {
+        match self {
+            Target::Original(_) => UpstreamProtocol::Auto,
+            Target::Cluster(c) => c.cluster.protocol,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Target::Original(_) => "original-destination",
+            Target::Cluster(c) => &c.cluster.name,
+        }
+    }
+}
+
+/// All clusters by name; replaced whole on change.
+#[derive(Default)]
+pub struct Clusters(ArcSwap<HashMap<String, Arc<ClusterState>>>);
+
+impl Clusters {
+    pub fn new(clusters: &[Cluster]) -> Clusters {
+        let c = Clusters::default();
+        c.replace(clusters);
+        c
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<ClusterState>> {
+        self.0.load().get(name).cloned()
+    }
+
+    /// Replaces the set; clusters whose definition did not change keep their cursor.
+    pub fn replace(&self, clusters: &[Cluster]) {
+        let old = self.0.load();
+        let map = clusters
+            .iter()
+            .map(|c| {
+                let state = match old.get(&c.name) {
+                    Some(s) if s.cluster == *c => s.clone(),
+                    _ => Arc::new(ClusterState::new(c.clone())),
+                };
+                (c.name.clone(), state)
+            })
+            .collect();
+        self.0.store(Arc::new(map));
+    }
+
+    pub fn snapshot(&self) -> Vec<Cluster> {
+        let mut v: Vec<Cluster> = self.0.load().values().map(|s| s.cluster.clone()).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+}
+
+/// Connects a TCP stream to `addr` with a timeout and `TCP_NODELAY`.
+pub async fn connect(
+    addr: SocketAddr,
+    timeout: Duration,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let stream = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("connect to {addr} timed out after {timeout:?}"),
+            )
+        })??;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}

@@ -1,0 +1,273 @@
+//! Pooled upstream HTTP connections, keyed by endpoint and HTTP version.
+//!
+//! HTTP/1.1 connections are kept in a bounded idle list and returned once the previous response
+//! has been read; HTTP/2 connections are shared by all requests to the endpoint. A request that
+//! a pooled connection could not even start (the server closed it while idle) is retried once on
+//! a fresh connection: it never reached the server, so this is safe for every method.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::{Request, Response};
+use http_body_util::Limited;
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+
+use crate::metrics::Metrics;
+
+/// The body the proxy sends upstream: the client's body, length-limited.
+pub type UpBody = Limited<Incoming>;
+
+/// Idle HTTP/1.1 connections kept per endpoint.
+const MAX_IDLE_PER_ENDPOINT: usize = 512;
+/// Idle connections older than this are closed instead of reused.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HttpVersion {
+    Http1,
+    Http2,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("cannot connect to upstream {addr}: {source}")]
+    Connect {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("upstream {addr} rejected the HTTP handshake: {source}")]
+    Handshake {
+        addr: SocketAddr,
+        source: hyper::Error,
+    },
+    #[error("upstream {addr} failed the request: {source}")]
+    Request {
+        addr: SocketAddr,
+        source: hyper::Error,
+    },
+}
+
+impl UpstreamError {
+    pub fn is_connect(&self) -> bool {
+        matches!(self, UpstreamError::Connect { .. })
+    }
+}
+
+#[derive(Default)]
+struct Entry {
+    h1_idle: Vec<(http1::SendRequest<UpBody>, Instant)>,
+    h2: Option<http2::SendRequest<UpBody>>,
+}
+
+/// The connection pool shared by all listeners.
+pub struct Pool {
+    entries: Mutex<HashMap<SocketAddr, Entry>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Pool {
+    pub fn new(metrics: Arc<Metrics>) -> Arc<Pool> {
+        Arc::new(Pool {
+            entries: Mutex::new(HashMap::new()),
+            metrics,
+        })
+    }
+
+    /// Sends `req` to `addr` over a pooled or new connection of the given version.
+    pub async fn send(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        version: HttpVersion,
+        connect_timeout: Duration,
+        req: Request<UpBody>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        match version {
+            HttpVersion::Http1 => self.send_h1(addr, connect_timeout, req).await,
+            HttpVersion::Http2 => self.send_h2(addr, connect_timeout, req).await,
+        }
+    }
+
+    async fn send_h1(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        timeout: Duration,
+        req: Request<UpBody>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let mut req = req;
+        let mut fresh = false;
+        loop {
+            let mut sender = match (!fresh).then(|| self.checkout_h1(addr)).flatten() {
+                Some(s) => s,
+                None => {
+                    fresh = true;
+                    self.connect_h1(addr, timeout).await?
+                }
+            };
+            match sender.try_send_request(req).await {
+                Ok(resp) => {
+                    self.checkin_h1_when_ready(addr, sender);
+                    return Ok(resp);
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if !fresh => req = unsent,
+                    _ => {
+                        return Err(UpstreamError::Request {
+                            addr,
+                            source: e.into_error(),
+                        });
+                    }
+                },
+            }
+        }
+    }
+
+    fn checkout_h1(&self, addr: SocketAddr) -> Option<http1::SendRequest<UpBody>> {
+        let mut entries = self.entries.lock().ok()?;
+        let entry = entries.get_mut(&addr)?;
+        while let Some((sender, since)) = entry.h1_idle.pop() {
+            if sender.is_ready() && since.elapsed() < IDLE_TIMEOUT {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    /// Returns the connection to the idle list once its response has been read.
+    fn checkin_h1_when_ready(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        mut sender: http1::SendRequest<UpBody>,
+    ) {
+        let pool = Arc::clone(self);
+        tokio::spawn(async move {
+            if sender.ready().await.is_err() {
+                return;
+            }
+            if let Ok(mut entries) = pool.entries.lock() {
+                let entry = entries.entry(addr).or_default();
+                if entry.h1_idle.len() < MAX_IDLE_PER_ENDPOINT {
+                    entry.h1_idle.push((sender, Instant::now()));
+                }
+            }
+        });
+    }
+
+    async fn connect_h1(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<http1::SendRequest<UpBody>, UpstreamError> {
+        let io = self.connect_tcp(addr, timeout).await?;
+        let (sender, conn) = http1::Builder::new()
+            .handshake(io)
+            .await
+            .map_err(|source| UpstreamError::Handshake { addr, source })?;
+        let metrics = Arc::clone(&self.metrics);
+        tokio::spawn(async move {
+            if let Err(error) = conn.with_upgrades().await {
+                tracing::debug!(%addr, %error, "upstream HTTP/1.1 connection ended with an error");
+            }
+            metrics.upstream_active.dec();
+        });
+        Ok(sender)
+    }
+
+    async fn send_h2(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        timeout: Duration,
+        req: Request<UpBody>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let mut req = req;
+        let mut fresh = false;
+        loop {
+            let shared = (!fresh).then(|| self.checkout_h2(addr)).flatten();
+            let mut sender = match shared {
+                Some(s) => s,
+                None => {
+                    fresh = true;
+                    self.connect_h2(addr, timeout).await?
+                }
+            };
+            if sender.ready().await.is_err() {
+                if fresh {
+                    return Err(UpstreamError::Connect {
+                        addr,
+                        source: std::io::Error::other("new HTTP/2 connection closed at once"),
+                    });
+                }
+                fresh = true;
+                continue;
+            }
+            match sender.try_send_request(req).await {
+                Ok(resp) => return Ok(resp),
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if !fresh => {
+                        req = unsent;
+                        fresh = true;
+                    }
+                    _ => {
+                        return Err(UpstreamError::Request {
+                            addr,
+                            source: e.into_error(),
+                        });
+                    }
+                },
+            }
+        }
+    }
+
+    fn checkout_h2(&self, addr: SocketAddr) -> Option<http2::SendRequest<UpBody>> {
+        let entries = self.entries.lock().ok()?;
+        let sender = entries.get(&addr)?.h2.as_ref()?;
+        (!sender.is_closed()).then(|| sender.clone())
+    }
+
+    async fn connect_h2(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<http2::SendRequest<UpBody>, UpstreamError> {
+        let io = self.connect_tcp(addr, timeout).await?;
+        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .handshake(io)
+            .await
+            .map_err(|source| UpstreamError::Handshake { addr, source })?;
+        let metrics = Arc::clone(&self.metrics);
+        tokio::spawn(async move {
+            if let Err(error) = conn.await {
+                tracing::debug!(%addr, %error, "upstream HTTP/2 connection ended with an error");
+            }
+            metrics.upstream_active.dec();
+        });
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.entry(addr).or_default().h2 = Some(sender.clone());
+        }
+        Ok(sender)
+    }
+
+    async fn connect_tcp(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<TokioIo<tokio::net::TcpStream>, UpstreamError> {
+        match super::connect(addr, timeout).await {
+            Ok(stream) => {
+                self.metrics.upstream_connects.inc();
+                self.metrics.upstream_active.inc();
+                Ok(TokioIo::new(stream))
+            }
+            Err(source) => {
+                self.metrics.upstream_connect_errors.inc();
+                Err(UpstreamError::Connect { addr, source })
+            }
+        }
+    }
+}
