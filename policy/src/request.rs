@@ -146,11 +146,28 @@ impl Headers for NoHeaders {
     }
 }
 
-impl Headers for [(&str, &str)] {
+/// A slice of (name, value) pairs; names compared case-insensitively.
+impl Headers for &[(&str, &str)] {
     fn get(&self, lowercase_name: &str) -> Option<&str> {
         self.iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(lowercase_name))
             .map(|(_, v)| *v)
+    }
+}
+
+impl<const N: usize> Headers for [(&str, &str); N] {
+    fn get(&self, lowercase_name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(lowercase_name))
+            .map(|(_, v)| *v)
+    }
+}
+
+impl Headers for Vec<(String, String)> {
+    fn get(&self, lowercase_name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(lowercase_name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
