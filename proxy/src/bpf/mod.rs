@@ -1,0 +1,425 @@
+//! eBPF acceleration and interception for the sidecar.
+//!
+//! Why: every request crosses the app <-> sidecar loopback hop twice. sock_ops puts both
+//! sockets of such a hop in a SOCKHASH and sk_msg moves each send straight into the peer's
+//! receive queue, skipping TCP/IP on loopback; the cgroup connect4/connect6 hooks send an
+//! unmodified app's connects to the sidecar without iptables. The proxy's read/write code is
+//! unchanged: redirected sockets behave like ordinary ones.
+//!
+//! If anything is missing (no cgroup configured, not root, no cgroup v2, no bpffs, a program the
+//! kernel refuses) the proxy logs `acceleration off: <reason>` once and runs on plain TCP.
+//!
+//! Module per program kind: [`sockops`], [`sk_msg`], [`connect`]; [`maps`] and [`orig_dst`] for
+//! the map side, [`pin`] for the pin directory, [`status`] and [`metrics`] for reporting.
+//! Minimum kernel: 5.15 (netns cookie in sock_ops/sk_msg), cgroup v2, bpffs.
+
+mod args;
+mod connect;
+mod maps;
+mod metrics;
+mod orig_dst;
+mod pin;
+mod sk_msg;
+mod sockops;
+mod status;
+
+use std::fs::File;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use aya::programs::links::PinnedLink;
+use aya::programs::sk_msg::SkMsgLink;
+use aya::{Ebpf, EbpfLoader};
+use sockmap_ebpf::{Config, flags};
+
+use args::Settings;
+pub use args::{AccelArgs, AccelConfig, BpfArgs, BpfCommand};
+use maps::Maps;
+
+/// `CGROUP2_SUPER_MAGIC` from linux/magic.h.
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+/// Why acceleration could not start; each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum AccelError {
+    #[error("disabled in the config (acceleration.enabled: false)")]
+    Disabled,
+    #[error(
+        "no cgroup configured; pass --bpf-cgroup PATH (a cgroup v2 directory holding the app and the sidecar) or set acceleration.cgroup"
+    )]
+    NoCgroup,
+    #[error(
+        "not root: loading and attaching eBPF programs needs root (or CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN)"
+    )]
+    NotPrivileged,
+    #[error(
+        "{0} is not a cgroup v2 directory; mount cgroup2 (e.g. `mount -t cgroup2 none /sys/fs/cgroup/unified`) and create the pod's directory in it"
+    )]
+    NotCgroup2(PathBuf),
+    #[error("cannot open cgroup {path}: {source}")]
+    CgroupOpen { path: PathBuf, source: io::Error },
+    #[error("--intercept needs an outbound listener (sockmesh run --direction outbound)")]
+    NoOutboundListener,
+    #[error(
+        "--intercept-inbound-port needs an inbound listener (sockmesh run --direction inbound)"
+    )]
+    NoInboundListener,
+    #[error("cannot read the eBPF object {path}: {source}")]
+    ReadObject { path: PathBuf, source: io::Error },
+    #[error(
+        "the kernel refused the eBPF object ({0}); needs Linux 5.15+ with BPF, cgroup BPF and sockmap support"
+    )]
+    Load(#[source] aya::EbpfError),
+    #[error("cannot read this process's network namespace cookie ({0}); needs Linux 5.14+")]
+    Netns(#[source] io::Error),
+    #[error(transparent)]
+    Pin(#[from] pin::PinError),
+    #[error(transparent)]
+    Maps(#[from] maps::MapsError),
+    #[error(transparent)]
+    SockOps(#[from] sockops::SockOpsError),
+    #[error(transparent)]
+    SkMsg(#[from] sk_msg::SkMsgError),
+    #[error(transparent)]
+    Connect(#[from] connect::ConnectError),
+}
+
+/// What the proxy knows about the listeners when acceleration starts.
+#[derive(Debug, Clone)]
+pub struct ListenerInfo {
+    pub address: SocketAddr,
+    pub outbound: bool,
+}
+
+/// The running acceleration, or the reason it is off. Dropping it detaches and unpins
+/// everything.
+#[derive(Debug)]
+pub struct Acceleration {
+    active: Option<Active>,
+}
+
+struct Active {
+    links: Vec<PinnedLink>,
+    sk_msg: Option<SkMsgLink>,
+    maps: Arc<Maps>,
+    pin_dir: PathBuf,
+    netns_cookie: u64,
+    /// Declared last: dropped after the links, so programs go after their attachments.
+    _ebpf: Ebpf,
+}
+
+impl std::fmt::Debug for Active {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Active")
+            .field("pin_dir", &self.pin_dir)
+            .field("links", &self.links.len())
+            .finish()
+    }
+}
+
+impl Acceleration {
+    /// Loads, configures and attaches the programs. Never fails: on any problem it logs
+    /// `acceleration off: <reason>` once and returns an inactive handle.
+    pub fn start(
+        args: &AccelArgs,
+        config: Option<&AccelConfig>,
+        listeners: &[ListenerInfo],
+    ) -> Acceleration {
+        let settings = Settings::merge(args, config);
+        match start_active(&settings, listeners) {
+            Ok(active) => {
+                tracing::info!(
+                    pin_path = %active.pin_dir.display(),
+                    cgroup = ?settings.cgroup,
+                    ports = ?active.maps.ports(),
+                    intercept = settings.intercept,
+                    "acceleration on: sockops + sk_msg attached"
+                );
+                Acceleration {
+                    active: Some(active),
+                    off_reason: None,
+                }
+            }
+            Err(e) => {
+                let reason = error_chain(&e);
+                tracing::warn!("acceleration off: {reason}");
+                Acceleration {
+                    active: None,
+                    off_reason: Some(reason),
+                }
+            }
+        }
+    }
+
+    /// The original destination of an accepted connection that connect4/6 redirected here.
+    pub fn original_dst(&self, local: SocketAddr, peer: SocketAddr) -> Option<SocketAddr> {
+        let a = self.active.as_ref()?;
+        let orig = orig_dst::lookup(&a.maps, a.netns_cookie, local, peer)?;
+        (orig != local).then_some(orig)
+    }
+
+    /// Adds the eBPF counters and socket gauge to `/metrics` (`sockmesh_bpf_*`), plus
+    /// `sockmesh_bpf_active` (1 when attached).
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        let active = prometheus_client::metrics::gauge::Gauge::<i64>::default();
+        active.set(i64::from(self.active.is_some()));
+        registry.register(
+            "sockmesh_bpf_active",
+            "1 when the eBPF local-hop acceleration is attached",
+            active,
+        );
+        if let Some(a) = &self.active {
+            registry.register_collector(Box::new(metrics::BpfCollector {
+                maps: a.maps.clone(),
+            }));
+        }
+    }
+
+    /// Leaves everything attached and pinned when dropped (`sockmesh bpf attach`).
+    fn leak(mut self) {
+        if let Some(mut a) = self.active.take() {
+            if let Some(link) = a.sk_msg.take() {
+                std::mem::forget(link);
+            }
+            // Pinned links stay attached when their descriptors close.
+            a.links.clear();
+            std::mem::forget(a._ebpf);
+        }
+    }
+}
+
+impl Drop for Acceleration {
+    fn drop(&mut self) {
+        let Some(mut a) = self.active.take() else {
+            return;
+        };
+        for link in a.links.drain(..) {
+            // Unpinning and dropping the last reference detaches the cgroup program.
+            if let Err(e) = link.unpin() {
+                tracing::warn!("cannot unpin an eBPF link: {e}");
+            }
+        }
+        drop(a.sk_msg.take());
+        match pin::remove_all(&a.pin_dir) {
+            Ok(_) => tracing::info!(pin_path = %a.pin_dir.display(), "acceleration detached"),
+            Err(e) => {
+                tracing::warn!("acceleration detach incomplete: {e}; run `sockmesh bpf detach`")
+            }
+        }
+    }
+}
+
+/// An error and its sources on one line (aya keeps the errno in the source).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let c_s = c.to_string();
+        if !s.contains(&c_s) {
+            s.push_str(": ");
+            s.push_str(&c_s);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+fn privileged() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    let caps = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    let has = |bit: u32| caps & (1u64 << bit) != 0;
+    // CAP_NET_ADMIN = 12, CAP_SYS_ADMIN = 21, CAP_BPF = 39.
+    has(21) || (has(39) && has(12))
+}
+
+fn is_cgroup2(path: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs writes only into the zeroed struct.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    unsafe { libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == CGROUP2_SUPER_MAGIC }
+}
+
+fn start_active(s: &Settings, listeners: &[ListenerInfo]) -> Result<Active, AccelError> {
+    if !s.enabled {
+        return Err(AccelError::Disabled);
+    }
+    let cgroup_path = s.cgroup.clone().ok_or(AccelError::NoCgroup)?;
+    if !privileged() {
+        return Err(AccelError::NotPrivileged);
+    }
+    if !is_cgroup2(&cgroup_path) {
+        return Err(AccelError::NotCgroup2(cgroup_path));
+    }
+    let cgroup = File::open(&cgroup_path).map_err(|source| AccelError::CgroupOpen {
+        path: cgroup_path.clone(),
+        source,
+    })?;
+    let outbound = listeners.iter().find(|l| l.outbound).map(|l| l.address);
+    let inbound = listeners.iter().find(|l| !l.outbound).map(|l| l.address);
+    if s.intercept && outbound.is_none() {
+        return Err(AccelError::NoOutboundListener);
+    }
+    if !s.intercept_inbound_ports.is_empty() && inbound.is_none() {
+        return Err(AccelError::NoInboundListener);
+    }
+    let netns_cookie = orig_dst::own_netns_cookie().map_err(AccelError::Netns)?;
+
+    if pin::ensure_bpffs(&s.pin_path)? {
+        tracing::info!(
+            "mounted bpffs on {}",
+            s.pin_path.parent().unwrap_or(Path::new("/")).display()
+        );
+    }
+    let stale = pin::remove_all(&s.pin_path)?;
+    if stale > 0 {
+        tracing::info!(pin_path = %s.pin_path.display(), "removed {stale} stale eBPF pins left by a previous run");
+    }
+    let object;
+    let bytes: &[u8] = match &s.object {
+        Some(path) => {
+            object = std::fs::read(path).map_err(|source| AccelError::ReadObject {
+                path: path.clone(),
+                source,
+            })?;
+            &object
+        }
+        None => sockmap_ebpf::OBJECT,
+    };
+    let mut ebpf = EbpfLoader::new().load(bytes).map_err(AccelError::Load)?;
+    pin::create(&s.pin_path)?;
+    let attached = attach_all(&mut ebpf, s, &cgroup, outbound, inbound);
+    match attached {
+        Ok((links, sk_msg, maps)) => Ok(Active {
+            links,
+            sk_msg: Some(sk_msg),
+            maps: Arc::new(maps),
+            pin_dir: s.pin_path.clone(),
+            netns_cookie,
+            _ebpf: ebpf,
+        }),
+        Err(e) => {
+            let _ = pin::remove_all(&s.pin_path);
+            Err(e)
+        }
+    }
+}
+
+fn attach_all(
+    ebpf: &mut Ebpf,
+    s: &Settings,
+    cgroup: &File,
+    outbound: Option<SocketAddr>,
+    inbound: Option<SocketAddr>,
+) -> Result<(Vec<PinnedLink>, SkMsgLink, Maps), AccelError> {
+    let maps = Maps::take_and_pin(ebpf, &s.pin_path)?;
+    let mut ports: Vec<u16> = Vec::new();
+    if s.accelerate {
+        ports.extend(outbound.iter().chain(inbound.iter()).map(SocketAddr::port));
+        ports.extend(&s.accelerate_ports);
+    }
+    let mut cfg = Config {
+        flags: if s.accelerate { flags::ACCELERATE } else { 0 },
+        sidecar_uid: s.sidecar_uid.unwrap_or(u32::MAX),
+        sidecar_tgid: std::process::id(),
+        ..Config::default()
+    };
+    if let (true, Some(o)) = (s.intercept, outbound) {
+        cfg.flags |= flags::INTERCEPT_OUTBOUND;
+        cfg.outbound_port = u32::from(o.port());
+        (cfg.outbound_ip4, cfg.outbound_ip6) = connect::listener_words(o);
+    }
+    let mut inbound_ports = Vec::new();
+    if let (false, Some(i)) = (s.intercept_inbound_ports.is_empty(), inbound) {
+        cfg.flags |= flags::INTERCEPT_INBOUND;
+        (cfg.inbound_ip4, cfg.inbound_ip6) = connect::listener_words(i);
+        inbound_ports.extend(s.intercept_inbound_ports.iter().map(|p| (*p, i.port())));
+    }
+    maps.configure(&cfg, &ports, &inbound_ports)?;
+    // sk_msg first: a socket only gets the map's verdict programs that exist when it is added.
+    let sk_msg = sk_msg::attach(ebpf, &maps.sockets, &s.pin_path)?;
+    let mut links = vec![sockops::attach(ebpf, cgroup, &s.pin_path)?];
+    if cfg.flags & (flags::INTERCEPT_OUTBOUND | flags::INTERCEPT_INBOUND) != 0 {
+        links.extend(connect::attach(ebpf, cgroup, &s.pin_path)?);
+    }
+    Ok((links, sk_msg, maps))
+}
+
+/// `sockmesh bpf status|detach|attach`.
+pub fn run_command(args: &BpfArgs) -> ExitCode {
+    match &args.command {
+        BpfCommand::Status { pin_path, json } => match status::read_pinned(pin_path) {
+            Ok(snap) => {
+                if *json {
+                    match serde_json::to_string_pretty(&snap) {
+                        Ok(s) => println!("{s}"),
+                        Err(e) => {
+                            eprintln!("sockmesh bpf status: {e}");
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                } else {
+                    print!("{}", snap.to_text());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("sockmesh bpf status: {}", error_chain(&e));
+                ExitCode::FAILURE
+            }
+        },
+        BpfCommand::Detach { pin_path } => match pin::remove_all(pin_path) {
+            Ok(n) => {
+                println!("removed {n} pins from {}", pin_path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("sockmesh bpf detach: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        BpfCommand::Attach { accel, listeners } => {
+            let infos: Vec<ListenerInfo> = listeners
+                .iter()
+                .enumerate()
+                .map(|(i, a)| ListenerInfo {
+                    address: *a,
+                    outbound: i == 0,
+                })
+                .collect();
+            let s = Settings::merge(accel, None);
+            match start_active(&s, &infos) {
+                Ok(active) => {
+                    println!(
+                        "attached; pinned under {} (undo: sockmesh bpf detach)",
+                        active.pin_dir.display()
+                    );
+                    Acceleration {
+                        active: Some(active),
+                        off_reason: None,
+                    }
+                    .leak();
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("sockmesh bpf attach: {}", error_chain(&e));
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
