@@ -140,16 +140,12 @@ impl Acceleration {
                 );
                 Acceleration {
                     active: Some(active),
-                    off_reason: None,
                 }
             }
             Err(e) => {
                 let reason = error_chain(&e);
                 tracing::warn!("acceleration off: {reason}");
-                Acceleration {
-                    active: None,
-                    off_reason: Some(reason),
-                }
+                Acceleration { active: None }
             }
         }
     }
@@ -410,7 +406,6 @@ pub fn run_command(args: &BpfArgs) -> ExitCode {
                     );
                     Acceleration {
                         active: Some(active),
-                        off_reason: None,
                     }
                     .leak();
                     ExitCode::SUCCESS
