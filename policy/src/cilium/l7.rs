@@ -62,7 +62,10 @@ fn port_number(ctx: &mut Ctx<'_>, node: &Node, field: &str) -> Option<u16> {
                 None
             }
         }
-    } else if field == "port" && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+    } else if field == "port"
+        && t.chars().any(|c| c.is_ascii_alphabetic())
+        && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
         ctx.error(
             node.pos,
             format!("named port `{t}` is not supported yet"),
@@ -190,7 +193,8 @@ fn regex_field(ctx: &mut Ctx<'_>, node: Option<&Node>, field: &str) -> Option<St
     let n = node?;
     let s = ctx.string(n, field)?;
     if let Err(e) = check_regex(&s) {
-        let first = e.lines().last().unwrap_or("").trim().to_owned();
+        let last = e.lines().last().unwrap_or("").trim();
+        let first = last.strip_prefix("error: ").unwrap_or(last).to_owned();
         ctx.error(
             n.pos,
             format!("invalid regex in `{field}`: {first}"),

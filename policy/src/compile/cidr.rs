@@ -18,11 +18,14 @@ pub(crate) struct CidrIndex {
     v6: PrefixMap,
 }
 
+/// Entries whose CIDR is one prefix: (local entry, that CIDR's `except` list).
+type Hits = Vec<(usize, Arc<[IpNet]>)>;
+
 #[derive(Debug, Default)]
 struct PrefixMap {
     /// Distinct prefix lengths present, ascending.
     lens: Vec<u8>,
-    map: HashMap<(u8, u128), Vec<(usize, Arc<[IpNet]>)>>,
+    map: HashMap<(u8, u128), Hits>,
 }
 
 /// IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) become IPv4.
