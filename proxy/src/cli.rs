@@ -64,6 +64,16 @@ pub enum ProtocolArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UpstreamProtocolArg {
+    /// Same version as the client's request.
+    Auto,
+    /// Always HTTP/1.1.
+    Http1,
+    /// Always HTTP/2 (prior knowledge, h2c).
+    Http2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormatArg {
     Human,
     Json,
@@ -98,6 +108,9 @@ pub struct RunArgs {
     /// How the listener treats its traffic.
     #[arg(long, value_enum, default_value_t = ProtocolArg::Detect)]
     pub protocol: ProtocolArg,
+    /// HTTP version spoken to the upstream: `auto` keeps the client's version (gRPC needs HTTP/2).
+    #[arg(long, value_enum, default_value_t = UpstreamProtocolArg::Auto)]
+    pub upstream_protocol: UpstreamProtocolArg,
     /// Workload label `key=value` matched by `endpointSelector` (repeatable).
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,

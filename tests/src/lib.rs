@@ -1,1 +1,152 @@
-//! Shared harness for the end-to-end tests.
+//! Shared harness for the end-to-end tests: the built `sockmesh` binary against real servers and
+//! clients (nginx, curl, h2load, wrk, Python grpcio), over real loopback sockets.
+//!
+//! Missing prerequisites fail the test with the command that installs them; nothing is skipped.
+//! `scripts/test.sh` installs everything and builds the binary first.
+
+pub mod nginx;
+pub mod proc;
+pub mod sidecar;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub use nginx::Nginx;
+pub use proc::{Child, TempDir};
+pub use sidecar::Sidecar;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the workspace")
+        .to_path_buf()
+}
+
+/// The `sockmesh` binary: `$SOCKMESH_BIN`, or `target/debug/sockmesh`.
+pub fn bin() -> PathBuf {
+    let path = std::env::var_os("SOCKMESH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/debug/sockmesh"));
+    assert!(
+        path.exists(),
+        "{} not found: build it first with `cargo build -p sockmesh` (scripts/test.sh does), or set SOCKMESH_BIN",
+        path.display()
+    );
+    path
+}
+
+/// Fails the test unless `tool` is on PATH, naming how to install it.
+pub fn require(tool: &str, install: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "`{tool}` is required for this test: install it with `{install}` (scripts/test.sh installs everything)"
+    );
+}
+
+/// Python with grpcio: `$SOCKMESH_PYTHON`, or the repo's `.venv` made by scripts/test.sh.
+pub fn python() -> PathBuf {
+    let path = std::env::var_os("SOCKMESH_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"));
+    let ok = Command::new(&path)
+        .args(["-c", "import grpc"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "{} cannot import grpc: run `python3 -m venv .venv && .venv/bin/pip install grpcio` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
+pub fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Polls `f` until it returns true or `timeout` passes; returns whether it did.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    f()
+}
+
+/// A minimal HTTP/1.0 GET (for admin endpoints): status and body.
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    http_request(addr, "GET", path)
+}
+
+pub fn http_request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: admin\r\nContent-Length: 0\r\n\r\n"
+    )?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Runs curl with `args`; returns (HTTP status, body). `-s -o - -w` adds the status at the end.
+pub fn curl(args: &[&str]) -> (u16, String) {
+    require("curl", "apt-get install -y curl");
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+/// A sum over all series of a Prometheus metric whose line starts with `prefix`
+/// (e.g. `sockmesh_requests_total{protocol="http1",verdict="deny"}`).
+pub fn metric(metrics: &str, prefix: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
+}
+
+/// Writes a policy file allowing `rules` (YAML list items under `http:`) on `port` for app=test.
+pub fn http_policy(port: u16, http_rules: &str) -> String {
+    format!(
+        "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: test\nspec:\n  endpointSelector:\n    matchLabels:\n      app: test\n  ingress:\n  - toPorts:\n    - ports:\n      - port: \"{port}\"\n        protocol: TCP\n      rules:\n        http:\n{http_rules}"
+    )
+}

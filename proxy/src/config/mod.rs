@@ -17,7 +17,7 @@ use std::time::Duration;
 use sockmesh_policy::Labels;
 use sockmesh_xds::domain::{Cluster, Direction, Listener, ListenerProtocol, UpstreamProtocol};
 
-use crate::cli::{DirectionArg, LogFormatArg, ProtocolArg, RunArgs};
+use crate::cli::{DirectionArg, LogFormatArg, ProtocolArg, RunArgs, UpstreamProtocolArg};
 pub use file::LogFormat;
 use file::{DirectionFile, FileConfig, ProtocolFile, UpstreamProtocolFile};
 
@@ -273,10 +273,13 @@ impl Config {
                 name: "upstream".into(),
                 endpoints: args.upstream.clone(),
                 connect_timeout: Cluster::DEFAULT_CONNECT_TIMEOUT,
-                protocol: if protocol == ListenerProtocol::Grpc {
-                    UpstreamProtocol::Http2
-                } else {
-                    UpstreamProtocol::Auto
+                protocol: match args.upstream_protocol {
+                    UpstreamProtocolArg::Http1 => UpstreamProtocol::Http1,
+                    UpstreamProtocolArg::Http2 => UpstreamProtocol::Http2,
+                    UpstreamProtocolArg::Auto if protocol == ListenerProtocol::Grpc => {
+                        UpstreamProtocol::Http2
+                    }
+                    UpstreamProtocolArg::Auto => UpstreamProtocol::Auto,
                 },
             }],
             limits: Limits::default(),

@@ -1,0 +1,61 @@
+//! A `sockmesh run` process with an admin port, started and waited on until `/ready`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::{Child, TempDir, bin, free_port, http_get, local, wait_until};
+
+pub struct Sidecar {
+    pub child: Child,
+    pub admin: SocketAddr,
+    pub log: PathBuf,
+    _dir: TempDir,
+}
+
+impl Sidecar {
+    /// Starts `sockmesh run ARGS --admin 127.0.0.1:FREE` and waits until it is ready.
+    pub fn start(args: &[&str]) -> Sidecar {
+        let dir = TempDir::new("sidecar");
+        let admin = local(free_port());
+        let log = dir.path().join("sockmesh.log");
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let mut cmd = Command::new(bin());
+        cmd.arg("run")
+            .args(args)
+            .args(["--admin", &admin.to_string()])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        let mut child = Child::spawn(&mut cmd);
+        let ready = wait_until(Duration::from_secs(15), || {
+            matches!(http_get(admin, "/ready"), Ok((200, _))) || !child.is_running()
+        });
+        let sidecar = Sidecar {
+            child,
+            admin,
+            log,
+            _dir: dir,
+        };
+        assert!(
+            ready && matches!(http_get(admin, "/ready"), Ok((200, _))),
+            "sockmesh did not become ready; its log:\n{}",
+            sidecar.logs()
+        );
+        sidecar
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn metrics(&self) -> String {
+        http_get(self.admin, "/metrics").expect("GET /metrics").1
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.admin, path).expect("admin GET")
+    }
+}
