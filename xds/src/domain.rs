@@ -67,3 +67,49 @@ impl Cluster {
     /// Default connect timeout, as Envoy's `connect_timeout` default.
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 }
+
+/// Where a piece of TLS material comes from. Inline bytes never appear in `Debug` or serialized
+/// output (`/config_dump` must not leak private keys).
+#[derive(Clone, PartialEq, Eq)]
+pub enum DataSource {
+    Inline(Vec<u8>),
+    File(std::path::PathBuf),
+}
+
+impl std::fmt::Debug for DataSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DataSource::Inline(b) => write!(f, "Inline(<{} bytes>)", b.len()),
+            DataSource::File(p) => f.debug_tuple("File").field(p).finish(),
+        }
+    }
+}
+
+impl Serialize for DataSource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            DataSource::Inline(b) => s.serialize_str(&format!("<inline, {} bytes>", b.len())),
+            DataSource::File(p) => s.serialize_str(&p.display().to_string()),
+        }
+    }
+}
+
+/// What a secret holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SecretKind {
+    /// A certificate chain (PEM) and its private key (PEM): the sidecar's identity.
+    Certificate {
+        certificate_chain: DataSource,
+        private_key: DataSource,
+    },
+    /// Trusted CA certificates (PEM) to verify peers with.
+    ValidationContext { trusted_ca: DataSource },
+}
+
+/// A named piece of TLS material, as SDS delivers it (used by the mTLS issue).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Secret {
+    pub name: String,
+    pub kind: SecretKind,
+}
