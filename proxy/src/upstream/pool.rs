@@ -61,6 +61,9 @@ impl UpstreamError {
 struct Entry {
     h1_idle: Vec<(http1::SendRequest<UpBody>, Instant)>,
     h2: Option<http2::SendRequest<UpBody>>,
+    /// Held while an HTTP/2 connection is being set up, so that a burst of first requests
+    /// shares one connection instead of opening one each.
+    h2_connecting: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The connection pool shared by all listeners.
@@ -188,10 +191,7 @@ impl Pool {
             let shared = (!fresh).then(|| self.checkout_h2(addr)).flatten();
             let mut sender = match shared {
                 Some(s) => s,
-                None => {
-                    fresh = true;
-                    self.connect_h2(addr, timeout).await?
-                }
+                None => self.connect_h2_once(addr, timeout, &mut fresh).await?,
             };
             if sender.ready().await.is_err() {
                 if fresh {
@@ -225,6 +225,26 @@ impl Pool {
         let entries = self.entries.lock().ok()?;
         let sender = entries.get(&addr)?.h2.as_ref()?;
         (!sender.is_closed()).then(|| sender.clone())
+    }
+
+    /// Connects unless another request is already connecting, in which case it waits for and
+    /// shares that connection. `fresh` tells whether the returned sender is a new connection.
+    async fn connect_h2_once(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+        fresh: &mut bool,
+    ) -> Result<http2::SendRequest<UpBody>, UpstreamError> {
+        let lock = match self.entries.lock() {
+            Ok(mut entries) => Arc::clone(&entries.entry(addr).or_default().h2_connecting),
+            Err(_) => Arc::default(),
+        };
+        let _connecting = lock.lock().await;
+        if !*fresh && let Some(sender) = self.checkout_h2(addr) {
+            return Ok(sender);
+        }
+        *fresh = true;
+        self.connect_h2(addr, timeout).await
     }
 
     async fn connect_h2(
