@@ -4,6 +4,7 @@
 //! Missing prerequisites fail the test with the command that installs them; nothing is skipped.
 //! `scripts/test.sh` installs everything and builds the binary first.
 
+pub mod bpf;
 pub mod nginx;
 pub mod proc;
 pub mod sidecar;
