@@ -99,8 +99,16 @@ impl Netns {
             .lines()
             .find(|l| l.trim_start().starts_with("lo:"))
             .expect("lo in /proc/net/dev");
-        let fields: Vec<&str> = line.split(':').nth(1).unwrap_or("").split_whitespace().collect();
-        fields.get(8).and_then(|v| v.parse().ok()).expect("lo tx bytes")
+        let fields: Vec<&str> = line
+            .split(':')
+            .nth(1)
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        fields
+            .get(8)
+            .and_then(|v| v.parse().ok())
+            .expect("lo tx bytes")
     }
 
     /// Adds an address to loopback (a "remote-looking" destination inside the namespace).

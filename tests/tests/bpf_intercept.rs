@@ -6,7 +6,8 @@
 use std::process::Stdio;
 
 use sockmesh_tests::bpf::{
-    Netns, PodSidecar, TestCgroup, bpf_status, peer_cmd, pin_dir, require_root, run_ok, spawn_server,
+    Netns, PodSidecar, TestCgroup, bpf_status, peer_cmd, pin_dir, require_root, run_ok,
+    spawn_server,
 };
 use sockmesh_tests::{Child, TempDir, require, wait_until};
 
@@ -15,8 +16,19 @@ const ORIGIN: &str = "10.99.0.2";
 fn sidecar(ns: &Netns, cg: &TestCgroup, pin: &std::path::Path, extra: &[&str]) -> PodSidecar {
     let (pin_s, cg_s) = (pin.display().to_string(), cg.arg());
     let mut args = vec![
-        "--listen", "127.0.0.1:15001", "--upstream", "127.0.0.1:9", "--protocol", "detect", "--direction", "outbound",
-        "--bpf-cgroup", &cg_s, "--bpf-pin-path", &pin_s, "--intercept",
+        "--listen",
+        "127.0.0.1:15001",
+        "--upstream",
+        "127.0.0.1:9",
+        "--protocol",
+        "detect",
+        "--direction",
+        "outbound",
+        "--bpf-cgroup",
+        &cg_s,
+        "--bpf-pin-path",
+        &pin_s,
+        "--intercept",
     ];
     args.extend_from_slice(extra);
     let s = PodSidecar::start(Some(ns), cg, 15000, &args);
@@ -34,7 +46,15 @@ fn http_origin(ns: &Netns, dir: &TempDir) -> Child {
         .stderr(Stdio::null());
     let child = Child::spawn(&mut cmd);
     let up = wait_until(std::time::Duration::from_secs(10), || {
-        ns.cmd("curl").args(["-sf", "-o", "/dev/null", &format!("http://{ORIGIN}:8080/hello.txt")]).status().is_ok_and(|s| s.success())
+        ns.cmd("curl")
+            .args([
+                "-sf",
+                "-o",
+                "/dev/null",
+                &format!("http://{ORIGIN}:8080/hello.txt"),
+            ])
+            .status()
+            .is_ok_and(|s| s.success())
     });
     assert!(up, "python http.server did not start");
     child
@@ -51,24 +71,58 @@ fn unmodified_clients_are_intercepted_and_reach_the_original_destination() {
     let dir = TempDir::new("icpt");
     let _origin = http_origin(&ns, &dir);
     // A raw TCP origin for the Python socket client (outside the pod cgroup).
-    let _echo = spawn_server(peer_cmd(Some(&ns), None, &["echo", "--listen", &format!("{ORIGIN}:7000")]));
+    let _echo = spawn_server(peer_cmd(
+        Some(&ns),
+        None,
+        &["echo", "--listen", &format!("{ORIGIN}:7000")],
+    ));
     let sc = sidecar(&ns, &cg, &pin, &[]);
 
-    let curl = run_ok(&mut peer_cmd(Some(&ns), Some(&cg), &["exec", "curl", "-sS", "--max-time", "10", &format!("http://{ORIGIN}:8080/hello.txt")]));
-    assert_eq!(String::from_utf8_lossy(&curl.stdout), "hello from the original destination\n");
+    let curl = run_ok(&mut peer_cmd(
+        Some(&ns),
+        Some(&cg),
+        &[
+            "exec",
+            "curl",
+            "-sS",
+            "--max-time",
+            "10",
+            &format!("http://{ORIGIN}:8080/hello.txt"),
+        ],
+    ));
+    assert_eq!(
+        String::from_utf8_lossy(&curl.stdout),
+        "hello from the original destination\n"
+    );
 
     let py = format!(
         "import socket\ns=socket.create_connection(('{ORIGIN}',7000),timeout=10)\ns.sendall(b'ping from python')\nb=b''\nwhile len(b)<16:\n    d=s.recv(64)\n    if not d: break\n    b+=d\nprint(b.decode())"
     );
-    let out = run_ok(&mut peer_cmd(Some(&ns), Some(&cg), &["exec", "python3", "-c", &py]));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ping from python");
+    let out = run_ok(&mut peer_cmd(
+        Some(&ns),
+        Some(&cg),
+        &["exec", "python3", "-c", &py],
+    ));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "ping from python"
+    );
 
     let (c, text) = bpf_status(&pin);
     eprintln!("{text}");
-    assert!(c["connects_outbound"] >= 2, "connects were not rewritten:\n{text}");
-    assert!(c["orig_dst_published"] >= 2, "original destinations were not published:\n{text}");
+    assert!(
+        c["connects_outbound"] >= 2,
+        "connects were not rewritten:\n{text}"
+    );
+    assert!(
+        c["orig_dst_published"] >= 2,
+        "original destinations were not published:\n{text}"
+    );
     // The sidecar's two upstream connects were exempt, not looped back to itself.
-    assert!(c["connects_exempt"] >= 2, "sidecar connects not exempt:\n{text}");
+    assert!(
+        c["connects_exempt"] >= 2,
+        "sidecar connects not exempt:\n{text}"
+    );
     // The app <-> sidecar hop of intercepted connections is spliced too.
     assert!(c["redirects"] > 0, "{text}");
     // --upstream is the discard port: the answers above came through the original destination.
@@ -91,17 +145,42 @@ fn the_sidecar_uid_is_exempt() {
     let out = run_ok(&mut peer_cmd(
         Some(&ns),
         Some(&cg),
-        &["exec", "setpriv", "--reuid=1337", "--regid=1337", "--clear-groups", "curl", "-sS", "--max-time", "10", &url],
+        &[
+            "exec",
+            "setpriv",
+            "--reuid=1337",
+            "--regid=1337",
+            "--clear-groups",
+            "curl",
+            "-sS",
+            "--max-time",
+            "10",
+            &url,
+        ],
     ));
     assert!(String::from_utf8_lossy(&out.stdout).contains("original destination"));
     let (c, text) = bpf_status(&pin);
-    assert_eq!(c["connects_outbound"], 0, "the sidecar uid was intercepted:\n{text}");
+    assert_eq!(
+        c["connects_outbound"], 0,
+        "the sidecar uid was intercepted:\n{text}"
+    );
     assert!(c["connects_exempt"] >= 1, "{text}");
     // Any other uid is intercepted.
     let out = run_ok(&mut peer_cmd(
         Some(&ns),
         Some(&cg),
-        &["exec", "setpriv", "--reuid=1000", "--regid=1000", "--clear-groups", "curl", "-sS", "--max-time", "10", &url],
+        &[
+            "exec",
+            "setpriv",
+            "--reuid=1000",
+            "--regid=1000",
+            "--clear-groups",
+            "curl",
+            "-sS",
+            "--max-time",
+            "10",
+            &url,
+        ],
     ));
     assert!(String::from_utf8_lossy(&out.stdout).contains("original destination"));
     let (c, text) = bpf_status(&pin);

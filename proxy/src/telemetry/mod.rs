@@ -44,7 +44,11 @@ pub fn init(format: LogFormat, level: &str) -> Result<LogHandle, LogError> {
     // A second init (tests, demo) keeps the first subscriber: ignore that error.
     let _ = match format {
         LogFormat::Human => registry
-            .with(tracing_subscriber::fmt::layer().with_target(true))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_target(true)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(

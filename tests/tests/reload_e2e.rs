@@ -1,0 +1,109 @@
+//! Policy hot reload under load: while wrk drives requests, a policy change takes effect for the
+//! next request without a failed request; an invalid change is refused, counted, and the last good
+//! policy keeps enforcing.
+
+use std::process::Command;
+use std::time::Duration;
+
+use sockmesh_tests::{
+    Nginx, Sidecar, TempDir, curl, free_port, http_policy, metric, require, wait_until,
+};
+
+const BEFORE: &str = "        - method: GET\n          path: \"/public/.*\"\n";
+const AFTER: &str = "        - method: GET\n          path: \"/public/.*\"\n        - method: GET\n          path: /new\n";
+const INVALID: &str = "        - method: GET\n          path: \"/public/(\"\n";
+
+#[test]
+fn policy_change_applies_under_wrk_without_failed_requests() {
+    require("wrk", "apt-get install -y wrk");
+    let nginx = Nginx::start();
+    let dir = TempDir::new("reload");
+    let policy = dir.write("policy.yaml", &http_policy(nginx.port, BEFORE));
+    let port = free_port();
+    let sidecar = Sidecar::start(&[
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--upstream",
+        &format!("127.0.0.1:{}", nginx.port),
+        "--policy",
+        &policy.display().to_string(),
+        "--label",
+        "app=test",
+        "--log-level",
+        "warn",
+    ]);
+    let base = format!("http://127.0.0.1:{port}");
+    assert_eq!(curl(&[&format!("{base}/new")]).0, 403);
+
+    let url = format!("{base}/public/load");
+    let wrk = std::thread::spawn(move || {
+        Command::new("wrk")
+            .args(["-t1", "-c16", "-d4s", &url])
+            .output()
+            .expect("run wrk")
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    std::fs::write(&policy, http_policy(nginx.port, AFTER)).expect("rewrite policy");
+    assert!(
+        wait_until(Duration::from_secs(5), || curl(&[&format!("{base}/new")]).0
+            == 200),
+        "new rule not in force; log:\n{}",
+        sidecar.logs()
+    );
+
+    // An invalid change (bad regex) while still under load: refused, old policy stays.
+    std::fs::write(&policy, http_policy(nginx.port, INVALID)).expect("break policy");
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            metric(
+                &sidecar.metrics(),
+                "sockmesh_policy_reloads_total{result=\"failed\"}",
+            ) >= 1.0
+        }),
+        "invalid change not counted; log:\n{}",
+        sidecar.logs()
+    );
+    assert_eq!(
+        curl(&[&format!("{base}/new")]).0,
+        200,
+        "last good policy keeps enforcing"
+    );
+    let (_, dump) = sidecar.get("/config_dump");
+    assert!(
+        dump.contains("lastError") && dump.contains("path"),
+        "{dump}"
+    );
+    assert!(
+        sidecar.logs().contains("policy change refused"),
+        "{}",
+        sidecar.logs()
+    );
+
+    let out = wrk.join().expect("wrk thread");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        !text.contains("Non-2xx"),
+        "failed requests during reload:\n{text}"
+    );
+    assert!(
+        !text.contains("Socket errors"),
+        "connection errors during reload:\n{text}"
+    );
+    let requests: u64 = text
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        requests > 100,
+        "wrk made too few requests to mean anything:\n{text}"
+    );
+    assert!(
+        metric(
+            &sidecar.metrics(),
+            "sockmesh_policy_reloads_total{result=\"ok\"}"
+        ) >= 1.0
+    );
+}
