@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The project's one test command (README "Test"; .ci/run calls exactly this):
+# installs prerequisites, builds the binary, and runs every test of the workspace,
+# including the end-to-end tests against real peers and the root/BPF tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/install-deps.sh
+export SOCKMESH_PYTHON="$PWD/.venv/bin/python"
+cargo build --locked --workspace --bins
+cargo test --locked --workspace
