@@ -52,6 +52,7 @@ fn main() {
                 opt("--bind").and_then(|b| b.parse().ok()),
                 &sizes,
                 num("--seed", 1),
+                Duration::from_millis(num("--pause-ms", 0)),
             )
         }
         "pingpong" => pingpong(
@@ -167,8 +168,10 @@ fn connect(to: SocketAddr, bind: Option<SocketAddr>) -> io::Result<TcpStream> {
 
 /// Sends each size as one message through an echo peer and checks what comes back, writing
 /// and reading concurrently (large messages exceed the socket buffers).
-fn check(to: SocketAddr, bind: Option<SocketAddr>, sizes: &[usize], seed: u64) -> io::Result<()> {
+/// `pause` holds the connection open before the first message (to make connections overlap).
+fn check(to: SocketAddr, bind: Option<SocketAddr>, sizes: &[usize], seed: u64, pause: Duration) -> io::Result<()> {
     let s = connect(to, bind)?;
+    std::thread::sleep(pause);
     s.set_read_timeout(Some(Duration::from_secs(20)))?;
     let mut seed = seed.max(1);
     let mut total = 0usize;
@@ -255,8 +258,7 @@ mod libc_af {
     pub const INET6: i32 = 10;
 }
 
-/// bind-then-connect without a socket crate: raw syscalls through std's FFI-free path is not
-/// possible, so this uses the C library directly.
+/// bind-then-connect (std has no API for binding a client socket), through the C library.
 mod socket2_free {
     use std::io;
     use std::net::{SocketAddr, TcpStream};
