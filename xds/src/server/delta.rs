@@ -123,7 +123,7 @@ impl Stream {
                 match &req.error_detail {
                     Some(e) => {
                         self.tracker
-                            .nack(&self.node, ty.url(), &req.response_nonce, &e.message)
+                            .nack(&self.node, ty.url(), &req.response_nonce, "", &e.message)
                     }
                     None => self.tracker.ack(&self.node, ty.url(), &sub.sent_version),
                 }

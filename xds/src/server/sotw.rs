@@ -104,9 +104,13 @@ impl Stream {
         }
         if !initial {
             match &req.error_detail {
-                Some(e) => self
-                    .tracker
-                    .nack(&self.node, ty.url(), &req.response_nonce, &e.message),
+                Some(e) => self.tracker.nack(
+                    &self.node,
+                    ty.url(),
+                    &req.response_nonce,
+                    &req.version_info,
+                    &e.message,
+                ),
                 None => self.tracker.ack(&self.node, ty.url(), &req.version_info),
             }
         }

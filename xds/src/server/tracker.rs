@@ -27,6 +27,8 @@ pub struct TypeTrack {
 #[serde(rename_all = "camelCase")]
 pub struct NackTrack {
     pub nonce: String,
+    /// The version the sidecar says it still runs (SotW `version_info`; empty for delta).
+    pub client_version: String,
     pub error: String,
     pub at: f64,
 }
@@ -96,12 +98,27 @@ impl Tracker {
         });
     }
 
-    pub(crate) fn nack(&self, node: &str, type_url: &str, nonce: &str, error: &str) {
-        tracing::warn!(node, type_url, nonce, error, "control-plane: NACK");
+    pub(crate) fn nack(
+        &self,
+        node: &str,
+        type_url: &str,
+        nonce: &str,
+        client_version: &str,
+        error: &str,
+    ) {
+        tracing::warn!(
+            node,
+            type_url,
+            nonce,
+            client_version,
+            error,
+            "control-plane: NACK"
+        );
         self.update(node, |s| {
             let t = s.types.entry(type_url.to_owned()).or_default();
             t.last_nack = Some(NackTrack {
                 nonce: nonce.to_owned(),
+                client_version: client_version.to_owned(),
                 error: error.to_owned(),
                 at: now_secs(),
             });
