@@ -16,7 +16,7 @@ fn start(nginx: &Nginx) -> (Sidecar, u16, TempDir) {
     );
     let port = free_port();
     let config = format!(
-        "workload: {{ labels: {{ app: test }} }}\npolicies: [{}]\nlisteners:\n- {{ address: 127.0.0.1:{port}, direction: inbound, cluster: app }}\nclusters:\n- {{ name: app, endpoints: [127.0.0.1:{}] }}\nlimits: {{ maxHeaderBytes: 16384, maxRequestBodyBytes: 1000, headerReadTimeout: 1s, detectTimeout: 300ms }}\n",
+        "workload: {{ labels: {{ app: test }} }}\npolicies: [{}]\nlisteners:\n- {{ address: 127.0.0.1:{port}, direction: inbound, cluster: app }}\nclusters:\n- {{ name: app, endpoints: [127.0.0.1:{}] }}\nlimits: {{ maxHeaderBytes: 16384, maxRequestBodyBytes: 1000, headerReadTimeout: 1s, detectTimeout: 300ms, idleTimeout: 2s }}\n",
         policy.display(),
         nginx.port
     );
@@ -112,4 +112,33 @@ fn silent_connection_does_not_hang_the_proxy() {
     let (status, _) = curl(&[&format!("http://127.0.0.1:{port}/")]);
     assert_eq!(status, 200);
     drop(idle);
+}
+
+#[test]
+fn idle_http2_connection_is_closed_after_idle_timeout() {
+    let nginx = Nginx::start();
+    let (_sidecar, port, _d) = start(&nginx);
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    let mut hello = h2_preface();
+    hello.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]); // empty SETTINGS
+    c.write_all(&hello).expect("preface");
+    let start = Instant::now();
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "closed too early: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(10),
+        "idle connection held for {waited:?}"
+    );
+    // Server SETTINGS first, and a GOAWAY (type 7) before the close.
+    assert!(
+        out.windows(4).any(|w| w[3] == 7 && w[..3] == [0, 0, 8]),
+        "no GOAWAY in {out:?}"
+    );
 }

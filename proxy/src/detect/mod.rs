@@ -6,6 +6,7 @@
 //! such as SMTP or MySQL) is opaque TCP. Later protocols (TLS ClientHello, Kafka frames, DNS over
 //! TCP) slot in as further [`Detected`] variants.
 
+pub mod activity;
 mod prefixed;
 #[cfg(test)]
 mod tests;

@@ -21,6 +21,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::detect::activity::{Activity, Tracked};
 use crate::listener::ConnCtx;
 use crate::metrics::{Protocol, ProtocolLabels};
 
@@ -30,6 +31,8 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     count_connection(&ctx, Protocol::Http1);
+    let activity = Activity::default();
+    let io = Tracked::new(io, activity.clone());
     let limits = &ctx.shared.limits;
     let svc_ctx = Arc::clone(&ctx);
     let svc = service_fn(move |req| service::handle(Arc::clone(&svc_ctx), Protocol::Http1, req));
@@ -40,7 +43,7 @@ where
         .keep_alive(true)
         .serve_connection(TokioIo::new(io), svc)
         .with_upgrades();
-    drive(conn, |c| c.graceful_shutdown(), ctx).await;
+    drive(conn, |c| c.graceful_shutdown(), activity, ctx).await;
 }
 
 /// Serves HTTP/2 (prior knowledge, or after an h2c upgrade) on `io`.
@@ -49,6 +52,8 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     count_connection(&ctx, Protocol::Http2);
+    let activity = Activity::default();
+    let io = Tracked::new(io, activity.clone());
     let limits = &ctx.shared.limits;
     let svc_ctx = Arc::clone(&ctx);
     let svc = service_fn(move |req| service::handle(Arc::clone(&svc_ctx), Protocol::Http2, req));
@@ -59,7 +64,7 @@ where
         .keep_alive_interval(Some(limits.idle_timeout / 2))
         .keep_alive_timeout(std::time::Duration::from_secs(20))
         .serve_connection(TokioIo::new(io), svc);
-    drive(conn, |c| c.graceful_shutdown(), ctx).await;
+    drive(conn, |c| c.graceful_shutdown(), activity, ctx).await;
 }
 
 fn count_connection(ctx: &ConnCtx, protocol: Protocol) {
@@ -70,17 +75,27 @@ fn count_connection(ctx: &ConnCtx, protocol: Protocol) {
         .inc();
 }
 
-/// Runs the connection; on shutdown asks it to finish in-flight requests and stop (HTTP/1.1:
-/// `Connection: close`; HTTP/2: GOAWAY), bounded by the drain timeout.
-async fn drive<C>(conn: C, graceful: fn(std::pin::Pin<&mut C>), ctx: Arc<ConnCtx>)
-where
+/// Runs the connection; on shutdown, or after `idleTimeout` without a byte either way, asks it
+/// to finish in-flight requests and stop (HTTP/1.1: `Connection: close`; HTTP/2: GOAWAY), bounded
+/// by the drain timeout.
+async fn drive<C>(
+    conn: C,
+    graceful: fn(std::pin::Pin<&mut C>),
+    activity: Activity,
+    ctx: Arc<ConnCtx>,
+) where
     C: std::future::Future<Output = Result<(), hyper::Error>>,
 {
     let mut conn = std::pin::pin!(conn);
     let mut shutdown = ctx.shutdown.clone();
     let result = tokio::select! {
         r = conn.as_mut() => r,
-        _ = crate::listener::signalled(&mut shutdown) => {
+        _ = async {
+            tokio::select! {
+                _ = crate::listener::signalled(&mut shutdown) => {}
+                _ = activity.idle_for(ctx.shared.limits.idle_timeout) => {}
+            }
+        } => {
             graceful(conn.as_mut());
             match tokio::time::timeout(ctx.shared.limits.drain_timeout, conn.as_mut()).await {
                 Ok(r) => r,

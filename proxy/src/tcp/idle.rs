@@ -1,15 +1,13 @@
-//! Idle tracking for opaque TCP: every copy bumps an activity counter; a watchdog fires when the
-//! counter has not moved for a whole idle period.
-
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+//! The copy loop of opaque TCP, bumping the connection's activity counter for the idle timeout.
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::detect::activity::Activity;
 
 const BUF: usize = 64 * 1024;
 
 /// Copies until EOF, bumping `activity` after each chunk; returns bytes copied.
-pub async fn copy_counting<R, W>(r: &mut R, w: &mut W, activity: &AtomicU64) -> std::io::Result<u64>
+pub async fn copy_counting<R, W>(r: &mut R, w: &mut W, activity: &Activity) -> std::io::Result<u64>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -23,19 +21,6 @@ where
         }
         w.write_all(&buf[..n]).await?;
         total += n as u64;
-        activity.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Resolves once `activity` has not changed for `idle`.
-pub async fn expired(activity: &AtomicU64, idle: Duration) {
-    let mut seen = activity.load(Ordering::Relaxed);
-    loop {
-        tokio::time::sleep(idle).await;
-        let now = activity.load(Ordering::Relaxed);
-        if now == seen {
-            return;
-        }
-        seen = now;
+        activity.bump();
     }
 }

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use sockmesh_policy::RuleId;
@@ -11,6 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::detect::PrefixedIo;
+use crate::detect::activity::Activity;
 use crate::listener::ConnCtx;
 use crate::metrics::{Protocol, ProtocolLabels, VerdictLabel};
 use crate::telemetry::access_log;
@@ -36,10 +36,10 @@ pub async fn proxy(
         Ok(upstream) => {
             metrics.upstream_connects.inc();
             metrics.upstream_active.inc();
-            let activity = Arc::new(AtomicU64::new(0));
+            let activity = Activity::default();
             let result = tokio::select! {
-                r = copy(downstream, upstream, Arc::clone(&activity)) => r,
-                _ = idle::expired(&activity, ctx.shared.limits.idle_timeout) => {
+                r = copy(downstream, upstream, activity.clone()) => r,
+                _ = activity.idle_for(ctx.shared.limits.idle_timeout) => {
                     Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle timeout"))
                 }
             };
@@ -83,7 +83,7 @@ pub async fn proxy(
 }
 
 /// Copies both ways until both sides have closed; half-closes are passed on.
-async fn copy<A, B>(a: A, b: B, activity: Arc<AtomicU64>) -> std::io::Result<(u64, u64)>
+async fn copy<A, B>(a: A, b: B, activity: Activity) -> std::io::Result<(u64, u64)>
 where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
@@ -100,7 +100,5 @@ where
         aw.shutdown().await?;
         Ok::<u64, std::io::Error>(n)
     };
-    let (up, down) = tokio::try_join!(up, down)?;
-    activity.store(u64::MAX, Ordering::Relaxed);
-    Ok((up, down))
+    tokio::try_join!(up, down)
 }

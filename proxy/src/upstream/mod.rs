@@ -73,13 +73,6 @@ impl Target {
             Target::Cluster(c) => c.cluster.protocol,
         }
     }
-
-    pub fn name(&self) -> &str {
-        match self {
-            Target::Original(_) => "original-destination",
-            Target::Cluster(c) => &c.cluster.name,
-        }
-    }
 }
 
 /// All clusters by name; replaced whole on change.
