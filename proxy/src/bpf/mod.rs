@@ -144,7 +144,12 @@ impl Acceleration {
             }
             Err(e) => {
                 let reason = error_chain(&e);
-                tracing::warn!("acceleration off: {reason}");
+                if matches!(e, AccelError::NoCgroup | AccelError::Disabled) {
+                    // Not asked for: say so once, without alarming anyone.
+                    tracing::info!("acceleration off: {reason}");
+                } else {
+                    tracing::warn!("acceleration off: {reason}");
+                }
                 Acceleration { active: None }
             }
         }

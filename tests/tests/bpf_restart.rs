@@ -1,0 +1,78 @@
+//! Restart: a sidecar killed with SIGKILL leaves its pinned programs behind; the next start
+//! replaces them, so exactly one set stays attached. In-flight spliced connections end (with an
+//! error) instead of hanging, and a clean SIGTERM leaves nothing attached or pinned.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use sockmesh_tests::bpf::{
+    Netns, PodSidecar, TestCgroup, bpf_status, cgroup_programs, peer_cmd, pin_dir, require_root, run_client,
+    spawn_server,
+};
+
+fn start(ns: &Netns, cg: &TestCgroup, pin: &std::path::Path) -> PodSidecar {
+    let (pin_s, cg_s) = (pin.display().to_string(), cg.arg());
+    PodSidecar::start(
+        Some(ns),
+        cg,
+        15000,
+        &[
+            "--listen", "127.0.0.1:15001", "--upstream", "127.0.0.1:8080", "--protocol", "tcp", "--direction", "outbound",
+            "--bpf-cgroup", &cg_s, "--bpf-pin-path", &pin_s, "--intercept", "--accelerate-port", "8080",
+        ],
+    )
+}
+
+fn kinds(cg: &TestCgroup) -> Vec<String> {
+    let mut k: Vec<String> = cgroup_programs(cg).into_iter().map(|(t, _)| t).collect();
+    k.sort();
+    k
+}
+
+const ONE_SET: [&str; 3] = ["cgroup_inet4_connect", "cgroup_inet6_connect", "cgroup_sock_ops"];
+
+#[test]
+fn kill_and_restart_leaves_exactly_one_program_set() {
+    require_root();
+    let ns = Netns::new("restart");
+    let cg = TestCgroup::new("restart");
+    let pin = pin_dir("restart");
+    let _up = spawn_server(peer_cmd(Some(&ns), Some(&cg), &["echo", "--listen", "127.0.0.1:8080"]));
+
+    let mut first = start(&ns, &cg, &pin);
+    assert_eq!(kinds(&cg), ONE_SET);
+    // A long spliced transfer in flight while the sidecar dies.
+    let sizes = vec!["4194304"; 400].join(",");
+    let mut client = peer_cmd(Some(&ns), Some(&cg), &["check", "--connect", "127.0.0.1:15001", "--sizes", &sizes]);
+    let mut client = client.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("client");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(bpf_status(&pin).0["redirects"] > 0, "transfer not spliced before the kill");
+    first.child.0.kill().expect("SIGKILL sidecar");
+    let _ = first.child.0.wait();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = client.try_wait().expect("wait client") {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(15), "in-flight connection hung after the sidecar died");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success(), "a 1.6 GB echo cannot have completed in 300 ms");
+    // SIGKILL skips cleanup: the pinned set is still attached.
+    assert_eq!(kinds(&cg), ONE_SET, "pinned programs should survive a crash");
+    assert!(pin.exists());
+
+    let mut second = start(&ns, &cg, &pin);
+    assert!(second.logs().contains("stale eBPF pins"), "{}", second.logs());
+    assert_eq!(kinds(&cg), ONE_SET, "restart must replace, not add");
+    let out = run_client(peer_cmd(Some(&ns), Some(&cg), &["check", "--connect", "127.0.0.1:15001", "--sizes", "1,65536,1048576"]));
+    assert!(out.contains("ok=1"), "{out}");
+    let (c, text) = bpf_status(&pin);
+    assert!(c["redirect_bytes"] >= 4 * (1 + 65536 + 1048576), "new set does not splice:\n{text}");
+
+    // Clean shutdown detaches and unpins everything.
+    let st = second.child.terminate();
+    assert!(st.success() || st.code().is_some(), "{st:?}");
+    assert!(kinds(&cg).is_empty(), "SIGTERM left programs attached: {:?}", kinds(&cg));
+    assert!(!pin.exists(), "SIGTERM left {} pinned", pin.display());
+}
