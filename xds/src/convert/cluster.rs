@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster};
 use envoy_types::pb::envoy::config::core::v3::{
-    Address, ConfigSource, SocketAddress, address, config_source, socket_address,
+    Address, ConfigSource, Locality, SocketAddress, address, config_source, socket_address,
 };
 use envoy_types::pb::envoy::config::endpoint::v3::{
     ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint,
@@ -18,7 +18,7 @@ use envoy_types::pb::envoy::config::endpoint::v3::{
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
     HttpProtocolOptions, http_protocol_options,
 };
-use envoy_types::pb::google::protobuf::Duration as PbDuration;
+use envoy_types::pb::google::protobuf::{Duration as PbDuration, UInt32Value};
 use prost::{Message, Name};
 
 use crate::domain::{self, UpstreamProtocol};
@@ -280,6 +280,12 @@ pub fn cluster_from_domain(c: &domain::Cluster) -> (Cluster, ClusterLoadAssignme
     let cla = ClusterLoadAssignment {
         cluster_name: c.name.clone(),
         endpoints: vec![LocalityLbEndpoints {
+            // gRPC ignores localities without a weight.
+            locality: Some(Locality {
+                region: "sockmesh".to_owned(),
+                ..Default::default()
+            }),
+            load_balancing_weight: Some(UInt32Value { value: 1 }),
             lb_endpoints: c
                 .endpoints
                 .iter()

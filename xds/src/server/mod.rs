@@ -72,6 +72,8 @@ pub enum ServerError {
     Watch(PathBuf, notify::Error),
     #[error("the gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error("the control plane task failed: {0}")]
+    Task(String),
 }
 
 /// The ADS service over a snapshot channel. Publish new snapshots with [`Server::publish`].
@@ -225,48 +227,87 @@ pub async fn run(args: ControlPlaneArgs) -> Result<(), ServerError> {
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| ServerError::Bind(args.listen, e))?;
-    run_on(args, listener).await
+    ControlPlane::start(args, listener).await?.wait().await
 }
 
-/// [`run`] on an already bound listener (tests bind port 0).
-pub async fn run_on(args: ControlPlaneArgs, listener: TcpListener) -> Result<(), ServerError> {
-    let mut inputs = Inputs::new(args.policies.clone(), args.clusters.clone());
-    log_file_errors(&inputs.reload()?);
-    let server = Server::new(inputs.snapshot());
-    let addr = listener.local_addr().ok();
-    {
-        let s = server.snapshot();
-        tracing::info!(
-            listen = ?addr,
-            policies = s.len(crate::types::ResourceType::NetworkPolicy),
-            clusters = s.len(crate::types::ResourceType::Cluster),
-            listeners = s.len(crate::types::ResourceType::Listener),
-            "control-plane: serving ADS (SotW and delta)"
-        );
-    }
-    // The watcher must outlive the loop below; dropping it stops the notifications.
-    let (_watcher, mut changes) = watch_inputs(&args)?;
-    let publisher = server.clone();
-    let debounce = Duration::from_millis(args.debounce_ms);
-    let reloader = tokio::spawn(async move {
-        while changes.recv().await.is_some() {
-            tokio::time::sleep(debounce).await;
-            while changes.try_recv().is_ok() {}
-            match inputs.reload() {
-                Ok(errors) => log_file_errors(&errors),
-                Err(e) => {
-                    tracing::error!(error = %e, "control-plane: cannot re-read the policies; serving the last good set");
-                    continue;
+/// A running control plane: the served [`Server`] (snapshot, tracker) and its tasks. Dropping it
+/// stops serving.
+pub struct ControlPlane {
+    pub server: Server,
+    pub addr: Option<SocketAddr>,
+    serve: Option<tokio::task::JoinHandle<Result<(), ServerError>>>,
+    reloader: tokio::task::JoinHandle<()>,
+    _watcher: Watcher,
+}
+
+impl ControlPlane {
+    /// Loads the files, starts serving on `listener` (tests bind port 0) and watching the files.
+    pub async fn start(
+        args: ControlPlaneArgs,
+        listener: TcpListener,
+    ) -> Result<ControlPlane, ServerError> {
+        let mut inputs = Inputs::new(args.policies.clone(), args.clusters.clone());
+        log_file_errors(&inputs.reload()?);
+        let server = Server::new(inputs.snapshot());
+        let addr = listener.local_addr().ok();
+        {
+            let s = server.snapshot();
+            tracing::info!(
+                listen = ?addr,
+                policies = s.len(crate::types::ResourceType::NetworkPolicy),
+                clusters = s.len(crate::types::ResourceType::Cluster),
+                listeners = s.len(crate::types::ResourceType::Listener),
+                "control-plane: serving ADS (SotW and delta)"
+            );
+        }
+        let (watcher, mut changes) = watch_inputs(&args)?;
+        let publisher = server.clone();
+        let debounce = Duration::from_millis(args.debounce_ms);
+        let reloader = tokio::spawn(async move {
+            while changes.recv().await.is_some() {
+                tokio::time::sleep(debounce).await;
+                while changes.try_recv().is_ok() {}
+                match inputs.reload() {
+                    Ok(errors) => log_file_errors(&errors),
+                    Err(e) => {
+                        tracing::error!(error = %e, "control-plane: cannot re-read the policies; serving the last good set");
+                        continue;
+                    }
+                }
+                if publisher.publish(inputs.snapshot()) {
+                    tracing::info!("control-plane: files changed; pushing to connected sidecars");
                 }
             }
-            if publisher.publish(inputs.snapshot()) {
-                tracing::info!("control-plane: files changed; pushing to connected sidecars");
-            }
+        });
+        let serve = tokio::spawn(server.clone().serve(listener));
+        Ok(ControlPlane {
+            server,
+            addr,
+            serve: Some(serve),
+            reloader,
+            _watcher: watcher,
+        })
+    }
+
+    /// Runs until the server fails.
+    pub async fn wait(mut self) -> Result<(), ServerError> {
+        match self.serve.take() {
+            Some(task) => match task.await {
+                Ok(r) => r,
+                Err(e) => Err(ServerError::Task(e.to_string())),
+            },
+            None => Ok(()),
         }
-    });
-    let result = server.serve(listener).await;
-    reloader.abort();
-    result
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        self.reloader.abort();
+        if let Some(s) = &self.serve {
+            s.abort();
+        }
+    }
 }
 
 type Watcher = notify::RecommendedWatcher;
