@@ -29,6 +29,9 @@ pub enum Command {
     Policy(PolicyCommand),
     /// eBPF acceleration: status and maintenance.
     Bpf(crate::bpf::BpfArgs),
+    /// Serve policy and cluster files over xDS (ADS, SotW and delta) to sidecars, for local
+    /// development and tests; files are watched and changes pushed.
+    ControlPlane(sockmesh_xds::server::ControlPlaneArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,8 +132,26 @@ pub struct RunArgs {
     /// Worker threads (1 runs everything on one thread, the sidecar default).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Take policies (and listeners and clusters, if it sends them) from this xDS control plane
+    /// (`host:port`); `/ready` stays 503 until the first complete sync.
+    #[arg(long, value_name = "ADDR", conflicts_with = "policies")]
+    pub xds: Option<String>,
+    /// xDS variant: state-of-the-world or delta.
+    #[arg(long, value_enum, default_value_t = XdsModeArg::Sotw, requires = "xds")]
+    pub xds_mode: XdsModeArg,
+    /// xDS node id (default: `<name>-<pid>`).
+    #[arg(long, requires = "xds")]
+    pub node_id: Option<String>,
     #[command(flatten)]
     pub accel: crate::bpf::AccelArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum XdsModeArg {
+    /// `StreamAggregatedResources`.
+    Sotw,
+    /// `DeltaAggregatedResources`.
+    Delta,
 }
 
 /// `sockmesh demo`.

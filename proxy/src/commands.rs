@@ -39,3 +39,31 @@ pub fn policy_check(files: &[PathBuf]) -> ExitCode {
         ExitCode::SUCCESS
     }
 }
+
+/// `sockmesh control-plane`: serves policy and cluster files over ADS until SIGINT/SIGTERM.
+pub fn control_plane(args: sockmesh_xds::server::ControlPlaneArgs) -> ExitCode {
+    if let Err(error) = crate::telemetry::init(crate::config::LogFormat::Human, "info") {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
+    let rt = match crate::runtime::build_runtime(1) {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        tokio::select! {
+            r = sockmesh_xds::server::run(args) => r.map_err(|e| e.to_string()),
+            _ = crate::runtime::shutdown_signal() => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -12,6 +12,7 @@ mod commands;
 mod config;
 mod demo;
 mod detect;
+mod discovery;
 mod http;
 mod listener;
 mod metrics;
@@ -32,5 +33,6 @@ fn main() -> ExitCode {
         cli::Command::Demo(args) => demo::run(&args),
         cli::Command::Policy(cli::PolicyCommand::Check { files }) => commands::policy_check(&files),
         cli::Command::Bpf(args) => bpf::run_command(&args),
+        cli::Command::ControlPlane(args) => commands::control_plane(args),
     }
 }

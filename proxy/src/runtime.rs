@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use prometheus_client::registry::Registry;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::admin::{self, AdminState};
+use crate::admin::{self, AdminState, DynamicSection};
 use crate::bpf::{AccelArgs, Acceleration, ListenerInfo};
 use crate::cli::RunArgs;
 use crate::config::Config;
+use crate::discovery::{self, Discovery};
+use crate::listener::manager::{self, BindError, Listeners};
 use crate::listener::{self, Shared};
 use crate::metrics::Metrics;
 use crate::policy_store::{self, PolicyStore};
@@ -23,12 +24,8 @@ use crate::upstream::{Clusters, Pool};
 pub enum RunError {
     #[error("{0}")]
     Policy(#[from] policy_store::PolicyLoadError),
-    #[error("cannot listen on {addr} ({name}): {source}; is another process using it?")]
-    Bind {
-        name: String,
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -91,28 +88,39 @@ pub async fn serve(
 ) -> Result<(), RunError> {
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::new(&mut registry));
-    let policy = Arc::new(PolicyStore::from_files(
-        config.policy_files.clone(),
-        config.labels.clone(),
-        Arc::clone(&metrics),
-    )?);
 
+    // Configuration sources: the control plane (after its first sync) or local files.
+    let discovery = match &config.xds {
+        Some(xds) => Some(Discovery::connect(xds.clone()).await),
+        None => None,
+    };
+    let initial = discovery.as_ref().map(|d| d.state()).unwrap_or_default();
+    let policy = Arc::new(match &discovery {
+        Some(_) => PolicyStore::new(
+            &initial.policies,
+            config.labels.clone(),
+            Vec::new(),
+            Arc::clone(&metrics),
+        )?,
+        None => PolicyStore::from_files(
+            config.policy_files.clone(),
+            config.labels.clone(),
+            Arc::clone(&metrics),
+        )?,
+    });
+    let wanted = discovery::merge_listeners(&config.listeners, &initial.listeners);
+    let clusters = discovery::merge_clusters(&config.clusters, &initial.clusters);
+
+    // Bind first, so acceleration learns the real ports before any traffic flows.
     let mut bound = Vec::new();
-    for l in &config.listeners {
-        let socket = TcpListener::bind(l.address)
-            .await
-            .map_err(|source| RunError::Bind {
-                name: l.name.clone(),
-                addr: l.address,
-                source,
-            })?;
-        bound.push((socket, Arc::new(l.clone())));
+    for spec in &wanted {
+        bound.push((spec, manager::bind(spec).await?));
     }
     let infos: Vec<ListenerInfo> = bound
         .iter()
-        .map(|(s, l)| ListenerInfo {
-            address: s.local_addr().unwrap_or(l.address),
-            outbound: l.direction == sockmesh_xds::domain::Direction::Outbound,
+        .map(|(spec, s)| ListenerInfo {
+            address: s.local_addr().unwrap_or(spec.address),
+            outbound: spec.direction == sockmesh_xds::domain::Direction::Outbound,
         })
         .collect();
     let accel = Acceleration::start(accel_args, config.acceleration.as_ref(), &infos);
@@ -120,12 +128,16 @@ pub async fn serve(
 
     let shared = Arc::new(Shared {
         policy: Arc::clone(&policy),
-        clusters: Clusters::new(&config.clusters),
+        clusters: Clusters::new(&clusters),
         pool: Pool::new(Arc::clone(&metrics)),
         metrics: Arc::clone(&metrics),
         limits: config.limits.clone(),
         accel,
     });
+    let listeners = Arc::new(Listeners::new(Arc::clone(&shared)));
+    for (spec, socket) in bound {
+        listeners.adopt(spec, socket).await;
+    }
     let _watcher = match policy_store::watch::spawn(Arc::clone(&policy)) {
         Ok(w) => w,
         Err(error) => {
@@ -133,25 +145,35 @@ pub async fn serve(
             None
         }
     };
+    let mut dynamic: Vec<DynamicSection> = Vec::new();
+    if let Some(discovery) = discovery {
+        let handle = discovery.handle.clone();
+        dynamic.push(("xds", Box::new(move || handle.status())));
+        discovery.spawn_apply(
+            Arc::clone(&shared),
+            Arc::clone(&listeners),
+            config.listeners.clone(),
+            config.clusters.clone(),
+        );
+    }
 
-    let admin_listener = admin::bind(config.admin)
-        .await
-        .map_err(|source| RunError::Bind {
+    let admin_listener = admin::bind(config.admin).await.map_err(|source| {
+        RunError::Bind(BindError {
             name: "admin".into(),
             addr: config.admin,
             source,
-        })?;
+        })
+    })?;
     let admin_addr = admin_listener.local_addr().unwrap_or(config.admin);
-    let (drain_tx, drain_rx) = watch::channel(false);
     let (exit_tx, mut exit_rx) = watch::channel(false);
     let admin_state = Arc::new(AdminState {
         config: config.clone(),
         shared: Arc::clone(&shared),
+        listeners: Arc::clone(&listeners),
         registry,
         log,
         ready: Default::default(),
-        dynamic: Vec::new(),
-        drain: drain_tx.clone(),
+        dynamic,
         exit: exit_tx.clone(),
     });
     let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
@@ -161,21 +183,15 @@ pub async fn serve(
         admin_stop_rx,
     ));
 
-    let mut addrs = Vec::new();
-    for (socket, l) in bound {
-        let addr = socket.local_addr().unwrap_or(l.address);
-        tracing::info!(listener = %l.name, %addr, direction = ?l.direction, protocol = ?l.protocol, "listening");
-        addrs.push(addr);
-        tokio::spawn(listener::serve(
-            socket,
-            l,
-            Arc::clone(&shared),
-            drain_rx.clone(),
-        ));
-    }
     admin_state.ready.store(true, Ordering::Release);
     tracing::info!(admin = %admin_addr, rules = policy.load().rule_count(), "sockmesh ready");
     if let Some(started) = started {
+        let addrs = listeners
+            .bound()
+            .await
+            .into_iter()
+            .map(|(_, a)| a)
+            .collect();
         let _ = started.send(Started {
             listeners: addrs,
             admin: admin_addr,
@@ -188,7 +204,7 @@ pub async fn serve(
         _ = listener::signalled(&mut exit_rx) => tracing::info!("exit requested; draining"),
     }
     admin_state.ready.store(false, Ordering::Release);
-    drain_tx.send_replace(true);
+    listeners.stop_all().await;
     let deadline = tokio::time::Instant::now() + config.limits.drain_timeout;
     while shared.metrics.downstream_active.get() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -201,7 +217,7 @@ pub async fn serve(
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,

@@ -30,22 +30,26 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::listener::Shared;
+use crate::listener::manager::Listeners;
 use crate::telemetry::LogHandle;
+
+/// A `/config_dump` section computed on request (for example the xDS state).
+pub type DynamicSection = (
+    &'static str,
+    Box<dyn Fn() -> serde_json::Value + Send + Sync>,
+);
 
 /// What the admin endpoints read.
 pub struct AdminState {
     pub config: Config,
     pub shared: Arc<Shared>,
+    pub listeners: Arc<Listeners>,
     pub registry: Registry,
     pub log: LogHandle,
     pub ready: AtomicBool,
-    /// Extra sections for `/config_dump` (for example the xDS state), computed on request.
-    pub dynamic: Vec<(
-        &'static str,
-        Box<dyn Fn() -> serde_json::Value + Send + Sync>,
-    )>,
-    /// Flipping this starts the drain (and, with `exit`, shutdown).
-    pub drain: watch::Sender<bool>,
+    /// Extra sections for `/config_dump`, computed on request.
+    pub dynamic: Vec<DynamicSection>,
+    /// Flipping this drains and exits.
     pub exit: watch::Sender<bool>,
 }
 
@@ -90,13 +94,13 @@ async fn handle(
             }
         }
         (&Method::GET, "/metrics") => metrics(&state),
-        (&Method::GET, "/config_dump") => json(&config_dump(&state)),
+        (&Method::GET, "/config_dump") => json(&config_dump(&state).await),
         (&Method::GET, "/policy") => json(&policy(&state)),
         (&Method::GET, "/logging") => text(StatusCode::OK, &format!("{}\n", state.log.current())),
         (&Method::POST, "/logging") => set_log_level(&state, query),
         (&Method::POST, "/drain") => {
-            state.drain.send_replace(true);
             state.ready.store(false, Ordering::Release);
+            state.listeners.stop_all().await;
             text(StatusCode::OK, "draining\n")
         }
         (&Method::POST, "/quitquitquit") => {
@@ -153,13 +157,20 @@ fn metrics(state: &AdminState) -> Response<Full<Bytes>> {
     resp
 }
 
-fn config_dump(state: &AdminState) -> serde_json::Value {
+async fn config_dump(state: &AdminState) -> serde_json::Value {
     let c = &state.config;
+    let listeners: Vec<serde_json::Value> = state
+        .listeners
+        .bound()
+        .await
+        .into_iter()
+        .map(|(spec, addr)| serde_json::json!({ "spec": spec, "bound": addr.to_string() }))
+        .collect();
     let mut dump = serde_json::json!({
         "workload": { "name": c.workload_name, "labels": c.labels },
         "admin": c.admin.to_string(),
         "workers": c.workers,
-        "listeners": c.listeners,
+        "listeners": listeners,
         "clusters": state.shared.clusters.snapshot(),
         "limits": c.limits,
         "policy": {

@@ -31,6 +31,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub limits: LimitsFile,
     pub acceleration: Option<crate::bpf::AccelConfig>,
+    /// Configuration from a control plane instead of (or on top of) local files.
+    pub xds: Option<sockmesh_xds::client::ClientConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -17,7 +17,9 @@ use std::time::Duration;
 use sockmesh_policy::Labels;
 use sockmesh_xds::domain::{Cluster, Direction, Listener, ListenerProtocol, UpstreamProtocol};
 
-use crate::cli::{DirectionArg, LogFormatArg, ProtocolArg, RunArgs, UpstreamProtocolArg};
+use crate::cli::{
+    DirectionArg, LogFormatArg, ProtocolArg, RunArgs, UpstreamProtocolArg, XdsModeArg,
+};
 pub use file::LogFormat;
 use file::{DirectionFile, FileConfig, ProtocolFile, UpstreamProtocolFile};
 
@@ -39,8 +41,14 @@ pub enum ConfigError {
     },
     #[error("`--listen` needs at least one `--upstream ADDR`, or pass `--config FILE`")]
     NoUpstream,
-    #[error("nothing to run: pass `--config FILE`, or `--listen ADDR --upstream ADDR`")]
+    #[error(
+        "nothing to run: pass `--config FILE`, `--listen ADDR --upstream ADDR`, or `--xds ADDR` for listeners from a control plane"
+    )]
     NoListener,
+    #[error(
+        "policies come from the control plane when `xds` is set: remove the local policy files (or `--policy`), or drop `xds` to use them"
+    )]
+    PoliciesWithXds,
     #[error("invalid label `{0}`: write labels as `key=value`")]
     Label(String),
     #[error(
@@ -115,6 +123,8 @@ pub struct Config {
     pub clusters: Vec<Cluster>,
     pub limits: Limits,
     pub acceleration: Option<crate::bpf::AccelConfig>,
+    /// When set, policies (and any listeners and clusters it sends) come from this control plane.
+    pub xds: Option<sockmesh_xds::client::ClientConfig>,
 }
 
 impl Config {
@@ -138,6 +148,23 @@ impl Config {
         }
         if let Some(workers) = args.workers {
             config.workers = workers;
+        }
+        if let Some(address) = &args.xds {
+            let node_id = args
+                .node_id
+                .clone()
+                .unwrap_or_else(|| format!("{}-{}", config.workload_name, std::process::id()));
+            let mut xds = sockmesh_xds::client::ClientConfig::new(address.clone(), node_id);
+            xds.mode = match args.xds_mode {
+                XdsModeArg::Sotw => sockmesh_xds::client::Mode::Sotw,
+                XdsModeArg::Delta => sockmesh_xds::client::Mode::Delta,
+            };
+            config.xds = Some(xds);
+        }
+        if let Some(xds) = &mut config.xds
+            && xds.labels.is_empty()
+        {
+            xds.labels = config.labels.0.clone();
         }
         config.validate()?;
         Ok(config)
@@ -226,14 +253,11 @@ impl Config {
             clusters,
             limits,
             acceleration: file.acceleration,
+            xds: file.xds,
         })
     }
 
     fn from_flags(args: &RunArgs) -> Result<Config, ConfigError> {
-        let listen = args.listen.ok_or(ConfigError::NoListener)?;
-        if args.upstream.is_empty() {
-            return Err(ConfigError::NoUpstream);
-        }
         let mut labels = Labels::default();
         for kv in &args.labels {
             let (k, v) = kv
@@ -243,6 +267,29 @@ impl Config {
                 return Err(ConfigError::Label(kv.clone()));
             }
             labels.0.insert(k.to_owned(), v.to_owned());
+        }
+        let mut config = Config {
+            workload_name: args.name.clone().unwrap_or_else(|| "workload".into()),
+            labels,
+            admin: DEFAULT_ADMIN,
+            log_format: LogFormat::Human,
+            log_level: "info".into(),
+            workers: 1,
+            policy_files: args.policies.clone(),
+            listeners: Vec::new(),
+            clusters: Vec::new(),
+            limits: Limits::default(),
+            acceleration: None,
+            xds: None,
+        };
+        let Some(listen) = args.listen else {
+            if args.xds.is_none() {
+                return Err(ConfigError::NoListener);
+            }
+            return Ok(config);
+        };
+        if args.upstream.is_empty() {
+            return Err(ConfigError::NoUpstream);
         }
         let protocol = match args.protocol {
             ProtocolArg::Detect => ListenerProtocol::Detect,
@@ -254,43 +301,36 @@ impl Config {
             DirectionArg::Inbound => Direction::Inbound,
             DirectionArg::Outbound => Direction::Outbound,
         };
-        Ok(Config {
-            workload_name: args.name.clone().unwrap_or_else(|| "workload".into()),
-            labels,
-            admin: DEFAULT_ADMIN,
-            log_format: LogFormat::Human,
-            log_level: "info".into(),
-            workers: 1,
-            policy_files: args.policies.clone(),
-            listeners: vec![Listener {
-                name: "main".into(),
-                address: listen,
-                direction,
-                protocol,
-                cluster: Some("upstream".into()),
-            }],
-            clusters: vec![Cluster {
-                name: "upstream".into(),
-                endpoints: args.upstream.clone(),
-                connect_timeout: Cluster::DEFAULT_CONNECT_TIMEOUT,
-                protocol: match args.upstream_protocol {
-                    UpstreamProtocolArg::Http1 => UpstreamProtocol::Http1,
-                    UpstreamProtocolArg::Http2 => UpstreamProtocol::Http2,
-                    UpstreamProtocolArg::Auto if protocol == ListenerProtocol::Grpc => {
-                        UpstreamProtocol::Http2
-                    }
-                    UpstreamProtocolArg::Auto => UpstreamProtocol::Auto,
-                },
-            }],
-            limits: Limits::default(),
-            acceleration: None,
-        })
+        config.listeners = vec![Listener {
+            name: "main".into(),
+            address: listen,
+            direction,
+            protocol,
+            cluster: Some("upstream".into()),
+        }];
+        config.clusters = vec![Cluster {
+            name: "upstream".into(),
+            endpoints: args.upstream.clone(),
+            connect_timeout: Cluster::DEFAULT_CONNECT_TIMEOUT,
+            protocol: match args.upstream_protocol {
+                UpstreamProtocolArg::Http1 => UpstreamProtocol::Http1,
+                UpstreamProtocolArg::Http2 => UpstreamProtocol::Http2,
+                UpstreamProtocolArg::Auto if protocol == ListenerProtocol::Grpc => {
+                    UpstreamProtocol::Http2
+                }
+                UpstreamProtocolArg::Auto => UpstreamProtocol::Auto,
+            },
+        }];
+        Ok(config)
     }
 
     /// Checks cross-references and ranges; every error says what to change.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.listeners.is_empty() {
+        if self.listeners.is_empty() && self.xds.is_none() {
             return Err(ConfigError::NoListener);
+        }
+        if self.xds.is_some() && !self.policy_files.is_empty() {
+            return Err(ConfigError::PoliciesWithXds);
         }
         if self.workers == 0 || self.workers > 64 {
             return Err(ConfigError::Workers(self.workers));

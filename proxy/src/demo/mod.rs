@@ -159,7 +159,8 @@ async fn demo(args: &DemoArgs) -> Result<bool, String> {
     };
     let addr = started.listeners[0];
     println!(
-        "sidecar listening on {addr}, upstream on {UPSTREAM}, policy {}\n",
+        "sidecar listening on {addr} (admin http://{}), upstream on {UPSTREAM}, policy {}\n",
+        started.admin,
         args.policy.display()
     );
     println!(

@@ -5,6 +5,7 @@
 //! goes to the listener's cluster), eBPF (the original destination comes from the acceleration
 //! handle) and iptables REDIRECT (`SO_ORIGINAL_DST`).
 
+pub mod manager;
 mod orig_dst;
 
 use std::net::{IpAddr, SocketAddr};

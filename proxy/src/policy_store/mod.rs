@@ -110,10 +110,6 @@ impl PolicyStore {
         &self.files
     }
 
-    pub fn labels(&self) -> &Labels {
-        &self.labels
-    }
-
     /// The error of the last refused change, if the last change was refused.
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().ok().and_then(|e| e.clone())

@@ -1,0 +1,103 @@
+//! Configuration from an xDS control plane: wait for the first complete sync, then apply every
+//! accepted state — policies, clusters, listeners — through the same stores local files feed.
+//!
+//! The xDS client only publishes accepted state and never clears it when the control plane goes
+//! away, so the last good configuration keeps enforcing; this module just reconciles.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sockmesh_xds::client::{self, ClientConfig, DomainState, Handle};
+use sockmesh_xds::domain::{Cluster, Listener};
+use tokio::sync::watch;
+
+use crate::listener::Shared;
+use crate::listener::manager::Listeners;
+
+/// A connected xDS client after its first complete sync.
+pub struct Discovery {
+    pub handle: Handle,
+    rx: watch::Receiver<Arc<DomainState>>,
+}
+
+impl Discovery {
+    /// Starts the client and waits (as long as it takes, logging every 10 s) for the first sync:
+    /// serving before it would mean enforcing no policy at all.
+    pub async fn connect(config: ClientConfig) -> Discovery {
+        let address = config.address.clone();
+        let (rx, handle) = client::spawn(config);
+        while !handle.wait_ready(Duration::from_secs(10)).await {
+            tracing::warn!(control_plane = %address, status = %handle.status(), "waiting for the first xDS sync; not ready");
+        }
+        tracing::info!(control_plane = %address, "first xDS sync complete");
+        Discovery { handle, rx }
+    }
+
+    pub fn state(&self) -> Arc<DomainState> {
+        self.rx.borrow().clone()
+    }
+
+    /// Applies every later state until the client stops.
+    pub fn spawn_apply(
+        mut self,
+        shared: Arc<Shared>,
+        listeners: Arc<Listeners>,
+        local_listeners: Vec<Listener>,
+        local_clusters: Vec<Cluster>,
+    ) {
+        tokio::spawn(async move {
+            while self.rx.changed().await.is_ok() {
+                let state = self.state();
+                apply(
+                    &state,
+                    &shared,
+                    &listeners,
+                    &local_listeners,
+                    &local_clusters,
+                )
+                .await;
+            }
+        });
+    }
+}
+
+async fn apply(
+    state: &DomainState,
+    shared: &Shared,
+    listeners: &Listeners,
+    local_listeners: &[Listener],
+    local_clusters: &[Cluster],
+) {
+    // Errors are logged and counted by the store; the last good policy stays.
+    let _ = shared.policy.apply(&state.policies);
+    shared
+        .clusters
+        .replace(&merge_clusters(local_clusters, &state.clusters));
+    for error in listeners
+        .apply(&merge_listeners(local_listeners, &state.listeners))
+        .await
+    {
+        tracing::error!(%error, "listener from the control plane not started");
+    }
+}
+
+/// Local clusters plus the control plane's; the control plane wins on a name clash.
+pub fn merge_clusters(local: &[Cluster], xds: &[Cluster]) -> Vec<Cluster> {
+    let mut by_name: BTreeMap<&str, &Cluster> =
+        local.iter().map(|c| (c.name.as_str(), c)).collect();
+    for c in xds {
+        by_name.insert(&c.name, c);
+    }
+    by_name.into_values().cloned().collect()
+}
+
+/// Local listeners plus the control plane's; the control plane wins on a name clash.
+pub fn merge_listeners(local: &[Listener], xds: &[Listener]) -> Vec<Listener> {
+    let mut by_name: BTreeMap<&str, &Listener> =
+        local.iter().map(|l| (l.name.as_str(), l)).collect();
+    for l in xds {
+        by_name.insert(&l.name, l);
+    }
+    by_name.into_values().cloned().collect()
+}
