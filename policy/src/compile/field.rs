@@ -19,12 +19,41 @@ const DFA_SIZE_LIMIT: usize = 64 << 20;
 pub(crate) struct FieldIndex {
     /// Rules that do not constrain this field.
     any: Bits,
-    literals: HashMap<Box<str>, Vec<usize>>,
+    literals: HashMap<Box<str>, RuleSet>,
     set: Option<RegexSet>,
     /// For each pattern of `set`, the rules using it.
-    set_rules: Vec<Vec<usize>>,
+    set_rules: Vec<RuleSet>,
     /// Whether any rule constrains this field at all (otherwise `eval` is just `any`).
     constrained: bool,
+}
+
+/// The rules sharing one pattern: a list when few, a bitset when many (so that a popular literal
+/// like `GET` costs a few word operations rather than one per rule).
+#[derive(Debug)]
+enum RuleSet {
+    Sparse(Vec<usize>),
+    Dense(Bits),
+}
+
+impl RuleSet {
+    fn new(rules: Vec<usize>, n_rules: usize) -> RuleSet {
+        if rules.len() > n_rules.div_ceil(64) {
+            let mut bits = Bits::new(n_rules);
+            for r in rules {
+                bits.set(r);
+            }
+            RuleSet::Dense(bits)
+        } else {
+            RuleSet::Sparse(rules)
+        }
+    }
+
+    fn add_to(&self, bits: &mut Bits) {
+        match self {
+            RuleSet::Sparse(rules) => rules.iter().for_each(|&r| bits.set(r)),
+            RuleSet::Dense(d) => bits.or_assign(d),
+        }
+    }
 }
 
 /// A field pattern: a full-match regex, or an exact string.
@@ -108,9 +137,15 @@ impl FieldIndex {
         };
         Ok(FieldIndex {
             any,
-            literals,
+            literals: literals
+                .into_iter()
+                .map(|(k, v)| (k, RuleSet::new(v, n_rules)))
+                .collect(),
             set,
-            set_rules,
+            set_rules: set_rules
+                .into_iter()
+                .map(|v| RuleSet::new(v, n_rules))
+                .collect(),
             constrained,
         })
     }
@@ -126,16 +161,12 @@ impl FieldIndex {
             return bits;
         };
         if let Some(rules) = self.literals.get(value) {
-            for &r in rules {
-                bits.set(r);
-            }
+            rules.add_to(&mut bits);
         }
         if let Some(set) = &self.set {
             for pos in set.matches(value).iter() {
                 if let Some(rules) = self.set_rules.get(pos) {
-                    for &r in rules {
-                        bits.set(r);
-                    }
+                    rules.add_to(&mut bits);
                 }
             }
         }

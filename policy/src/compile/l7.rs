@@ -109,10 +109,13 @@ impl L7Index {
 
     /// The first rule (in decision order) that matches `req` and whose entry is set in `peers`.
     pub(crate) fn first_match(&self, req: &HttpRequest<'_>, peers: &Bits) -> Option<&L7Rule> {
+        // Path first: it is the most selective field, and an empty candidate set stops early.
         let mut cand = self.http.clone();
-        self.method.and_into(Some(req.method), &mut cand);
         self.path.and_into(Some(req.path), &mut cand);
-        self.host.and_into(req.host, &mut cand);
+        if !cand.is_empty() {
+            self.method.and_into(Some(req.method), &mut cand);
+            self.host.and_into(req.host, &mut cand);
+        }
         if let Some(call) = req.grpc {
             let mut g = self.grpc.clone();
             self.grpc_service.and_into(Some(call.service), &mut g);
