@@ -1,20 +1,22 @@
 use std::net::IpAddr;
 
 use crate::cilium::parse_documents;
-use crate::request::{ConnMeta, Direction, GrpcCall, Headers, HttpRequest, L4Protocol, Labels};
-use crate::verdict::{HeaderAction, L7Kind};
+use crate::request::{ConnMeta, Direction, Headers, HttpRequest, L4Protocol, Labels};
+use crate::verdict::L7Kind;
 
 use super::{CompileError, CompiledPolicy};
 
-const HEAD: &str =
+mod l7;
+
+pub(super) const HEAD: &str =
     "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: p\n  namespace: ns\n";
 
-fn web() -> Labels {
+pub(super) fn web() -> Labels {
     [("app".to_owned(), "web".to_owned())].into_iter().collect()
 }
 
 /// Compiles one policy whose `spec` body is `spec` (indented by the caller as YAML under `spec:`).
-fn compile(spec: &str) -> CompiledPolicy {
+pub(super) fn compile(spec: &str) -> CompiledPolicy {
     let text = format!("{HEAD}spec:\n  endpointSelector: {{}}\n{spec}");
     let policies = parse_documents("t.yaml", &text).unwrap_or_else(|e| {
         panic!(
@@ -28,7 +30,7 @@ fn compile(spec: &str) -> CompiledPolicy {
     CompiledPolicy::compile(&policies, &web()).expect("compiles")
 }
 
-fn conn(dir: Direction, peer: &str, port: u16) -> ConnMeta {
+pub(super) fn conn(dir: Direction, peer: &str, port: u16) -> ConnMeta {
     ConnMeta {
         direction: dir,
         peer: peer.parse::<IpAddr>().expect("ip"),
@@ -37,11 +39,11 @@ fn conn(dir: Direction, peer: &str, port: u16) -> ConnMeta {
     }
 }
 
-fn ing(peer: &str, port: u16) -> ConnMeta {
+pub(super) fn ing(peer: &str, port: u16) -> ConnMeta {
     conn(Direction::Ingress, peer, port)
 }
 
-fn get<'a>(path: &'a str, headers: &'a &'a [(&'a str, &'a str)]) -> HttpRequest<'a> {
+pub(super) fn get<'a>(path: &'a str, headers: &'a &'a [(&'a str, &'a str)]) -> HttpRequest<'a> {
     HttpRequest {
         method: "GET",
         path,
@@ -51,7 +53,7 @@ fn get<'a>(path: &'a str, headers: &'a &'a [(&'a str, &'a str)]) -> HttpRequest<
     }
 }
 
-fn req<'a>(method: &'a str, path: &'a str) -> HttpRequest<'a> {
+pub(super) fn req<'a>(method: &'a str, path: &'a str) -> HttpRequest<'a> {
     HttpRequest {
         method,
         path,
@@ -251,187 +253,6 @@ fn namespaced_policy_selects_only_its_namespace() {
     assert!(!c.check_connection(&ing("1.1.1.1", 80)).allowed);
 }
 
-const HTTP: &str = "  ingress:\n  - toPorts:\n    - ports: [{port: 80}]\n      rules:\n        http:\n        - {method: GET, path: \"/api/.*\"}\n        - {method: \"POST|PUT\", path: /orders}\n        - {path: /health, host: \"web\\\\.example\"}\n";
-
-#[test]
-fn http_rules_are_full_match_and_need_l7() {
-    let c = compile(HTTP);
-    let v = c.check_connection(&ing("1.1.1.1", 80));
-    assert!(v.allowed);
-    assert_eq!(v.l7, L7Kind::Http);
-    assert_eq!(v.rule.as_str(), "ns/p: ingress[0].toPorts[0]");
-    let m = ing("1.1.1.1", 80);
-    let ok = |r: HttpRequest<'_>| {
-        let v = c.check_http(&m, &r);
-        v.allowed.then(|| v.rule.to_string())
-    };
-    assert_eq!(
-        ok(req("GET", "/api/x?y=1")).as_deref(),
-        Some("ns/p: ingress[0].toPorts[0].rules.http[0]")
-    );
-    assert_eq!(
-        ok(req("GET", "/api")),
-        None,
-        "full match: /api/.* needs the slash"
-    );
-    assert_eq!(ok(req("GETX", "/api/x")), None, "method is full match too");
-    assert_eq!(ok(req("HEAD", "/api/x")), None);
-    assert_eq!(
-        ok(req("PUT", "/orders")).as_deref(),
-        Some("ns/p: ingress[0].toPorts[0].rules.http[1]")
-    );
-    assert_eq!(
-        ok(req("PUT", "/orders?x")),
-        None,
-        "query is part of the path"
-    );
-    assert_eq!(ok(req("DELETE", "/health")), None, "no host");
-    assert_eq!(
-        ok(get("/health", &&[][..])).as_deref(),
-        Some("ns/p: ingress[0].toPorts[0].rules.http[2]")
-    );
-    let v = c.check_http(&m, &req("DELETE", "/x"));
-    assert_eq!(v.rule.as_str(), "default-deny (ingress)");
-}
-
-#[test]
-fn l4_only_entry_on_same_port_allows_all_l7_and_skips_inspection() {
-    let c = compile(&format!(
-        "{HTTP}  - toPorts:\n    - ports: [{{port: 80}}]\n"
-    ));
-    let v = c.check_connection(&ing("1.1.1.1", 80));
-    assert_eq!(v.l7, L7Kind::None);
-    assert_eq!(v.rule.as_str(), "ns/p: ingress[1].toPorts[0]");
-    let v = c.check_http(&ing("1.1.1.1", 80), &req("DELETE", "/x"));
-    assert!(v.allowed);
-    assert_eq!(v.rule.as_str(), "ns/p: ingress[1].toPorts[0]");
-    // The earlier L7 rule still names requests it matches (first rule wins).
-    let v = c.check_http(&ing("1.1.1.1", 80), &req("GET", "/api/1"));
-    assert_eq!(v.rule.as_str(), "ns/p: ingress[0].toPorts[0].rules.http[0]");
-}
-
-#[test]
-fn headers_and_header_matches() {
-    let c = compile(
-        "  ingress:\n  - toPorts:\n    - ports: [{port: 80}]\n      rules:\n        http:\n        - path: /a\n          headers: [X-Token, \"X-Env: prod\"]\n        - path: /b\n          headerMatches:\n          - {name: X-Tenant, value: acme}\n          - {name: X-Trace}\n        - path: /c\n          headerMatches:\n          - {name: X-Tenant, value: acme, mismatch: REPLACE}\n          - {name: X-Log, value: yes, mismatch: LOG}\n          - {name: X-Add, value: v, mismatch: ADD}\n          - {name: X-Del, value: v, mismatch: DELETE}\n",
-    );
-    let m = ing("1.1.1.1", 80);
-    let allowed = |path: &str, h: &[(&str, &str)]| c.check_http(&m, &get(path, &h)).allowed;
-    assert!(allowed("/a", &[("x-token", "1"), ("X-Env", "prod")]));
-    assert!(!allowed("/a", &[("x-token", "1"), ("x-env", "dev")]));
-    assert!(!allowed("/a", &[("x-env", "prod")]));
-    assert!(allowed("/b", &[("x-tenant", "acme"), ("x-trace", "")]));
-    assert!(!allowed("/b", &[("x-tenant", "acme")]));
-    assert!(!allowed("/b", &[("x-tenant", "evil"), ("x-trace", "1")]));
-    let v = c.check_http(
-        &m,
-        &get(
-            "/c",
-            &&[("x-tenant", "evil"), ("x-log", "yes"), ("x-del", "no")][..],
-        ),
-    );
-    assert!(v.allowed, "mismatch actions never deny");
-    assert_eq!(
-        v.header_actions,
-        vec![
-            HeaderAction::Replace {
-                name: "x-tenant".into(),
-                value: "acme".into()
-            },
-            HeaderAction::Add {
-                name: "x-add".into(),
-                value: "v".into()
-            },
-            HeaderAction::Delete {
-                name: "x-del".into()
-            },
-        ]
-    );
-    let v = c.check_http(
-        &m,
-        &get(
-            "/c",
-            &&[("x-tenant", "acme"), ("x-add", "v"), ("x-del", "v")][..],
-        ),
-    );
-    assert_eq!(
-        v.header_actions,
-        vec![HeaderAction::Log {
-            name: "x-log".into(),
-            expected: "yes".into()
-        }]
-    );
-}
-
-#[test]
-fn grpc_rules_match_only_grpc_calls() {
-    let c = compile(
-        "  ingress:\n  - toPorts:\n    - ports: [{port: 50051}]\n      rules:\n        grpc:\n        - {service: helloworld.Greeter, method: SayHello}\n        - {serviceRegex: \"admin\\\\..*\", methodRegex: \"Get.*\"}\n        http:\n        - {path: /healthz}\n",
-    );
-    let m = ing("1.1.1.1", 50051);
-    let call = |service: &'static str, method: &'static str| {
-        let r = HttpRequest {
-            method: "POST",
-            path: "/ignored",
-            host: None,
-            headers: &crate::NoHeaders,
-            grpc: Some(GrpcCall { service, method }),
-        };
-        let v = c.check_http(&m, &r);
-        v.allowed.then(|| v.rule.to_string())
-    };
-    assert_eq!(
-        call("helloworld.Greeter", "SayHello").as_deref(),
-        Some("ns/p: ingress[0].toPorts[0].rules.grpc[0]")
-    );
-    assert_eq!(
-        call("helloworldXGreeter", "SayHello"),
-        None,
-        "service is exact, not a regex"
-    );
-    assert_eq!(call("helloworld.Greeter", "SayBye"), None);
-    assert_eq!(
-        call("admin.Users", "GetUser").as_deref(),
-        Some("ns/p: ingress[0].toPorts[0].rules.grpc[1]")
-    );
-    assert_eq!(call("admin.Users", "DeleteUser"), None);
-    // Not a gRPC call: only http rules apply (http rules come first in decision order).
-    let v = c.check_http(&m, &req("GET", "/healthz"));
-    assert_eq!(v.rule.as_str(), "ns/p: ingress[0].toPorts[0].rules.http[0]");
-    let r = HttpRequest {
-        grpc: None,
-        ..req("POST", "/helloworld.Greeter/SayHello")
-    };
-    assert!(!c.check_http(&m, &r).allowed);
-    assert_eq!(
-        GrpcCall::from_path("/helloworld.Greeter/SayHello"),
-        Some(GrpcCall {
-            service: "helloworld.Greeter",
-            method: "SayHello"
-        })
-    );
-}
-
-#[test]
-fn l7_deny_rules_deny_matching_requests_only() {
-    let c = compile(
-        "  ingress:\n  - {}\n  ingressDeny:\n  - toPorts:\n    - ports: [{port: 80}]\n      rules:\n        http: [{path: \"/admin.*\"}]\n",
-    );
-    let m = ing("1.1.1.1", 80);
-    let v = c.check_connection(&m);
-    assert!(v.allowed);
-    assert_eq!(v.l7, L7Kind::Http, "deny rule needs L7 inspection");
-    assert_eq!(v.rule.as_str(), "ns/p: ingress[0]");
-    let v = c.check_http(&m, &req("GET", "/admin/x"));
-    assert!(!v.allowed);
-    assert_eq!(
-        v.rule.as_str(),
-        "ns/p: ingressDeny[0].toPorts[0].rules.http[0]"
-    );
-    assert!(c.check_http(&m, &req("GET", "/x")).allowed);
-    assert_eq!(c.check_connection(&ing("1.1.1.1", 81)).l7, L7Kind::None);
-}
-
 #[test]
 fn first_matching_rule_in_order_decides() {
     let c = compile(
@@ -519,26 +340,6 @@ fn compile_rejects_what_it_cannot_enforce() {
     };
     let err = CompiledPolicy::compile(&[policy(sel)], &web()).expect_err("selector");
     assert!(matches!(err, CompileError::Unsupported { .. }), "{err}");
-}
-
-#[test]
-fn describe_lists_effective_rules() {
-    let c = compile(HTTP);
-    let d = c.describe();
-    assert_eq!(d["ingress"]["default"]["rule"], "default-deny (ingress)");
-    assert_eq!(
-        d["ingress"]["allow"][0]["id"],
-        "ns/p: ingress[0].toPorts[0]"
-    );
-    assert_eq!(d["ingress"]["allow"][0]["ports"][0], "80/ANY");
-    assert_eq!(
-        d["ingress"]["allow"][0]["http"][1]["rule"]["method"],
-        "POST|PUT"
-    );
-    assert_eq!(d["policies"][0]["name"], "ns/p");
-    assert_eq!(c.rule_count(), 3);
-    fn send_sync<T: Send + Sync>() {}
-    send_sync::<CompiledPolicy>();
 }
 
 #[test]
