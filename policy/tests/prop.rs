@@ -271,3 +271,48 @@ proptest! {
         }
     }
 }
+
+const FIXTURE: &str = include_str!("fixtures/web.yaml");
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    /// Arbitrary text never panics the parser.
+    #[test]
+    fn parser_never_panics(text in "\\PC{0,300}") {
+        let _ = sockmesh_policy::cilium::parse_documents("f.yaml", &text);
+    }
+
+    /// A real policy with a random splice stays panic-free through parse, compile and evaluation,
+    /// and every error it yields is positioned inside the file.
+    #[test]
+    fn mutated_fixture_never_panics(
+        at in 0usize..FIXTURE.len(),
+        cut in 0usize..40,
+        insert in "[ :\\-\\[\\]{}'\"#&*!|>,.0-9a-z\n]{0,6}",
+    ) {
+        let at = (0..=at).rev().find(|i| FIXTURE.is_char_boundary(*i)).unwrap_or(0);
+        let end = (at + cut).min(FIXTURE.len());
+        let end = (end..=FIXTURE.len()).find(|i| FIXTURE.is_char_boundary(*i)).unwrap_or(FIXTURE.len());
+        let text = format!("{}{}{}", &FIXTURE[..at], insert, &FIXTURE[end..]);
+        let lines = text.lines().count().max(1) + 1;
+        match sockmesh_policy::cilium::parse_documents("f.yaml", &text) {
+            Err(errors) => {
+                prop_assert!(!errors.is_empty());
+                for e in errors {
+                    prop_assert!(e.line >= 1 && e.line <= lines, "{} (file has {} lines)", e, lines);
+                    prop_assert!(e.column >= 1);
+                    prop_assert!(e.help.is_some(), "every error says what to do: {}", e);
+                }
+            }
+            Ok(policies) => {
+                let labels: Labels = [("app".to_owned(), "web".to_owned())].into_iter().collect();
+                if let Ok(c) = CompiledPolicy::compile(&policies, &labels) {
+                    let conn = ConnMeta { direction: Direction::Ingress, peer: "10.0.0.1".parse().expect("ip"), port: 8080, protocol: L4Protocol::Tcp };
+                    let _ = c.check_connection(&conn);
+                    let _ = c.check_http(&conn, &HttpRequest { method: "GET", path: "/api/v1/x", host: None, headers: &sockmesh_policy::NoHeaders, grpc: None });
+                }
+            }
+        }
+    }
+}

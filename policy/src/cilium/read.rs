@@ -70,7 +70,7 @@ impl<'s> Ctx<'s> {
                 self.error(
                     node.pos,
                     format!("`{field}` must be `true` or `false`"),
-                    String::new(),
+                    format!("write `{field}: true` or `{field}: false` (unquoted)"),
                 );
                 None
             }
@@ -87,7 +87,7 @@ impl<'s> Ctx<'s> {
                         self.error(
                             k.pos,
                             format!("keys in {what} must be strings, found {}", k.kind()),
-                            String::new(),
+                            "use a plain field name as the key",
                         );
                         continue;
                     };

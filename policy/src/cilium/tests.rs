@@ -453,3 +453,12 @@ fn aliases_are_expanded_and_garbage_never_panics() {
             .is_empty()
     );
 }
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let text = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let e = errors(&text);
+    assert!(e[0].message.contains("recursion limit"), "{e:?}");
+    let text = format!("a: {}1", "- ".repeat(50_000));
+    let _ = parse_documents("x.yaml", &text);
+}

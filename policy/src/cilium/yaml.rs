@@ -137,10 +137,13 @@ pub(crate) fn load(source: &str, text: &str) -> Result<Vec<Node>, ParseError> {
                 Some((anchor, Node { pos: p, value }))
             }
             Event::Alias(id) => {
-                let node = anchors
-                    .get(&id)
-                    .cloned()
-                    .ok_or_else(|| err(p, "alias refers to an unknown anchor".to_owned(), None))?;
+                let node = anchors.get(&id).cloned().ok_or_else(|| {
+                    err(
+                        p,
+                        "alias refers to an unknown anchor".to_owned(),
+                        Some("define the anchor (`&name`) before using the alias (`*name`)"),
+                    )
+                })?;
                 nodes += count(&node);
                 Some((0, node))
             }

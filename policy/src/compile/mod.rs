@@ -57,6 +57,11 @@ pub enum CompileError {
         message: String,
     },
     #[error(
+        "policy `{policy}` is given twice\n  help: policy names (namespace/name) must be unique \
+         across all files, since verdicts name rules by them"
+    )]
+    DuplicatePolicy { policy: String },
+    #[error(
         "the {direction} rules on one port compile to regexes that are too large ({message})\n  \
          help: use fewer or simpler regexes (literal paths cost nothing), or split the port"
     )]
@@ -177,6 +182,14 @@ impl fmt::Debug for CompiledPolicy {
 impl CompiledPolicy {
     /// Selects the policies (and specs) that apply to `workload` and compiles them.
     pub fn compile(policies: &[Policy], workload: &Labels) -> Result<CompiledPolicy, CompileError> {
+        let mut names = std::collections::HashSet::new();
+        for p in policies {
+            if !names.insert(p.qualified_name()) {
+                return Err(CompileError::DuplicatePolicy {
+                    policy: p.qualified_name(),
+                });
+            }
+        }
         let selected: Vec<(&Policy, Vec<&crate::model::Spec>)> = policies
             .iter()
             .map(|p| {

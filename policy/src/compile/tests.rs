@@ -373,3 +373,17 @@ fn many_exact_ports_and_a_wildcard_share_the_index() {
     m.protocol = L4Protocol::Udp;
     assert_eq!(c.check_connection(&m).rule.as_str(), "ns/p: ingress[300]");
 }
+
+#[test]
+fn duplicate_policy_names_are_refused() {
+    let text = format!("{HEAD}spec:\n  endpointSelector: {{}}\n");
+    let mut p = parse_documents("t.yaml", &text).expect("parses");
+    p.extend(p.clone());
+    let err = CompiledPolicy::compile(&p, &web()).expect_err("duplicate");
+    assert_eq!(
+        err,
+        CompileError::DuplicatePolicy {
+            policy: "ns/p".into()
+        }
+    );
+}
