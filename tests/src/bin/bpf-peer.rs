@@ -41,6 +41,8 @@ fn main() {
         "echo" => serve(addr("--listen"), false),
         "sink" => serve(addr("--listen"), true),
         "forward" => forward(addr("--listen"), addr("--upstream")),
+        "http-serve" => http_serve(addr("--listen"), num("--body", 64) as usize),
+        "http-ping" => http_ping(addr("--connect"), num("--iters", 5000)),
         "check" => {
             let sizes: Vec<usize> = opt("--sizes")
                 .unwrap_or_else(|| "1,1024,65536,4194304".into())
@@ -102,6 +104,78 @@ fn serve(listen: SocketAddr, sink: bool) -> io::Result<()> {
             }
         });
     }
+    Ok(())
+}
+
+/// An HTTP/1.1 origin: every request (headers only) gets `200` with a `body`-byte body,
+/// keep-alive.
+fn http_serve(listen: SocketAddr, body: usize) -> io::Result<()> {
+    let l = TcpListener::bind(listen)?;
+    println!("listening={}", l.local_addr()?);
+    io::stdout().flush()?;
+    let resp = format!("HTTP/1.1 200 OK\r\ncontent-length: {body}\r\ncontent-type: text/plain\r\n\r\n{}", "x".repeat(body));
+    for conn in l.incoming() {
+        let mut c = conn?;
+        let resp = resp.clone();
+        std::thread::spawn(move || {
+            let _ = c.set_nodelay(true);
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut have = Vec::new();
+            loop {
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => have.extend_from_slice(&buf[..n]),
+                }
+                while let Some(end) = have.windows(4).position(|w| w == b"\r\n\r\n") {
+                    have.drain(..end + 4);
+                    if c.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Sequential keep-alive GETs; microseconds per request.
+fn http_ping(to: SocketAddr, iters: u64) -> io::Result<()> {
+    let mut s = connect(to, None)?;
+    s.set_nodelay(true)?;
+    let req = format!("GET /bench HTTP/1.1\r\nhost: {to}\r\n\r\n");
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut one = |s: &mut TcpStream| -> io::Result<()> {
+        s.write_all(req.as_bytes())?;
+        let mut have: Vec<u8> = Vec::new();
+        loop {
+            let n = s.read(&mut buf)?;
+            if n == 0 {
+                return Err(io::Error::other("connection closed mid-response"));
+            }
+            have.extend_from_slice(&buf[..n]);
+            if let Some(end) = have.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&have[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if have.len() >= end + 4 + len {
+                    return Ok(());
+                }
+            }
+        }
+    };
+    for _ in 0..iters / 10 {
+        one(&mut s)?;
+    }
+    let mut samples = Vec::with_capacity(iters as usize);
+    for _ in 0..iters {
+        let t = Instant::now();
+        one(&mut s)?;
+        samples.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    report("http_us", samples);
     Ok(())
 }
 
@@ -169,7 +243,13 @@ fn connect(to: SocketAddr, bind: Option<SocketAddr>) -> io::Result<TcpStream> {
 /// Sends each size as one message through an echo peer and checks what comes back, writing
 /// and reading concurrently (large messages exceed the socket buffers).
 /// `pause` holds the connection open before the first message (to make connections overlap).
-fn check(to: SocketAddr, bind: Option<SocketAddr>, sizes: &[usize], seed: u64, pause: Duration) -> io::Result<()> {
+fn check(
+    to: SocketAddr,
+    bind: Option<SocketAddr>,
+    sizes: &[usize],
+    seed: u64,
+    pause: Duration,
+) -> io::Result<()> {
     let s = connect(to, bind)?;
     std::thread::sleep(pause);
     s.set_read_timeout(Some(Duration::from_secs(20)))?;

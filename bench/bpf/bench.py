@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Sockmesh eBPF local-hop bench: acceleration off vs on, pinned to one CPU and unpinned.
+
+Measures, in one run:
+  hop   app <-> sidecar port (bpf-peer client <-> bpf-peer echo/sink, programs attached with
+        `sockmesh bpf attach`): ping-pong 1 B / 1 KiB / 16 KiB, bulk 64 KiB writes;
+  tcp   app -> `sockmesh run --protocol tcp` -> upstream: the same four measurements;
+  http  app -> `sockmesh run --protocol http` (hyper, the L7 path) -> HTTP/1.1 origin:
+        sequential keep-alive GETs.
+Prints per case the median of the per-run medians, the spread (min..max of run medians) and the
+on/off ratio (speed-up: off/on for latency, on/off for throughput).
+
+Run as root after `cargo build --release -p sockmesh -p sockmesh-tests --bin sockmesh --bin bpf-peer`:
+    python3 bench/bpf/bench.py [--runs 3] [--bin-dir target/release] [--only hop,tcp,http]
+Everything runs in a private network namespace and a cgroup of its own.
+"""
+import argparse, os, re, statistics, subprocess, sys, time, urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+NS = f"smbench-{os.getpid()}"
+CG = None
+PIN = f"/sys/fs/bpf/sockmesh-bench-{os.getpid()}"
+ARGS = None
+
+
+def sh(*cmd, check=True, **kw):
+    return subprocess.run(list(cmd), check=check, capture_output=True, text=True, **kw)
+
+
+def cgroup_root():
+    for line in open("/proc/mounts"):
+        f = line.split()
+        if f[2] == "cgroup2":
+            return f[1]
+    sys.exit("no cgroup2 mount: mount -t cgroup2 none /sys/fs/cgroup/unified")
+
+
+def in_pod(args, cpu):
+    """Command line running `args` inside the bench netns and cgroup, optionally on one CPU."""
+    pre = ["nsenter", f"--net=/run/netns/{NS}"]
+    if cpu is not None:
+        pre += ["taskset", "-c", str(cpu)]
+    return pre + [os.path.join(ARGS.bin_dir, "bpf-peer"), "--cgroup", CG] + args
+
+
+def server(args, cpu):
+    p = subprocess.Popen(in_pod(args, cpu), stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline()
+    if not line.startswith("listening="):
+        sys.exit(f"server {args} did not start")
+    return p
+
+
+def sidecar(proto, upstream, accel, cpu, admin=15000):
+    sm = os.path.join(ARGS.bin_dir, "sockmesh")
+    cmd = ["exec", sm, "run", "--listen", "127.0.0.1:15001", "--upstream", upstream, "--protocol", proto,
+           "--admin", f"127.0.0.1:{admin}", "--log-level", "warn"]
+    if accel:
+        cmd += ["--bpf-cgroup", CG, "--bpf-pin-path", PIN, "--accelerate-port", upstream.rsplit(":", 1)[1]]
+    p = subprocess.Popen(in_pod(cmd, cpu), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        r = subprocess.run(["nsenter", f"--net=/run/netns/{NS}", "curl", "-sf", f"http://127.0.0.1:{admin}/ready"],
+                           capture_output=True)
+        if r.returncode == 0:
+            if accel and not os.path.exists(PIN):
+                sys.exit("sidecar started without acceleration: " + (p.stderr.read() if p.poll() is not None else ""))
+            return p
+        time.sleep(0.1)
+    p.kill()
+    sys.exit("sidecar did not become ready: " + p.stderr.read())
+
+
+def stop(p):
+    p.terminate()
+    try:
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+def client(args, cpu):
+    out = sh(*in_pod(args, cpu)).stdout
+    m = re.search(r"median=([\d.]+) p10=([\d.]+) p90=([\d.]+)", out)
+    if not m:
+        sys.exit(f"client {args}: {out}")
+    return float(m.group(1))
+
+
+def attach(ports):
+    sm = os.path.join(ARGS.bin_dir, "sockmesh")
+    cmd = [sm, "bpf", "attach", "--bpf-cgroup", CG, "--bpf-pin-path", PIN]
+    for p in ports:
+        cmd += ["--accelerate-port", str(p)]
+    sh(*cmd)
+
+
+def detach():
+    sh(os.path.join(ARGS.bin_dir, "sockmesh"), "bpf", "detach", "--bpf-pin-path", PIN, check=False)
+
+
+def measurements(target, cpu, pp_sizes, bulk_target):
+    res = {}
+    iters = ARGS.iters if cpu is not None else max(ARGS.iters // 4, 1000)
+    for size in pp_sizes:
+        res[f"pingpong {size} B (us)"] = client(["pingpong", "--connect", target, "--size", str(size),
+                                                  "--iters", str(iters)], cpu)
+    if bulk_target:
+        res["bulk 64 KiB writes (Gbit/s)"] = client(["bulk", "--connect", bulk_target, "--millis", str(ARGS.bulk_ms)], cpu)
+    return res
+
+
+def case_hop(accel, cpu):
+    echo = server(["echo", "--listen", "127.0.0.1:15001"], cpu)
+    sink = server(["sink", "--listen", "127.0.0.1:15002"], cpu)
+    try:
+        if accel:
+            attach([15001, 15002])
+        return measurements("127.0.0.1:15001", cpu, [1, 1024, 16384], "127.0.0.1:15002")
+    finally:
+        detach()
+        stop(echo)
+        stop(sink)
+
+
+def case_tcp(accel, cpu):
+    res = {}
+    for upstream_kind, port in (("echo", 8080), ("sink", 8081)):
+        up = server([upstream_kind, "--listen", f"127.0.0.1:{port}"], cpu)
+        sc = sidecar("tcp", f"127.0.0.1:{port}", accel, cpu)
+        try:
+            if upstream_kind == "echo":
+                res.update(measurements("127.0.0.1:15001", cpu, [1, 1024, 16384], None))
+            else:
+                res["bulk 64 KiB writes (Gbit/s)"] = client(["bulk", "--connect", "127.0.0.1:15001",
+                                                             "--millis", str(ARGS.bulk_ms)], cpu)
+        finally:
+            stop(sc)
+            stop(up)
+    return res
+
+
+def case_http(accel, cpu):
+    up = server(["http-serve", "--listen", "127.0.0.1:8082", "--body", "64"], cpu)
+    sc = sidecar("http", "127.0.0.1:8082", accel, cpu)
+    try:
+        iters = ARGS.iters // 4 if cpu is not None else ARGS.iters // 8
+        return {"HTTP/1.1 GET, 64 B body (us)": client(["http-ping", "--connect", "127.0.0.1:15001",
+                                                        "--iters", str(max(iters, 500))], cpu)}
+    finally:
+        stop(sc)
+        stop(up)
+
+
+CASES = {"hop": case_hop, "tcp": case_tcp, "http": case_http}
+
+
+def main():
+    global ARGS, CG
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--iters", type=int, default=20000)
+    ap.add_argument("--bulk-ms", type=int, default=1000)
+    ap.add_argument("--bin-dir", default=os.path.join(ROOT, "target", "release"))
+    ap.add_argument("--only", default="hop,tcp,http")
+    ap.add_argument("--cpu", type=int, default=0, help="CPU for the pinned runs")
+    ARGS = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run as root (BPF, cgroups, network namespaces)")
+    for b in ("sockmesh", "bpf-peer"):
+        if not os.path.exists(os.path.join(ARGS.bin_dir, b)):
+            sys.exit(f"{ARGS.bin_dir}/{b} missing: cargo build --release -p sockmesh -p sockmesh-tests "
+                     "--bin sockmesh --bin bpf-peer")
+    CG = os.path.join(cgroup_root(), f"sockmesh-bench-{os.getpid()}")
+    os.makedirs(CG, exist_ok=True)
+    sh("ip", "netns", "add", NS)
+    sh("ip", "-n", NS, "link", "set", "lo", "up")
+    try:
+        for name in ARGS.only.split(","):
+            for cpu, label in ((ARGS.cpu, f"pinned to CPU {ARGS.cpu}"), (None, "unpinned")):
+                runs = {False: [], True: []}
+                for _ in range(ARGS.runs):
+                    for accel in (False, True):  # interleaved so drift hits both alike
+                        runs[accel].append(CASES[name](accel, cpu))
+                print(f"\n== {name}, {label}, {ARGS.runs} runs: median of run medians [min..max] ==")
+                print(f"{'measurement':34} {'off':>22} {'on':>22} {'on/off':>7}")
+                for key in runs[False][0]:
+                    off = [r[key] for r in runs[False]]
+                    on = [r[key] for r in runs[True]]
+                    mo, mn = statistics.median(off), statistics.median(on)
+                    ratio = (mo / mn) if "(us)" in key else (mn / mo)
+                    print(f"{key:34} {mo:9.2f} [{min(off):.2f}..{max(off):.2f}] "
+                          f"{mn:9.2f} [{min(on):.2f}..{max(on):.2f}] {ratio:6.2f}x")
+                sys.stdout.flush()
+    finally:
+        detach()
+        sh("ip", "netns", "del", NS, check=False)
+        for _ in range(50):
+            try:
+                os.rmdir(CG)
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    main()
