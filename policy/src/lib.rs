@@ -20,15 +20,20 @@
 //!   addresses that are IPv4-mapped IPv6 are folded to IPv4 first, so a dual-stack listener sees the
 //!   same peer as an IPv4 one. A rule without any L3 field matches every peer. Non-empty endpoint
 //!   selectors need peer identities (mTLS) and are refused: silently widening them to "all" would
-//!   allow traffic the author meant to restrict.
+//!   allow traffic the author meant to restrict. Note that `fromEndpoints: [{}]` means *every
+//!   peer* here, while in a cluster Cilium limits it to Cilium-managed endpoints (of the policy's
+//!   namespace): without identities a sidecar cannot tell them apart, so combine it with CIDR
+//!   rules (or deny rules) where that difference matters.
 //! * **Ports (L4).** `toPorts[].ports[]`: `port` (number or numeric string; `0` or absent = all),
 //!   `endPort` (range), `protocol` `TCP`/`UDP`/`SCTP`/`ANY` (default `ANY`). No `toPorts` = all
 //!   ports, L4 only.
 //! * **HTTP (L7).** `method`, `path`, `host` are regular expressions matched against the *whole*
 //!   value (they are anchored as `^(?:…)$`, as Cilium/Envoy do): `path: /api` does **not** match
 //!   `/api/v1`; write `/api/.*`. `path` sees path *and query*, exactly as `:path`. `host` sees the
-//!   `Host`/`:authority` value. `headers` entries are `"Name"` (must be present) or `"Name: value"`
-//!   (exact). `headerMatches` `{name, value, mismatch}`: without `mismatch` the header must equal
+//!   whole `Host`/`:authority` value, port included (`web\.example(:80)?`). `headers` entries are
+//!   `"Name"` (must be present) or `"Name: value"` / `"Name value"` (exact value; split at the
+//!   first blank as Cilium does). A `toPorts` entry whose `rules` hold no rule (`rules: {}`) is
+//!   L4 only. `headerMatches` `{name, value, mismatch}`: without `mismatch` the header must equal
 //!   `value` (no `value`: must be present); with `mismatch: LOG|ADD|DELETE|REPLACE` a mismatch does
 //!   not stop the rule from matching but yields a [`HeaderAction`] for the proxy to apply. Header
 //!   names are case-insensitive. Header actions come from the deciding rule only.
@@ -62,6 +67,43 @@
 //!   `headerMatches[].secret`, `originatingTLS`/`terminatingTLS`, `listener`, `serverNames`, named
 //!   ports, entities other than `all`, `nodeSelector`. They are parsed and refused with an error at
 //!   their position, never ignored: ignoring a rule changes what a policy allows.
+//!
+//! # Example
+//! ```
+//! use sockmesh_policy::{cilium, CompiledPolicy, ConnMeta, Direction, HttpRequest, L4Protocol,
+//!                       L7Kind, Labels, NoHeaders};
+//!
+//! let yaml = r#"
+//! apiVersion: cilium.io/v2
+//! kind: CiliumNetworkPolicy
+//! metadata: {name: web, namespace: prod}
+//! spec:
+//!   endpointSelector: {matchLabels: {app: web}}
+//!   ingress:
+//!   - fromCIDR: [10.0.0.0/8]
+//!     toPorts:
+//!     - ports: [{port: "8080", protocol: TCP}]
+//!       rules:
+//!         http: [{method: GET, path: "/api/.*"}]
+//! "#;
+//! let policies = cilium::parse_documents("web.yaml", yaml).map_err(|e| e[0].to_string())?;
+//! let labels: Labels = [Labels::parse_kv("app=web")?].into_iter().collect();
+//! let policy = CompiledPolicy::compile(&policies, &labels).map_err(|e| e.to_string())?;
+//!
+//! let conn = ConnMeta { direction: Direction::Ingress, peer: "10.1.2.3".parse().map_err(|_| "ip")?,
+//!                       port: 8080, protocol: L4Protocol::Tcp };
+//! let accept = policy.check_connection(&conn);
+//! assert!(accept.allowed && accept.l7 == L7Kind::Http);
+//! let req = HttpRequest { method: "GET", path: "/api/orders?id=7", host: None,
+//!                         headers: &NoHeaders, grpc: None };
+//! let v = policy.check_http(&conn, &req);
+//! assert!(v.allowed);
+//! assert_eq!(v.rule.as_str(), "prod/web: ingress[0].toPorts[0].rules.http[0]");
+//! let v = policy.check_http(&conn, &HttpRequest { path: "/admin", ..req });
+//! assert!(!v.allowed);
+//! assert_eq!(v.rule.as_str(), "default-deny (ingress)");
+//! # Ok::<(), String>(())
+//! ```
 //!
 //! # Performance
 //! Compilation builds, per direction and per allow/deny, a port index (binary search over port

@@ -212,7 +212,8 @@ pub struct HttpRule {
     /// Matched against path + query (`:path`).
     pub path: Option<String>,
     pub host: Option<String>,
-    /// `"Name"` (must be present) or `"Name: value"` (exact value); see [`parse_header_line`].
+    /// `"Name"` (must be present) or `"Name: value"` / `"Name value"` (exact value); see
+    /// [`parse_header_line`].
     pub headers: Vec<String>,
     pub header_matches: Vec<HeaderMatch>,
 }
@@ -288,14 +289,20 @@ pub enum LabelOperator {
     DoesNotExist,
 }
 
-/// Splits a `headers` entry: `"Name"` → (`name`, None), `"Name: value"` → (`name`, Some(`value`)).
-/// The name is lower-cased (header names are case-insensitive); `None` if the name is empty.
+/// Splits a `headers` entry the way Cilium does: `"Name"` → (`name`, None); `"Name: value"` or
+/// `"Name value"` (split at the first blank, a trailing `:` on the name dropped) → (`name`,
+/// Some(`value`)); `"Name:value"` is accepted too. The name is lower-cased (header names are
+/// case-insensitive); `None` if the name is empty.
 pub fn parse_header_line(line: &str) -> Option<(String, Option<String>)> {
-    let (name, value) = match line.split_once(':') {
-        Some((n, v)) => (n.trim(), Some(v.trim().to_owned())),
-        None => (line.trim(), None),
+    let line = line.trim();
+    let (name, value) = match line.split_once(char::is_whitespace) {
+        Some((n, v)) => (n.trim_end_matches(':'), Some(v.trim().to_owned())),
+        None => match line.split_once(':') {
+            Some((n, v)) => (n, Some(v.to_owned())),
+            None => (line, None),
+        },
     };
-    if name.is_empty() || name.contains(char::is_whitespace) {
+    if name.is_empty() || name.contains(':') {
         return None;
     }
     Some((name.to_ascii_lowercase(), value))

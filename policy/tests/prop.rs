@@ -61,7 +61,14 @@ fn port() -> impl Strategy<Value = PortProtocol> {
         })
 }
 
-const HEADER_SETS: &[&[&str]] = &[&[], &["x-a"], &["X-A: 1"], &["x-a: 2", "x-b"]];
+const HEADER_SETS: &[&[&str]] = &[
+    &[],
+    &["x-a"],
+    &["X-A: 1"],
+    &["x-a: 2", "x-b"],
+    &["x-a 1"],
+    &["x-c:2"],
+];
 
 fn http_rule() -> impl Strategy<Value = HttpRule> {
     let hm = prop_oneof![

@@ -60,9 +60,13 @@ fn http_matches(r: &HttpRule, req: &Req) -> bool {
     full(&r.method, Some(req.method))
         && full(&r.path, Some(req.path))
         && full(&r.host, req.host)
-        && r.headers.iter().all(|line| match line.split_once(':') {
-            Some((n, v)) => header(req, n.trim()) == Some(v.trim()),
-            None => header(req, line.trim()).is_some(),
+        && r.headers.iter().all(|line| match line.split_once(' ') {
+            // Cilium: split at the first space, drop a trailing ':' from the name.
+            Some((n, v)) => header(req, n.trim_end_matches(':')) == Some(v.trim()),
+            None => match line.split_once(':') {
+                Some((n, v)) => header(req, n) == Some(v),
+                None => header(req, line).is_some(),
+            },
         })
         && r.header_matches
             .iter()

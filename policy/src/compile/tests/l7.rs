@@ -66,11 +66,18 @@ fn l4_only_entry_on_same_port_allows_all_l7_and_skips_inspection() {
 #[test]
 fn headers_and_header_matches() {
     let c = compile(
-        "  ingress:\n  - toPorts:\n    - ports: [{port: 80}]\n      rules:\n        http:\n        - path: /a\n          headers: [X-Token, \"X-Env: prod\"]\n        - path: /b\n          headerMatches:\n          - {name: X-Tenant, value: acme}\n          - {name: X-Trace}\n        - path: /c\n          headerMatches:\n          - {name: X-Tenant, value: acme, mismatch: REPLACE}\n          - {name: X-Log, value: yes, mismatch: LOG}\n          - {name: X-Add, value: v, mismatch: ADD}\n          - {name: X-Del, value: v, mismatch: DELETE}\n",
+        "  ingress:\n  - toPorts:\n    - ports: [{port: 80}]\n      rules:\n        http:\n        - path: /a\n          headers: [X-Token, \"X-Env: prod\", \"X-Zone eu\"]\n        - path: /b\n          headerMatches:\n          - {name: X-Tenant, value: acme}\n          - {name: X-Trace}\n        - path: /c\n          headerMatches:\n          - {name: X-Tenant, value: acme, mismatch: REPLACE}\n          - {name: X-Log, value: yes, mismatch: LOG}\n          - {name: X-Add, value: v, mismatch: ADD}\n          - {name: X-Del, value: v, mismatch: DELETE}\n",
     );
     let m = ing("1.1.1.1", 80);
     let allowed = |path: &str, h: &[(&str, &str)]| c.check_http(&m, &get(path, &h)).allowed;
-    assert!(allowed("/a", &[("x-token", "1"), ("X-Env", "prod")]));
+    assert!(allowed(
+        "/a",
+        &[("x-token", "1"), ("X-Env", "prod"), ("x-zone", "eu")]
+    ));
+    assert!(!allowed(
+        "/a",
+        &[("x-token", "1"), ("X-Env", "prod"), ("x-zone", "us")]
+    ));
     assert!(!allowed("/a", &[("x-token", "1"), ("x-env", "dev")]));
     assert!(!allowed("/a", &[("x-env", "prod")]));
     assert!(allowed("/b", &[("x-tenant", "acme"), ("x-trace", "")]));
