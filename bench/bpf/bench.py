@@ -57,6 +57,8 @@ def sidecar(proto, upstream, accel, cpu, admin=15000):
            "--admin", f"127.0.0.1:{admin}", "--log-level", "warn"]
     if accel:
         cmd += ["--bpf-cgroup", CG, "--bpf-pin-path", PIN, "--accelerate-port", upstream.rsplit(":", 1)[1]]
+        if ARGS.object:
+            cmd += ["--bpf-object", ARGS.object]
     p = subprocess.Popen(in_pod(cmd, cpu), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 20
     while time.time() < deadline:
@@ -93,6 +95,8 @@ def attach(ports):
     cmd = [sm, "bpf", "attach", "--bpf-cgroup", CG, "--bpf-pin-path", PIN]
     for p in ports:
         cmd += ["--accelerate-port", str(p)]
+    if ARGS.object:
+        cmd += ["--bpf-object", ARGS.object]
     sh(*cmd)
 
 
@@ -165,6 +169,7 @@ def main():
     ap.add_argument("--bin-dir", default=os.path.join(ROOT, "target", "release"))
     ap.add_argument("--only", default="hop,tcp,http")
     ap.add_argument("--cpu", type=int, default=0, help="CPU for the pinned runs")
+    ap.add_argument("--object", help="eBPF object to load instead of the built-in one")
     ARGS = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root (BPF, cgroups, network namespaces)")

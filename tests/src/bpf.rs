@@ -209,23 +209,43 @@ pub struct PodSidecar {
 
 impl PodSidecar {
     /// Starts `sockmesh run ARGS --admin 127.0.0.1:ADMIN` and waits for `/ready`.
-    pub fn start(ns: Option<&Netns>, cg: &TestCgroup, admin_port: u16, args: &[&str]) -> PodSidecar {
+    pub fn start(
+        ns: Option<&Netns>,
+        cg: &TestCgroup,
+        admin_port: u16,
+        args: &[&str],
+    ) -> PodSidecar {
         Self::start_inner(ns, cg, admin_port, None, args)
     }
 
     /// Like [`PodSidecar::start`], running the sidecar as `uid` (no capabilities) via setpriv.
-    pub fn start_as(ns: Option<&Netns>, cg: &TestCgroup, admin_port: u16, uid: &str, args: &[&str]) -> PodSidecar {
+    pub fn start_as(
+        ns: Option<&Netns>,
+        cg: &TestCgroup,
+        admin_port: u16,
+        uid: &str,
+        args: &[&str],
+    ) -> PodSidecar {
         Self::start_inner(ns, cg, admin_port, Some(uid), args)
     }
 
-    fn start_inner(ns: Option<&Netns>, cg: &TestCgroup, admin_port: u16, uid: Option<&str>, args: &[&str]) -> PodSidecar {
+    fn start_inner(
+        ns: Option<&Netns>,
+        cg: &TestCgroup,
+        admin_port: u16,
+        uid: Option<&str>,
+        args: &[&str],
+    ) -> PodSidecar {
         let dir = TempDir::new("bpf-sidecar");
         let log = dir.path().join("sockmesh.log");
         let out = std::fs::File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
         let admin = format!("127.0.0.1:{admin_port}");
         let sockmesh = bin().display().to_string();
-        let (reuid, regid) = (format!("--reuid={}", uid.unwrap_or("0")), format!("--regid={}", uid.unwrap_or("0")));
+        let (reuid, regid) = (
+            format!("--reuid={}", uid.unwrap_or("0")),
+            format!("--regid={}", uid.unwrap_or("0")),
+        );
         let mut full = vec!["exec"];
         if uid.is_some() {
             full.extend_from_slice(&["setpriv", &reuid, &regid, "--clear-groups"]);
@@ -236,11 +256,22 @@ impl PodSidecar {
         let mut cmd = peer_cmd(ns, Some(cg), &full);
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
         let child = Child::spawn(&mut cmd);
-        let mut s = PodSidecar { child, admin_port, log, _dir: dir };
+        let mut s = PodSidecar {
+            child,
+            admin_port,
+            log,
+            _dir: dir,
+        };
         let ready = wait_until(Duration::from_secs(20), || {
-            s.admin_get(ns, "/ready").is_some_and(|(code, _)| code == 200) || !s.child.is_running()
+            s.admin_get(ns, "/ready")
+                .is_some_and(|(code, _)| code == 200)
+                || !s.child.is_running()
         });
-        assert!(ready && s.child.is_running(), "sockmesh did not become ready; log:\n{}", s.logs());
+        assert!(
+            ready && s.child.is_running(),
+            "sockmesh did not become ready; log:\n{}",
+            s.logs()
+        );
         s
     }
 

@@ -186,3 +186,34 @@ fn the_sidecar_uid_is_exempt() {
     let (c, text) = bpf_status(&pin);
     assert_eq!(c["connects_outbound"], 1, "{text}");
 }
+
+#[test]
+fn inbound_connects_to_app_ports_are_captured_by_the_inbound_listener() {
+    require_root();
+    let ns = Netns::new("inb");
+    ns.add_lo_address(&format!("{ORIGIN}/32"));
+    let cg = TestCgroup::new("inb");
+    let pin = pin_dir("inb");
+    let dir = TempDir::new("inb");
+    // The "app": an HTTP server on port 8080; clients of the pod dial it, the sidecar's inbound
+    // listener captures them and forwards to the app itself (its own connect is exempt).
+    let _app = http_origin(&ns, &dir);
+    let (pin_s, cg_s) = (pin.display().to_string(), cg.arg());
+    let upstream = format!("{ORIGIN}:8080");
+    let _sc = PodSidecar::start(
+        Some(&ns),
+        &cg,
+        15000,
+        &[
+            "--listen", "127.0.0.1:15006", "--upstream", &upstream, "--protocol", "http", "--direction", "inbound",
+            "--bpf-cgroup", &cg_s, "--bpf-pin-path", &pin_s, "--intercept-inbound-port", "8080",
+        ],
+    );
+    let url = format!("http://{ORIGIN}:8080/hello.txt");
+    let out = run_ok(&mut peer_cmd(Some(&ns), Some(&cg), &["exec", "curl", "-sS", "--max-time", "10", &url]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from the original destination\n");
+    let (c, text) = bpf_status(&pin);
+    assert_eq!(c["connects_inbound"], 1, "not captured:\n{text}");
+    assert!(c["connects_exempt"] >= 1, "the sidecar's connect to the app was not exempt:\n{text}");
+    assert!(text.contains("inbound capture:   :8080 -> :15006"), "{text}");
+}

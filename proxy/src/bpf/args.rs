@@ -51,7 +51,7 @@ pub struct AccelArgs {
 }
 
 /// The `acceleration:` section of the sidecar config (camelCase keys).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AccelConfig {
     /// Set `false` to turn acceleration off even when a cgroup is given.
@@ -81,6 +81,21 @@ fn yes() -> bool {
     true
 }
 
+impl Default for AccelConfig {
+    /// An empty section: enabled, everything else unset (as `acceleration: {}` parses).
+    fn default() -> Self {
+        AccelConfig {
+            enabled: true,
+            cgroup: None,
+            accelerate_ports: Vec::new(),
+            intercept: false,
+            intercept_inbound_ports: Vec::new(),
+            sidecar_uid: None,
+            pin_path: None,
+        }
+    }
+}
+
 /// Effective settings: flags over config over defaults.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
@@ -97,10 +112,7 @@ pub(crate) struct Settings {
 
 impl Settings {
     pub fn merge(args: &AccelArgs, config: Option<&AccelConfig>) -> Settings {
-        let def = AccelConfig {
-            enabled: true,
-            ..AccelConfig::default()
-        };
+        let def = AccelConfig::default();
         let c = config.unwrap_or(&def);
         let mut ports = c.accelerate_ports.clone();
         ports.extend(&args.accelerate_ports);

@@ -9,8 +9,7 @@
 //! The original destination is stored by socket cookie; sock_ops republishes it by tuple once
 //! the connection is established (the local port is not known yet here).
 //!
-//! Minimum kernel: 4.17 (cgroup sock_addr hooks), 5.7 for `bpf_get_netns_cookie` is not needed
-//! here; `bpf_get_socket_cookie` in sock_addr programs needs 4.12.
+//! Minimum kernel: 4.17 (cgroup sock_addr hooks; `bpf_get_socket_cookie` there needs 4.12).
 
 use aya_ebpf::bindings::{BPF_ANY, bpf_sock_addr};
 use aya_ebpf::helpers::generated::{
