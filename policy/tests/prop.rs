@@ -108,7 +108,21 @@ fn http_rule() -> impl Strategy<Value = HttpRule> {
     ];
     (
         opt(&["GET", "GET|POST", "P.*", "PUT"]),
-        opt(&["/a", "/a/.*", "/b", "/[ab]", "/a/x", "/.*"]),
+        opt(&[
+            "/a",
+            "/a/.*",
+            "/b",
+            "/[ab]",
+            "/a/x",
+            "/.*",
+            "/a/x|/b",
+            "/a/x*",
+            "/a/x/?",
+            "/.*/x",
+            "(?i)/A/X",
+            "/b/.*",
+            "/a/x\\?q=[0-9]",
+        ]),
         opt(&["h", "h|g"]),
         proptest::sample::select(HEADER_SETS),
         hm,
@@ -224,7 +238,11 @@ fn request() -> impl Strategy<Value = Req> {
             proptest::sample::select(&[L4Protocol::Tcp, L4Protocol::Udp, L4Protocol::Sctp][..]),
         ),
         proptest::sample::select(&["GET", "POST", "PUT"][..]),
-        proptest::sample::select(&["/a", "/a/x", "/b", "/c", "/a/x?q=1"][..]),
+        proptest::sample::select(
+            &[
+                "/a", "/a/x", "/b", "/c", "/a/x?q=1", "/a/", "/a/x/", "/b/x", "/A/x",
+            ][..],
+        ),
         opt(&["h", "g"]),
         proptest::sample::subsequence(
             &[("X-A", "1"), ("x-b", "1"), ("x-c", "2"), ("x-d", "")][..],

@@ -1,28 +1,25 @@
 //! One request field (method, path, host, gRPC service, ...) matched against many rules at once.
 //!
 //! Patterns without regex metacharacters are literals: a full-match regex without metacharacters
-//! matches exactly that string, so they go into a hash map. The rest share one `RegexSet`, which
-//! runs a single automaton over the value for all of them. The result is a bitset of the rules whose
-//! pattern for this field matches (rules without a pattern for the field always match).
+//! matches exactly that string, so they go into a hash map. The rest run as `RegexSet`s (see
+//! [`RegexIndex`]): one automaton pass over the value for many patterns. The result is a bitset of
+//! the rules whose pattern for this field matches (rules without a pattern for the field always
+//! match).
 
 use std::collections::HashMap;
 
-use regex::{RegexSet, RegexSetBuilder};
-
 use super::bits::Bits;
+use super::regexes::RegexIndex;
 
-/// Compiled-size limits: large enough for 10,000 rules, small enough to refuse pathological ones.
-const REGEX_SIZE_LIMIT: usize = 512 << 20;
-const DFA_SIZE_LIMIT: usize = 64 << 20;
+/// Size limit for one compiled regex (shared with [`RegexIndex`]).
+pub(crate) const REGEX_SIZE_LIMIT: usize = 512 << 20;
 
 #[derive(Debug)]
 pub(crate) struct FieldIndex {
     /// Rules that do not constrain this field.
     any: Bits,
     literals: HashMap<Box<str>, RuleSet>,
-    set: Option<RegexSet>,
-    /// For each pattern of `set`, the rules using it.
-    set_rules: Vec<RuleSet>,
+    regexes: RegexIndex,
     /// Whether any rule constrains this field at all (otherwise `eval` is just `any`).
     constrained: bool,
 }
@@ -30,13 +27,13 @@ pub(crate) struct FieldIndex {
 /// The rules sharing one pattern: a list when few, a bitset when many (so that a popular literal
 /// like `GET` costs a few word operations rather than one per rule).
 #[derive(Debug)]
-enum RuleSet {
+pub(crate) enum RuleSet {
     Sparse(Vec<usize>),
     Dense(Bits),
 }
 
 impl RuleSet {
-    fn new(rules: Vec<usize>, n_rules: usize) -> RuleSet {
+    pub(crate) fn new(rules: Vec<usize>, n_rules: usize) -> RuleSet {
         if rules.len() > n_rules.div_ceil(64) {
             let mut bits = Bits::new(n_rules);
             for r in rules {
@@ -48,7 +45,7 @@ impl RuleSet {
         }
     }
 
-    fn add_to(&self, bits: &mut Bits) {
+    pub(crate) fn add_to(&self, bits: &mut Bits) {
         match self {
             RuleSet::Sparse(rules) => rules.iter().for_each(|&r| bits.set(r)),
             RuleSet::Dense(d) => bits.or_assign(d),
@@ -94,15 +91,16 @@ pub(crate) fn check_regex(pattern: &str) -> Result<(), String> {
 
 impl FieldIndex {
     /// `patterns` holds (rule, pattern) for the rules that take part (`None` = any value); rules
-    /// not listed never match through this field.
+    /// not listed never match through this field. `by_segment`: the field is a URL path, whose
+    /// regexes may be bucketed by first segment.
     pub(crate) fn build(
         n_rules: usize,
         patterns: impl IntoIterator<Item = (usize, Option<Pattern>)>,
+        by_segment: bool,
     ) -> Result<FieldIndex, regex::Error> {
         let mut any = Bits::new(n_rules);
         let mut literals: HashMap<Box<str>, Vec<usize>> = HashMap::new();
-        let mut regexes: Vec<String> = Vec::new();
-        let mut set_rules: Vec<Vec<usize>> = Vec::new();
+        let mut regexes: Vec<(String, Vec<usize>)> = Vec::new();
         let mut regex_pos: HashMap<String, usize> = HashMap::new();
         let mut constrained = false;
         for (rule, pattern) in patterns {
@@ -114,38 +112,24 @@ impl FieldIndex {
                         literals.entry(p.into_boxed_str()).or_default().push(rule);
                     } else {
                         let pos = *regex_pos.entry(p.clone()).or_insert_with(|| {
-                            regexes.push(anchored(&p));
-                            set_rules.push(Vec::new());
+                            regexes.push((p, Vec::new()));
                             regexes.len() - 1
                         });
-                        if let Some(rules) = set_rules.get_mut(pos) {
+                        if let Some((_, rules)) = regexes.get_mut(pos) {
                             rules.push(rule);
                         }
                     }
                 }
             }
         }
-        let set = if regexes.is_empty() {
-            None
-        } else {
-            Some(
-                RegexSetBuilder::new(&regexes)
-                    .size_limit(REGEX_SIZE_LIMIT)
-                    .dfa_size_limit(DFA_SIZE_LIMIT)
-                    .build()?,
-            )
-        };
+        let regexes = RegexIndex::build(regexes, n_rules, by_segment)?;
         Ok(FieldIndex {
             any,
             literals: literals
                 .into_iter()
                 .map(|(k, v)| (k, RuleSet::new(v, n_rules)))
                 .collect(),
-            set,
-            set_rules: set_rules
-                .into_iter()
-                .map(|v| RuleSet::new(v, n_rules))
-                .collect(),
+            regexes,
             constrained,
         })
     }
@@ -163,13 +147,7 @@ impl FieldIndex {
         if let Some(rules) = self.literals.get(value) {
             rules.add_to(&mut bits);
         }
-        if let Some(set) = &self.set {
-            for pos in set.matches(value).iter() {
-                if let Some(rules) = self.set_rules.get(pos) {
-                    rules.add_to(&mut bits);
-                }
-            }
-        }
+        self.regexes.add_matches(value, &mut bits);
         bits
     }
 

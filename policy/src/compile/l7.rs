@@ -95,14 +95,14 @@ impl L7Index {
         }
         Ok(L7Index {
             rules,
-            method: FieldIndex::build(n, method)?,
-            path: FieldIndex::build(n, path)?,
-            host: FieldIndex::build(n, host)?,
+            method: FieldIndex::build(n, method, false)?,
+            path: FieldIndex::build(n, path, true)?,
+            host: FieldIndex::build(n, host, false)?,
             http,
-            grpc_service: FieldIndex::build(n, svc)?,
-            grpc_method: FieldIndex::build(n, meth)?,
-            grpc_service_re: FieldIndex::build(n, svc_re)?,
-            grpc_method_re: FieldIndex::build(n, meth_re)?,
+            grpc_service: FieldIndex::build(n, svc, false)?,
+            grpc_method: FieldIndex::build(n, meth, false)?,
+            grpc_service_re: FieldIndex::build(n, svc_re, false)?,
+            grpc_method_re: FieldIndex::build(n, meth_re, false)?,
             grpc,
         })
     }

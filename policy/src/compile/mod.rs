@@ -12,6 +12,7 @@ mod field;
 mod group;
 mod l7;
 mod ports;
+mod regexes;
 
 #[cfg(test)]
 mod tests;
