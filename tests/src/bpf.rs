@@ -313,10 +313,10 @@ pub fn bpf_status(pin: &Path) -> (std::collections::BTreeMap<String, u64>, Strin
     let mut map = std::collections::BTreeMap::new();
     for line in text.lines() {
         let mut it = line.split_whitespace();
-        if let (Some(k), Some(v), None) = (it.next(), it.next(), it.next()) {
-            if let Ok(v) = v.parse::<u64>() {
-                map.insert(k.trim_end_matches(':').to_owned(), v);
-            }
+        if let (Some(k), Some(v), None) = (it.next(), it.next(), it.next())
+            && let Ok(v) = v.parse::<u64>()
+        {
+            map.insert(k.trim_end_matches(':').to_owned(), v);
         }
     }
     (map, text)

@@ -205,15 +205,40 @@ fn inbound_connects_to_app_ports_are_captured_by_the_inbound_listener() {
         &cg,
         15000,
         &[
-            "--listen", "127.0.0.1:15006", "--upstream", &upstream, "--protocol", "http", "--direction", "inbound",
-            "--bpf-cgroup", &cg_s, "--bpf-pin-path", &pin_s, "--intercept-inbound-port", "8080",
+            "--listen",
+            "127.0.0.1:15006",
+            "--upstream",
+            &upstream,
+            "--protocol",
+            "http",
+            "--direction",
+            "inbound",
+            "--bpf-cgroup",
+            &cg_s,
+            "--bpf-pin-path",
+            &pin_s,
+            "--intercept-inbound-port",
+            "8080",
         ],
     );
     let url = format!("http://{ORIGIN}:8080/hello.txt");
-    let out = run_ok(&mut peer_cmd(Some(&ns), Some(&cg), &["exec", "curl", "-sS", "--max-time", "10", &url]));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from the original destination\n");
+    let out = run_ok(&mut peer_cmd(
+        Some(&ns),
+        Some(&cg),
+        &["exec", "curl", "-sS", "--max-time", "10", &url],
+    ));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from the original destination\n"
+    );
     let (c, text) = bpf_status(&pin);
     assert_eq!(c["connects_inbound"], 1, "not captured:\n{text}");
-    assert!(c["connects_exempt"] >= 1, "the sidecar's connect to the app was not exempt:\n{text}");
-    assert!(text.contains("inbound capture:   :8080 -> :15006"), "{text}");
+    assert!(
+        c["connects_exempt"] >= 1,
+        "the sidecar's connect to the app was not exempt:\n{text}"
+    );
+    assert!(
+        text.contains("inbound capture:   :8080 -> :15006"),
+        "{text}"
+    );
 }

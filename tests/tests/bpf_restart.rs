@@ -6,8 +6,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use sockmesh_tests::bpf::{
-    Netns, PodSidecar, TestCgroup, bpf_status, cgroup_programs, peer_cmd, pin_dir, require_root, run_client,
-    spawn_server,
+    Netns, PodSidecar, TestCgroup, bpf_status, cgroup_programs, peer_cmd, pin_dir, require_root,
+    run_client, spawn_server,
 };
 
 fn start(ns: &Netns, cg: &TestCgroup, pin: &std::path::Path) -> PodSidecar {
@@ -17,8 +17,21 @@ fn start(ns: &Netns, cg: &TestCgroup, pin: &std::path::Path) -> PodSidecar {
         cg,
         15000,
         &[
-            "--listen", "127.0.0.1:15001", "--upstream", "127.0.0.1:8080", "--protocol", "tcp", "--direction", "outbound",
-            "--bpf-cgroup", &cg_s, "--bpf-pin-path", &pin_s, "--intercept", "--accelerate-port", "8080",
+            "--listen",
+            "127.0.0.1:15001",
+            "--upstream",
+            "127.0.0.1:8080",
+            "--protocol",
+            "tcp",
+            "--direction",
+            "outbound",
+            "--bpf-cgroup",
+            &cg_s,
+            "--bpf-pin-path",
+            &pin_s,
+            "--intercept",
+            "--accelerate-port",
+            "8080",
         ],
     )
 }
@@ -29,7 +42,11 @@ fn kinds(cg: &TestCgroup) -> Vec<String> {
     k
 }
 
-const ONE_SET: [&str; 3] = ["cgroup_inet4_connect", "cgroup_inet6_connect", "cgroup_sock_ops"];
+const ONE_SET: [&str; 3] = [
+    "cgroup_inet4_connect",
+    "cgroup_inet6_connect",
+    "cgroup_sock_ops",
+];
 
 #[test]
 fn kill_and_restart_leaves_exactly_one_program_set() {
@@ -37,16 +54,31 @@ fn kill_and_restart_leaves_exactly_one_program_set() {
     let ns = Netns::new("restart");
     let cg = TestCgroup::new("restart");
     let pin = pin_dir("restart");
-    let _up = spawn_server(peer_cmd(Some(&ns), Some(&cg), &["echo", "--listen", "127.0.0.1:8080"]));
+    let _up = spawn_server(peer_cmd(
+        Some(&ns),
+        Some(&cg),
+        &["echo", "--listen", "127.0.0.1:8080"],
+    ));
 
     let mut first = start(&ns, &cg, &pin);
     assert_eq!(kinds(&cg), ONE_SET);
     // A long spliced transfer in flight while the sidecar dies.
     let sizes = vec!["4194304"; 400].join(",");
-    let mut client = peer_cmd(Some(&ns), Some(&cg), &["check", "--connect", "127.0.0.1:15001", "--sizes", &sizes]);
-    let mut client = client.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("client");
+    let mut client = peer_cmd(
+        Some(&ns),
+        Some(&cg),
+        &["check", "--connect", "127.0.0.1:15001", "--sizes", &sizes],
+    );
+    let mut client = client
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client");
     std::thread::sleep(Duration::from_millis(300));
-    assert!(bpf_status(&pin).0["redirects"] > 0, "transfer not spliced before the kill");
+    assert!(
+        bpf_status(&pin).0["redirects"] > 0,
+        "transfer not spliced before the kill"
+    );
     first.child.0.kill().expect("SIGKILL sidecar");
     let _ = first.child.0.wait();
     let t = Instant::now();
@@ -54,25 +86,56 @@ fn kill_and_restart_leaves_exactly_one_program_set() {
         if let Some(s) = client.try_wait().expect("wait client") {
             break s;
         }
-        assert!(t.elapsed() < Duration::from_secs(15), "in-flight connection hung after the sidecar died");
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "in-flight connection hung after the sidecar died"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert!(!status.success(), "a 1.6 GB echo cannot have completed in 300 ms");
+    assert!(
+        !status.success(),
+        "a 1.6 GB echo cannot have completed in 300 ms"
+    );
     // SIGKILL skips cleanup: the pinned set is still attached.
-    assert_eq!(kinds(&cg), ONE_SET, "pinned programs should survive a crash");
+    assert_eq!(
+        kinds(&cg),
+        ONE_SET,
+        "pinned programs should survive a crash"
+    );
     assert!(pin.exists());
 
     let mut second = start(&ns, &cg, &pin);
-    assert!(second.logs().contains("stale eBPF pins"), "{}", second.logs());
+    assert!(
+        second.logs().contains("stale eBPF pins"),
+        "{}",
+        second.logs()
+    );
     assert_eq!(kinds(&cg), ONE_SET, "restart must replace, not add");
-    let out = run_client(peer_cmd(Some(&ns), Some(&cg), &["check", "--connect", "127.0.0.1:15001", "--sizes", "1,65536,1048576"]));
+    let out = run_client(peer_cmd(
+        Some(&ns),
+        Some(&cg),
+        &[
+            "check",
+            "--connect",
+            "127.0.0.1:15001",
+            "--sizes",
+            "1,65536,1048576",
+        ],
+    ));
     assert!(out.contains("ok=1"), "{out}");
     let (c, text) = bpf_status(&pin);
-    assert!(c["redirect_bytes"] >= 4 * (1 + 65536 + 1048576), "new set does not splice:\n{text}");
+    assert!(
+        c["redirect_bytes"] >= 4 * (1 + 65536 + 1048576),
+        "new set does not splice:\n{text}"
+    );
 
     // Clean shutdown detaches and unpins everything.
     let st = second.child.terminate();
     assert!(st.success() || st.code().is_some(), "{st:?}");
-    assert!(kinds(&cg).is_empty(), "SIGTERM left programs attached: {:?}", kinds(&cg));
+    assert!(
+        kinds(&cg).is_empty(),
+        "SIGTERM left programs attached: {:?}",
+        kinds(&cg)
+    );
     assert!(!pin.exists(), "SIGTERM left {} pinned", pin.display());
 }

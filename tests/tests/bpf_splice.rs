@@ -14,18 +14,16 @@ const SIZES: &str = "1,2,100,1024,4096,65536,262144,1048576,4194304";
 const SIDECAR: &str = "127.0.0.1:15001";
 const UPSTREAM: &str = "127.0.0.1:8080";
 
+/// `sockmesh bpf status`: counters and the full text.
+type Status = (std::collections::BTreeMap<String, u64>, String);
+
 /// One transfer through a fresh sidecar; returns (loopback bytes, bytes moved, status, metrics).
 fn transfer(
     ns: &Netns,
     cg: &TestCgroup,
     accelerate: bool,
     tag: &str,
-) -> (
-    u64,
-    f64,
-    Option<(std::collections::BTreeMap<String, u64>, String)>,
-    String,
-) {
+) -> (u64, f64, Option<Status>, String) {
     let pin = pin_dir(tag);
     let pin_s = pin.display().to_string();
     let cg_s = cg.arg();

@@ -68,16 +68,17 @@ pub fn attached_programs(dir: &Path) -> Vec<ProgramEntry> {
             });
         }
     }
-    if let Ok(p) = aya::programs::SkMsg::from_pin(dir.join(pin::SK_MSG_PROG)) {
-        if let Ok(info) = p.info() {
-            let name = info.name_as_str().unwrap_or_default().to_owned();
-            out.push(ProgramEntry {
-                kind: "sk_msg".into(),
-                name,
-                prog_id: info.id(),
-                link_id: 0,
-            });
-        }
+    // Opening the pinned program does not touch its attachment to the socket map.
+    if let Ok(p) = aya::programs::SkMsg::from_pin(dir.join(pin::SK_MSG_PROG))
+        && let Ok(info) = p.info()
+    {
+        let name = info.name_as_str().unwrap_or_default().to_owned();
+        out.push(ProgramEntry {
+            kind: "sk_msg".into(),
+            name,
+            prog_id: info.id(),
+            link_id: 0,
+        });
     }
     out
 }

@@ -156,11 +156,11 @@ fn applicable(sa: *mut bpf_sock_addr) -> Option<(&'static Config, u32)> {
 
 #[inline(always)]
 fn decide(cfg: &Config, port: u32, loopback: bool) -> Option<Target> {
-    if cfg.flags & flags::INTERCEPT_INBOUND != 0 {
-        if let Some(p) = INBOUND_PORTS.get_ptr(port) {
-            // SAFETY: a map value pointer returned by lookup is valid for this program run.
-            return Some(Target::Inbound(unsafe { *p }));
-        }
+    if cfg.flags & flags::INTERCEPT_INBOUND != 0
+        && let Some(p) = INBOUND_PORTS.get_ptr(port)
+    {
+        // SAFETY: a map value pointer returned by lookup is valid for this program run.
+        return Some(Target::Inbound(unsafe { *p }));
     }
     if cfg.flags & flags::INTERCEPT_OUTBOUND != 0 && !loopback && cfg.outbound_port != 0 {
         return Some(Target::Outbound);

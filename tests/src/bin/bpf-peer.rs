@@ -113,7 +113,10 @@ fn http_serve(listen: SocketAddr, body: usize) -> io::Result<()> {
     let l = TcpListener::bind(listen)?;
     println!("listening={}", l.local_addr()?);
     io::stdout().flush()?;
-    let resp = format!("HTTP/1.1 200 OK\r\ncontent-length: {body}\r\ncontent-type: text/plain\r\n\r\n{}", "x".repeat(body));
+    let resp = format!(
+        "HTTP/1.1 200 OK\r\ncontent-length: {body}\r\ncontent-type: text/plain\r\n\r\n{}",
+        "x".repeat(body)
+    );
     for conn in l.incoming() {
         let mut c = conn?;
         let resp = resp.clone();
