@@ -20,6 +20,24 @@ impl Bits {
         self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
+    /// Word `w` (bits `64*w .. 64*w+63`), zero past the end.
+    pub(crate) fn word(&self, w: usize) -> u64 {
+        self.0.get(w).copied().unwrap_or(0)
+    }
+
+    /// Replaces every non-zero word `x` at index `w` with `f(w, x)`.
+    pub(crate) fn retain_words(&mut self, mut f: impl FnMut(usize, u64) -> u64) {
+        for (w, x) in self.0.iter_mut().enumerate() {
+            if *x != 0 {
+                *x = f(w, *x);
+            }
+        }
+    }
+
+    pub(crate) fn nonzero_words(&self) -> usize {
+        self.0.iter().filter(|w| **w != 0).count()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.0.iter().all(|w| *w == 0)
     }

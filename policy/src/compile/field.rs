@@ -11,6 +11,10 @@ use std::collections::HashMap;
 use super::bits::Bits;
 use super::regexes::RegexIndex;
 
+/// Up to this many non-zero candidate words, [`FieldIndex::and_into`] works word by word instead
+/// of materializing the field's full match set.
+const SPARSE_WORDS: usize = 4;
+
 /// Size limit for one compiled regex (shared with [`RegexIndex`]).
 pub(crate) const REGEX_SIZE_LIMIT: usize = 512 << 20;
 
@@ -42,6 +46,17 @@ impl RuleSet {
             RuleSet::Dense(bits)
         } else {
             RuleSet::Sparse(rules)
+        }
+    }
+
+    /// Word `w` of this set as a bitset.
+    pub(crate) fn word(&self, w: usize) -> u64 {
+        match self {
+            RuleSet::Sparse(rules) => rules
+                .iter()
+                .filter(|r| *r / 64 == w)
+                .fold(0, |acc, r| acc | 1 << (r % 64)),
+            RuleSet::Dense(d) => d.word(w),
         }
     }
 
@@ -151,12 +166,26 @@ impl FieldIndex {
         bits
     }
 
-    /// Like [`FieldIndex::eval`], intersected into `acc`; skips work when nothing is constrained.
+    /// Intersects `acc` with [`FieldIndex::eval`]. `acc` must only hold rules that take part in
+    /// this field (then an unconstrained field is a no-op). Only the non-zero words of `acc` are
+    /// computed, so a field checked after a selective one costs little however many rules exist.
     pub(crate) fn and_into(&self, value: Option<&str>, acc: &mut Bits) {
-        if self.constrained {
-            acc.and_assign(&self.eval(value));
-        } else {
-            acc.and_assign(&self.any);
+        if !self.constrained {
+            return;
         }
+        if acc.nonzero_words() > SPARSE_WORDS {
+            acc.and_assign(&self.eval(value));
+            return;
+        }
+        let mut hits: Vec<&RuleSet> = Vec::new();
+        if let Some(value) = value {
+            hits.extend(self.literals.get(value));
+            self.regexes.matching(value, &mut hits);
+        }
+        acc.retain_words(|w, word| {
+            hits.iter()
+                .fold(self.any.word(w), |allowed, h| allowed | h.word(w))
+                & word
+        });
     }
 }

@@ -102,6 +102,19 @@ impl RegexIndex {
         })
     }
 
+    /// Collects the rule sets of every pattern that full-matches `value`.
+    pub(crate) fn matching<'a>(&'a self, value: &str, out: &mut Vec<&'a RuleSet>) {
+        let bucket = segment_key(value).and_then(|k| self.buckets.get(k));
+        for g in self.fallback.iter().chain(bucket) {
+            out.extend(
+                g.set
+                    .matches(value)
+                    .iter()
+                    .filter_map(|pos| g.rules.get(pos)),
+            );
+        }
+    }
+
     /// Sets the rules of every pattern that full-matches `value`.
     pub(crate) fn add_matches(&self, value: &str, bits: &mut Bits) {
         let bucket = segment_key(value).and_then(|k| self.buckets.get(k));

@@ -211,3 +211,70 @@ fn describe_lists_effective_rules() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<crate::CompiledPolicy>();
 }
+
+#[test]
+fn many_rules_on_one_port_pick_the_first_match_in_both_bitset_strategies() {
+    // 600 rules (10 bitset words): literal and regex paths, literal and regex methods, some hosts.
+    let mut spec = String::from(
+        "  ingress:\n  - toPorts:\n    - ports: [{port: 80}]\n      rules:\n        http:\n",
+    );
+    let path = |i: usize| {
+        if i % 3 == 0 {
+            format!("/p{}/[0-9]+", i % 10)
+        } else {
+            format!("/p{}", i % 10)
+        }
+    };
+    let method = |i: usize| {
+        if i % 5 == 0 {
+            "GET|PUT".to_owned()
+        } else {
+            format!("M{}", i % 7)
+        }
+    };
+    for i in 0..600 {
+        let host = if i % 11 == 0 { ", host: h" } else { "" };
+        spec.push_str(&format!(
+            "        - {{path: \"{}\", method: \"{}\"{host}}}\n",
+            path(i),
+            method(i)
+        ));
+    }
+    let c = compile(&spec);
+    let m = ing("1.1.1.1", 80);
+    let expected = |req_method: &str, req_path: &str, host: Option<&str>| {
+        (0..600).find(|&i| {
+            let p = path(i);
+            let path_ok = match p.strip_suffix("/[0-9]+") {
+                Some(prefix) => req_path
+                    .strip_prefix(prefix)
+                    .and_then(|r| r.strip_prefix('/'))
+                    .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())),
+                None => req_path == p,
+            };
+            let method_ok = method(i).split('|').any(|x| x == req_method);
+            let host_ok = i % 11 != 0 || host == Some("h");
+            path_ok && method_ok && host_ok
+        })
+    };
+    for req_method in ["GET", "PUT", "M3", "M6", "M0", "POST"] {
+        for req_path in ["/p5", "/p3/42", "/p0/7", "/p9", "/p1/x", "/q"] {
+            for host in [None, Some("h")] {
+                let r = HttpRequest {
+                    method: req_method,
+                    path: req_path,
+                    host,
+                    ..req("", "")
+                };
+                let v = c.check_http(&m, &r);
+                let want = expected(req_method, req_path, host)
+                    .map(|i| format!("ns/p: ingress[0].toPorts[0].rules.http[{i}]"));
+                assert_eq!(
+                    v.allowed.then(|| v.rule.to_string()),
+                    want,
+                    "{req_method} {req_path} {host:?}"
+                );
+            }
+        }
+    }
+}
