@@ -30,6 +30,16 @@ pub struct DomainState {
 struct Entry {
     version: String,
     value: Converted,
+    /// The payload as received: an identical payload later is not converted and validated again
+    /// (SotW resends every resource of a type on each change; validation compiles regexes).
+    raw: Vec<u8>,
+}
+
+fn hash_bytes(b: &[u8]) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    b.hash(&mut h);
+    h.finish()
 }
 
 /// Accepted resources of one type.
@@ -102,12 +112,32 @@ impl Store {
         version: &str,
     ) -> Applied {
         let mut applied = Applied::default();
-        let mut decoded: BTreeMap<String, Converted> = BTreeMap::new();
+        // `None`: identical to the held payload (nothing to convert or validate again).
+        let mut decoded: BTreeMap<String, Option<(Converted, Vec<u8>)>> = BTreeMap::new();
         let mut seen = BTreeSet::new();
         let mut rejected = BTreeSet::new();
         let mut unnamed_failure = false;
+        let known: HashMap<u64, (&String, &Entry)> = self
+            .types
+            .get(&ty)
+            .map(|t| {
+                t.resources
+                    .iter()
+                    .map(|(n, e)| (hash_bytes(&e.raw), (n, e)))
+                    .collect()
+            })
+            .unwrap_or_default();
         for any in resources {
-            match decode_resource(ty, any, &self.labels) {
+            let hit = known
+                .get(&hash_bytes(&any.value))
+                .filter(|(_, e)| e.raw == any.value && any.type_url == ty.url())
+                .map(|(n, _)| (*n).clone());
+            let result = match hit {
+                Some(name) => Ok((name, None)),
+                None => decode_resource(ty, any, &self.labels)
+                    .map(|(name, value)| (name, Some((value, any.value.clone())))),
+            };
+            match result {
                 Ok((name, value)) => {
                     if !seen.insert(name.clone()) {
                         decoded.remove(&name);
@@ -133,6 +163,7 @@ impl Store {
                 }
             }
         }
+        drop(known);
         let store = self.types.entry(ty).or_default();
         if !unnamed_failure {
             let before = store.resources.len();
@@ -142,17 +173,24 @@ impl Store {
             applied.changed |= store.resources.len() != before;
         }
         for (name, value) in decoded {
-            let replace = store.resources.get(&name).is_none_or(|e| e.value != value);
-            if replace {
-                applied.changed = true;
+            match value {
+                None => {
+                    if let Some(e) = store.resources.get_mut(&name) {
+                        e.version = version.to_owned();
+                    }
+                }
+                Some((value, raw)) => {
+                    applied.changed = true;
+                    store.resources.insert(
+                        name,
+                        Entry {
+                            version: version.to_owned(),
+                            value,
+                            raw,
+                        },
+                    );
+                }
             }
-            store.resources.insert(
-                name,
-                Entry {
-                    version: version.to_owned(),
-                    value,
-                },
-            );
         }
         if applied.errors.is_empty() {
             store.accepted_version = version.to_owned();
@@ -196,15 +234,22 @@ impl Store {
                 ));
                 continue;
             };
+            if let Some(e) = store.resources.get_mut(&r.name)
+                && e.raw == any.value
+                && any.type_url == ty.url()
+            {
+                e.version = r.version.clone();
+                continue;
+            }
             match decode_resource(ty, any, &self.labels) {
                 Ok((name, value)) if name == r.name => {
-                    let replace = store.resources.get(&name).is_none_or(|e| e.value != value);
-                    applied.changed |= replace;
+                    applied.changed = true;
                     store.resources.insert(
                         name,
                         Entry {
                             version: r.version.clone(),
                             value,
+                            raw: any.value.clone(),
                         },
                     );
                 }

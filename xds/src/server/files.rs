@@ -240,7 +240,8 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
 pub struct Inputs {
     policies_dir: PathBuf,
     clusters_path: Option<PathBuf>,
-    policy_files: BTreeMap<PathBuf, Cached<Vec<NetworkPolicy>>>,
+    /// Per file: its policies as (resource name, encoded resource), encoded once per change.
+    policy_files: BTreeMap<PathBuf, Cached<Vec<(String, Any)>>>,
     clusters: Option<Cached<ClustersFile>>,
 }
 
@@ -279,13 +280,18 @@ impl Inputs {
             };
             match parse_policy_file(&path, &text) {
                 Ok(Some(policies)) => {
-                    self.policy_files.insert(
-                        path,
-                        Cached {
-                            stamp: st,
-                            value: policies,
-                        },
-                    );
+                    let value = policies
+                        .iter()
+                        .map(|p| {
+                            let name = if p.namespace.is_empty() {
+                                p.name.clone()
+                            } else {
+                                format!("{}/{}", p.namespace, p.name)
+                            };
+                            (name, any_of(p))
+                        })
+                        .collect();
+                    self.policy_files.insert(path, Cached { stamp: st, value });
                 }
                 Ok(None) => {}
                 Err(e) => errors.push(e),
@@ -316,18 +322,13 @@ impl Inputs {
         let mut snap = Snapshot::default();
         let mut origin: BTreeMap<String, &Path> = BTreeMap::new();
         for (path, cached) in &self.policy_files {
-            for p in &cached.value {
-                let name = if p.namespace.is_empty() {
-                    p.name.clone()
-                } else {
-                    format!("{}/{}", p.namespace, p.name)
-                };
-                if let Some(first) = origin.get(&name) {
+            for (name, any) in &cached.value {
+                if let Some(first) = origin.get(name) {
                     tracing::warn!(policy = %name, first = %first.display(), duplicate = %path.display(), "control-plane: duplicate policy name; serving the first");
                     continue;
                 }
                 origin.insert(name.clone(), path);
-                snap.insert(ResourceType::NetworkPolicy, name, any_of(p));
+                snap.insert(ResourceType::NetworkPolicy, name.clone(), any.clone());
             }
         }
         if let Some(c) = &self.clusters {
