@@ -15,6 +15,7 @@ use crate::request::{Direction, L4Protocol};
 
 /// One CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Policy {
     /// `metadata.name`.
     pub name: String,
@@ -41,6 +42,7 @@ impl Policy {
 /// A section is `None` when absent and `Some(vec![])` when present but empty; the difference matters
 /// for default deny (a present section puts the direction into default deny, as in Cilium).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Spec {
     pub endpoint_selector: LabelSelector,
     pub description: Option<String>,
@@ -81,6 +83,7 @@ impl Spec {
 
 /// `enableDefaultDeny`: `None` means "the default" (true when the spec has rules for the direction).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DefaultDeny {
     pub ingress: Option<bool>,
     pub egress: Option<bool>,
@@ -119,6 +122,7 @@ impl Section {
 
 /// One element of a section: which peers (L3) and which ports (L4, with optional L7 rules).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Rule {
     /// `from*`/`to*` peer fields, united; empty = every peer.
     pub peers: Vec<PeerSelector>,
@@ -149,6 +153,7 @@ pub enum Entity {
 
 /// A CIDR with exceptions: the peer matches if inside `cidr` and in none of `except`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CidrRule {
     pub cidr: IpNet,
     pub except: Vec<IpNet>,
@@ -156,6 +161,7 @@ pub struct CidrRule {
 
 /// One `toPorts` entry.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PortRule {
     /// Empty = all ports, all protocols.
     pub ports: Vec<PortProtocol>,
@@ -165,6 +171,7 @@ pub struct PortRule {
 
 /// One `ports` entry: `port` (0 = all), optional `endPort`, protocol (`None` = ANY).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PortProtocol {
     pub port: u16,
     pub end_port: Option<u16>,
@@ -191,6 +198,7 @@ impl PortProtocol {
 /// `rules` of a `toPorts` entry. Only `http` and `grpc` can be enforced today; the others are in the
 /// model so that sources can express them and the compiler can refuse them by name.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct L7Rules {
     pub http: Vec<HttpRule>,
     pub grpc: Vec<GrpcRule>,
@@ -207,6 +215,7 @@ impl L7Rules {
 
 /// One `rules.http` entry. `method`, `path`, `host` are full-match regexes; absent = any.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct HttpRule {
     pub method: Option<String>,
     /// Matched against path + query (`:path`).
@@ -220,6 +229,7 @@ pub struct HttpRule {
 
 /// One `headerMatches` entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct HeaderMatch {
     pub name: String,
     /// `None`: the header must be present.
@@ -241,6 +251,7 @@ pub enum MismatchAction {
 /// One `rules.grpc` entry (our extension): exact `service`/`method` and full-match regexes; absent =
 /// any; all present fields must match.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GrpcRule {
     pub service: Option<String>,
     pub method: Option<String>,
@@ -250,6 +261,7 @@ pub struct GrpcRule {
 
 /// One `rules.kafka` entry (not enforceable yet).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct KafkaRule {
     pub role: Option<String>,
     pub api_key: Option<String>,
@@ -260,6 +272,7 @@ pub struct KafkaRule {
 
 /// One `rules.dns` entry (not enforceable yet).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DnsRule {
     pub match_name: Option<String>,
     pub match_pattern: Option<String>,
@@ -267,6 +280,7 @@ pub struct DnsRule {
 
 /// A Kubernetes label selector (`matchLabels` AND all `matchExpressions`); empty selects everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LabelSelector {
     pub match_labels: BTreeMap<String, String>,
     pub match_expressions: Vec<LabelExpression>,
@@ -274,6 +288,7 @@ pub struct LabelSelector {
 
 /// One `matchExpressions` entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LabelExpression {
     pub key: String,
     pub operator: LabelOperator,

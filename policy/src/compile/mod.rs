@@ -170,6 +170,13 @@ pub struct CompiledPolicy {
     description: serde_json::Value,
 }
 
+impl Default for CompiledPolicy {
+    /// Same as [`CompiledPolicy::allow_all`].
+    fn default() -> Self {
+        CompiledPolicy::allow_all()
+    }
+}
+
 impl fmt::Debug for CompiledPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CompiledPolicy")
@@ -245,6 +252,34 @@ impl CompiledPolicy {
             rule_count,
             description,
         })
+    }
+
+    /// The decision set when no policy selects the workload: everything allowed, each verdict
+    /// naming `default-allow`. Handy before the first policy load.
+    pub fn allow_all() -> CompiledPolicy {
+        let dir = |direction: Direction| DirIndex {
+            allow: Side {
+                entries: Vec::new(),
+                ports: PortIndex::default(),
+            },
+            deny: Side {
+                entries: Vec::new(),
+                ports: PortIndex::default(),
+            },
+            default_allowed: true,
+            default_id: RuleId::default_allow(
+                direction,
+                &format!("no policy selects this workload for {direction}"),
+            ),
+        };
+        let (ingress, egress) = (dir(Direction::Ingress), dir(Direction::Egress));
+        let description = describe::describe(&[], [&ingress, &egress]);
+        CompiledPolicy {
+            ingress,
+            egress,
+            rule_count: 0,
+            description,
+        }
     }
 
     fn dir(&self, direction: Direction) -> &DirIndex {

@@ -74,6 +74,9 @@ fn no_policy_allows_with_default_allow() {
     );
     assert_eq!(v.l7, L7Kind::None);
     assert_eq!(c.rule_count(), 0);
+    let d = CompiledPolicy::default();
+    assert_eq!(d.check_connection(&ing("10.0.0.1", 80)), v);
+    assert_eq!(d.describe(), c.describe());
 }
 
 #[test]

@@ -219,14 +219,14 @@ fn many_rules_on_one_port_pick_the_first_match_in_both_bitset_strategies() {
         "  ingress:\n  - toPorts:\n    - ports: [{port: 80}]\n      rules:\n        http:\n",
     );
     let path = |i: usize| {
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             format!("/p{}/[0-9]+", i % 10)
         } else {
             format!("/p{}", i % 10)
         }
     };
     let method = |i: usize| {
-        if i % 5 == 0 {
+        if i.is_multiple_of(5) {
             "GET|PUT".to_owned()
         } else {
             format!("M{}", i % 7)
