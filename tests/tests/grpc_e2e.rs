@@ -112,7 +112,7 @@ fn grpcio_client_sees_ok_and_permission_denied() {
         1.0,
         "{m}"
     );
-    let logs = sidecar.logs();
+    let logs = sidecar.wait_log("/demo.Greeter/SayHello");
     assert!(
         logs.lines().any(|l| l.contains("access")
             && l.contains("/demo.Greeter/SayHello")

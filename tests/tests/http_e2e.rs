@@ -111,7 +111,7 @@ fn http1_allowed_reaches_nginx_and_denied_gets_403() {
         "{m}"
     );
 
-    let logs = sidecar.logs();
+    let logs = sidecar.wait_log("/private");
     let line = logs
         .lines()
         .find(|l| l.contains("\"target\":\"access\"") && l.contains("/private"))

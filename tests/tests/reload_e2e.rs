@@ -73,11 +73,7 @@ fn policy_change_applies_under_wrk_without_failed_requests() {
         dump.contains("lastError") && dump.contains("path"),
         "{dump}"
     );
-    assert!(
-        sidecar.logs().contains("policy change refused"),
-        "{}",
-        sidecar.logs()
-    );
+    sidecar.wait_log("policy change refused");
 
     let out = wrk.join().expect("wrk thread");
     let text = String::from_utf8_lossy(&out.stdout);

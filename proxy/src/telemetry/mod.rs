@@ -9,9 +9,13 @@ use tracing_subscriber::{EnvFilter, Registry, reload};
 
 use crate::config::LogFormat;
 
-/// Changes the log filter at run time (admin `POST /logging?level=...`).
+/// Changes the log filter at run time (admin `POST /logging?level=...`), and keeps the log writer
+/// thread alive: dropping the last handle flushes what is buffered.
 #[derive(Clone)]
-pub struct LogHandle(reload::Handle<EnvFilter, Registry>);
+pub struct LogHandle {
+    filter: reload::Handle<EnvFilter, Registry>,
+    _writer: Option<std::sync::Arc<tracing_appender::non_blocking::WorkerGuard>>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -34,12 +38,20 @@ fn parse_filter(filter: &str) -> Result<EnvFilter, LogError> {
 }
 
 /// Installs the global subscriber. `RUST_LOG`, when set, wins over `level`.
+///
+/// Lines are formatted on the calling thread and written to stdout by a writer thread, so a slow
+/// terminal or pipe never stalls the data path; the writer does not drop lines (a full buffer of
+/// 128k lines makes callers wait instead).
 pub fn init(format: LogFormat, level: &str) -> Result<LogHandle, LogError> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(env) if !env.is_empty() => parse_filter(&env)?,
         _ => parse_filter(level)?,
     };
     let (filter, handle) = reload::Layer::new(filter);
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stdout());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let registry = tracing_subscriber::registry().with(filter);
     // A second init (tests, demo) keeps the first subscriber: ignore that error.
     let _ = match format {
@@ -47,30 +59,35 @@ pub fn init(format: LogFormat, level: &str) -> Result<LogHandle, LogError> {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_target(true)
-                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())),
+                    .with_ansi(ansi)
+                    .with_writer(writer),
             )
             .try_init(),
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
+                    .with_writer(writer)
                     .flatten_event(true)
                     .with_current_span(false),
             )
             .try_init(),
     };
-    Ok(LogHandle(handle))
+    Ok(LogHandle {
+        filter: handle,
+        _writer: Some(std::sync::Arc::new(guard)),
+    })
 }
 
 impl LogHandle {
     pub fn set_level(&self, filter: &str) -> Result<(), LogError> {
         let filter = parse_filter(filter)?;
-        self.0.reload(filter)?;
+        self.filter.reload(filter)?;
         Ok(())
     }
 
     pub fn current(&self) -> String {
-        self.0
+        self.filter
             .with_current(|f| f.to_string())
             .unwrap_or_else(|_| "unknown".into())
     }
