@@ -36,7 +36,7 @@
 //!   L4 only. `headerMatches` `{name, value, mismatch}`: without `mismatch` the header must equal
 //!   `value` (no `value`: must be present); with `mismatch: LOG|ADD|DELETE|REPLACE` a mismatch does
 //!   not stop the rule from matching but yields a [`HeaderAction`] for the proxy to apply. Header
-//!   names are case-insensitive. Header actions come from the deciding rule only.
+//!   names are case-insensitive.
 //! * **gRPC (our extension).** `rules.grpc: [{service, method, serviceRegex, methodRegex}]`:
 //!   `service`/`method` are exact, `*Regex` full-match; absent = any. They only match requests the
 //!   proxy identified as gRPC ([`HttpRequest::grpc`]). A port may carry `http` and `grpc` rules
@@ -59,9 +59,15 @@
 //!   `enableDefaultDeny: {ingress: false}`, as in Cilium.
 //! * **Rule ids.** Every verdict names the deciding rule: `namespace/name: ingress[0]`,
 //!   `…: ingress[0].toPorts[1]` (an L4 port entry) or `…: ingress[0].toPorts[1].rules.http[2]`;
-//!   with several `specs` the path starts with `specs[i].`. Ties are broken deterministically: the
-//!   first matching rule in (policy order, spec order, rule index, `toPorts` index, `http` before
-//!   `grpc`, rule index) wins, among deny rules first, then among allow rules.
+//!   with several specs the path starts with `specs[i].` (counting a `spec` given next to `specs`
+//!   first). Ties are broken deterministically: the first matching rule in (policy order, spec
+//!   order, rule index, `toPorts` index, `http` before `grpc`, rule index) wins, among deny rules
+//!   first, then among allow rules. Header actions come from that deciding rule.
+//! * **Connections.** [`CompiledPolicy::check_connection`] decides at accept time with the rules
+//!   that need no L7: a deny rule without L7 rules denies; an allow entry without L7 rules allows
+//!   (`l7: None`, the proxy may splice); if only entries with `http`/`grpc` rules match, or a
+//!   matching deny rule has L7 rules, the verdict is `l7: Http` and each request goes through
+//!   [`CompiledPolicy::check_http`].
 //! * **Not supported yet.** `toFQDNs`, `toServices`, `toGroups`, `fromNodes`/`toNodes`, `icmps`,
 //!   `authentication`, `fromRequires`/`toRequires`, `rules.kafka`, `rules.dns`, `rules.l7proto`,
 //!   `headerMatches[].secret`, `originatingTLS`/`terminatingTLS`, `listener`, `serverNames`, named
