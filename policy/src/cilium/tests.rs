@@ -462,3 +462,12 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     let text = format!("a: {}1", "- ".repeat(50_000));
     let _ = parse_documents("x.yaml", &text);
 }
+
+#[test]
+fn huge_regex_is_refused_not_compiled() {
+    let (_, _, m, h) = one_error(&spec(
+        "  ingress:\n  - toPorts:\n    - rules:\n        http: [{path: \"(a{1000}){1000}\"}]\n",
+    ));
+    assert!(m.starts_with("invalid regex in `path`"), "{m}");
+    assert!(h.contains("full-match"));
+}

@@ -15,8 +15,9 @@ use super::regexes::RegexIndex;
 /// of materializing the field's full match set.
 const SPARSE_WORDS: usize = 4;
 
-/// Size limit for one compiled regex (shared with [`RegexIndex`]).
-pub(crate) const REGEX_SIZE_LIMIT: usize = 512 << 20;
+/// Size limit for one compiled regex: generous for real patterns, and it stops `a{1000}{1000}`
+/// before it eats the sidecar's memory.
+const REGEX_SIZE_LIMIT: usize = 16 << 20;
 
 #[derive(Debug)]
 pub(crate) struct FieldIndex {

@@ -12,8 +12,9 @@ use regex::{RegexSet, RegexSetBuilder};
 use super::bits::Bits;
 use super::field::{RuleSet, anchored};
 
-/// Compiled-size limits: large enough for 10,000 rules, small enough to refuse pathological ones.
-const REGEX_SIZE_LIMIT: usize = 512 << 20;
+/// Compiled-size limits of one set: large enough for 10,000 rules, small enough to refuse
+/// pathological ones.
+const REGEX_SIZE_LIMIT: usize = 256 << 20;
 const DFA_SIZE_LIMIT: usize = 64 << 20;
 
 #[derive(Debug)]
