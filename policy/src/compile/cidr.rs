@@ -73,15 +73,17 @@ impl CidrIndex {
             .push((local, except));
     }
 
-    /// Sets the bit of every entry whose CIDRs contain `ip` (already folded).
-    pub(crate) fn lookup_into(&self, ip: IpAddr, bits: &mut Bits) {
+    /// Sets the bit of every entry whose CIDRs contain `ip` (already folded), and lists the
+    /// entries whose bit was not set before in `hits`.
+    pub(crate) fn lookup_into(&self, ip: IpAddr, bits: &mut Bits, hits: &mut Vec<usize>) {
         let (v4, addr) = key(ip);
         let (pm, width) = if v4 { (&self.v4, 32) } else { (&self.v6, 128) };
         for &len in &pm.lens {
-            if let Some(hits) = pm.map.get(&(len, mask(addr, len, width))) {
-                for (local, except) in hits {
-                    if !except.iter().any(|n| n.contains(&ip)) {
+            if let Some(found) = pm.map.get(&(len, mask(addr, len, width))) {
+                for (local, except) in found {
+                    if !bits.get(*local) && !except.iter().any(|n| n.contains(&ip)) {
                         bits.set(*local);
+                        hits.push(*local);
                     }
                 }
             }

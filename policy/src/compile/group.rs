@@ -48,7 +48,7 @@ impl Group {
         let l7 = if sources.is_empty() {
             None
         } else {
-            Some(L7Index::build(sources)?)
+            Some(L7Index::build(sources, &all_peers)?)
         };
         Ok(Group {
             entries,
@@ -59,12 +59,21 @@ impl Group {
         })
     }
 
-    /// Local entries whose peers include `ip` (already folded).
-    pub(crate) fn peers(&self, ip: IpAddr) -> Bits {
-        let mut bits = self.all_peers.clone();
+    /// The peers' view of this group for `ip` (already folded): matching local entries, and which
+    /// of them matched through a CIDR (for [`L7Index::rules_of`]).
+    pub(crate) fn peers(&self, ip: IpAddr) -> Peers {
+        let mut entries = self.all_peers.clone();
+        let mut hits = Vec::new();
         if !self.cidrs.is_empty() {
-            self.cidrs.lookup_into(ip, &mut bits);
+            self.cidrs.lookup_into(ip, &mut entries, &mut hits);
         }
-        bits
+        Peers { entries, hits }
     }
+}
+
+/// Which entries (and which of their L7 rules) a peer address matches.
+pub(crate) struct Peers {
+    pub(crate) entries: Bits,
+    /// Entries matched through a CIDR (the others in `entries` match every peer).
+    pub(crate) hits: Vec<usize>,
 }

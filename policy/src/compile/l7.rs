@@ -4,6 +4,8 @@
 //! only the surviving candidates are checked, in order, for their peer and header conditions, so the
 //! first survivor is the deciding rule.
 
+use std::collections::HashMap;
+
 use crate::model::{GrpcRule, HttpRule, MismatchAction};
 use crate::request::{Headers, HttpRequest};
 use crate::verdict::{HeaderAction, RuleId};
@@ -32,6 +34,10 @@ pub(crate) enum L7Source<'a> {
 #[derive(Debug)]
 pub(crate) struct L7Index {
     rules: Vec<L7Rule>,
+    /// Rules of entries that match every peer.
+    all_peer_rules: Bits,
+    /// Local entry → its rules (`start..end`).
+    entry_rules: HashMap<usize, (usize, usize)>,
     method: FieldIndex,
     path: FieldIndex,
     host: FieldIndex,
@@ -46,10 +52,21 @@ pub(crate) struct L7Index {
 
 impl L7Index {
     /// `sources` must be in decision order; each item is (local entry, rule id, rule).
+    /// `all_peers` marks the local entries that match every peer.
     pub(crate) fn build(
         sources: Vec<(usize, RuleId, L7Source<'_>)>,
+        all_peers: &Bits,
     ) -> Result<L7Index, regex::Error> {
         let n = sources.len();
+        let mut all_peer_rules = Bits::new(n);
+        let mut entry_rules: HashMap<usize, (usize, usize)> = HashMap::new();
+        for (i, (local, _, _)) in sources.iter().enumerate() {
+            if all_peers.get(*local) {
+                all_peer_rules.set(i);
+            }
+            // Rules come entry by entry, so each entry's rules are one contiguous range.
+            entry_rules.entry(*local).or_insert((i, i)).1 = i + 1;
+        }
         let mut http = Bits::new(n);
         let mut grpc = Bits::new(n);
         let mut rules = Vec::with_capacity(n);
@@ -95,6 +112,8 @@ impl L7Index {
         }
         Ok(L7Index {
             rules,
+            all_peer_rules,
+            entry_rules,
             method: FieldIndex::build(n, method, false)?,
             path: FieldIndex::build(n, path, true)?,
             host: FieldIndex::build(n, host, false)?,
@@ -107,10 +126,23 @@ impl L7Index {
         })
     }
 
-    /// The first rule (in decision order) that matches `req` and whose entry is set in `peers`.
-    pub(crate) fn first_match(&self, req: &HttpRequest<'_>, peers: &Bits) -> Option<&L7Rule> {
+    /// The rules of all-peer entries plus those of the CIDR-matched entries `hits`.
+    pub(crate) fn rules_of(&self, hits: &[usize]) -> Bits {
+        let mut bits = self.all_peer_rules.clone();
+        for (start, end) in hits.iter().filter_map(|e| self.entry_rules.get(e)) {
+            for r in *start..*end {
+                bits.set(r);
+            }
+        }
+        bits
+    }
+
+    /// The first rule (in decision order) that matches `req`, among `peer_rules` (the rules whose
+    /// entry matches the peer, see [`L7Index::rules_of`]).
+    pub(crate) fn first_match(&self, req: &HttpRequest<'_>, peer_rules: &Bits) -> Option<&L7Rule> {
         // Path first: it is the most selective field, and an empty candidate set stops early.
         let mut cand = self.http.clone();
+        cand.and_assign(peer_rules);
         self.path.and_into(Some(req.path), &mut cand);
         if !cand.is_empty() {
             self.method.and_into(Some(req.method), &mut cand);
@@ -118,6 +150,7 @@ impl L7Index {
         }
         if let Some(call) = req.grpc {
             let mut g = self.grpc.clone();
+            g.and_assign(peer_rules);
             self.grpc_service.and_into(Some(call.service), &mut g);
             self.grpc_method.and_into(Some(call.method), &mut g);
             self.grpc_service_re.and_into(Some(call.service), &mut g);
@@ -126,7 +159,7 @@ impl L7Index {
         }
         cand.ones()
             .filter_map(|i| self.rules.get(i))
-            .find(|r| peers.get(r.local_entry) && r.headers_match(req.headers))
+            .find(|r| r.headers_match(req.headers))
     }
 }
 

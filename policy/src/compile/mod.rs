@@ -120,8 +120,8 @@ impl Side {
                 })
         };
         (
-            hit(peers.first_and(&g.l4_only)),
-            hit(peers.first_and_not(&g.l4_only)),
+            hit(peers.entries.first_and(&g.l4_only)),
+            hit(peers.entries.first_and_not(&g.l4_only)),
         )
     }
 
@@ -130,6 +130,7 @@ impl Side {
         let g = self.group(conn)?;
         let peers = g.peers(cidr::fold(conn.peer));
         let l4 = peers
+            .entries
             .first_and(&g.l4_only)
             .and_then(|l| self.entry_id(g, l))
             .map(|(order, id)| Hit {
@@ -138,7 +139,7 @@ impl Side {
                 l7: None,
             });
         let l7 = g.l7.as_ref().and_then(|idx| {
-            let r = idx.first_match(req, &peers)?;
+            let r = idx.first_match(req, &idx.rules_of(&peers.hits))?;
             let order = *g.entries.get(r.local_entry)?;
             Some(Hit {
                 order,

@@ -278,3 +278,29 @@ fn many_rules_on_one_port_pick_the_first_match_in_both_bitset_strategies() {
         }
     }
 }
+
+#[test]
+fn l7_rules_are_filtered_by_their_entry_peers() {
+    // 1,000 entries, each one /32 peer with two L7 rules on the same port.
+    let mut spec = String::from("  ingress:\n");
+    for i in 0..1000u32 {
+        spec.push_str(&format!(
+            "  - fromCIDR: [10.0.{}.{}]\n    toPorts:\n    - ports: [{{port: 80}}]\n      rules:\n        http: [{{path: /x, method: PUT}}, {{path: \"/.*\"}}]\n",
+            i / 256,
+            i % 256
+        ));
+    }
+    let c = compile(&spec);
+    let v = c.check_http(&ing("10.0.3.7", 80), &req("GET", "/y"));
+    assert_eq!(
+        v.rule.as_str(),
+        "ns/p: ingress[775].toPorts[0].rules.http[1]"
+    );
+    let v = c.check_http(&ing("10.0.3.7", 80), &req("PUT", "/x"));
+    assert_eq!(
+        v.rule.as_str(),
+        "ns/p: ingress[775].toPorts[0].rules.http[0]"
+    );
+    let v = c.check_http(&ing("10.0.4.7", 80), &req("GET", "/y"));
+    assert_eq!(v.rule.as_str(), "default-deny (ingress)");
+}
