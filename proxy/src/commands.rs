@@ -42,10 +42,14 @@ pub fn policy_check(files: &[PathBuf]) -> ExitCode {
 
 /// `sockmesh control-plane`: serves policy and cluster files over ADS until SIGINT/SIGTERM.
 pub fn control_plane(args: sockmesh_xds::server::ControlPlaneArgs) -> ExitCode {
-    if let Err(error) = crate::telemetry::init(crate::config::LogFormat::Human, "info") {
-        eprintln!("error: {error}");
-        return ExitCode::from(2);
-    }
+    // Keep the handle: it owns the log writer, and dropping it would silence the ACK/NACK log.
+    let _log = match crate::telemetry::init(crate::config::LogFormat::Human, "info") {
+        Ok(handle) => handle,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let rt = match crate::runtime::build_runtime(1) {
         Ok(rt) => rt,
         Err(error) => {

@@ -8,6 +8,7 @@ pub mod bpf;
 pub mod nginx;
 pub mod proc;
 pub mod sidecar;
+pub mod xds;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};

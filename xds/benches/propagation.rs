@@ -75,7 +75,7 @@ fn child(addr: &str, mode: &str) {
         let labels: Labels = cfg.labels.clone().into_iter().collect();
         let (mut rx, _handle) = sockmesh_xds::client::spawn(cfg);
         let mut compiled: Option<Arc<CompiledPolicy>>;
-        let mut compile_ms = 0.0;
+        let mut compile_ms: f64;
         let mut last = None;
         let stdout = std::io::stdout();
         while rx.changed().await.is_ok() {
