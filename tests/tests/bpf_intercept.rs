@@ -242,3 +242,32 @@ fn inbound_connects_to_app_ports_are_captured_by_the_inbound_listener() {
         "{text}"
     );
 }
+
+#[test]
+fn ipv6_connects_are_intercepted_too() {
+    require_root();
+    let ns = Netns::new("icpt6");
+    ns.add_lo_address("fd00:5::2/128");
+    let cg = TestCgroup::new("icpt6");
+    let pin = pin_dir("icpt6");
+    let _echo = spawn_server(peer_cmd(
+        Some(&ns),
+        None,
+        &["echo", "--listen", "[fd00:5::2]:7000"],
+    ));
+    // An IPv4 outbound listener: connect6 sends IPv6 connects to ::ffff:127.0.0.1.
+    let _sc = sidecar(&ns, &cg, &pin, &[]);
+    let py = "import socket\ns=socket.create_connection(('fd00:5::2',7000),timeout=10)\ns.sendall(b'ping over ipv6!!')\nb=b''\nwhile len(b)<16:\n    d=s.recv(64)\n    if not d: break\n    b+=d\nprint(b.decode())";
+    let out = run_ok(&mut peer_cmd(
+        Some(&ns),
+        Some(&cg),
+        &["exec", "python3", "-c", py],
+    ));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "ping over ipv6!!"
+    );
+    let (c, text) = bpf_status(&pin);
+    assert_eq!(c["connects_outbound"], 1, "{text}");
+    assert_eq!(c["orig_dst_published"], 1, "{text}");
+}
