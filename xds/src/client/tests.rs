@@ -23,6 +23,7 @@ use super::*;
 use crate::convert::policy::from_model;
 use crate::server::{ClustersFile, Server, Snapshot, files};
 use crate::types::{CLUSTER, NETWORK_POLICY};
+use sockmesh_policy::Labels;
 
 const CLUSTERS: &str = "clusters:\n- name: web\n  endpoints: [\"127.0.0.1:8080\", \"127.0.0.1:8081\"]\n  protocol: http1\nlisteners:\n- name: inbound\n  address: 127.0.0.1:15006\n  direction: inbound\n  protocol: http\n  cluster: web\nsecrets:\n- name: ca\n  trustedCaFile: /etc/ca.pem\n";
 
@@ -296,6 +297,11 @@ struct Scripted {
     requests: mpsc::UnboundedSender<String>,
     acks: Arc<Mutex<Vec<DiscoveryRequest>>>,
     delta_acks: Arc<Mutex<Vec<DeltaDiscoveryRequest>>>,
+    /// Every request, in order (initial ones included).
+    all: Arc<Mutex<Vec<DiscoveryRequest>>>,
+    all_delta: Arc<Mutex<Vec<DeltaDiscoveryRequest>>>,
+    /// End each stream after this many ACK/NACKs (0: never).
+    close_after: usize,
 }
 
 type Out<T> = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T, Status>> + Send>>;
@@ -314,10 +320,16 @@ impl AggregatedDiscoveryService for Scripted {
         let me = self.clone();
         tokio::spawn(async move {
             let mut sent = false;
+            let mut acked = 0;
             while let Ok(Some(r)) = inbound.message().await {
                 let _ = me.requests.send(r.type_url.clone());
+                me.all.lock().unwrap().push(r.clone());
                 if !r.response_nonce.is_empty() {
                     me.acks.lock().unwrap().push(r);
+                    acked += 1;
+                    if acked == me.close_after {
+                        return;
+                    }
                 }
                 if !sent {
                     sent = true;
@@ -339,10 +351,16 @@ impl AggregatedDiscoveryService for Scripted {
         let me = self.clone();
         tokio::spawn(async move {
             let mut sent = false;
+            let mut acked = 0;
             while let Ok(Some(r)) = inbound.message().await {
                 let _ = me.requests.send(r.type_url.clone());
+                me.all_delta.lock().unwrap().push(r.clone());
                 if !r.response_nonce.is_empty() {
                     me.delta_acks.lock().unwrap().push(r);
+                    acked += 1;
+                    if acked == me.close_after {
+                        return;
+                    }
                 }
                 if !sent {
                     sent = true;
@@ -376,6 +394,9 @@ fn scripted() -> (Scripted, mpsc::UnboundedReceiver<String>) {
             requests: tx,
             acks: Arc::default(),
             delta_acks: Arc::default(),
+            all: Arc::default(),
+            all_delta: Arc::default(),
+            close_after: 0,
         },
         rx,
     )
@@ -596,4 +617,153 @@ fn config_deserializes_camel_case_and_rejects_unknown_fields() {
     assert!(node.metadata.unwrap().fields.contains_key("labels"));
     let e = yaml_serde::from_str::<ClientConfig>("address: a\nnodeId: b\nnodeid: c\n").unwrap_err();
     assert!(e.to_string().contains("unknown field"), "{e}");
+}
+
+#[tokio::test]
+async fn sotw_reconnect_resends_accepted_versions() {
+    let (mut s, _reqs) = scripted();
+    s.sotw = ResourceType::SIDECAR
+        .iter()
+        .enumerate()
+        .map(|(i, t)| DiscoveryResponse {
+            version_info: format!("v-{}", t.short_name()),
+            type_url: t.url().into(),
+            nonce: format!("n{i}"),
+            resources: if *t == ResourceType::NetworkPolicy {
+                vec![any_of(&policy_resource("p", "/p"))]
+            } else {
+                vec![]
+            },
+            ..Default::default()
+        })
+        .collect();
+    s.close_after = ResourceType::SIDECAR.len();
+    let all = s.all.clone();
+    let addr = start_scripted(s).await;
+    let (_rx, handle) = spawn(config(addr, Mode::Sotw, "resend"));
+    assert!(handle.wait_ready(Duration::from_secs(5)).await);
+    // Wait for the second stream's initial requests.
+    let ok = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let n = all
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| r.response_nonce.is_empty())
+                .count();
+            if n >= 2 * ResourceType::SIDECAR.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(ok.is_ok(), "no reconnect: {}", handle.status());
+    let all = all.lock().unwrap().clone();
+    let initial: Vec<_> = all.iter().filter(|r| r.response_nonce.is_empty()).collect();
+    let (first, second) = initial.split_at(ResourceType::SIDECAR.len());
+    assert!(first.iter().all(|r| r.version_info.is_empty()));
+    assert!(
+        first[0].node.as_ref().is_some_and(|n| n.id == "resend"),
+        "node identifies the sidecar"
+    );
+    for (r, t) in second.iter().zip(ResourceType::SIDECAR) {
+        assert_eq!(r.type_url, t.url());
+        assert_eq!(
+            r.version_info,
+            format!("v-{}", t.short_name()),
+            "reconnect sends the known version"
+        );
+    }
+    handle.shutdown();
+}
+
+#[tokio::test]
+async fn delta_reconnect_sends_initial_resource_versions() {
+    use envoy_types::pb::envoy::service::discovery::v3::Resource;
+    let (mut s, _reqs) = scripted();
+    s.delta = ResourceType::SIDECAR
+        .iter()
+        .enumerate()
+        .map(|(i, t)| DeltaDiscoveryResponse {
+            type_url: t.url().into(),
+            nonce: format!("n{i}"),
+            resources: if *t == ResourceType::NetworkPolicy {
+                vec![Resource {
+                    name: "p".into(),
+                    version: "7".into(),
+                    resource: Some(any_of(&policy_resource("p", "/p"))),
+                    ..Default::default()
+                }]
+            } else {
+                vec![]
+            },
+            ..Default::default()
+        })
+        .collect();
+    s.close_after = ResourceType::SIDECAR.len();
+    let all = s.all_delta.clone();
+    let addr = start_scripted(s).await;
+    let (_rx, handle) = spawn(config(addr, Mode::Delta, "resend-delta"));
+    assert!(handle.wait_ready(Duration::from_secs(5)).await);
+    let ok = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let n = all
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| r.response_nonce.is_empty())
+                .count();
+            if n >= 2 * ResourceType::SIDECAR.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(ok.is_ok(), "no reconnect: {}", handle.status());
+    let all = all.lock().unwrap().clone();
+    let initial: Vec<_> = all.iter().filter(|r| r.response_nonce.is_empty()).collect();
+    let second = &initial[ResourceType::SIDECAR.len()..];
+    let np = second
+        .iter()
+        .find(|r| r.type_url == NETWORK_POLICY)
+        .unwrap();
+    assert_eq!(
+        np.initial_resource_versions.get("p").map(String::as_str),
+        Some("7")
+    );
+    assert_eq!(np.resource_names_subscribe, vec!["*".to_owned()]);
+    handle.shutdown();
+}
+
+#[test]
+fn sotw_reapply_of_identical_payloads_is_not_a_change() {
+    let mut store = state::Store::new(Labels::default());
+    let a = any_of(&policy_resource("a", "/a"));
+    let b = any_of(&policy_resource("b", "/b"));
+    assert!(
+        store
+            .apply_sotw(ResourceType::NetworkPolicy, &[a.clone(), b.clone()], "1")
+            .changed
+    );
+    let again = store.apply_sotw(ResourceType::NetworkPolicy, &[a.clone(), b.clone()], "2");
+    assert!(!again.changed && again.errors.is_empty());
+    assert_eq!(store.accepted_version(ResourceType::NetworkPolicy), "2");
+    // An undecodable payload: nothing is removed (it could be any of them), the rest applies.
+    let garbage = Any {
+        type_url: NETWORK_POLICY.into(),
+        value: vec![0xff],
+    };
+    let r = store.apply_sotw(ResourceType::NetworkPolicy, &[a.clone(), garbage], "3");
+    assert_eq!(r.errors.len(), 1);
+    assert_eq!(store.len(ResourceType::NetworkPolicy), 2);
+    assert_eq!(store.accepted_version(ResourceType::NetworkPolicy), "2");
+    // A well-formed response without `b` removes it.
+    assert!(
+        store
+            .apply_sotw(ResourceType::NetworkPolicy, &[a], "4")
+            .changed
+    );
+    assert_eq!(store.len(ResourceType::NetworkPolicy), 1);
 }
