@@ -154,6 +154,7 @@ fn run(rt: &tokio::runtime::Runtime, rules: usize, mode: &str) {
             listener,
         ))
         .expect("control plane");
+    let t_start = Instant::now();
     let mut child = Command::new(std::env::current_exe().expect("exe"))
         .env("SOCKMESH_XDS_BENCH_CHILD", format!("{addr} {mode}"))
         .stdout(Stdio::piped())
@@ -169,6 +170,7 @@ fn run(rt: &tokio::runtime::Runtime, rules: usize, mode: &str) {
         }
     };
     let first = wait_marker(0);
+    let initial_sync = t_start.elapsed();
     let mut times = Vec::with_capacity(ITERATIONS);
     let mut xds_times = Vec::with_capacity(ITERATIONS);
     let field = |l: &str, k: &str| {
@@ -177,6 +179,7 @@ fn run(rt: &tokio::runtime::Runtime, rules: usize, mode: &str) {
             .unwrap_or_default()
     };
     let mut last_line = first.clone();
+    let client_only_kib = field(&first, "rss_before_compile_kib=");
     for k in 1..=ITERATIONS {
         let text = policy_yaml(0, RULES_PER_POLICY.min(rules), k);
         let t0 = Instant::now();
@@ -196,16 +199,17 @@ fn run(rt: &tokio::runtime::Runtime, rules: usize, mode: &str) {
     xds_times.sort();
     let kib = |s: String| s.parse::<f64>().unwrap_or(0.0) / 1024.0;
     println!(
-        "{mode:5} rules={rules:6} | change->enforced p50={:7.2?} p95={:7.2?} max={:7.2?} | of which xDS (file->state at sidecar) p50={:7.2?} p95={:7.2?}, compile {:>6} ms | sidecar RSS {:5.1} MiB before compile, {:5.1} MiB after (peak {:5.1}) | compiled rules {}",
+        "{mode:5} rules={rules:6} | change->enforced p50={:7.2?} p95={:7.2?} max={:7.2?} | of which xDS (file->state at sidecar) p50={:7.2?} p95={:7.2?}, compile {:>6} ms | sidecar RSS: xDS client+state {:5.1} MiB, with compiled policy {:5.1} MiB (peak {:5.1}) | first sync+compile {:.2?} | rules {}",
         percentile(&times, 0.5),
         percentile(&times, 0.95),
         times[times.len() - 1],
         percentile(&xds_times, 0.5),
         percentile(&xds_times, 0.95),
         field(&last_line, "compile_ms="),
-        kib(field(&last_line, "rss_before_compile_kib=")),
+        kib(client_only_kib),
         kib(field(&last_line, "rss_kib=")),
         kib(field(&last_line, "hwm_kib=")),
+        initial_sync,
         field(&last_line, "rules="),
     );
 }
