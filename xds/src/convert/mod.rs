@@ -4,6 +4,8 @@
 //! naming the resource and the reason, which the client puts into its NACK. Nothing here panics.
 
 pub mod cluster;
+#[cfg(test)]
+mod envoy_tests;
 pub mod listener;
 pub mod policy;
 pub mod secret;
