@@ -13,6 +13,7 @@ use crate::{Child, TempDir, bin, require, wait_until};
 
 unsafe extern "C" {
     fn geteuid() -> u32;
+    fn kill(pid: i32, sig: i32) -> i32;
 }
 
 /// Fails unless running as root (BPF programs, cgroups and network namespaces need it).
@@ -279,6 +280,19 @@ impl PodSidecar {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// SIGTERM, then SIGKILL if it has not exited within 10 s.
+    pub fn stop(&mut self) {
+        if !self.child.is_running() {
+            return;
+        }
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { kill(self.child.pid() as i32, 15) };
+        if !wait_until(Duration::from_secs(10), || !self.child.is_running()) {
+            let _ = self.child.0.kill();
+            let _ = self.child.0.wait();
+        }
+    }
+
     /// GET on the admin port via curl inside the namespace: (status, body).
     pub fn admin_get(&self, ns: Option<&Netns>, path: &str) -> Option<(u16, String)> {
         let url = format!("http://127.0.0.1:{}{path}", self.admin_port);
@@ -299,6 +313,13 @@ impl PodSidecar {
         self.admin_get(ns, "/metrics")
             .map(|(_, b)| b)
             .unwrap_or_default()
+    }
+}
+
+impl Drop for PodSidecar {
+    /// A graceful stop, so the sidecar detaches its programs itself.
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -340,12 +361,40 @@ pub fn cgroup_programs(cg: &TestCgroup) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A pin directory for one test under /sys/fs/bpf (the sidecar mounts bpffs if needed).
-pub fn pin_dir(tag: &str) -> PathBuf {
-    PathBuf::from(format!(
+/// A pin directory for one test under /sys/fs/bpf (the sidecar mounts bpffs if needed); on drop
+/// whatever is still pinned there is detached (`sockmesh bpf detach`), so a failed or killed
+/// test leaves no programs behind.
+pub struct PinDir(PathBuf);
+
+pub fn pin_dir(tag: &str) -> PinDir {
+    PinDir(PathBuf::from(format!(
         "/sys/fs/bpf/sockmesh-test-{tag}-{}",
         std::process::id()
-    ))
+    )))
+}
+
+impl std::ops::Deref for PinDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for PinDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for PinDir {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            let _ = Command::new(bin())
+                .args(["bpf", "detach", "--bpf-pin-path"])
+                .arg(&self.0)
+                .output();
+        }
+    }
 }
 
 /// A copy of the built-in object with the first instruction of `section` replaced by an invalid
