@@ -139,3 +139,60 @@ fn kill_and_restart_leaves_exactly_one_program_set() {
     );
     assert!(!pin.exists(), "SIGTERM left {} pinned", pin.display());
 }
+
+#[test]
+fn a_second_sidecar_on_the_same_pin_path_leaves_the_running_one_alone() {
+    require_root();
+    let ns = Netns::new("pinuse");
+    let cg = TestCgroup::new("pinuse");
+    let pin = pin_dir("pinuse");
+    let _up = spawn_server(peer_cmd(
+        Some(&ns),
+        Some(&cg),
+        &["echo", "--listen", "127.0.0.1:8080"],
+    ));
+    let first = start(&ns, &cg, &pin);
+    let (pin_s, cg_s) = (pin.display().to_string(), cg.arg());
+    let second = PodSidecar::start(
+        Some(&ns),
+        &cg,
+        15100,
+        &[
+            "--listen",
+            "127.0.0.1:15101",
+            "--upstream",
+            "127.0.0.1:8080",
+            "--protocol",
+            "tcp",
+            "--bpf-cgroup",
+            &cg_s,
+            "--bpf-pin-path",
+            &pin_s,
+        ],
+    );
+    let log = second.logs();
+    assert!(
+        log.contains("acceleration off:") && log.contains("belongs to a running sidecar"),
+        "{log}"
+    );
+    assert_eq!(
+        kinds(&cg),
+        ONE_SET,
+        "the first sidecar's programs were touched"
+    );
+    let out = run_client(peer_cmd(
+        Some(&ns),
+        Some(&cg),
+        &[
+            "check",
+            "--connect",
+            "127.0.0.1:15001",
+            "--sizes",
+            "1,65536",
+        ],
+    ));
+    assert!(out.contains("ok=1"), "{out}");
+    assert!(bpf_status(&pin).0["redirect_bytes"] >= 4 * 65537);
+    drop(second);
+    drop(first);
+}

@@ -73,6 +73,10 @@ pub enum AccelError {
         "the kernel refused the eBPF object ({0}); needs Linux 5.15+ with BPF, cgroup BPF and sockmap support"
     )]
     Load(#[source] aya::EbpfError),
+    #[error(
+        "{path} belongs to a running sidecar (pid {pid}); give each sidecar its own --bpf-pin-path"
+    )]
+    PinInUse { path: PathBuf, pid: u32 },
     #[error("cannot read this process's network namespace cookie ({0}); needs Linux 5.14+")]
     Netns(#[source] io::Error),
     #[error(transparent)]
@@ -228,6 +232,18 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// The pid of a live sockmesh process that owns the pins in `dir` (recorded in the config map),
+/// if any; pins whose owner is gone are stale and may be replaced.
+fn live_owner(dir: &Path) -> Option<u32> {
+    let maps = Maps::from_pins(dir).ok()?;
+    let pid = maps.config().sidecar_tgid;
+    if pid == 0 || pid == std::process::id() {
+        return None;
+    }
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    (comm.trim() == "sockmesh").then_some(pid)
+}
+
 fn privileged() -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
@@ -285,6 +301,12 @@ fn start_active(s: &Settings, listeners: &[ListenerInfo]) -> Result<Active, Acce
             "mounted bpffs on {}",
             s.pin_path.parent().unwrap_or(Path::new("/")).display()
         );
+    }
+    if let Some(pid) = live_owner(&s.pin_path) {
+        return Err(AccelError::PinInUse {
+            path: s.pin_path.clone(),
+            pid,
+        });
     }
     let stale = pin::remove_all(&s.pin_path)?;
     if stale > 0 {
