@@ -295,6 +295,10 @@ pub(crate) struct Ctx {
     state_tx: watch::Sender<Arc<DomainState>>,
     shared: Arc<Shared>,
     pub(crate) backoff: Backoff,
+    /// Types that have had a response applied on any stream. A reconnected stream only has to
+    /// deliver the others within the sync timeout: servers may stay silent about types whose
+    /// version the client already holds, and that is not a stall.
+    pub(crate) synced: std::collections::BTreeSet<ResourceType>,
 }
 
 impl Ctx {
@@ -352,6 +356,7 @@ impl Ctx {
             }
         });
         received.insert(ty);
+        self.synced.insert(ty);
         if ResourceType::SIDECAR.iter().all(|t| received.contains(t)) && !self.ready() {
             tracing::info!("xds: first complete sync, ready");
             self.shared.ready_tx.send_replace(true);
@@ -456,6 +461,7 @@ pub fn spawn(config: ClientConfig) -> (watch::Receiver<Arc<DomainState>>, Handle
         config,
         state_tx,
         shared: shared.clone(),
+        synced: std::collections::BTreeSet::new(),
     };
     let task = tokio::spawn(run(ctx));
     (

@@ -46,7 +46,7 @@ pub(super) async fn run_stream(ctx: &mut Ctx, channel: Channel) -> Result<(), Cl
     .await
     .map_err(|_| ClientError::ConnectTimeout(ctx.config.address.clone()))??;
     let mut inbound = response.into_inner();
-    let mut received = BTreeSet::new();
+    let mut received: BTreeSet<ResourceType> = ctx.synced.clone();
     let deadline = tokio::time::Instant::now() + ctx.sync_timeout();
     loop {
         let synced = ResourceType::SIDECAR.iter().all(|t| received.contains(t));

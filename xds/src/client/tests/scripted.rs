@@ -35,6 +35,9 @@ struct Scripted {
     all_delta: Arc<Mutex<Vec<DeltaDiscoveryRequest>>>,
     /// End each stream after this many ACK/NACKs (0: never).
     close_after: usize,
+    /// Streams opened so far; with `silent_later`, only the first one gets responses.
+    streams: Arc<std::sync::atomic::AtomicUsize>,
+    silent_later: bool,
 }
 
 type Out<T> = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T, Status>> + Send>>;
@@ -51,8 +54,9 @@ impl AggregatedDiscoveryService for Scripted {
         let mut inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(16);
         let me = self.clone();
+        let n = me.streams.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         tokio::spawn(async move {
-            let mut sent = false;
+            let mut sent = me.silent_later && n > 0;
             let mut acked = 0;
             while let Ok(Some(r)) = inbound.message().await {
                 let _ = me.requests.send(r.type_url.clone());
@@ -130,6 +134,8 @@ fn scripted() -> (Scripted, mpsc::UnboundedReceiver<String>) {
             all: Arc::default(),
             all_delta: Arc::default(),
             close_after: 0,
+            streams: Arc::default(),
+            silent_later: false,
         },
         rx,
     )
@@ -400,5 +406,39 @@ async fn delta_reconnect_sends_initial_resource_versions() {
         Some("7")
     );
     assert_eq!(np.resource_names_subscribe, vec!["*".to_owned()]);
+    handle.shutdown();
+}
+
+#[tokio::test]
+async fn a_reconnected_stream_may_stay_silent_about_synced_types() {
+    // Some control planes do not answer a reconnect whose versions are current. That is not a
+    // stall: the client must not drop the stream after the sync timeout.
+    let (mut s, _reqs) = scripted();
+    s.sotw = ResourceType::SIDECAR
+        .iter()
+        .enumerate()
+        .map(|(i, t)| DiscoveryResponse {
+            version_info: "v1".into(),
+            type_url: t.url().into(),
+            nonce: format!("n{i}"),
+            ..Default::default()
+        })
+        .collect();
+    s.close_after = ResourceType::SIDECAR.len();
+    s.silent_later = true;
+    let streams = s.streams.clone();
+    let addr = start_scripted(s).await;
+    let mut cfg = config(addr, Mode::Sotw, "quiet");
+    cfg.sync_timeout_ms = 200;
+    let (_rx, handle) = spawn(cfg);
+    assert!(handle.wait_ready(Duration::from_secs(5)).await);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(
+        streams.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "the quiet second stream was abandoned: {}",
+        handle.status()
+    );
+    assert_eq!(handle.status()["connected"], true);
     handle.shutdown();
 }
