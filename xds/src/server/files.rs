@@ -261,9 +261,17 @@ impl Inputs {
         let entries = std::fs::read_dir(&self.policies_dir)
             .map_err(|e| FilesError::Read(self.policies_dir.clone(), e))?;
         let mut present = Vec::new();
+        let clusters_file = self
+            .clusters_path
+            .as_ref()
+            .and_then(|p| std::fs::canonicalize(p).ok());
         for entry in entries.flatten() {
             let path = entry.path();
             if !path.is_file() {
+                continue;
+            }
+            // The clusters file may live next to the policies; it is not a policy.
+            if clusters_file.is_some() && std::fs::canonicalize(&path).ok() == clusters_file {
                 continue;
             }
             present.push(path.clone());

@@ -134,7 +134,8 @@ fn node_id(
     match node {
         Some(n) if !n.id.is_empty() => n.id.clone(),
         _ => format!(
-            "unidentified@{}",
+            "{}{}",
+            tracker::UNIDENTIFIED,
             peer.map_or_else(|| "?".to_owned(), |p| p.to_string())
         ),
     }

@@ -358,3 +358,56 @@ fn clusters_file_parses_and_rejects_bad_values() {
         assert!(e.contains(want), "{e} lacks {want}");
     }
 }
+
+#[test]
+fn anonymous_nodes_are_forgotten_when_their_stream_closes() {
+    let t = Tracker::default();
+    let anon = format!("{}127.0.0.1:5", tracker::UNIDENTIFIED);
+    t.stream_opened(&anon);
+    t.stream_opened("named");
+    t.stream_closed(&anon);
+    t.stream_closed("named");
+    assert!(t.sidecar(&anon).is_none());
+    assert!(t.sidecar("named").is_some());
+}
+
+#[test]
+fn inputs_keep_last_good_content_and_skip_the_clusters_file() {
+    let dir = std::env::temp_dir().join(format!("sockmesh-xds-inputs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: p\nspec:\n  endpointSelector: {}\n  ingress:\n  - toPorts:\n    - ports:\n      - port: \"80\"\n";
+    std::fs::write(dir.join("p.yaml"), policy).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a policy").unwrap();
+    // The clusters file in the same directory is not parsed as a policy.
+    let clusters = dir.join("clusters.yaml");
+    std::fs::write(
+        &clusters,
+        "clusters:\n- name: web\n  endpoints: [\"127.0.0.1:80\"]\n",
+    )
+    .unwrap();
+    let mut inputs = Inputs::new(dir.clone(), Some(clusters.clone()));
+    assert!(inputs.reload().unwrap().is_empty());
+    let s1 = inputs.snapshot();
+    assert_eq!(s1.len(ResourceType::NetworkPolicy), 1);
+    assert_eq!(s1.len(ResourceType::Cluster), 1);
+
+    // A broken edit keeps the last good content and reports the file.
+    std::fs::write(dir.join("p.yaml"), "kind: [unclosed").unwrap();
+    std::fs::write(&clusters, "clusters: 7\n").unwrap();
+    let errors = inputs.reload().unwrap();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors.iter().any(|e| e.to_string().contains("p.yaml")));
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.to_string().contains("invalid clusters file"))
+    );
+    assert_eq!(inputs.snapshot(), s1);
+
+    // A deleted file withdraws its policies.
+    std::fs::remove_file(dir.join("p.yaml")).unwrap();
+    inputs.reload().unwrap();
+    assert_eq!(inputs.snapshot().len(ResourceType::NetworkPolicy), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,6 +9,9 @@ use tokio::sync::watch;
 
 use crate::client::now_secs;
 
+/// Prefix of the tracker key of a sidecar that sent no `node.id`.
+pub(crate) const UNIDENTIFIED: &str = "unidentified@";
+
 /// One type URL of one sidecar.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -78,6 +81,17 @@ impl Tracker {
         self.update(node, |s| {
             s.connected_streams = s.connected_streams.saturating_sub(1)
         });
+        // Nodes without an id are keyed by peer address: forget them once gone, or every anonymous
+        // connection would leave an entry behind.
+        if node.starts_with(UNIDENTIFIED) {
+            let mut g = match self.inner.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            if g.get(node).is_some_and(|s| s.connected_streams == 0) {
+                g.remove(node);
+            }
+        }
     }
 
     pub(crate) fn sent(&self, node: &str, type_url: &str, version: &str, nonce: &str) {
