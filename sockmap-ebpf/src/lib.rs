@@ -48,6 +48,8 @@ pub mod programs {
     pub const CONNECT4: &str = "sockmesh_connect4";
     /// `cgroup/connect6`: interception of IPv6 connects.
     pub const CONNECT6: &str = "sockmesh_connect6";
+    /// `cgroup/getsockopt`: answers `SO_ORIGINAL_DST` for intercepted connections.
+    pub const GETSOCKOPT: &str = "sockmesh_getsockopt";
 }
 
 /// Indices into the per-CPU counter array.
@@ -70,8 +72,10 @@ pub mod counters {
     pub const CONNECTS_EXEMPT: u32 = 7;
     /// Original destinations published by client tuple for the proxy to read.
     pub const ORIG_DST_PUBLISHED: u32 = 8;
+    /// `SO_ORIGINAL_DST` getsockopt calls answered by the getsockopt program.
+    pub const ORIG_DST_ANSWERED: u32 = 9;
     /// Number of counters (the array's size).
-    pub const COUNT: u32 = 9;
+    pub const COUNT: u32 = 10;
     /// Counter names for status output and metrics, in index order.
     pub const NAMES: [&str; COUNT as usize] = [
         "redirects",
@@ -83,6 +87,7 @@ pub mod counters {
         "connects_inbound",
         "connects_exempt",
         "orig_dst_published",
+        "orig_dst_answered",
     ];
 }
 

@@ -114,7 +114,13 @@ impl Netns {
 
     /// Adds an address to loopback (a "remote-looking" destination inside the namespace).
     pub fn add_lo_address(&self, cidr: &str) {
-        run_ok(Command::new("ip").args(["-n", &self.0, "addr", "add", cidr, "dev", "lo"]));
+        let mut cmd = Command::new("ip");
+        cmd.args(["-n", &self.0, "addr", "add", cidr, "dev", "lo"]);
+        if cidr.contains(':') {
+            // Usable at once: skip duplicate address detection (a tentative address cannot be bound).
+            cmd.arg("nodad");
+        }
+        run_ok(&mut cmd);
     }
 }
 

@@ -271,3 +271,64 @@ fn ipv6_connects_are_intercepted_too() {
     assert_eq!(c["connects_outbound"], 1, "{text}");
     assert_eq!(c["orig_dst_published"], 1, "{text}");
 }
+
+/// A proxy that only knows the iptables interface: a Python listener calling
+/// `getsockopt(SOL_IP, SO_ORIGINAL_DST)` on what it accepts, with the programs attached by
+/// `sockmesh bpf attach --foreground` (which holds the getsockopt link).
+#[test]
+fn so_original_dst_is_answered_by_the_getsockopt_program() {
+    require_root();
+    let ns = Netns::new("gso");
+    let cg = TestCgroup::new("gso");
+    let pin = pin_dir("gso");
+    let mut attach = std::process::Command::new(sockmesh_tests::bin());
+    attach
+        .args([
+            "bpf",
+            "attach",
+            "--foreground",
+            "--intercept",
+            "--listener",
+            "127.0.0.1:15001",
+        ])
+        .args(["--bpf-cgroup", &cg.arg(), "--bpf-pin-path"])
+        .arg(&*pin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut attach = Child::spawn(&mut attach);
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(attach.0.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("attach output");
+    assert!(line.contains("attached"), "{line}");
+    let server = "import socket,struct\nl=socket.socket()\nl.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\nl.bind(('127.0.0.1',15001))\nl.listen()\nprint('listening=1',flush=True)\nc,_=l.accept()\nd=c.getsockopt(socket.SOL_IP,80,16)\nport,=struct.unpack('!H',d[2:4])\nprint('orig=%s:%d'%(socket.inet_ntoa(d[4:8]),port),flush=True)\nc.sendall(b'ok')\nc.close()";
+    let mut srv = peer_cmd(
+        Some(&ns),
+        Some(&cg),
+        &["exec", "python3", "-u", "-c", server],
+    );
+    srv.stdout(Stdio::piped());
+    let mut srv = Child::spawn(&mut srv);
+    let mut out = std::io::BufReader::new(srv.0.stdout.take().expect("stdout"));
+    let mut l = String::new();
+    std::io::BufRead::read_line(&mut out, &mut l).expect("server up");
+    assert!(l.starts_with("listening"), "{l}");
+    // An unmodified client dials a remote-looking address; it lands on the Python listener.
+    let client = "import socket\ns=socket.create_connection(('192.0.2.7',4242),timeout=10)\nprint(s.recv(2).decode())";
+    let got = run_ok(&mut peer_cmd(
+        Some(&ns),
+        Some(&cg),
+        &["exec", "python3", "-c", client],
+    ));
+    assert_eq!(String::from_utf8_lossy(&got.stdout).trim(), "ok");
+    l.clear();
+    std::io::BufRead::read_line(&mut out, &mut l).expect("server result");
+    assert_eq!(l.trim(), "orig=192.0.2.7:4242");
+    let (c, text) = bpf_status(&pin);
+    assert_eq!(c["orig_dst_answered"], 1, "{text}");
+    // SIGTERM detaches everything, the held getsockopt link included.
+    attach.terminate();
+    assert!(!pin.exists(), "attach --foreground left pins behind");
+}

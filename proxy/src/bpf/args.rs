@@ -170,6 +170,10 @@ pub enum BpfCommand {
         /// one given as outbound address receives the intercepted connects.
         #[arg(long = "listener", value_name = "ADDR")]
         listeners: Vec<std::net::SocketAddr>,
+        /// Stay in the foreground until SIGTERM/SIGINT, then detach everything (this also keeps
+        /// the getsockopt program, whose link cannot be pinned, attached while it runs).
+        #[arg(long)]
+        foreground: bool,
     },
 }
 

@@ -21,6 +21,7 @@ const HELP: [&str; counters::COUNT as usize] = [
     "Connects rewritten to the inbound listener",
     "Connects exempted from interception (the sidecar's own)",
     "Original destinations published for the proxy",
+    "SO_ORIGINAL_DST getsockopt calls answered",
 ];
 
 /// Prometheus collector over the live maps.

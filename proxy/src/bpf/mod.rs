@@ -9,12 +9,13 @@
 //! If anything is missing (no cgroup configured, not root, no cgroup v2, no bpffs, a program the
 //! kernel refuses) the proxy logs `acceleration off: <reason>` once and runs on plain TCP.
 //!
-//! Module per program kind: [`sockops`], [`sk_msg`], [`connect`]; [`maps`] and [`orig_dst`] for
+//! Module per program kind: [`sockops`], [`sk_msg`], [`connect`], [`getsockopt`]; [`maps`] and [`orig_dst`] for
 //! the map side, [`pin`] for the pin directory, [`status`] and [`metrics`] for reporting.
 //! Minimum kernel: 5.15 (netns cookie in sock_ops/sk_msg), cgroup v2, bpffs.
 
 mod args;
 mod connect;
+mod getsockopt;
 mod maps;
 mod metrics;
 mod orig_dst;
@@ -30,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use aya::programs::cgroup_sockopt::CgroupSockoptLink;
 use aya::programs::links::PinnedLink;
 use aya::programs::sk_msg::SkMsgLink;
 use aya::{Ebpf, EbpfLoader};
@@ -89,6 +91,8 @@ pub enum AccelError {
     SkMsg(#[from] sk_msg::SkMsgError),
     #[error(transparent)]
     Connect(#[from] connect::ConnectError),
+    #[error(transparent)]
+    Getsockopt(#[from] getsockopt::GetsockoptError),
 }
 
 /// What the proxy knows about the listeners when acceleration starts.
@@ -108,6 +112,8 @@ pub struct Acceleration {
 struct Active {
     links: Vec<PinnedLink>,
     sk_msg: Option<SkMsgLink>,
+    /// The getsockopt link (not pinnable in aya 0.14): detached when dropped.
+    sockopt: Option<CgroupSockoptLink>,
     maps: Arc<Maps>,
     pin_dir: PathBuf,
     netns_cookie: u64,
@@ -207,6 +213,7 @@ impl Drop for Acceleration {
                 tracing::warn!("cannot unpin an eBPF link: {e}");
             }
         }
+        drop(a.sockopt.take());
         drop(a.sk_msg.take());
         match pin::remove_all(&a.pin_dir) {
             Ok(_) => tracing::info!(pin_path = %a.pin_dir.display(), "acceleration detached"),
@@ -242,6 +249,21 @@ fn live_owner(dir: &Path) -> Option<u32> {
     }
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
     (comm.trim() == "sockmesh").then_some(pid)
+}
+
+/// Blocks the calling (main) thread until SIGTERM or SIGINT arrives.
+fn wait_for_termination() {
+    // SAFETY: signal-set manipulation on a local set; sigwait only writes `sig`. The signals are
+    // blocked first so they are delivered to sigwait instead of terminating the process.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let mut sig = 0;
+        libc::sigwait(&set, &mut sig);
+    }
 }
 
 fn privileged() -> bool {
@@ -327,9 +349,15 @@ fn start_active(s: &Settings, listeners: &[ListenerInfo]) -> Result<Active, Acce
     pin::create(&s.pin_path)?;
     let attached = attach_all(&mut ebpf, s, &cgroup, outbound, inbound);
     match attached {
-        Ok((links, sk_msg, maps)) => Ok(Active {
+        Ok(Attached {
+            links,
+            sk_msg,
+            sockopt,
+            maps,
+        }) => Ok(Active {
             links,
             sk_msg: Some(sk_msg),
+            sockopt,
             maps: Arc::new(maps),
             pin_dir: s.pin_path.clone(),
             netns_cookie,
@@ -348,7 +376,7 @@ fn attach_all(
     cgroup: &File,
     outbound: Option<SocketAddr>,
     inbound: Option<SocketAddr>,
-) -> Result<(Vec<PinnedLink>, SkMsgLink, Maps), AccelError> {
+) -> Result<Attached, AccelError> {
     let maps = Maps::take_and_pin(ebpf, &s.pin_path)?;
     let mut ports: Vec<u16> = Vec::new();
     if s.accelerate {
@@ -376,10 +404,25 @@ fn attach_all(
     // sk_msg first: a socket only gets the map's verdict programs that exist when it is added.
     let sk_msg = sk_msg::attach(ebpf, &maps.sockets, &s.pin_path)?;
     let mut links = vec![sockops::attach(ebpf, cgroup, &s.pin_path)?];
+    let mut sockopt = None;
     if cfg.flags & (flags::INTERCEPT_OUTBOUND | flags::INTERCEPT_INBOUND) != 0 {
         links.extend(connect::attach(ebpf, cgroup, &s.pin_path)?);
+        sockopt = Some(getsockopt::attach(ebpf, cgroup, &s.pin_path)?);
     }
-    Ok((links, sk_msg, maps))
+    Ok(Attached {
+        links,
+        sk_msg,
+        sockopt,
+        maps,
+    })
+}
+
+/// What `attach_all` produced.
+struct Attached {
+    links: Vec<PinnedLink>,
+    sk_msg: SkMsgLink,
+    sockopt: Option<CgroupSockoptLink>,
+    maps: Maps,
 }
 
 /// `sockmesh bpf status|detach|attach`.
@@ -415,7 +458,11 @@ pub fn run_command(args: &BpfArgs) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        BpfCommand::Attach { accel, listeners } => {
+        BpfCommand::Attach {
+            accel,
+            listeners,
+            foreground,
+        } => {
             let infos: Vec<ListenerInfo> = listeners
                 .iter()
                 .enumerate()
@@ -427,14 +474,24 @@ pub fn run_command(args: &BpfArgs) -> ExitCode {
             let s = Settings::merge(accel, None);
             match start_active(&s, &infos) {
                 Ok(active) => {
-                    println!(
-                        "attached; pinned under {} (undo: sockmesh bpf detach)",
-                        active.pin_dir.display()
-                    );
-                    Acceleration {
+                    let accel = Acceleration {
                         active: Some(active),
+                    };
+                    if *foreground {
+                        println!("attached; detaching on SIGTERM/SIGINT");
+                        wait_for_termination();
+                        drop(accel);
+                    } else {
+                        println!(
+                            "attached; pinned under {} (undo: sockmesh bpf detach)",
+                            accel
+                                .active
+                                .as_ref()
+                                .map_or(Path::new(""), |a| &a.pin_dir)
+                                .display()
+                        );
+                        accel.leak();
                     }
-                    .leak();
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

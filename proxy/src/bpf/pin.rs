@@ -4,7 +4,7 @@
 //! Layout (one directory per sidecar, default `/sys/fs/bpf/sockmesh/`):
 //! `link_sockops`, `link_connect4`, `link_connect6` (cgroup links: removing the pin of a link
 //! nobody else holds detaches it), `prog_sk_msg` (the sk_msg program, attached to the socket
-//! map), and `map_<NAME>` for every map. Links are pinned so that the programs and their
+//! map), `prog_getsockopt`, and `map_<NAME>` for every map. Links are pinned so that the programs and their
 //! counters outlive a crash and are found and replaced by the next start, or by
 //! `sockmesh bpf detach`.
 
@@ -44,6 +44,9 @@ pub fn map_name(map: &str) -> String {
 
 /// Name of the pinned sk_msg program.
 pub const SK_MSG_PROG: &str = "prog_sk_msg";
+
+/// Name of the pinned getsockopt program (its link is held by the sidecar, not pinned).
+pub const GETSOCKOPT_PROG: &str = "prog_getsockopt";
 
 fn statfs_type(path: &Path) -> io::Result<i64> {
     let c = CString::new(path.as_os_str().as_encoded_bytes())

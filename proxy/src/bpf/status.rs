@@ -68,6 +68,19 @@ pub fn attached_programs(dir: &Path) -> Vec<ProgramEntry> {
             });
         }
     }
+    if let Ok(p) = aya::programs::CgroupSockopt::from_pin(
+        dir.join(pin::GETSOCKOPT_PROG),
+        aya::programs::CgroupSockoptAttachType::Get,
+    ) && let Ok(info) = p.info()
+    {
+        let name = info.name_as_str().unwrap_or_default().to_owned();
+        out.push(ProgramEntry {
+            kind: "getsockopt".into(),
+            name,
+            prog_id: info.id(),
+            link_id: 0,
+        });
+    }
     // Opening the pinned program does not touch its attachment to the socket map.
     if let Ok(p) = aya::programs::SkMsg::from_pin(dir.join(pin::SK_MSG_PROG))
         && let Ok(info) = p.info()
@@ -125,7 +138,9 @@ impl Snapshot {
         let _ = writeln!(s, "pin path:          {}", self.pin_path);
         let _ = writeln!(s, "programs:");
         for p in &self.programs {
-            let link = if p.link_id == 0 {
+            let link = if p.kind == "getsockopt" {
+                "held by the sidecar".to_owned()
+            } else if p.link_id == 0 {
                 "on socket map".to_owned()
             } else {
                 format!("link {}", p.link_id)

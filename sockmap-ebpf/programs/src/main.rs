@@ -9,7 +9,8 @@
 //! - [`sockops`]: sock_ops, inserts established sockets on accelerated ports into the SOCKHASH;
 //! - [`sk_msg`]: sk_msg, redirects each send to the peer socket with `BPF_F_INGRESS`;
 //! - [`connect`]: cgroup/connect4 and cgroup/connect6, rewrite connects to the sidecar and
-//!   record the original destination.
+//!   record the original destination;
+//! - [`getsockopt`]: cgroup/getsockopt, answers `SO_ORIGINAL_DST` from the recorded destination.
 //!
 //! Minimum kernel: 5.15 (`bpf_get_netns_cookie` in sock_ops and sk_msg programs; the cgroup
 //! connect hooks need 4.17, SOCKHASH 4.18, LRU maps 4.10).
@@ -18,6 +19,7 @@
 
 mod connect;
 mod ctx;
+mod getsockopt;
 mod maps;
 mod sk_msg;
 mod sockops;
