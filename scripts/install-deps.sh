@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the tests and benchmarks need, idempotently: Debian packages (real peers: nginx,
-# curl, h2load, wrk, haproxy; BPF tooling) and a Python venv with grpcio at .venv.
+# curl, h2load, wrk, haproxy; BPF tooling) and a Python venv with grpcio at .venv; as root it
+# also mounts bpffs and cgroup v2 where they are missing.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(nginx-light curl nghttp2-client wrk haproxy iproute2 python3-venv util-linux)
+APT_PACKAGES=(nginx-light curl nghttp2-client wrk haproxy iproute2 python3-venv util-linux bpftool)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -29,5 +30,15 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if ! .venv/bin/python -c "import grpc, grpc_tools" >/dev/null 2>&1; then
   .venv/bin/pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
+fi
+# The BPF tests pin under /sys/fs/bpf and attach to cgroup v2: mount both when absent (root only).
+if [ "$(id -u)" -eq 0 ]; then
+  if ! grep -q " /sys/fs/bpf bpf " /proc/mounts; then
+    mount -t bpf bpf /sys/fs/bpf
+  fi
+  if ! awk '$3 == "cgroup2" { found = 1 } END { exit !found }' /proc/mounts; then
+    mkdir -p /sys/fs/cgroup/unified
+    mount -t cgroup2 none /sys/fs/cgroup/unified
+  fi
 fi
 echo "dependencies ready"

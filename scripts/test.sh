@@ -7,5 +7,8 @@ cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
 export SOCKMESH_PYTHON="$PWD/.venv/bin/python"
+# The checked-in eBPF object must be what sockmap-ebpf/programs builds to (nightly + bpf-linker,
+# installed on first use).
+./scripts/check-ebpf-object.sh
 cargo build --locked --workspace --bins
 cargo test --locked --workspace
