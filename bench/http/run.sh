@@ -1,0 +1,347 @@
+#!/usr/bin/env bash
+# HTTP data-path benchmark: nginx direct vs. through Sockmesh, HAProxy and nginx-as-proxy.
+#
+#   bench/http/run.sh                 # DURATION=10 s per row
+#   DURATION=5 bench/http/run.sh      # quicker
+#
+# Environment:
+#   DURATION     seconds per row (default 10)
+#   SOCKMESH_BIN sockmesh binary (default target/release/sockmesh, built if missing)
+#   RULES        HTTP rules in the policy in force during the load rows (default 100)
+#   RSS_RULES    rules loaded for the idle-RSS measurement (default 1000)
+#   CONNS        connections per load generator (default 50)
+#   KEEP_TMP=1   keep the temp dir (configs, logs, raw tool output)
+#
+# Everything runs on 127.0.0.1 with free ports and a temp dir; /etc/nginx is never touched.
+# Each proxy runs single-threaded with upstream keep-alive (HTTP/1.1 to the origin).
+# CPU per request = (utime+stime delta from /proc/PID/stat over the row) / completed requests.
+# Results go to stdout and bench/http/results/latest.txt.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+LIB="$HERE/benchlib.py"
+DURATION=${DURATION:-10}
+RULES=${RULES:-100}
+RSS_RULES=${RSS_RULES:-1000}
+CONNS=${CONNS:-50}
+PATH_REQ=/bench
+CMDLINE="$0 $*"
+
+# ---------------------------------------------------------------- prerequisites
+missing=()
+for c in nginx haproxy wrk h2load curl python3 getconf timeout; do
+    command -v "$c" >/dev/null 2>&1 || missing+=("$c")
+done
+if ((${#missing[@]})); then
+    echo "missing: ${missing[*]}" >&2
+    echo "install with: apt-get install -y nginx-light haproxy wrk nghttp2-client curl python3 coreutils" >&2
+    exit 2
+fi
+CLK_TCK=$(getconf CLK_TCK)
+
+if [[ -n "${SOCKMESH_BIN:-}" ]]; then
+    BIN=$SOCKMESH_BIN
+    [[ -x "$BIN" ]] || { echo "SOCKMESH_BIN=$BIN is not executable" >&2; exit 2; }
+else
+    BIN="$ROOT/target/release/sockmesh"
+    if [[ ! -x "$BIN" ]]; then
+        echo "building $BIN (cargo build --release -p sockmesh) ..." >&2
+        (cd "$ROOT" && cargo build --release -p sockmesh) >&2
+    fi
+fi
+
+# ---------------------------------------------------------------- processes and cleanup
+T=$(mktemp -d /tmp/sockmesh-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        local alive=0
+        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        ((alive)) || break
+        sleep 0.2
+    done
+    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    if [[ "${KEEP_TMP:-0}" == 1 ]]; then echo "kept $T" >&2; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mapfile -t PORTS < <(python3 "$LIB" freeports 12)
+O_H1=${PORTS[0]} O_H2=${PORTS[1]}
+SM_P=${PORTS[2]} SM_A=${PORTS[3]}
+SM2_P=${PORTS[4]} SM2_A=${PORTS[5]}
+HA_H1=${PORTS[6]} HA_H2=${PORTS[7]}
+NP_H1=${PORTS[8]} NP_H2=${PORTS[9]}
+SMH2_P=${PORTS[10]} SMH2_A=${PORTS[11]}
+
+# http_code URL [curl args...] -> prints the status code (000 if no answer)
+http_code() { local u=$1; shift; curl -s -o /dev/null -m 2 -w '%{http_code}' "$@" "$u" || true; }
+
+# wait_code URL CODE [curl args...]: poll up to 15 s
+wait_code() {
+    local u=$1 want=$2; shift 2
+    local got
+    for _ in $(seq 1 150); do
+        got=$(http_code "$u" "$@")
+        [[ "$got" == "$want" ]] && return 0
+        sleep 0.1
+    done
+    echo "timed out waiting for $u to answer $want (last: $got)" >&2
+    return 1
+}
+
+check() { # check NAME URL WANT [curl args...]
+    local name=$1 u=$2 want=$3; shift 3
+    local got; got=$(http_code "$u" "$@")
+    if [[ "$got" != "$want" ]]; then
+        echo "sanity check failed: $name $u -> $got, expected $want" >&2
+        exit 1
+    fi
+}
+
+children() { pgrep -P "$1" | tr '\n' ' '; }
+
+# ---------------------------------------------------------------- origin (nginx, 1 worker)
+mkdir -p "$T/origin" "$T/nproxy"
+nginx_common() { # temp paths inside the prefix so nothing under /var/lib/nginx is needed
+    cat <<EOF
+worker_processes 1;
+daemon off;
+pid $1/nginx.pid;
+events { worker_connections 4096; }
+EOF
+}
+nginx_http_common() {
+    cat <<EOF
+    access_log off;
+    client_body_temp_path $1/body;
+    proxy_temp_path $1/proxy;
+    fastcgi_temp_path $1/fastcgi;
+    uwsgi_temp_path $1/uwsgi;
+    scgi_temp_path $1/scgi;
+    keepalive_requests 10000000;
+    keepalive_timeout 300s;
+    sendfile off;
+EOF
+}
+{
+    nginx_common "$T/origin"
+    echo "http {"
+    nginx_http_common "$T/origin"
+    cat <<EOF
+    default_type text/plain;
+    server {
+        listen 127.0.0.1:$O_H1;
+        location / { return 200 "ok\n"; }
+    }
+    server {
+        listen 127.0.0.1:$O_H2 http2;
+        location / { return 200 "ok\n"; }
+    }
+}
+EOF
+} >"$T/origin.conf"
+nginx -p "$T/origin" -c "$T/origin.conf" -e "$T/origin/error.log" &
+ORIGIN=$!; PIDS+=("$ORIGIN")
+wait_code "http://127.0.0.1:$O_H1$PATH_REQ" 200
+wait_code "http://127.0.0.1:$O_H2$PATH_REQ" 200 --http2-prior-knowledge
+ORIGIN_PIDS="$ORIGIN $(children "$ORIGIN")"
+
+# ---------------------------------------------------------------- policies
+python3 "$LIB" policy "$RULES" bench "$O_H1" "$O_H2" >"$T/policy-$RULES.yaml"
+python3 "$LIB" policy "$RSS_RULES" bench "$O_H1" "$O_H2" >"$T/policy-$RSS_RULES.yaml"
+python3 "$LIB" policy 1 bench "$O_H1" "$O_H2" >"$T/policy-1.yaml"
+
+HELP=$("$BIN" run --help)
+UPSTREAM_PROTO_FLAG=0
+grep -q -- '--upstream-protocol' <<<"$HELP" && UPSTREAM_PROTO_FLAG=1
+
+# start_sockmesh NAME LISTEN ADMIN UPSTREAM POLICY [extra args...] -> sets SM_LAST_PID
+start_sockmesh() {
+    local name=$1 listen=$2 admin=$3 up=$4 pol=$5; shift 5
+    "$BIN" run --listen "127.0.0.1:$listen" --upstream "127.0.0.1:$up" --policy "$pol" \
+        --workers 1 --admin "127.0.0.1:$admin" --log-level warn --label app=bench "$@" \
+        >"$T/$name.log" 2>&1 &
+    SM_LAST_PID=$!; PIDS+=("$SM_LAST_PID")
+    if ! wait_code "http://127.0.0.1:$admin/ready" 200; then
+        cat "$T/$name.log" >&2; exit 1
+    fi
+}
+
+# ---------------------------------------------------------------- idle RSS (1 and RSS_RULES rules)
+declare -A RSS RSS1
+for n in 1 "$RSS_RULES"; do
+    start_sockmesh "sm-rss-$n" "$SM2_P" "$SM2_A" "$O_H1" "$T/policy-$n.yaml"
+    sleep 1 # idle: /ready answered 200, no request served yet
+    RSS[$n]=$(python3 "$LIB" rss "$SM_LAST_PID")
+    check "sockmesh($n rules)" "http://127.0.0.1:$SM2_P$PATH_REQ" 200
+    sleep 0.5 # after one allowed request (lazy per-thread caches, e.g. regex, now allocated)
+    RSS1[$n]=$(python3 "$LIB" rss "$SM_LAST_PID")
+    kill -TERM "$SM_LAST_PID"; wait "$SM_LAST_PID" 2>/dev/null || true
+done
+
+# ---------------------------------------------------------------- proxies
+# Sockmesh: RULES-rule policy, protocol detection on one port (h1 and h2c clients).
+if ((UPSTREAM_PROTO_FLAG)); then
+    start_sockmesh sm "$SM_P" "$SM_A" "$O_H1" "$T/policy-$RULES.yaml" --upstream-protocol http1
+    SM_PID=$SM_LAST_PID; SMH2_PID=$SM_PID; SMH2_P=$SM_P
+    SM_NOTE="h2c rows: --upstream-protocol http1 (HTTP/1.1 keep-alive to nginx, like the others)"
+else
+    # No way to choose the upstream version: it follows the client's, so the h2c rows use a
+    # second instance whose upstream is nginx's h2c port.
+    start_sockmesh sm "$SM_P" "$SM_A" "$O_H1" "$T/policy-$RULES.yaml"
+    SM_PID=$SM_LAST_PID
+    start_sockmesh smh2 "$SMH2_P" "$SMH2_A" "$O_H2" "$T/policy-$RULES.yaml"
+    SMH2_PID=$SM_LAST_PID
+    SM_NOTE="h2c rows: no --upstream-protocol flag, so h2c to nginx's h2c port"
+fi
+RSS_SM_IDLE=$(python3 "$LIB" rss "$SM_PID")
+
+cat >"$T/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 4000
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend fe
+    bind 127.0.0.1:$HA_H1
+    bind 127.0.0.1:$HA_H2 proto h2
+    default_backend be
+backend be
+    server origin 127.0.0.1:$O_H1
+EOF
+haproxy -db -f "$T/haproxy.cfg" >"$T/haproxy.log" 2>&1 &
+HA_PID=$!; PIDS+=("$HA_PID")
+
+{
+    nginx_common "$T/nproxy"
+    echo "http {"
+    nginx_http_common "$T/nproxy"
+    cat <<EOF
+    upstream origin {
+        server 127.0.0.1:$O_H1;
+        keepalive 1024;
+        keepalive_requests 10000000;
+        keepalive_timeout 300s;
+    }
+    server {
+        listen 127.0.0.1:$NP_H1;
+        listen 127.0.0.1:$NP_H2 http2;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+} >"$T/nproxy.conf"
+nginx -p "$T/nproxy" -c "$T/nproxy.conf" -e "$T/nproxy/error.log" &
+NP=$!; PIDS+=("$NP")
+
+wait_code "http://127.0.0.1:$HA_H1$PATH_REQ" 200
+wait_code "http://127.0.0.1:$NP_H1$PATH_REQ" 200
+NP_PIDS="$NP $(children "$NP")"
+
+# Sanity: every row's URL answers 200 over its protocol; the policy is really enforced.
+H2=(--http2-prior-knowledge)
+check direct-h1 "http://127.0.0.1:$O_H1$PATH_REQ" 200
+check direct-h2 "http://127.0.0.1:$O_H2$PATH_REQ" 200 "${H2[@]}"
+check sockmesh-h1 "http://127.0.0.1:$SM_P$PATH_REQ" 200
+check sockmesh-h2 "http://127.0.0.1:$SMH2_P$PATH_REQ" 200 "${H2[@]}"
+check sockmesh-deny "http://127.0.0.1:$SM_P/not-allowed" 403
+check sockmesh-deny-h2 "http://127.0.0.1:$SMH2_P/not-allowed" 403 "${H2[@]}"
+check haproxy-h1 "http://127.0.0.1:$HA_H1$PATH_REQ" 200
+check haproxy-h2 "http://127.0.0.1:$HA_H2$PATH_REQ" 200 "${H2[@]}"
+check nginx-proxy-h1 "http://127.0.0.1:$NP_H1$PATH_REQ" 200
+check nginx-proxy-h2 "http://127.0.0.1:$NP_H2$PATH_REQ" 200 "${H2[@]}"
+
+# ---------------------------------------------------------------- load rows
+ROWS="$T/rows.tsv"; : >"$ROWS"
+# row TARGET TOOL PORT "PROXY_PIDS"
+row() {
+    local target=$1 tool=$2 port=$3 ppids=$4
+    local out="$T/$target-$tool.out" log="$T/$target-$tool.log" parsed
+    local url="http://127.0.0.1:$port$PATH_REQ"
+    sleep 1
+    local pu0 ps0 pu1 ps1 o0 o1 x
+    read -r pu0 ps0 < <(python3 "$LIB" ticks $ppids)
+    read -r o0 x < <(python3 "$LIB" ticks $ORIGIN_PIDS); o0=$((o0 + x))
+    case $tool in
+    wrk)
+        timeout $((DURATION + 30)) wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$out" 2>&1 ;;
+    h2load-m1 | h2load-m10)
+        timeout $((DURATION + 30)) h2load -t1 -c"$CONNS" -m"${tool#h2load-m}" -D "$DURATION" \
+            --log-file="$log" "$url" >"$out" 2>&1 ;;
+    esac
+    read -r pu1 ps1 < <(python3 "$LIB" ticks $ppids)
+    read -r o1 x < <(python3 "$LIB" ticks $ORIGIN_PIDS); o1=$((o1 + x))
+    if [[ $tool == wrk ]]; then
+        parsed=$(python3 "$LIB" wrk "$out")
+    else
+        parsed=$(python3 "$LIB" h2load "$out" "$log")
+        rm -f "$log"
+    fi
+    read -r rps total p50 p99 bad <<<"$parsed"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$tool" "$rps" "$total" "$p50" \
+        "$p99" "$bad" $((pu1 - pu0)) $((ps1 - ps0)) $((o1 - o0)) >>"$ROWS"
+    echo "  $target $tool: $rps req/s" >&2
+}
+
+START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "running 12 rows of ${DURATION}s ..." >&2
+for tool in wrk h2load-m1 h2load-m10; do
+    if [[ $tool == wrk ]]; then
+        row direct "$tool" "$O_H1" "$ORIGIN_PIDS"
+        row sockmesh "$tool" "$SM_P" "$SM_PID"
+        row haproxy "$tool" "$HA_H1" "$HA_PID"
+        row nginx-proxy "$tool" "$NP_H1" "$NP_PIDS"
+    else
+        row direct "$tool" "$O_H2" "$ORIGIN_PIDS"
+        row sockmesh "$tool" "$SMH2_P" "$SMH2_PID"
+        row haproxy "$tool" "$HA_H2" "$HA_PID"
+        row nginx-proxy "$tool" "$NP_H2" "$NP_PIDS"
+    fi
+done
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+RSS_SM_AFTER=$(python3 "$LIB" rss "$SM_PID")
+rss_sum() { local t=0 p r; for p in "$@"; do read -r r _ < <(python3 "$LIB" rss "$p"); t=$((t + r)); done; echo "$t"; }
+RSS_HA_AFTER=$(rss_sum "$HA_PID")
+RSS_NP_AFTER=$(rss_sum $NP_PIDS)
+
+# ---------------------------------------------------------------- report
+kib_mib() { awk -v k="$1" 'BEGIN { printf "%.2f MiB", k / 1024 }'; }
+read -r rss1 _ <<<"${RSS[1]}"
+read -r rssN _ <<<"${RSS[$RSS_RULES]}"
+read -r rssI _ <<<"$RSS_SM_IDLE"
+read -r rssA hwmA <<<"$RSS_SM_AFTER"
+mkdir -p "$HERE/results"
+{
+    echo "# bench/http: $START, $(nproc) CPUs, $(uname -r), checkout at git $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet HEAD -- 2>/dev/null || echo ' (dirty)')"
+    echo "# command: DURATION=$DURATION RULES=$RULES RSS_RULES=$RSS_RULES CONNS=$CONNS $CMDLINE"
+    echo "# $(nginx -v 2>&1 | sed 's/.*: //'), $(haproxy -v | head -1 | cut -d' ' -f1-3), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(h2load --version | head -1)"
+    echo "# sockmesh binary: $BIN (sha256 $(sha256sum "$BIN" | cut -c1-12), built $(date -u -r "$BIN" +%Y-%m-%dT%H:%M:%SZ))"
+    echo "# loadavg before/after: $LOAD0 / $LOAD1"
+    echo "# sockmesh: $RULES-rule policy in force (GET $PATH_REQ allowed only by the last rule), --workers 1"
+    echo "# $SM_NOTE"
+    echo "# haproxy: nbthread 1, http-reuse always; nginx-proxy: 1 worker, proxy_http_version 1.1, keepalive 1024"
+    echo "# origin: nginx, 1 worker, sendfile off, return 200 \"ok\\n\"; wrk -t1 -c$CONNS -d${DURATION}s; h2load -t1 -c$CONNS -mN -D $DURATION (h2c prior knowledge)"
+    echo "# p50/p99: wrk --latency; h2load from --log-file per-request durations. CPU from /proc/PID/stat utime+stime (CLK_TCK $CLK_TCK)"
+    echo
+    python3 "$LIB" table "$ROWS" "$CLK_TCK"
+    echo
+    echo "sockmesh idle RSS, 1 rule:          $(kib_mib "$rss1")   (after one request: $(kib_mib "${RSS1[1]%% *}"))"
+    echo "sockmesh idle RSS, $RSS_RULES rules:   $(kib_mib "$rssN")   (after one request: $(kib_mib "${RSS1[$RSS_RULES]%% *}"))   target < 10 MiB: $(awk -v k="$rssN" 'BEGIN { print (k < 10240 ? "MET" : "NOT MET") }')"
+    echo "sockmesh idle RSS, $RULES rules (before load): $(kib_mib "$rssI"); after the load rows: $(kib_mib "$rssA") (peak $(kib_mib "$hwmA"))"
+    echo "for comparison, after the load rows: haproxy $(kib_mib "$RSS_HA_AFTER"), nginx-proxy (master+worker) $(kib_mib "$RSS_NP_AFTER")"
+} | tee "$HERE/results/latest.txt"
