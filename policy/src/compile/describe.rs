@@ -66,12 +66,21 @@ fn dir_json(d: &DirIndex) -> Value {
     })
 }
 
-pub(super) fn describe(selected: &[(&Policy, Vec<&Spec>)], dirs: [&DirIndex; 2]) -> Value {
+/// Name and number of selected specs of each selected policy: all `describe` needs besides the
+/// indexes, kept so that the description is built only when asked for.
+pub(super) fn summarize(selected: &[(&Policy, Vec<&Spec>)]) -> Vec<(String, usize)> {
+    selected
+        .iter()
+        .map(|(p, specs)| (p.qualified_name(), specs.len()))
+        .collect()
+}
+
+pub(super) fn describe(selected: &[(String, usize)], dirs: [&DirIndex; 2]) -> Value {
     let [ingress, egress] = dirs;
     json!({
         "policies": selected
             .iter()
-            .map(|(p, specs)| json!({ "name": p.qualified_name(), "selected_specs": specs.len() }))
+            .map(|(name, specs)| json!({ "name": name, "selected_specs": specs }))
             .collect::<Vec<_>>(),
         "ingress": dir_json(ingress),
         "egress": dir_json(egress),

@@ -168,7 +168,8 @@ pub struct CompiledPolicy {
     ingress: DirIndex,
     egress: DirIndex,
     rule_count: usize,
-    description: serde_json::Value,
+    /// Selected policies (name, specs), for [`CompiledPolicy::describe`].
+    selected: Vec<(String, usize)>,
 }
 
 impl Default for CompiledPolicy {
@@ -246,12 +247,11 @@ impl CompiledPolicy {
             .flat_map(|d| d.allow.entries.iter().chain(&d.deny.entries))
             .map(|e| e.l7.as_ref().map_or(1, |l| l.len()))
             .sum();
-        let description = describe::describe(&selected, [&ingress, &egress]);
         Ok(CompiledPolicy {
             ingress,
             egress,
             rule_count,
-            description,
+            selected: describe::summarize(&selected),
         })
     }
 
@@ -274,12 +274,11 @@ impl CompiledPolicy {
             ),
         };
         let (ingress, egress) = (dir(Direction::Ingress), dir(Direction::Egress));
-        let description = describe::describe(&[], [&ingress, &egress]);
         CompiledPolicy {
             ingress,
             egress,
             rule_count: 0,
-            description,
+            selected: Vec::new(),
         }
     }
 
@@ -362,6 +361,6 @@ impl CompiledPolicy {
 
     /// The effective compiled rules, for the admin `/policy` endpoint.
     pub fn describe(&self) -> serde_json::Value {
-        self.description.clone()
+        describe::describe(&self.selected, [&self.ingress, &self.egress])
     }
 }

@@ -51,6 +51,24 @@ pub fn apply_actions(headers: &mut HeaderMap, actions: &[HeaderAction]) -> Strin
 /// Removes hop-by-hop headers (RFC 9110 section 7.6.1), including those named in `Connection`.
 /// `keep_upgrade` keeps `Connection: upgrade` and `Upgrade` for protocol-switch passthrough.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Most messages carry none of these: one pass over the names decides, without allocating.
+    let any = headers.keys().any(|n| {
+        matches!(
+            n.as_str(),
+            "connection"
+                | "upgrade"
+                | "te"
+                | "keep-alive"
+                | "proxy-connection"
+                | "proxy-authenticate"
+                | "proxy-authorization"
+                | "transfer-encoding"
+                | "http2-settings"
+        )
+    });
+    if !any && !keep_upgrade {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()

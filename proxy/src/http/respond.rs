@@ -5,10 +5,11 @@
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
+
+use crate::upstream::UpstreamBody;
 
 /// Body of every response the proxy sends downstream.
-pub type RespBody = Either<Incoming, Full<Bytes>>;
+pub type RespBody = Either<UpstreamBody, Full<Bytes>>;
 
 /// gRPC status codes the proxy produces (grpc/doc/statuscodes.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -64,7 +64,7 @@ pub async fn handle(
         let Outcome {
             response,
             proxy_error,
-        } = forward::forward(&ctx, downstream, is_grpc, endpoint, req).await;
+        } = Box::pin(forward::forward(&ctx, downstream, is_grpc, endpoint, req)).await;
         let label = if proxy_error {
             VerdictLabel::Error
         } else {
@@ -83,26 +83,28 @@ pub async fn handle(
         Some(verdict.rule.as_str()),
         elapsed.as_secs_f64(),
     );
-    access_log::log(&access_log::Entry {
-        listener: &ctx.listener.name,
-        protocol,
-        client: ctx.client,
-        method: method.as_str(),
-        path,
-        authority: authority.unwrap_or(""),
-        allowed: verdict.allowed,
-        rule: verdict.rule.as_str(),
-        upstream,
-        status: u32::from(resp.status().as_u16()),
-        grpc_status: resp
-            .headers()
-            .get("grpc-status")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok()),
-        bytes_in: 0,
-        bytes_out: 0,
-        duration: elapsed,
-        note: &note,
-    });
+    if access_log::enabled() {
+        access_log::log(&access_log::Entry {
+            listener: &ctx.listener.name,
+            protocol,
+            client: ctx.client,
+            method: method.as_str(),
+            path,
+            authority: authority.unwrap_or(""),
+            allowed: verdict.allowed,
+            rule: verdict.rule.as_str(),
+            upstream,
+            status: u32::from(resp.status().as_u16()),
+            grpc_status: resp
+                .headers()
+                .get("grpc-status")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok()),
+            bytes_in: 0,
+            bytes_out: 0,
+            duration: elapsed,
+            note: &note,
+        });
+    }
     Ok(resp)
 }

@@ -32,7 +32,15 @@ pub struct Entry<'a> {
     pub note: &'a str,
 }
 
+/// Whether access-log lines are wanted at all: callers skip building entries when not.
+pub fn enabled() -> bool {
+    tracing::enabled!(target: "access", tracing::Level::INFO)
+}
+
 pub fn log(e: &Entry<'_>) {
+    if !enabled() {
+        return;
+    }
     let upstream = e
         .upstream
         .map(|u| u.to_string())

@@ -9,6 +9,10 @@ use tracing_subscriber::{EnvFilter, Registry, reload};
 
 use crate::config::LogFormat;
 
+/// Lines buffered for the writer thread; the channel is allocated up front, so this is memory
+/// held for the whole run (about 40 bytes a line), and a burst beyond it makes callers wait.
+const LOG_BUFFER_LINES: usize = 8192;
+
 /// Changes the log filter at run time (admin `POST /logging?level=...`), and keeps the log writer
 /// thread alive: dropping the last handle flushes what is buffered.
 #[derive(Clone)]
@@ -41,7 +45,7 @@ fn parse_filter(filter: &str) -> Result<EnvFilter, LogError> {
 ///
 /// Lines are formatted on the calling thread and written to stdout by a writer thread, so a slow
 /// terminal or pipe never stalls the data path; the writer does not drop lines (a full buffer of
-/// 128k lines makes callers wait instead).
+/// [`LOG_BUFFER_LINES`] makes callers wait instead).
 pub fn init(format: LogFormat, level: &str) -> Result<LogHandle, LogError> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(env) if !env.is_empty() => parse_filter(&env)?,
@@ -50,6 +54,7 @@ pub fn init(format: LogFormat, level: &str) -> Result<LogHandle, LogError> {
     let (filter, handle) = reload::Layer::new(filter);
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
+        .buffered_lines_limit(LOG_BUFFER_LINES)
         .finish(std::io::stdout());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let registry = tracing_subscriber::registry().with(filter);

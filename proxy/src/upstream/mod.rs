@@ -4,6 +4,7 @@
 //! The cluster set is swapped atomically, so a control plane (or a config reload) can change
 //! endpoints while requests are in flight.
 
+mod body;
 mod pool;
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use sockmesh_xds::domain::{Cluster, UpstreamProtocol};
 
+pub use body::UpstreamBody;
 pub use pool::{HttpVersion, Pool};
 
 /// One cluster and its round-robin cursor.

@@ -1,7 +1,7 @@
 //! Pooled upstream HTTP connections, keyed by endpoint and HTTP version.
 //!
-//! HTTP/1.1 connections are kept in a bounded idle list and returned once the previous response
-//! has been read; HTTP/2 connections are shared by all requests to the endpoint. A request that
+//! HTTP/1.1 connections are kept in a bounded idle list and returned when the previous response
+//! body has been read to its end (by the body itself: no task per request); HTTP/2 connections are shared by all requests to the endpoint. A request that
 //! a pooled connection could not even start (the server closed it while idle) is retried once on
 //! a fresh connection: it never reached the server, so this is safe for every method.
 
@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
+use super::body::{Return, UpstreamBody};
 use crate::metrics::Metrics;
 
 /// The body the proxy sends upstream: the client's body, length-limited.
@@ -87,10 +88,13 @@ impl Pool {
         version: HttpVersion,
         connect_timeout: Duration,
         req: Request<UpBody>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
         match version {
             HttpVersion::Http1 => self.send_h1(addr, connect_timeout, req).await,
-            HttpVersion::Http2 => self.send_h2(addr, connect_timeout, req).await,
+            HttpVersion::Http2 => Ok(self
+                .send_h2(addr, connect_timeout, req)
+                .await?
+                .map(|b| UpstreamBody::new(b, None))),
         }
     }
 
@@ -99,11 +103,15 @@ impl Pool {
         addr: SocketAddr,
         timeout: Duration,
         req: Request<UpBody>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
         let mut req = req;
         let mut fresh = false;
         loop {
-            let mut sender = match (!fresh).then(|| self.checkout_h1(addr)).flatten() {
+            let pooled = match fresh {
+                false => self.checkout_h1(addr).await,
+                true => None,
+            };
+            let mut sender = match pooled {
                 Some(s) => s,
                 None => {
                     fresh = true;
@@ -112,8 +120,12 @@ impl Pool {
             };
             match sender.try_send_request(req).await {
                 Ok(resp) => {
-                    self.checkin_h1_when_ready(addr, sender);
-                    return Ok(resp);
+                    let give_back = Return {
+                        pool: Arc::clone(self),
+                        addr,
+                        sender,
+                    };
+                    return Ok(resp.map(|b| UpstreamBody::new(b, Some(give_back))));
                 }
                 Err(mut e) => match e.take_message() {
                     Some(unsent) if !fresh => req = unsent,
@@ -128,35 +140,34 @@ impl Pool {
         }
     }
 
-    fn checkout_h1(&self, addr: SocketAddr) -> Option<http1::SendRequest<UpBody>> {
-        let mut entries = self.entries.lock().ok()?;
-        let entry = entries.get_mut(&addr)?;
-        while let Some((sender, since)) = entry.h1_idle.pop() {
-            if sender.is_ready() && since.elapsed() < IDLE_TIMEOUT {
+    /// The most recently returned idle connection that is still usable. A connection comes back
+    /// when its response body ended, possibly before its task noticed: wait for it to be ready.
+    async fn checkout_h1(&self, addr: SocketAddr) -> Option<http1::SendRequest<UpBody>> {
+        loop {
+            let (mut sender, since) = {
+                let mut entries = self.entries.lock().ok()?;
+                entries.get_mut(&addr)?.h1_idle.pop()?
+            };
+            if sender.is_closed() || since.elapsed() >= IDLE_TIMEOUT {
+                continue;
+            }
+            if sender.is_ready() || sender.ready().await.is_ok() {
                 return Some(sender);
             }
         }
-        None
     }
 
-    /// Returns the connection to the idle list once its response has been read.
-    fn checkin_h1_when_ready(
-        self: &Arc<Self>,
-        addr: SocketAddr,
-        mut sender: http1::SendRequest<UpBody>,
-    ) {
-        let pool = Arc::clone(self);
-        tokio::spawn(async move {
-            if sender.ready().await.is_err() {
-                return;
+    /// Takes back a connection whose response has been read to the end.
+    pub(super) fn checkin_h1(&self, addr: SocketAddr, sender: http1::SendRequest<UpBody>) {
+        if sender.is_closed() {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            let entry = entries.entry(addr).or_default();
+            if entry.h1_idle.len() < MAX_IDLE_PER_ENDPOINT {
+                entry.h1_idle.push((sender, Instant::now()));
             }
-            if let Ok(mut entries) = pool.entries.lock() {
-                let entry = entries.entry(addr).or_default();
-                if entry.h1_idle.len() < MAX_IDLE_PER_ENDPOINT {
-                    entry.h1_idle.push((sender, Instant::now()));
-                }
-            }
-        });
+        }
     }
 
     async fn connect_h1(
