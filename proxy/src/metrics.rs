@@ -105,20 +105,49 @@ pub struct Metrics {
     pub upstream_active: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub policy_reloads: Family<ReloadLabels, Counter>,
     pub policy_rules: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Series of `requests` and `request_duration` resolved once, so that recording a request
+    /// takes no lock and no hash lookup (they also show as zero before the first request).
+    request_series: [[Counter; 3]; 4],
+    duration_series: [Histogram; 4],
 }
+
+const PROTOCOLS: [Protocol; 4] = [
+    Protocol::Http1,
+    Protocol::Http2,
+    Protocol::Grpc,
+    Protocol::Tcp,
+];
+const VERDICTS: [VerdictLabel; 3] = [VerdictLabel::Allow, VerdictLabel::Deny, VerdictLabel::Error];
 
 impl Metrics {
     /// Creates the metrics and registers them under the `sockmesh_` prefix.
     pub fn new(registry: &mut Registry) -> Metrics {
-        let metrics = Metrics {
-            requests: Family::default(),
-            denials: Family::default(),
-            request_duration: Family::new_with_constructor(|| {
+        let requests: Family<RequestLabels, Counter> = Family::default();
+        let request_duration: Family<ProtocolLabels, Histogram> =
+            Family::new_with_constructor(|| {
                 // 50 us .. ~26 s, doubling: covers loopback hops and slow upstreams alike.
                 Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
                     0.00005, 2.0, 20,
                 ))
-            }),
+            });
+        let request_series = PROTOCOLS.map(|protocol| {
+            VERDICTS.map(|verdict| {
+                requests
+                    .get_or_create(&RequestLabels { protocol, verdict })
+                    .clone()
+            })
+        });
+        let duration_series = PROTOCOLS.map(|protocol| {
+            request_duration
+                .get_or_create(&ProtocolLabels { protocol })
+                .clone()
+        });
+        let metrics = Metrics {
+            request_series,
+            duration_series,
+            requests,
+            denials: Family::default(),
+            request_duration,
             downstream_connections: Family::default(),
             downstream_active: Gauge::default(),
             upstream_connects: Counter::default(),
@@ -189,9 +218,7 @@ impl Metrics {
         rule: Option<&str>,
         seconds: f64,
     ) {
-        self.requests
-            .get_or_create(&RequestLabels { protocol, verdict })
-            .inc();
+        self.request_series[protocol as usize][verdict as usize].inc();
         if let (VerdictLabel::Deny, Some(rule)) = (verdict, rule) {
             self.denials
                 .get_or_create(&RuleLabels {
@@ -199,8 +226,42 @@ impl Metrics {
                 })
                 .inc();
         }
-        self.request_duration
-            .get_or_create(&ProtocolLabels { protocol })
-            .observe(seconds);
+        self.duration_series[protocol as usize].observe(seconds);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolved_series_are_the_labelled_ones() {
+        for (i, p) in PROTOCOLS.iter().enumerate() {
+            assert_eq!(*p as usize, i);
+        }
+        for (i, v) in VERDICTS.iter().enumerate() {
+            assert_eq!(*v as usize, i);
+        }
+        let mut registry = Registry::default();
+        let m = Metrics::new(&mut registry);
+        m.record(Protocol::Grpc, VerdictLabel::Deny, Some("r1"), 0.001);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+        assert!(
+            out.contains("sockmesh_requests_total{protocol=\"grpc\",verdict=\"deny\"} 1"),
+            "{out}"
+        );
+        assert!(
+            out.contains("sockmesh_requests_total{protocol=\"tcp\",verdict=\"allow\"} 0"),
+            "{out}"
+        );
+        assert!(
+            out.contains("sockmesh_denials_total{rule=\"r1\"} 1"),
+            "{out}"
+        );
+        assert!(
+            out.contains("sockmesh_request_duration_seconds_count{protocol=\"grpc\"} 1"),
+            "{out}"
+        );
     }
 }
