@@ -242,7 +242,8 @@ pub struct Inputs {
     clusters_path: Option<PathBuf>,
     /// Per file: its policies as (resource name, encoded resource), encoded once per change.
     policy_files: BTreeMap<PathBuf, Cached<Vec<(String, Any)>>>,
-    clusters: Option<Cached<ClustersFile>>,
+    /// The clusters file's resources, built once per change of the file.
+    clusters: Option<Cached<Snapshot>>,
 }
 
 impl Inputs {
@@ -311,8 +312,10 @@ impl Inputs {
                 Some(st) if self.clusters.as_ref().is_some_and(|c| c.stamp == st) => {}
                 _ => match std::fs::read_to_string(path) {
                     Ok(text) => match ClustersFile::parse(path, &text) {
-                        Ok(value) => {
+                        Ok(file) => {
                             let st = stamp(path).unwrap_or((SystemTime::UNIX_EPOCH, 0));
+                            let mut value = Snapshot::default();
+                            build_clusters(&mut value, &file);
                             self.clusters = Some(Cached { stamp: st, value });
                         }
                         Err(e) => errors.push(e),
@@ -340,44 +343,41 @@ impl Inputs {
             }
         }
         if let Some(c) = &self.clusters {
-            build_clusters(&mut snap, &c.value);
+            snap.merge(&c.value);
         }
         snap
     }
 }
 
-/// Adds the resources of a clusters file to a snapshot.
+/// Adds the resources of a clusters file to a snapshot. Their versions derive from the file's
+/// values, not from the encoded bytes: Envoy messages with maps (listener metadata, protocol
+/// options) encode in hash-map order, which differs between runs, and a version must not.
 pub fn build_clusters(snap: &mut Snapshot, f: &ClustersFile) {
     for c in f.domain_clusters() {
         let (cl, cla) = cluster::cluster_from_domain(&c);
-        snap.insert(ResourceType::Cluster, c.name.clone(), any_of(&cl));
-        snap.insert(ResourceType::Endpoint, c.name.clone(), any_of(&cla));
+        let seed = format!("{c:?}");
+        snap.insert_seeded(ResourceType::Cluster, c.name.clone(), any_of(&cl), &seed);
+        snap.insert_seeded(ResourceType::Endpoint, c.name.clone(), any_of(&cla), &seed);
     }
     for l in f.domain_listeners() {
-        snap.insert(
+        let any = any_of(&listener::listener_from_domain(&l));
+        snap.insert_seeded(
             ResourceType::Listener,
             l.name.clone(),
-            any_of(&listener::listener_from_domain(&l)),
+            any,
+            &format!("{l:?}"),
         );
     }
     for g in &f.grpc_listeners {
         let route_name = format!("{}-route", g.name);
-        snap.insert(
-            ResourceType::Listener,
-            g.name.clone(),
-            any_of(&listener::grpc_api_listener(&g.name, &route_name)),
-        );
-        snap.insert(
-            ResourceType::Route,
-            route_name.clone(),
-            any_of(&listener::route_configuration(&route_name, &g.cluster)),
-        );
+        let seed = format!("{g:?}");
+        let api = any_of(&listener::grpc_api_listener(&g.name, &route_name));
+        snap.insert_seeded(ResourceType::Listener, g.name.clone(), api, &seed);
+        let route = any_of(&listener::route_configuration(&route_name, &g.cluster));
+        snap.insert_seeded(ResourceType::Route, route_name.clone(), route, &seed);
     }
     for s in f.domain_secrets() {
-        snap.insert(
-            ResourceType::Secret,
-            s.name.clone(),
-            any_of(&secret::secret_from_domain(&s)),
-        );
+        let any = any_of(&secret::secret_from_domain(&s));
+        snap.insert_seeded(ResourceType::Secret, s.name.clone(), any, &format!("{s:?}"));
     }
 }

@@ -316,8 +316,21 @@ type Watcher = notify::RecommendedWatcher;
 fn watch_inputs(args: &ControlPlaneArgs) -> Result<(Watcher, mpsc::Receiver<()>), ServerError> {
     use notify::{RecursiveMode, Watcher as _};
     let (tx, rx) = mpsc::channel(1);
+    let clusters_name = args
+        .clusters
+        .as_ref()
+        .and_then(|c| c.file_name())
+        .map(ToOwned::to_owned);
+    // Only policy files and the clusters file matter: other files in those directories (logs,
+    // editor swap files) must not trigger reloads.
+    let relevant = move |path: &std::path::Path| {
+        matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) || (clusters_name.is_some() && path.file_name() == clusters_name.as_deref())
+    };
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok_and(|e| !e.kind.is_access()) {
+        if event.is_ok_and(|e| !e.kind.is_access() && e.paths.iter().any(|p| relevant(p))) {
             // Full means a reload is already pending, which will see this change too.
             let _ = tx.try_send(());
         }

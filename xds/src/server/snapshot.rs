@@ -19,8 +19,9 @@ pub struct Versioned {
     pub any: Any,
 }
 
-/// What the control plane serves right now.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What the control plane serves right now. Equality compares names and versions only: two
+/// snapshots with the same content are equal even when map-order made their bytes differ.
+#[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     types: BTreeMap<ResourceType, BTreeMap<String, Versioned>>,
 }
@@ -42,6 +43,37 @@ impl Snapshot {
                 any,
             },
         );
+    }
+
+    /// Adds (or replaces) a resource whose version derives from `seed` (a canonical description of
+    /// its content) instead of its bytes, for messages whose encoding is not deterministic.
+    pub fn insert_seeded(
+        &mut self,
+        ty: ResourceType,
+        name: impl Into<String>,
+        any: Any,
+        seed: &str,
+    ) {
+        let mut h = DefaultHasher::new();
+        any.type_url.hash(&mut h);
+        seed.hash(&mut h);
+        self.types.entry(ty).or_default().insert(
+            name.into(),
+            Versioned {
+                version: hex(h.finish()),
+                any,
+            },
+        );
+    }
+
+    /// Adds every resource of `other` (replacing same-named ones).
+    pub fn merge(&mut self, other: &Snapshot) {
+        for (ty, resources) in &other.types {
+            let mine = self.types.entry(*ty).or_default();
+            for (name, v) in resources {
+                mine.insert(name.clone(), v.clone());
+            }
+        }
     }
 
     /// Whether a resource of that name exists.
@@ -82,5 +114,17 @@ impl Snapshot {
     /// True if there are no resources at all.
     pub fn is_empty(&self) -> bool {
         self.types.values().all(BTreeMap::is_empty)
+    }
+}
+
+impl PartialEq for Snapshot {
+    fn eq(&self, other: &Snapshot) -> bool {
+        let key = |s: &Snapshot| -> Vec<(ResourceType, String, String)> {
+            s.types
+                .iter()
+                .flat_map(|(t, m)| m.iter().map(|(n, v)| (*t, n.clone(), v.version.clone())))
+                .collect()
+        };
+        key(self) == key(other)
     }
 }

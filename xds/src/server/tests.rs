@@ -411,3 +411,35 @@ fn inputs_keep_last_good_content_and_skip_the_clusters_file() {
     assert_eq!(inputs.snapshot().len(ResourceType::NetworkPolicy), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn clusters_file_versions_are_stable_although_map_encoding_is_not() {
+    let p = std::path::Path::new("clusters.yaml");
+    let text = "clusters:\n- name: web\n  endpoints: [\"127.0.0.1:8080\"]\n  protocol: http2\nlisteners:\n- name: in\n  address: 127.0.0.1:15006\n  direction: inbound\n  protocol: http\n  cluster: web\n";
+    let f = ClustersFile::parse(p, text).unwrap();
+    let build = || {
+        let mut s = Snapshot::default();
+        files::build_clusters(&mut s, &f);
+        s
+    };
+    let first = build();
+    for _ in 0..20 {
+        let again = build();
+        assert_eq!(again, first, "same file, same versions");
+        assert_eq!(
+            again.version(ResourceType::Listener, None),
+            first.version(ResourceType::Listener, None)
+        );
+    }
+    let changed = ClustersFile::parse(p, &text.replace("15006", "15007")).unwrap();
+    let mut s = Snapshot::default();
+    files::build_clusters(&mut s, &changed);
+    assert_ne!(
+        s.version(ResourceType::Listener, None),
+        first.version(ResourceType::Listener, None)
+    );
+    assert_eq!(
+        s.version(ResourceType::Cluster, None),
+        first.version(ResourceType::Cluster, None)
+    );
+}
