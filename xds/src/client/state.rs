@@ -180,7 +180,8 @@ impl Store {
                     }
                 }
                 Some((value, raw)) => {
-                    applied.changed = true;
+                    // Same content in different bytes (map order) is not a change.
+                    applied.changed |= store.resources.get(&name).is_none_or(|e| e.value != value);
                     store.resources.insert(
                         name,
                         Entry {
@@ -243,7 +244,7 @@ impl Store {
             }
             match decode_resource(ty, any, &self.labels) {
                 Ok((name, value)) if name == r.name => {
-                    applied.changed = true;
+                    applied.changed |= store.resources.get(&name).is_none_or(|e| e.value != value);
                     store.resources.insert(
                         name,
                         Entry {
