@@ -120,24 +120,12 @@ fn rewrite_target(
         .path_and_query()
         .cloned()
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
-    let authority: Authority = match req.uri().authority() {
-        Some(a) => a.clone(),
-        None => match req.headers().get(header::HOST) {
-            Some(h) => h
-                .to_str()
-                .ok()
-                .and_then(|h| h.parse().ok())
-                .ok_or(StatusCode::BAD_REQUEST)?,
-            None => endpoint
-                .to_string()
-                .parse()
-                .map_err(|_| StatusCode::BAD_GATEWAY)?,
-        },
-    };
     match version {
         HttpVersion::Http1 => {
             *req.version_mut() = Version::HTTP_11;
+            // The common case (an HTTP/1.1 client sent Host) needs no authority parsing at all.
             if !req.headers().contains_key(header::HOST) {
+                let authority = authority(req, endpoint)?;
                 let host = HeaderValue::from_str(authority.as_str())
                     .map_err(|_| StatusCode::BAD_REQUEST)?;
                 req.headers_mut().insert(header::HOST, host);
@@ -145,6 +133,7 @@ fn rewrite_target(
             *req.uri_mut() = Uri::from(pq);
         }
         HttpVersion::Http2 => {
+            let authority = authority(req, endpoint)?;
             *req.version_mut() = Version::HTTP_2;
             req.headers_mut().remove(header::HOST);
             *req.uri_mut() = Uri::builder()
@@ -156,6 +145,24 @@ fn rewrite_target(
         }
     }
     Ok(())
+}
+
+/// The request's authority: `:authority`, else `Host`, else the endpoint itself.
+fn authority(req: &Request<Incoming>, endpoint: SocketAddr) -> Result<Authority, StatusCode> {
+    if let Some(a) = req.uri().authority() {
+        return Ok(a.clone());
+    }
+    match req.headers().get(header::HOST) {
+        Some(h) => h
+            .to_str()
+            .ok()
+            .and_then(|h| h.parse().ok())
+            .ok_or(StatusCode::BAD_REQUEST),
+        None => endpoint
+            .to_string()
+            .parse()
+            .map_err(|_| StatusCode::BAD_GATEWAY),
+    }
 }
 
 /// Copies bytes both ways between the client and upstream after a `101 Switching Protocols`.
