@@ -32,11 +32,18 @@ impl Protocol {
     }
 }
 
-impl EncodeLabelValue for Protocol {
-    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
-        std::fmt::Write::write_str(encoder, self.as_str())
-    }
+/// Label values are the enums' `as_str` names.
+macro_rules! label_value {
+    ($($t:ty),*) => {$(
+        impl EncodeLabelValue for $t {
+            fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+                std::fmt::Write::write_str(encoder, self.as_str())
+            }
+        }
+    )*};
 }
+
+label_value!(Protocol, VerdictLabel, ReloadResult);
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum VerdictLabel {
@@ -45,14 +52,13 @@ pub enum VerdictLabel {
     Error,
 }
 
-impl EncodeLabelValue for VerdictLabel {
-    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let s = match self {
+impl VerdictLabel {
+    pub fn as_str(self) -> &'static str {
+        match self {
             VerdictLabel::Allow => "allow",
             VerdictLabel::Deny => "deny",
             VerdictLabel::Error => "error",
-        };
-        std::fmt::Write::write_str(encoder, s)
+        }
     }
 }
 
@@ -83,13 +89,12 @@ pub enum ReloadResult {
     Failed,
 }
 
-impl EncodeLabelValue for ReloadResult {
-    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let s = match self {
+impl ReloadResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
             ReloadResult::Ok => "ok",
             ReloadResult::Failed => "failed",
-        };
-        std::fmt::Write::write_str(encoder, s)
+        }
     }
 }
 
@@ -208,6 +213,13 @@ impl Metrics {
             metrics.policy_rules.clone(),
         );
         metrics
+    }
+
+    /// Counts an accepted downstream connection handled as `protocol`.
+    pub fn count_connection(&self, protocol: Protocol) {
+        self.downstream_connections
+            .get_or_create(&ProtocolLabels { protocol })
+            .inc();
     }
 
     /// Records one finished request or TCP connection.

@@ -23,7 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::detect::activity::{Activity, Tracked};
 use crate::listener::ConnCtx;
-use crate::metrics::{Protocol, ProtocolLabels};
+use crate::metrics::Protocol;
 
 /// Serves HTTP/1.1 on `io` until the client closes, the idle timeout, or shutdown.
 pub async fn serve_http1<I>(io: I, ctx: Arc<ConnCtx>)
@@ -68,11 +68,7 @@ where
 }
 
 fn count_connection(ctx: &ConnCtx, protocol: Protocol) {
-    ctx.shared
-        .metrics
-        .downstream_connections
-        .get_or_create(&ProtocolLabels { protocol })
-        .inc();
+    ctx.shared.metrics.count_connection(protocol);
 }
 
 /// Runs the connection; on shutdown, or after `idleTimeout` without a byte either way, asks it

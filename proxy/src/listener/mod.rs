@@ -19,7 +19,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::bpf::Acceleration;
 use crate::config::Limits;
 use crate::detect::{self, Detected};
-use crate::metrics::{Metrics, Protocol, ProtocolLabels, VerdictLabel};
+use crate::metrics::{Metrics, Protocol, VerdictLabel};
 use crate::policy_store::PolicyStore;
 use crate::upstream::{Clusters, Pool, Target};
 
@@ -200,33 +200,16 @@ fn resolve_target(
 }
 
 fn deny_connection(ctx: &ConnCtx, stream: TcpStream, endpoint: SocketAddr, rule: &str, note: &str) {
-    ctx.shared
-        .metrics
-        .record(Protocol::Tcp, VerdictLabel::Deny, Some(rule), 0.0);
-    ctx.shared
-        .metrics
-        .downstream_connections
-        .get_or_create(&ProtocolLabels {
-            protocol: Protocol::Tcp,
-        })
-        .inc();
-    crate::telemetry::access_log::log(&crate::telemetry::access_log::Entry {
-        listener: &ctx.listener.name,
-        protocol: Protocol::Tcp,
-        client: ctx.client,
-        method: "",
-        path: "",
-        authority: "",
-        allowed: false,
+    ctx.shared.metrics.count_connection(Protocol::Tcp);
+    crate::tcp::record(
+        ctx,
+        endpoint,
+        VerdictLabel::Deny,
         rule,
-        upstream: Some(endpoint),
-        status: 0,
-        grpc_status: None,
-        bytes_in: 0,
-        bytes_out: 0,
-        duration: std::time::Duration::ZERO,
+        (0, 0),
+        std::time::Duration::ZERO,
         note,
-    });
+    );
     reset(stream);
 }
 

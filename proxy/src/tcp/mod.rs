@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sockmesh_policy::RuleId;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use crate::detect::PrefixedIo;
 use crate::detect::activity::Activity;
 use crate::listener::ConnCtx;
-use crate::metrics::{Protocol, ProtocolLabels, VerdictLabel};
+use crate::metrics::{Protocol, VerdictLabel};
 use crate::telemetry::access_log;
 
 mod idle;
@@ -25,12 +25,7 @@ pub async fn proxy(
 ) {
     let start = Instant::now();
     let metrics = &ctx.shared.metrics;
-    metrics
-        .downstream_connections
-        .get_or_create(&ProtocolLabels {
-            protocol: Protocol::Tcp,
-        })
-        .inc();
+    metrics.count_connection(Protocol::Tcp);
     let connected = crate::upstream::connect(endpoint, ctx.target.connect_timeout()).await;
     let (label, bytes, note) = match connected {
         Ok(upstream) => {
@@ -56,13 +51,30 @@ pub async fn proxy(
             (VerdictLabel::Error, (0, 0), error.to_string())
         }
     };
-    let elapsed = start.elapsed();
-    metrics.record(
-        Protocol::Tcp,
+    record(
+        &ctx,
+        endpoint,
         label,
-        Some(rule.as_str()),
-        elapsed.as_secs_f64(),
+        rule.as_str(),
+        bytes,
+        start.elapsed(),
+        &note,
     );
+}
+
+/// Records a finished (or refused) TCP connection: metrics and one access-log line.
+pub fn record(
+    ctx: &ConnCtx,
+    endpoint: SocketAddr,
+    label: VerdictLabel,
+    rule: &str,
+    bytes: (u64, u64),
+    duration: Duration,
+    note: &str,
+) {
+    ctx.shared
+        .metrics
+        .record(Protocol::Tcp, label, Some(rule), duration.as_secs_f64());
     access_log::log(&access_log::Entry {
         listener: &ctx.listener.name,
         protocol: Protocol::Tcp,
@@ -70,15 +82,15 @@ pub async fn proxy(
         method: "",
         path: "",
         authority: "",
-        allowed: true,
-        rule: rule.as_str(),
+        allowed: label != VerdictLabel::Deny,
+        rule,
         upstream: Some(endpoint),
         status: 0,
         grpc_status: None,
         bytes_in: bytes.0,
         bytes_out: bytes.1,
-        duration: elapsed,
-        note: &note,
+        duration,
+        note,
     });
 }
 
