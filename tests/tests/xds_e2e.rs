@@ -206,3 +206,65 @@ fn xds_sotw_change_nack_kill_restart() {
 fn xds_delta_change_nack_kill_restart() {
     scenario("delta");
 }
+
+/// `/ready` stays false while no control plane has answered; the first complete sync makes the
+/// sidecar ready and its listeners serve the control plane's policy.
+#[test]
+fn xds_not_ready_until_first_sync() {
+    use sockmesh_tests::{Child, bin, http_get};
+    use std::process::{Command, Stdio};
+
+    let nginx = Nginx::start();
+    let dir = TempDir::new("xds-ready");
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(&policies).expect("policies dir");
+    let listen = free_port();
+    let clusters = dir.write("clusters.yaml", &clusters_file(nginx.port, listen));
+    write_atomically(&policies, "a.yaml", &allow_get("a", nginx.port, &["/ok"]));
+    let cp_port = free_port();
+    let admin = local(free_port());
+    let log = dir.path().join("sidecar.log");
+    let out = std::fs::File::create(&log).expect("log");
+    let err = out.try_clone().expect("log");
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "run",
+        "--xds",
+        &local(cp_port).to_string(),
+        "--label",
+        "app=test",
+    ])
+    .args(["--admin", &admin.to_string()])
+    .stdin(Stdio::null())
+    .stdout(out)
+    .stderr(err);
+    let mut sidecar = Child::spawn(&mut cmd);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        sidecar.is_running(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(
+        !matches!(http_get(admin, "/ready"), Ok((200, _))),
+        "ready without a control plane"
+    );
+    assert_ne!(
+        status_of(listen, "/ok"),
+        200,
+        "serving before the first sync"
+    );
+
+    let cp = ControlPlane::start(&policies, &clusters, cp_port, &dir.path().join("cp.log"));
+    let ready = wait_until(Duration::from_secs(20), || {
+        matches!(http_get(admin, "/ready"), Ok((200, _)))
+    });
+    assert!(
+        ready,
+        "not ready after the control plane came up:\n{}\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default(),
+        cp.logs()
+    );
+    assert_eq!(status_of(listen, "/ok"), 200);
+    assert_eq!(status_of(listen, "/other"), 403);
+}
