@@ -34,7 +34,7 @@ use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Endpoint};
 
 pub use backoff::Backoff;
-pub use state::DomainState;
+pub use state::{DomainState, Generations};
 
 use crate::types::ResourceType;
 
@@ -320,6 +320,9 @@ impl Ctx {
         received: &mut std::collections::BTreeSet<ResourceType>,
     ) {
         self.backoff.reset();
+        if applied.changed {
+            self.store.bump(ty);
+        }
         if applied.changed || !self.ready() {
             self.state_tx
                 .send_replace(Arc::new(self.store.domain_state()));

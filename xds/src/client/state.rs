@@ -24,6 +24,19 @@ pub struct DomainState {
     pub clusters: Vec<domain::Cluster>,
     pub listeners: Vec<domain::Listener>,
     pub secrets: Vec<domain::Secret>,
+    /// Bumped whenever the corresponding part changed, so consumers can skip work (recompiling
+    /// every policy because a listener changed, say) by comparing with the last one they applied.
+    pub generations: Generations,
+}
+
+/// Change counters of the parts of a [`DomainState`]; start at 0 (empty) and only grow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Generations {
+    pub policies: u64,
+    /// Clusters and their endpoints.
+    pub clusters: u64,
+    pub listeners: u64,
+    pub secrets: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +85,7 @@ impl Applied {
 pub(crate) struct Store {
     types: BTreeMap<ResourceType, TypeStore>,
     labels: Labels,
+    generations: Generations,
 }
 
 impl Store {
@@ -79,6 +93,7 @@ impl Store {
         Store {
             types: BTreeMap::new(),
             labels,
+            generations: Generations::default(),
         }
     }
 
@@ -271,6 +286,17 @@ impl Store {
         applied
     }
 
+    /// Records that `ty` changed (after an apply that reported a change).
+    pub(crate) fn bump(&mut self, ty: ResourceType) {
+        let g = &mut self.generations;
+        match ty {
+            ResourceType::NetworkPolicy => g.policies += 1,
+            ResourceType::Cluster | ResourceType::Endpoint => g.clusters += 1,
+            ResourceType::Listener | ResourceType::Route => g.listeners += 1,
+            ResourceType::Secret => g.secrets += 1,
+        }
+    }
+
     /// The domain state the proxy consumes.
     pub(crate) fn domain_state(&self) -> DomainState {
         let values = |ty| {
@@ -285,7 +311,10 @@ impl Store {
                 _ => None,
             })
             .collect();
-        let mut state = DomainState::default();
+        let mut state = DomainState {
+            generations: self.generations,
+            ..DomainState::default()
+        };
         for v in values(ResourceType::Cluster) {
             if let Converted::Cluster(c) = v {
                 let mut cluster = c.cluster.clone();

@@ -182,15 +182,26 @@ async fn sync_update_nack_and_restart(mode: Mode) {
         tracker.status()
     );
 
-    // A valid change reaches the state.
+    // A valid change reaches the state; only the policy generation moves.
+    let before = rx.borrow().generations;
+    assert!(before.policies > 0 && before.clusters > 0 && before.listeners > 0);
     server.publish(snapshot(&[
         policy_resource("a", "/a/v2"),
         policy_resource("b", "/b/v1"),
     ]));
-    wait_state(&mut rx, "a v2", |s| {
+    let s = wait_state(&mut rx, "a v2", |s| {
         path_of(s, "a").as_deref() == Some("/a/v2")
     })
     .await;
+    assert_eq!(s.generations.policies, before.policies + 1);
+    assert_eq!(
+        (
+            s.generations.clusters,
+            s.generations.listeners,
+            s.generations.secrets
+        ),
+        (before.clusters, before.listeners, before.secrets)
+    );
 
     // `a` gets an invalid regex, `b` a valid change, in the same response: b applies, a keeps v2.
     let mut bad = policy_resource("a", "/a/v3");
