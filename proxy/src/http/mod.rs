@@ -56,7 +56,10 @@ where
     let io = Tracked::new(io, activity.clone());
     let limits = &ctx.shared.limits;
     let svc_ctx = Arc::clone(&ctx);
-    let svc = service_fn(move |req| service::handle(Arc::clone(&svc_ctx), Protocol::Http2, req));
+    // Boxed: hyper moves each stream's future into its own task; a pointer moves for free.
+    let svc = service_fn(move |req| {
+        Box::pin(service::handle(Arc::clone(&svc_ctx), Protocol::Http2, req))
+    });
     let conn = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .max_concurrent_streams(limits.max_concurrent_streams)
