@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sockmesh_xds::client::{self, ClientConfig, DomainState, Handle};
+use sockmesh_xds::client::{self, ClientConfig, DomainState, Generations, Handle};
 use sockmesh_xds::domain::{Cluster, Listener};
 use tokio::sync::watch;
 
@@ -22,16 +22,19 @@ pub struct Discovery {
 }
 
 impl Discovery {
-    /// Starts the client and waits (as long as it takes, logging every 10 s) for the first sync:
-    /// serving before it would mean enforcing no policy at all.
-    pub async fn connect(config: ClientConfig) -> Discovery {
-        let address = config.address.clone();
+    /// Starts the client.
+    pub fn start(config: ClientConfig) -> Discovery {
         let (rx, handle) = client::spawn(config);
-        while !handle.wait_ready(Duration::from_secs(10)).await {
-            tracing::warn!(control_plane = %address, status = %handle.status(), "waiting for the first xDS sync; not ready");
-        }
-        tracing::info!(control_plane = %address, "first xDS sync complete");
         Discovery { handle, rx }
+    }
+
+    /// Waits (as long as it takes, logging every 10 s) for the first complete sync: serving
+    /// before it would mean enforcing no policy at all.
+    pub async fn first_sync(&self) {
+        while !self.handle.wait_ready(Duration::from_secs(10)).await {
+            tracing::warn!(status = %self.handle.status(), "waiting for the first xDS sync; not ready");
+        }
+        tracing::info!("first xDS sync complete");
     }
 
     pub fn state(&self) -> Arc<DomainState> {
@@ -39,8 +42,10 @@ impl Discovery {
     }
 
     /// Applies every later state until the client stops.
+    /// `applied`: the generations of the state the proxy started with.
     pub fn spawn_apply(
         mut self,
+        mut applied: Generations,
         shared: Arc<Shared>,
         listeners: Arc<Listeners>,
         local_listeners: Vec<Listener>,
@@ -51,34 +56,46 @@ impl Discovery {
                 let state = self.state();
                 apply(
                     &state,
+                    applied,
                     &shared,
                     &listeners,
                     &local_listeners,
                     &local_clusters,
                 )
                 .await;
+                applied = state.generations;
             }
         });
     }
 }
 
+/// Applies the parts of `state` that changed since `applied` (policy compilation is the costly
+/// part: a cluster or listener change must not redo it).
 async fn apply(
     state: &DomainState,
+    applied: Generations,
     shared: &Shared,
     listeners: &Listeners,
     local_listeners: &[Listener],
     local_clusters: &[Cluster],
 ) {
-    // Errors are logged and counted by the store; the last good policy stays.
-    let _ = shared.policy.apply(&state.policies);
-    shared
-        .clusters
-        .replace(&merge_clusters(local_clusters, &state.clusters));
-    for error in listeners
-        .apply(&merge_listeners(local_listeners, &state.listeners))
-        .await
-    {
-        tracing::error!(%error, "listener from the control plane not started");
+    let changed = state.generations;
+    if changed.policies != applied.policies {
+        // Errors are logged and counted by the store; the last good policy stays.
+        let _ = shared.policy.apply(&state.policies);
+    }
+    if changed.clusters != applied.clusters {
+        shared
+            .clusters
+            .replace(&merge_clusters(local_clusters, &state.clusters));
+    }
+    if changed.listeners != applied.listeners {
+        for error in listeners
+            .apply(&merge_listeners(local_listeners, &state.listeners))
+            .await
+        {
+            tracing::error!(%error, "listener from the control plane not started");
+        }
     }
 }
 

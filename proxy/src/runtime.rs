@@ -89,9 +89,34 @@ pub async fn serve(
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::new(&mut registry));
 
+    // The admin port comes up first, so that a sidecar waiting for its control plane answers
+    // `/live` and a 503 `/ready` instead of refusing connections.
+    let admin_listener = Arc::new(admin::bind(config.admin).await.map_err(|source| {
+        RunError::Bind(BindError {
+            name: "admin".into(),
+            addr: config.admin,
+            source,
+        })
+    })?);
+    let admin_addr = admin_listener.local_addr().unwrap_or(config.admin);
+
+    // Configuration sources: the control plane (after its first sync) or local files.
     // Configuration sources: the control plane (after its first sync) or local files.
     let discovery = match &config.xds {
-        Some(xds) => Some(Discovery::connect(xds.clone()).await),
+        Some(xds) => {
+            let d = Discovery::start(xds.clone());
+            let handle = d.handle.clone();
+            let (stop_tx, stop_rx) = watch::channel(false);
+            let pending = tokio::spawn(admin::serve_pending(
+                Arc::clone(&admin_listener),
+                Arc::new(move || handle.status()),
+                stop_rx,
+            ));
+            d.first_sync().await;
+            stop_tx.send_replace(true);
+            let _ = pending.await;
+            Some(d)
+        }
         None => None,
     };
     let initial = discovery.as_ref().map(|d| d.state()).unwrap_or_default();
@@ -150,6 +175,7 @@ pub async fn serve(
         let handle = discovery.handle.clone();
         dynamic.push(("xds", Box::new(move || handle.status())));
         discovery.spawn_apply(
+            initial.generations,
             Arc::clone(&shared),
             Arc::clone(&listeners),
             config.listeners.clone(),
@@ -157,14 +183,6 @@ pub async fn serve(
         );
     }
 
-    let admin_listener = admin::bind(config.admin).await.map_err(|source| {
-        RunError::Bind(BindError {
-            name: "admin".into(),
-            addr: config.admin,
-            source,
-        })
-    })?;
-    let admin_addr = admin_listener.local_addr().unwrap_or(config.admin);
     let (exit_tx, mut exit_rx) = watch::channel(false);
     let admin_state = Arc::new(AdminState {
         config: config.clone(),

@@ -245,9 +245,13 @@ fn xds_not_ready_until_first_sync() {
         "{}",
         std::fs::read_to_string(&log).unwrap_or_default()
     );
+    let (status, body) = http_get(admin, "/ready").expect("admin answers before the first sync");
+    assert_eq!(status, 503, "not ready without a control plane: {body}");
+    assert_eq!(http_get(admin, "/live").map(|r| r.0).ok(), Some(200));
+    let (_, dump) = http_get(admin, "/config_dump").expect("config_dump before the first sync");
     assert!(
-        !matches!(http_get(admin, "/ready"), Ok((200, _))),
-        "ready without a control plane"
+        dump.contains("\"ready\": false"),
+        "xDS status while waiting: {dump}"
     );
     assert_ne!(
         status_of(listen, "/ok"),

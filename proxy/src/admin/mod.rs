@@ -54,7 +54,7 @@ pub struct AdminState {
 }
 
 pub async fn serve(
-    listener: TcpListener,
+    listener: Arc<TcpListener>,
     state: Arc<AdminState>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -206,6 +206,41 @@ fn set_log_level(state: &AdminState, query: &str) -> Response<Full<Bytes>> {
             Ok(()) => text(StatusCode::OK, &format!("log filter set to {level}\n")),
             Err(error) => text(StatusCode::BAD_REQUEST, &format!("{error}\n")),
         },
+    }
+}
+
+/// Serves the admin port while the sidecar waits for its first configuration (xDS sync): alive,
+/// not ready, and `/config_dump` shows what the wait is about. Returns when `stop` flips.
+pub async fn serve_pending(
+    listener: Arc<TcpListener>,
+    status: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, _) = tokio::select! {
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(_) => continue,
+            },
+            _ = crate::listener::signalled(&mut stop) => return,
+        };
+        let status = Arc::clone(&status);
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: Request<Incoming>| {
+                let resp = match req.uri().path() {
+                    "/live" => text(StatusCode::OK, "live\n"),
+                    "/config_dump" => json(&serde_json::json!({ "xds": status() })),
+                    _ => text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "not ready: waiting for the first configuration from the control plane\n",
+                    ),
+                };
+                std::future::ready(Ok::<_, Infallible>(resp))
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
     }
 }
 
