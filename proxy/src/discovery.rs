@@ -22,10 +22,34 @@ pub struct Discovery {
 }
 
 impl Discovery {
-    /// Starts the client.
-    pub fn start(config: ClientConfig) -> Discovery {
-        let (rx, handle) = client::spawn(config);
-        Discovery { handle, rx }
+    /// Starts the client on a thread of its own: validating a large policy (compiling it) takes
+    /// hundreds of milliseconds, which must not stall the data path's event loop.
+    pub fn start(config: ClientConfig) -> std::io::Result<Discovery> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("xds-client".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let started = client::spawn(config);
+                    if tx.send(Ok(started)).is_ok() {
+                        std::future::pending::<()>().await;
+                    }
+                });
+            })?;
+        let (rx, handle) = rx
+            .recv()
+            .map_err(|_| std::io::Error::other("the xDS client thread exited at start"))??;
+        Ok(Discovery { handle, rx })
     }
 
     /// Waits (as long as it takes, logging every 10 s) for the first complete sync: serving
@@ -72,7 +96,7 @@ impl Discovery {
 /// Applies the parts of `state` that changed since `applied` (policy compilation is the costly
 /// part: a cluster or listener change must not redo it).
 async fn apply(
-    state: &DomainState,
+    state: &Arc<DomainState>,
     applied: Generations,
     shared: &Shared,
     listeners: &Listeners,
@@ -81,8 +105,11 @@ async fn apply(
 ) {
     let changed = state.generations;
     if changed.policies != applied.policies {
-        // Errors are logged and counted by the store; the last good policy stays.
-        let _ = shared.policy.apply(&state.policies);
+        // Compiling is CPU-bound: keep it off the event loop. Errors are logged and counted by
+        // the store; the last good policy stays.
+        let store = Arc::clone(&shared.policy);
+        let state = Arc::clone(state);
+        let _ = tokio::task::spawn_blocking(move || store.apply(&state.policies)).await;
     }
     if changed.clusters != applied.clusters {
         shared

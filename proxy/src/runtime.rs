@@ -104,7 +104,7 @@ pub async fn serve(
     // Configuration sources: the control plane (after its first sync) or local files.
     let discovery = match &config.xds {
         Some(xds) => {
-            let d = Discovery::start(xds.clone());
+            let d = Discovery::start(xds.clone()).map_err(RunError::Runtime)?;
             let handle = d.handle.clone();
             let (stop_tx, stop_rx) = watch::channel(false);
             let pending = tokio::spawn(admin::serve_pending(

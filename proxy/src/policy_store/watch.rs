@@ -55,8 +55,10 @@ pub fn spawn(store: Arc<PolicyStore>) -> Result<Option<PolicyWatcher>, WatchErro
         while rx.recv().await.is_some() {
             tokio::time::sleep(DEBOUNCE).await;
             while rx.try_recv().is_ok() {}
-            // Errors are logged and counted by the store.
-            let _ = store.reload_files();
+            // Off the event loop (compiling is CPU-bound); errors are logged and counted by the
+            // store.
+            let store = Arc::clone(&store);
+            let _ = tokio::task::spawn_blocking(move || store.reload_files()).await;
         }
     });
     Ok(Some(PolicyWatcher { _watcher: watcher }))
