@@ -129,7 +129,7 @@ mod selector;
 mod verdict;
 
 pub use cilium::ParseError;
-pub use compile::{CompileError, CompiledPolicy};
+pub use compile::{CompileError, CompiledPolicy, check_regex};
 pub use request::{
     ConnMeta, Direction, GrpcCall, Headers, HttpRequest, L4Protocol, Labels, NoHeaders,
 };

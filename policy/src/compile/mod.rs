@@ -28,7 +28,7 @@ use entry::Entry;
 use group::Group;
 use ports::PortIndex;
 
-pub(crate) use field::check_regex;
+pub use field::check_regex;
 
 /// Why a set of policies cannot be enforced. Each variant names the policy, the rule and the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -119,14 +119,16 @@ impl PolicyStore {
 
     /// Re-reads the policy files; on error keeps the policy in force.
     pub fn reload_files(&self) -> Result<(), PolicyLoadError> {
+        let start = std::time::Instant::now();
         let result = read_files(&self.files).and_then(|p| self.compile(&p));
-        self.finish(result)
+        self.finish(result, start)
     }
 
     /// Applies policies from another source (xDS); on error keeps the policy in force.
     pub fn apply(&self, policies: &[Policy]) -> Result<(), PolicyLoadError> {
+        let start = std::time::Instant::now();
         let result = self.compile(policies);
-        self.finish(result)
+        self.finish(result, start)
     }
 
     fn compile(&self, policies: &[Policy]) -> Result<CompiledPolicy, PolicyLoadError> {
@@ -138,13 +140,15 @@ impl PolicyStore {
     fn finish(
         &self,
         result: Result<CompiledPolicy, PolicyLoadError>,
+        start: std::time::Instant,
     ) -> Result<(), PolicyLoadError> {
+        let took_ms = start.elapsed().as_millis() as u64;
         let (label, outcome) = match result {
             Ok(compiled) => {
                 let rules = compiled.rule_count();
                 self.current.store(Arc::new(compiled));
                 self.metrics.policy_rules.set(rules as i64);
-                tracing::info!(rules, "policy reloaded");
+                tracing::info!(rules, took_ms, "policy reloaded");
                 self.set_error(None);
                 (ReloadResult::Ok, Ok(()))
             }

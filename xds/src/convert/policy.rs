@@ -188,7 +188,7 @@ fn port_rule_to_model(
 /// Checks that `pattern` compiles as the full-match regex the policy engine will build from it.
 fn check_regex(pattern: &Option<String>, path: &str) -> Result<(), PolicyConvertError> {
     if let Some(p) = pattern {
-        regex::Regex::new(&format!("^(?:{p})$"))
+        sockmesh_policy::check_regex(p)
             .map_err(|e| err(path, format!("invalid regex `{p}`: {e}")))?;
     }
     Ok(())
