@@ -18,6 +18,7 @@ mod backoff;
 mod delta;
 mod sotw;
 pub(crate) mod state;
+mod stream;
 #[cfg(test)]
 mod tests;
 
@@ -419,8 +420,8 @@ async fn run(mut ctx: Ctx) {
                 });
                 tracing::info!(address = %ctx.config.address, mode = ?ctx.config.mode, "xds: connected");
                 match ctx.config.mode {
-                    Mode::Sotw => sotw::run_stream(&mut ctx, channel).await,
-                    Mode::Delta => delta::run_stream(&mut ctx, channel).await,
+                    Mode::Sotw => stream::run::<sotw::Sotw>(&mut ctx, channel).await,
+                    Mode::Delta => stream::run::<delta::Delta>(&mut ctx, channel).await,
                 }
             }
             Err(e) => Err(e),

@@ -11,6 +11,7 @@ mod delta;
 pub mod files;
 pub mod snapshot;
 mod sotw;
+mod stream;
 #[cfg(test)]
 mod tests;
 pub mod tracker;
@@ -30,7 +31,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{
 use futures_util::Stream;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status, Streaming};
 
 pub use files::{ClustersFile, FilesError, Inputs};
@@ -127,31 +128,6 @@ impl Server {
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
-fn node_id(
-    node: Option<&envoy_types::pb::envoy::config::core::v3::Node>,
-    peer: Option<SocketAddr>,
-) -> String {
-    match node {
-        Some(n) if !n.id.is_empty() => n.id.clone(),
-        _ => format!(
-            "{}{}",
-            tracker::UNIDENTIFIED,
-            peer.map_or_else(|| "?".to_owned(), |p| p.to_string())
-        ),
-    }
-}
-
-async fn first_request<T>(inbound: &mut Streaming<T>) -> Result<T, Status> {
-    match tokio::time::timeout(FIRST_REQUEST_TIMEOUT, inbound.message()).await {
-        Err(_) => Err(Status::deadline_exceeded(
-            "no discovery request within 30 s",
-        )),
-        Ok(Err(e)) => Err(e),
-        Ok(Ok(None)) => Err(Status::cancelled("stream closed before the first request")),
-        Ok(Ok(Some(r))) => Ok(r),
-    }
-}
-
 #[tonic::async_trait]
 impl AggregatedDiscoveryService for Server {
     type StreamAggregatedResourcesStream = BoxStream<DiscoveryResponse>;
@@ -161,58 +137,18 @@ impl AggregatedDiscoveryService for Server {
         &self,
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
-        let peer = request.remote_addr();
-        let mut inbound = request.into_inner();
-        let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
-        let tracker = self.tracker.clone();
         let snapshots = self.snapshots.subscribe();
-        tokio::spawn(async move {
-            let first = match first_request(&mut inbound).await {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-            };
-            let node = node_id(first.node.as_ref(), peer);
-            tracing::info!(%node, "control-plane: SotW stream opened");
-            tracker.stream_opened(&node);
-            sotw::Stream::new(node.clone(), tracker.clone(), snapshots, tx)
-                .run(first, inbound)
-                .await;
-            tracker.stream_closed(&node);
-            tracing::info!(%node, "control-plane: SotW stream closed");
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let responses = stream::open::<sotw::Sotw>(request, self.tracker.clone(), snapshots);
+        Ok(Response::new(responses))
     }
 
     async fn delta_aggregated_resources(
         &self,
         request: Request<Streaming<DeltaDiscoveryRequest>>,
     ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
-        let peer = request.remote_addr();
-        let mut inbound = request.into_inner();
-        let (tx, rx) = mpsc::channel(RESPONSE_QUEUE);
-        let tracker = self.tracker.clone();
         let snapshots = self.snapshots.subscribe();
-        tokio::spawn(async move {
-            let first = match first_request(&mut inbound).await {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-            };
-            let node = node_id(first.node.as_ref(), peer);
-            tracing::info!(%node, "control-plane: delta stream opened");
-            tracker.stream_opened(&node);
-            delta::Stream::new(node.clone(), tracker.clone(), snapshots, tx)
-                .run(first, inbound)
-                .await;
-            tracker.stream_closed(&node);
-            tracing::info!(%node, "control-plane: delta stream closed");
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let responses = stream::open::<delta::Delta>(request, self.tracker.clone(), snapshots);
+        Ok(Response::new(responses))
     }
 }
 

@@ -1,4 +1,4 @@
-//! Serving one state-of-the-world stream.
+//! The state-of-the-world variant of a served stream (driven by `stream.rs`).
 //!
 //! Per type: the subscribed names (empty = wildcard), the version and nonce last sent. A request
 //! whose nonce is not the last one sent for its type is stale and its ACK/NACK is ignored, as the
@@ -7,112 +7,41 @@
 //! the state or the subscription changed. Snapshot changes are pushed to every subscription whose
 //! version moved.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeSet;
 
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
-use tokio::sync::{mpsc, watch};
-use tonic::{Status, Streaming};
 
-use super::snapshot::Snapshot;
-use super::tracker::Tracker;
+use super::stream::{Ctx, Variant};
 use crate::types::ResourceType;
 
 #[derive(Debug, Default)]
-struct Sub {
+pub(super) struct Sotw {
     /// `None`: wildcard.
     names: Option<BTreeSet<String>>,
     sent_version: Option<String>,
     sent_nonce: String,
 }
 
-pub(super) struct Stream {
-    pub(super) node: String,
-    pub(super) tracker: Tracker,
-    pub(super) snapshots: watch::Receiver<Arc<Snapshot>>,
-    pub(super) tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
-    subs: HashMap<ResourceType, Sub>,
-    nonce: u64,
-}
+impl Variant for Sotw {
+    type Request = DiscoveryRequest;
+    type Response = DiscoveryResponse;
+    const NAME: &'static str = "SotW";
+    const LOG_PREFIX: &'static str = "";
 
-impl Stream {
-    pub(super) fn new(
-        node: String,
-        tracker: Tracker,
-        snapshots: watch::Receiver<Arc<Snapshot>>,
-        tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
-    ) -> Stream {
-        Stream {
-            node,
-            tracker,
-            snapshots,
-            tx,
-            subs: HashMap::new(),
-            nonce: 0,
-        }
-    }
-
-    /// Serves requests until the client goes away. `first` is the request already read (it carried
-    /// the node id).
-    pub(super) async fn run(
-        mut self,
-        first: DiscoveryRequest,
-        mut inbound: Streaming<DiscoveryRequest>,
-    ) {
-        if self.on_request(first).await.is_err() {
-            return;
-        }
-        loop {
-            tokio::select! {
-                msg = inbound.message() => match msg {
-                    Ok(Some(req)) => {
-                        if self.on_request(req).await.is_err() {
-                            return;
-                        }
-                    }
-                    Ok(None) => return,
-                    Err(e) => {
-                        tracing::info!(node = %self.node, error = %e, "control-plane: stream ended");
-                        return;
-                    }
-                },
-                changed = self.snapshots.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                    let types: Vec<ResourceType> = self.subs.keys().copied().collect();
-                    for ty in types {
-                        if self.push(ty, false).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    async fn on_request(&mut self, req: DiscoveryRequest) -> Result<(), ()> {
-        let Some(ty) = ResourceType::from_url(&req.type_url) else {
-            tracing::warn!(node = %self.node, type_url = %req.type_url, "control-plane: request for a type this control plane does not serve; ignored");
-            return Ok(());
-        };
-        let sub = self.subs.entry(ty).or_default();
+    fn on_request(&mut self, ctx: &Ctx, ty: ResourceType, req: Self::Request) -> Option<bool> {
         let initial = req.response_nonce.is_empty();
-        if !initial && req.response_nonce != sub.sent_nonce {
-            tracing::debug!(node = %self.node, type_url = %req.type_url, nonce = %req.response_nonce, expected = %sub.sent_nonce, "control-plane: stale nonce; request ignored");
-            return Ok(());
+        if !initial && req.response_nonce != self.sent_nonce {
+            tracing::debug!(node = %ctx.node, type_url = %req.type_url, nonce = %req.response_nonce, expected = %self.sent_nonce, "control-plane: stale nonce; request ignored");
+            return None;
         }
         if !initial {
-            match &req.error_detail {
-                Some(e) => self.tracker.nack(
-                    &self.node,
-                    ty.url(),
-                    &req.response_nonce,
-                    &req.version_info,
-                    &e.message,
-                ),
-                None => self.tracker.ack(&self.node, ty.url(), &req.version_info),
-            }
+            ctx.ack_or_nack(
+                ty,
+                &req.response_nonce,
+                req.error_detail.as_ref().map(|e| e.message.as_str()),
+                &req.version_info,
+                &req.version_info,
+            );
         }
         let names: Option<BTreeSet<String>> =
             if req.resource_names.is_empty() || req.resource_names.iter().any(|n| n == "*") {
@@ -120,37 +49,31 @@ impl Stream {
             } else {
                 Some(req.resource_names.into_iter().collect())
             };
-        let names_changed = sub.names != names;
-        sub.names = names;
-        self.push(ty, initial || names_changed).await
+        let names_changed = self.names != names;
+        self.names = names;
+        Some(initial || names_changed)
     }
 
-    /// Sends the current state of `ty` if its version moved (or `force`).
-    async fn push(&mut self, ty: ResourceType, force: bool) -> Result<(), ()> {
-        let snapshot = self.snapshots.borrow_and_update().clone();
-        let Some(sub) = self.subs.get_mut(&ty) else {
-            return Ok(());
-        };
-        let version = snapshot.version(ty, sub.names.as_ref());
-        if !force && sub.sent_version.as_deref() == Some(version.as_str()) {
-            return Ok(());
+    /// The current state of `ty` if its version moved (or `force`).
+    fn push(&mut self, ctx: &mut Ctx, ty: ResourceType, force: bool) -> Option<Self::Response> {
+        let snapshot = &ctx.snapshot;
+        let version = snapshot.version(ty, self.names.as_ref());
+        if !force && self.sent_version.as_deref() == Some(version.as_str()) {
+            return None;
         }
-        self.nonce += 1;
-        let nonce = self.nonce.to_string();
         let resources: Vec<_> = snapshot
-            .select(ty, sub.names.as_ref())
+            .select(ty, self.names.as_ref())
             .map(|(_, v)| v.any.clone())
             .collect();
-        sub.sent_version = Some(version.clone());
-        sub.sent_nonce = nonce.clone();
-        self.tracker.sent(&self.node, ty.url(), &version, &nonce);
-        let resp = DiscoveryResponse {
+        let nonce = ctx.next_nonce(ty, &version);
+        self.sent_version = Some(version.clone());
+        self.sent_nonce = nonce.clone();
+        Some(DiscoveryResponse {
             version_info: version,
             resources,
             type_url: ty.url().to_owned(),
             nonce,
             ..Default::default()
-        };
-        self.tx.send(Ok(resp)).await.map_err(|_| ())
+        })
     }
 }
