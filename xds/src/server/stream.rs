@@ -188,6 +188,9 @@ impl<V: Variant> Driver<V> {
                     if changed.is_err() {
                         return;
                     }
+                    // Mark this snapshot seen once, and push it to every subscribed type: a
+                    // snapshot published while these sends wait fires `changed` again.
+                    self.ctx.snapshot = self.snapshots.borrow_and_update().clone();
                     let types: Vec<ResourceType> = self.subs.keys().copied().collect();
                     for ty in types {
                         if self.push(ty, false).await.is_err() {
@@ -206,15 +209,19 @@ impl<V: Variant> Driver<V> {
         };
         let sub = self.subs.entry(ty).or_default();
         match sub.on_request(&self.ctx, ty, req) {
-            Some(force) => self.push(ty, force).await,
+            Some(force) => {
+                // The latest snapshot, without marking it seen: if it is new, the other
+                // subscribed types still need it, and only `changed` pushes to all of them.
+                self.ctx.snapshot = self.snapshots.borrow().clone();
+                self.push(ty, force).await
+            }
             None => Ok(()),
         }
     }
 
-    /// Sends what the subscription to `ty` lacks of the current snapshot (a response even if it
-    /// lacks nothing, when `force`). Errs when the client is gone.
+    /// Sends what the subscription to `ty` lacks of `ctx.snapshot` (a response even if it lacks
+    /// nothing, when `force`). Errs when the client is gone.
     async fn push(&mut self, ty: ResourceType, force: bool) -> Result<(), ()> {
-        self.ctx.snapshot = self.snapshots.borrow_and_update().clone();
         let Some(sub) = self.subs.get_mut(&ty) else {
             return Ok(());
         };
