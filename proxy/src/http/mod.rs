@@ -21,18 +21,19 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::detect::activity::{Activity, Tracked};
+use crate::detect::PrefixedIo;
+use crate::detect::activity::Activity;
 use crate::listener::ConnCtx;
 use crate::metrics::Protocol;
 
 /// Serves HTTP/1.1 on `io` until the client closes, the idle timeout, or shutdown.
-pub async fn serve_http1<I>(io: I, ctx: Arc<ConnCtx>)
+pub async fn serve_http1<I>(io: PrefixedIo<I>, ctx: Arc<ConnCtx>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     count_connection(&ctx, Protocol::Http1);
     let activity = Activity::default();
-    let io = Tracked::new(io, activity.clone());
+    let io = io.track(activity.clone());
     let limits = &ctx.shared.limits;
     let svc_ctx = Arc::clone(&ctx);
     let svc = service_fn(move |req| service::handle(Arc::clone(&svc_ctx), Protocol::Http1, req));
@@ -47,13 +48,13 @@ where
 }
 
 /// Serves HTTP/2 (prior knowledge, or after an h2c upgrade) on `io`.
-pub async fn serve_http2<I>(io: I, ctx: Arc<ConnCtx>)
+pub async fn serve_http2<I>(io: PrefixedIo<I>, ctx: Arc<ConnCtx>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     count_connection(&ctx, Protocol::Http2);
     let activity = Activity::default();
-    let io = Tracked::new(io, activity.clone());
+    let io = io.track(activity.clone());
     let limits = &ctx.shared.limits;
     let svc_ctx = Arc::clone(&ctx);
     // Boxed: hyper moves each stream's future into its own task; a pointer moves for free.
