@@ -38,7 +38,7 @@ fn policy_yaml(index: usize, rules: usize, marker: usize) -> String {
     s
 }
 
-fn marker_of(policies: &[sockmesh_policy::model::Policy]) -> Option<usize> {
+fn marker_of(policies: &[std::sync::Arc<sockmesh_policy::model::Policy>]) -> Option<usize> {
     let p = policies.iter().find(|p| p.name == "p00000")?;
     let rule = &p.specs[0].ingress.as_ref()?[0].to_ports[0];
     let path = rule.rules.as_ref()?.http[0].path.as_deref()?;

@@ -190,10 +190,15 @@ impl fmt::Debug for CompiledPolicy {
 }
 
 impl CompiledPolicy {
-    /// Selects the policies (and specs) that apply to `workload` and compiles them.
-    pub fn compile(policies: &[Policy], workload: &Labels) -> Result<CompiledPolicy, CompileError> {
+    /// Selects the policies (and specs) that apply to `workload` and compiles them. Takes
+    /// `Policy` values or shared ones (`Arc<Policy>`), so callers holding models need no copy.
+    pub fn compile<P: std::borrow::Borrow<Policy>>(
+        policies: &[P],
+        workload: &Labels,
+    ) -> Result<CompiledPolicy, CompileError> {
+        let policies: Vec<&Policy> = policies.iter().map(|p| p.borrow()).collect();
         let mut names = std::collections::HashSet::new();
-        for p in policies {
+        for p in &policies {
             if !names.insert(p.qualified_name()) {
                 return Err(CompileError::DuplicatePolicy {
                     policy: p.qualified_name(),
@@ -202,7 +207,7 @@ impl CompiledPolicy {
         }
         let selected: Vec<(&Policy, Vec<&crate::model::Spec>)> = policies
             .iter()
-            .map(|p| {
+            .map(|&p| {
                 let specs = p
                     .specs
                     .iter()

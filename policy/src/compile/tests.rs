@@ -65,7 +65,7 @@ pub(super) fn req<'a>(method: &'a str, path: &'a str) -> HttpRequest<'a> {
 
 #[test]
 fn no_policy_allows_with_default_allow() {
-    let c = CompiledPolicy::compile(&[], &web()).expect("compiles");
+    let c = CompiledPolicy::compile(&[] as &[crate::model::Policy], &web()).expect("compiles");
     let v = c.check_connection(&ing("10.0.0.1", 80));
     assert!(v.allowed);
     assert_eq!(

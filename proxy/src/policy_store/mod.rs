@@ -7,6 +7,7 @@
 
 pub mod watch;
 
+use std::borrow::Borrow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -74,8 +75,8 @@ pub struct PolicyStore {
 
 impl PolicyStore {
     /// Compiles the initial policy; an error here stops start-up (nothing good to fall back to).
-    pub fn new(
-        policies: &[Policy],
+    pub fn new<P: Borrow<Policy>>(
+        policies: &[P],
         labels: Labels,
         files: Vec<PathBuf>,
         metrics: Arc<Metrics>,
@@ -125,13 +126,16 @@ impl PolicyStore {
     }
 
     /// Applies policies from another source (xDS); on error keeps the policy in force.
-    pub fn apply(&self, policies: &[Policy]) -> Result<(), PolicyLoadError> {
+    pub fn apply<P: Borrow<Policy>>(&self, policies: &[P]) -> Result<(), PolicyLoadError> {
         let start = std::time::Instant::now();
         let result = self.compile(policies);
         self.finish(result, start)
     }
 
-    fn compile(&self, policies: &[Policy]) -> Result<CompiledPolicy, PolicyLoadError> {
+    fn compile<P: Borrow<Policy>>(
+        &self,
+        policies: &[P],
+    ) -> Result<CompiledPolicy, PolicyLoadError> {
         let compiled = CompiledPolicy::compile(policies, &self.labels);
         release_freed_memory();
         Ok(compiled?)

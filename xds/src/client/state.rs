@@ -18,8 +18,9 @@ use crate::types::ResourceType;
 /// Everything the control plane has configured and the sidecar accepted, ready for the proxy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DomainState {
-    /// Ordered by resource name (`namespace/name`), so compiling is deterministic.
-    pub policies: Vec<Policy>,
+    /// Ordered by resource name (`namespace/name`), so compiling is deterministic. Shared with
+    /// the client's store: publishing a state copies no model.
+    pub policies: Vec<std::sync::Arc<Policy>>,
     /// EDS clusters carry the endpoints of their `ClusterLoadAssignment` (empty until it arrives).
     pub clusters: Vec<domain::Cluster>,
     pub listeners: Vec<domain::Listener>,
@@ -339,7 +340,7 @@ impl Store {
         }
         for v in values(ResourceType::NetworkPolicy) {
             if let Converted::Policy(p) = v {
-                state.policies.push(p.clone());
+                state.policies.push(std::sync::Arc::clone(p));
             }
         }
         state

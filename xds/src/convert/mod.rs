@@ -33,7 +33,9 @@ pub enum Converted {
     /// `None`: an api listener (proxyless gRPC), valid but not a sidecar port.
     Listener(Option<domain::Listener>),
     Secret(domain::Secret),
-    Policy(Policy),
+    /// Shared: the accepted store and every published [`crate::client::DomainState`] hold the
+    /// same model instead of copies (a 10k-rule policy set is megabytes).
+    Policy(std::sync::Arc<Policy>),
 }
 
 /// Why one resource of a response was rejected; `name` is `None` when the payload could not even be
@@ -116,7 +118,7 @@ pub fn decode_resource(
                 policy::to_model(&p).map_err(|e| ResourceError::named(&name, e.to_string()))?;
             CompiledPolicy::compile(std::slice::from_ref(&model), labels)
                 .map_err(|e| ResourceError::named(&name, e.to_string()))?;
-            Ok((name, Converted::Policy(model)))
+            Ok((name, Converted::Policy(std::sync::Arc::new(model))))
         }
         ResourceType::Route => Err(ResourceError {
             name: None,

@@ -83,7 +83,7 @@ fn policy_resource_equals_yaml_policy_model_and_compiled() {
     let Converted::Policy(xds_policy) = converted else {
         panic!("not a policy: {converted:?}");
     };
-    assert_eq!(&xds_policy, yaml_policy, "model differs");
+    assert_eq!(&*xds_policy, yaml_policy, "model differs");
 
     let a =
         CompiledPolicy::compile(std::slice::from_ref(yaml_policy), &labels()).expect("compiles");
