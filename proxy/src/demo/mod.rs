@@ -163,10 +163,7 @@ async fn demo(args: &DemoArgs) -> Result<bool, String> {
         started.admin,
         args.policy.display()
     );
-    println!(
-        "{:<46} {:<24} {:<24} {}",
-        "request", "expected", "actual", ""
-    );
+    println!("{:<46} {:<24} {:<24}", "request", "expected", "actual");
     let mut all = true;
     for call in CALLS {
         let actual = client::perform(addr, call).await;
