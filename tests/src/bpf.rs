@@ -193,6 +193,28 @@ pub fn spawn_server(mut cmd: Command) -> Child {
     child
 }
 
+/// The pod's app upstream: an echo server on 127.0.0.1:8080 in `ns` and `cg`.
+pub fn echo_upstream(ns: &Netns, cg: &TestCgroup) -> Child {
+    spawn_server(peer_cmd(
+        Some(ns),
+        Some(cg),
+        &["echo", "--listen", "127.0.0.1:8080"],
+    ))
+}
+
+/// Message sizes of the standard checksummed round trip.
+pub const CHECK_SIZES: &str = "1,65536,1048576";
+
+/// A checksummed round trip of [`CHECK_SIZES`] messages through `to` (the sidecar), from inside
+/// the pod; returns the peer's output (`ok=1` on success).
+pub fn check_roundtrip(ns: &Netns, cg: &TestCgroup, to: &str) -> String {
+    run_client(peer_cmd(
+        Some(ns),
+        Some(cg),
+        &["check", "--connect", to, "--sizes", CHECK_SIZES],
+    ))
+}
+
 /// Runs a client peer and returns its `key=value` output; fails with stderr on error.
 pub fn run_client(mut cmd: Command) -> String {
     let out = run_ok(&mut cmd);

@@ -3,8 +3,8 @@
 //! `acceleration off: <reason>` exactly once, leaving nothing attached or pinned.
 
 use sockmesh_tests::bpf::{
-    Netns, PodSidecar, TestCgroup, cgroup_programs, corrupted_object, peer_cmd, pin_dir,
-    require_root, run_client, spawn_server,
+    Netns, PodSidecar, TestCgroup, cgroup_programs, check_roundtrip, corrupted_object,
+    echo_upstream, pin_dir, require_root,
 };
 use sockmesh_tests::{TempDir, metric, require};
 
@@ -13,11 +13,7 @@ use sockmesh_tests::{TempDir, metric, require};
 fn serve_with(tag: &str, extra: &[&str], as_uid: Option<&str>) -> (String, String) {
     let ns = Netns::new(tag);
     let cg = TestCgroup::new(tag);
-    let _up = spawn_server(peer_cmd(
-        Some(&ns),
-        Some(&cg),
-        &["echo", "--listen", "127.0.0.1:8080"],
-    ));
+    let _up = echo_upstream(&ns, &cg);
     let mut args: Vec<&str> = Vec::new();
     if as_uid.is_some() {
         require("setpriv", "apt-get install -y util-linux");
@@ -35,17 +31,7 @@ fn serve_with(tag: &str, extra: &[&str], as_uid: Option<&str>) -> (String, Strin
         None => PodSidecar::start(Some(&ns), &cg, 15000, &args),
         Some(uid) => PodSidecar::start_as(Some(&ns), &cg, 15000, uid, &args),
     };
-    let out = run_client(peer_cmd(
-        Some(&ns),
-        Some(&cg),
-        &[
-            "check",
-            "--connect",
-            "127.0.0.1:15001",
-            "--sizes",
-            "1,65536,1048576",
-        ],
-    ));
+    let out = check_roundtrip(&ns, &cg, "127.0.0.1:15001");
     assert!(out.contains("ok=1"), "{out}");
     let metrics = sc.metrics(Some(&ns));
     assert_eq!(metric(&metrics, "sockmesh_bpf_active"), 0.0, "{metrics}");

@@ -6,8 +6,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use sockmesh_tests::bpf::{
-    Netns, PodSidecar, TestCgroup, bpf_status, cgroup_programs, peer_cmd, pin_dir, require_root,
-    run_client, spawn_server,
+    Netns, PodSidecar, TestCgroup, bpf_status, cgroup_programs, check_roundtrip, echo_upstream,
+    peer_cmd, pin_dir, require_root, run_client,
 };
 
 fn start(ns: &Netns, cg: &TestCgroup, pin: &std::path::Path) -> PodSidecar {
@@ -62,11 +62,7 @@ fn kill_and_restart_leaves_exactly_one_program_set() {
     let ns = Netns::new("restart");
     let cg = TestCgroup::new("restart");
     let pin = pin_dir("restart");
-    let _up = spawn_server(peer_cmd(
-        Some(&ns),
-        Some(&cg),
-        &["echo", "--listen", "127.0.0.1:8080"],
-    ));
+    let _up = echo_upstream(&ns, &cg);
 
     let mut first = start(&ns, &cg, &pin);
     assert_eq!(kinds(&cg), ONE_SET);
@@ -119,17 +115,7 @@ fn kill_and_restart_leaves_exactly_one_program_set() {
         second.logs()
     );
     assert_eq!(kinds(&cg), ONE_SET, "restart must replace, not add");
-    let out = run_client(peer_cmd(
-        Some(&ns),
-        Some(&cg),
-        &[
-            "check",
-            "--connect",
-            "127.0.0.1:15001",
-            "--sizes",
-            "1,65536,1048576",
-        ],
-    ));
+    let out = check_roundtrip(&ns, &cg, "127.0.0.1:15001");
     assert!(out.contains("ok=1"), "{out}");
     let (c, text) = bpf_status(&pin);
     assert!(
@@ -154,11 +140,7 @@ fn a_second_sidecar_on_the_same_pin_path_leaves_the_running_one_alone() {
     let ns = Netns::new("pinuse");
     let cg = TestCgroup::new("pinuse");
     let pin = pin_dir("pinuse");
-    let _up = spawn_server(peer_cmd(
-        Some(&ns),
-        Some(&cg),
-        &["echo", "--listen", "127.0.0.1:8080"],
-    ));
+    let _up = echo_upstream(&ns, &cg);
     let first = start(&ns, &cg, &pin);
     let (pin_s, cg_s) = (pin.display().to_string(), cg.arg());
     let second = PodSidecar::start(

@@ -5,8 +5,8 @@
 //! interface carries almost nothing compared with the same transfer with acceleration off.
 
 use sockmesh_tests::bpf::{
-    Netns, PodSidecar, TestCgroup, bpf_status, peer_cmd, pin_dir, require_root, run_client,
-    spawn_server,
+    Netns, PodSidecar, TestCgroup, bpf_status, check_roundtrip, peer_cmd, pin_dir, require_root,
+    run_client, spawn_server,
 };
 use sockmesh_tests::metric;
 
@@ -167,11 +167,7 @@ fn ipv6_and_mapped_loopback_are_spliced() {
     );
     // IPv6 loopback, and IPv4 to a dual-stack listener (an IPv4-mapped socket on the server side).
     for to in ["[::1]:15001", "127.0.0.1:15001"] {
-        let out = run_client(peer_cmd(
-            Some(&ns),
-            Some(&cg),
-            &["check", "--connect", to, "--sizes", "1,65536,1048576"],
-        ));
+        let out = check_roundtrip(&ns, &cg, to);
         assert!(out.contains("ok=1"), "{to}: {out}");
     }
     let (c, text) = bpf_status(&pin);

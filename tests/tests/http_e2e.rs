@@ -166,18 +166,16 @@ fn http2_prior_knowledge_to_http1_and_to_h2c_upstreams() {
 fn h2c_upgrade_continues_as_http2() {
     let nginx = Nginx::start();
     let (_sidecar, port, _dir) = start(nginx.port, &["--upstream-protocol", "http1"]);
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--max-time",
-            "10",
-            "--http2",
-            "-i",
-            &format!("http://127.0.0.1:{port}/public/up"),
-        ])
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout);
+    // `--http2` on http:// is the h2c upgrade; `-i` shows every response head (101, then HTTP/2).
+    let upgrade = |path: &str| {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "10", "--http2", "-i"])
+            .arg(format!("http://127.0.0.1:{port}{path}"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = upgrade("/public/up");
     assert!(
         text.contains("HTTP/1.1 101"),
         "server must accept the upgrade:\n{text}"
@@ -188,18 +186,7 @@ fn h2c_upgrade_continues_as_http2() {
     );
     assert!(text.contains("nginx GET /public/up"), "{text}");
 
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--max-time",
-            "10",
-            "--http2",
-            "-i",
-            &format!("http://127.0.0.1:{port}/secret"),
-        ])
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = upgrade("/secret");
     assert!(text.contains("HTTP/2 403"), "{text}");
 }
 

@@ -30,13 +30,6 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("duration `{text}` is too large"))
 }
 
-/// serde adapter: `#[serde(deserialize_with = "duration::de")]`.
-#[allow(dead_code)]
-pub fn de<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(de)?;
-    parse(&text).map_err(serde::de::Error::custom)
-}
-
 /// serde adapter for optional durations.
 pub fn de_opt<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Duration>, D::Error> {
     let text = Option::<String>::deserialize(de)?;
