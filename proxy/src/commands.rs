@@ -11,8 +11,9 @@ pub fn policy_check(files: &[PathBuf]) -> ExitCode {
     for file in files {
         match policy_store::read_files(std::slice::from_ref(file)) {
             Ok(policies) => {
-                // Compile for a workload that every selector picks is not possible in general; a
-                // compile with no labels still checks every rule that can be checked offline.
+                // Parsing checked every field, with its position. Compiling (for a workload with no
+                // labels) adds the set-level checks: duplicate policy names, and the compiled
+                // indexes of the policies that select every workload.
                 match sockmesh_policy::CompiledPolicy::compile(&policies, &Default::default()) {
                     Ok(_) => println!("{}: ok ({} policies)", file.display(), policies.len()),
                     Err(error) => {

@@ -15,7 +15,7 @@ use crate::listener::ConnCtx;
 use crate::metrics::{Protocol, VerdictLabel};
 use crate::telemetry::access_log;
 
-mod idle;
+mod copy;
 
 pub async fn proxy(
     downstream: PrefixedIo<TcpStream>,
@@ -103,12 +103,12 @@ where
     let (mut ar, mut aw) = tokio::io::split(a);
     let (mut br, mut bw) = tokio::io::split(b);
     let up = async {
-        let n = idle::copy_counting(&mut ar, &mut bw, &activity).await?;
+        let n = copy::copy_counting(&mut ar, &mut bw, &activity).await?;
         bw.shutdown().await?;
         Ok::<u64, std::io::Error>(n)
     };
     let down = async {
-        let n = idle::copy_counting(&mut br, &mut aw, &activity).await?;
+        let n = copy::copy_counting(&mut br, &mut aw, &activity).await?;
         aw.shutdown().await?;
         Ok::<u64, std::io::Error>(n)
     };
