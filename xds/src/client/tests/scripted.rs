@@ -315,22 +315,11 @@ async fn sotw_reconnect_resends_accepted_versions() {
     let (_rx, handle) = spawn(config(addr, Mode::Sotw, "resend"));
     assert!(handle.wait_ready(Duration::from_secs(5)).await);
     // Wait for the second stream's initial requests.
-    let ok = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            let n = all
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|r| r.response_nonce.is_empty())
-                .count();
-            if n >= 2 * ResourceType::SIDECAR.len() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    let ok = initial_requests_seen(&all, 2 * ResourceType::SIDECAR.len(), |r| {
+        r.response_nonce.is_empty()
     })
     .await;
-    assert!(ok.is_ok(), "no reconnect: {}", handle.status());
+    assert!(ok, "no reconnect: {}", handle.status());
     let all = all.lock().unwrap().clone();
     let initial: Vec<_> = all.iter().filter(|r| r.response_nonce.is_empty()).collect();
     let (first, second) = initial.split_at(ResourceType::SIDECAR.len());
@@ -378,22 +367,11 @@ async fn delta_reconnect_sends_initial_resource_versions() {
     let addr = start_scripted(s).await;
     let (_rx, handle) = spawn(config(addr, Mode::Delta, "resend-delta"));
     assert!(handle.wait_ready(Duration::from_secs(5)).await);
-    let ok = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            let n = all
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|r| r.response_nonce.is_empty())
-                .count();
-            if n >= 2 * ResourceType::SIDECAR.len() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    let ok = initial_requests_seen(&all, 2 * ResourceType::SIDECAR.len(), |r| {
+        r.response_nonce.is_empty()
     })
     .await;
-    assert!(ok.is_ok(), "no reconnect: {}", handle.status());
+    assert!(ok, "no reconnect: {}", handle.status());
     let all = all.lock().unwrap().clone();
     let initial: Vec<_> = all.iter().filter(|r| r.response_nonce.is_empty()).collect();
     let second = &initial[ResourceType::SIDECAR.len()..];
@@ -441,4 +419,21 @@ async fn a_reconnected_stream_may_stay_silent_about_synced_types() {
     );
     assert_eq!(handle.status()["connected"], true);
     handle.shutdown();
+}
+
+/// Waits (up to 5 s) until `all` holds at least `n` requests that are initial (`is_initial`),
+/// i.e. until the client has opened its streams that many times over.
+async fn initial_requests_seen<T>(
+    all: &std::sync::Arc<std::sync::Mutex<Vec<T>>>,
+    n: usize,
+    is_initial: impl Fn(&T) -> bool,
+) -> bool {
+    let seen = || all.lock().unwrap().iter().filter(|r| is_initial(r)).count();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while seen() < n {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .is_ok()
 }
