@@ -93,14 +93,14 @@ def client(args, cpu):
     return float(m.group(1))
 
 
-def bulk(target, cpu):
+def bulk(target, cpu, label="64 KiB reads"):
     """Sink-confirmed and sender-side bulk rates (Gbit/s)."""
     out = sh(*in_pod(["bulk", "--connect", target, "--millis", str(ARGS.bulk_ms)], cpu)).stdout
     m = re.search(r"median=([\d.]+) .* sender_gbps=([\d.]+)", out)
     if not m:
         sys.exit(f"bulk {target}: {out}")
-    return {"bulk 64 KiB writes (Gbit/s)": float(m.group(1)),
-            "  same, sender-side rate (Gbit/s)": float(m.group(2))}
+    return {f"bulk 64 KiB writes, {label} (Gbit/s)": float(m.group(1)),
+            f"  same, {label}, sender-side (Gbit/s)": float(m.group(2))}
 
 
 def attach(ports):
@@ -117,28 +117,33 @@ def detach():
     sh(os.path.join(ARGS.bin_dir, "sockmesh"), "bpf", "detach", "--bpf-pin-path", PIN, check=False)
 
 
-def measurements(target, cpu, pp_sizes, bulk_target):
+def measurements(target, cpu, pp_sizes, bulk_targets):
     res = {}
     iters = ARGS.iters if cpu is not None else max(ARGS.iters // 4, 1000)
     for size in pp_sizes:
         res[f"pingpong {size} B (us)"] = client(["pingpong", "--connect", target, "--size", str(size),
                                                   "--iters", str(iters)], cpu)
-    if bulk_target:
-        res.update(bulk(bulk_target, cpu))
+    for bulk_target, label in bulk_targets:
+        res.update(bulk(bulk_target, cpu, label))
     return res
 
 
 def case_hop(accel, cpu):
     echo = server(["echo", "--listen", "127.0.0.1:15001"], cpu)
-    sink = server(["sink", "--listen", "127.0.0.1:15002"], cpu)
+    # Two sinks: 64 KiB reads (as many as the writer writes; the C probe's setting) and 1 MiB
+    # reads, which let plain TCP hand over several coalesced segments per read.
+    sink = server(["sink", "--listen", "127.0.0.1:15002", "--read-size", "65536"], cpu)
+    big_sink = server(["sink", "--listen", "127.0.0.1:15003", "--read-size", "1048576"], cpu)
     try:
         if accel:
-            attach([15001, 15002])
-        return measurements("127.0.0.1:15001", cpu, [1, 1024, 16384], "127.0.0.1:15002")
+            attach([15001, 15002, 15003])
+        return measurements("127.0.0.1:15001", cpu, [1, 1024, 16384],
+                            [("127.0.0.1:15002", "64 KiB reads"), ("127.0.0.1:15003", "1 MiB reads")])
     finally:
         detach()
         stop(echo)
         stop(sink)
+        stop(big_sink)
 
 
 def case_tcp(accel, cpu):
@@ -148,7 +153,7 @@ def case_tcp(accel, cpu):
         sc = sidecar("tcp", f"127.0.0.1:{port}", accel, cpu)
         try:
             if upstream_kind == "echo":
-                res.update(measurements("127.0.0.1:15001", cpu, [1, 1024, 16384], None))
+                res.update(measurements("127.0.0.1:15001", cpu, [1, 1024, 16384], []))
             else:
                 res.update(bulk("127.0.0.1:15001", cpu))
         finally:

@@ -38,8 +38,12 @@ fn main() {
     let num =
         |name: &str, def: u64| -> u64 { opt(name).and_then(|v| v.parse().ok()).unwrap_or(def) };
     let result = match cmd.as_str() {
-        "echo" => serve(addr("--listen"), false),
-        "sink" => serve(addr("--listen"), true),
+        "echo" => serve(addr("--listen"), false, 256 * 1024),
+        "sink" => serve(
+            addr("--listen"),
+            true,
+            num("--read-size", 64 * 1024) as usize,
+        ),
         "forward" => forward(addr("--listen"), addr("--upstream")),
         "http-serve" => http_serve(addr("--listen"), num("--body", 64) as usize),
         "http-ping" => http_ping(addr("--connect"), num("--iters", 5000)),
@@ -83,8 +87,9 @@ fn die(msg: &str) -> ! {
 }
 
 /// Accepts forever; each connection echoes until EOF, or (`sink`) drains until EOF and then
-/// answers with the number of bytes it received (8 bytes, little-endian).
-fn serve(listen: SocketAddr, sink: bool) -> io::Result<()> {
+/// answers with the number of bytes it received (8 bytes, little-endian). `read_size` is the
+/// buffer each `read` offers (the sink's default, 64 KiB, matches the bulk writer's writes).
+fn serve(listen: SocketAddr, sink: bool, read_size: usize) -> io::Result<()> {
     let l = TcpListener::bind(listen)?;
     println!("listening={}", l.local_addr()?);
     io::stdout().flush()?;
@@ -92,7 +97,7 @@ fn serve(listen: SocketAddr, sink: bool) -> io::Result<()> {
         let mut c = conn?;
         std::thread::spawn(move || {
             let _ = c.set_nodelay(true);
-            let mut buf = vec![0u8; if sink { 1024 * 1024 } else { 256 * 1024 }];
+            let mut buf = vec![0u8; read_size.max(1)];
             let mut total = 0u64;
             loop {
                 match c.read(&mut buf) {
