@@ -40,10 +40,10 @@ fn policy(n: usize) -> Policy {
                         end_port: None,
                         protocol: None,
                     }],
-                    rules: Some(L7Rules {
+                    rules: Some(std::sync::Arc::new(L7Rules {
                         http: std::mem::take(&mut http),
                         ..L7Rules::default()
-                    }),
+                    })),
                 }],
             });
         }

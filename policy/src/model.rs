@@ -7,6 +7,7 @@
 //! never went through the YAML parser.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -165,8 +166,9 @@ pub struct CidrRule {
 pub struct PortRule {
     /// Empty = all ports, all protocols.
     pub ports: Vec<PortProtocol>,
-    /// `rules`; `None` = L4 only.
-    pub rules: Option<L7Rules>,
+    /// `rules`; `None` = L4 only. Shared with the compiled policies built from this model, so
+    /// compiling copies no L7 rule (at 10,000 rules the copies were megabytes).
+    pub rules: Option<Arc<L7Rules>>,
 }
 
 /// One `ports` entry: `port` (0 = all), optional `endPort`, protocol (`None` = ANY).

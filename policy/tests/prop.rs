@@ -157,7 +157,7 @@ fn port_rule() -> impl Strategy<Value = PortRule> {
         prop_oneof![
             2 => Just(None),
             3 => (proptest::collection::vec(http_rule(), 0..4), proptest::collection::vec(grpc_rule(), 0..2))
-                .prop_map(|(http, grpc)| Some(L7Rules { http, grpc, ..L7Rules::default() })),
+                .prop_map(|(http, grpc)| Some(std::sync::Arc::new(L7Rules { http, grpc, ..L7Rules::default() }))),
         ],
     )
         .prop_map(|(ports, rules)| PortRule { ports, rules })

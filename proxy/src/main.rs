@@ -15,6 +15,7 @@ mod detect;
 mod discovery;
 mod http;
 mod listener;
+mod memory;
 mod metrics;
 mod policy_store;
 mod runtime;
@@ -27,6 +28,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    memory::tune();
     let cli = cli::Cli::parse();
     match cli.command {
         cli::Command::Run(args) => runtime::run(&args),

@@ -1,5 +1,7 @@
 //! `toPorts` entries: ports and L7 rules (`http`, and our `grpc`).
 
+use std::sync::Arc;
+
 use crate::compile::check_regex;
 use crate::model::{
     GrpcRule, HeaderMatch, HttpRule, L7Rules, MismatchAction, PortProtocol, PortRule,
@@ -41,7 +43,7 @@ pub(crate) fn parse_port_rule(ctx: &mut Ctx<'_>, node: &Node) -> Option<PortRule
         }
     }
     if let Some(n) = f.take("rules") {
-        pr.rules = parse_l7(ctx, n);
+        pr.rules = parse_l7(ctx, n).map(Arc::new);
     }
     f.finish(ctx, &["ports", "rules"]);
     Some(pr)

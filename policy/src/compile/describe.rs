@@ -45,13 +45,11 @@ fn entry_json(e: &Entry) -> Value {
     let mut v = json!({ "id": e.id.as_str(), "peers": peers, "ports": ports });
     if let Some(l7) = &e.l7 {
         v["http"] = l7
-            .http
-            .iter()
+            .http()
             .map(|(id, r)| json!({ "id": id.as_str(), "rule": r }))
             .collect();
         v["grpc"] = l7
-            .grpc
-            .iter()
+            .grpc()
             .map(|(id, r)| json!({ "id": id.as_str(), "rule": r }))
             .collect();
     }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use crate::model::{
-    CidrRule, Entity, GrpcRule, HttpRule, PeerSelector, Policy, PortProtocol, Rule, Section, Spec,
+    CidrRule, Entity, GrpcRule, HttpRule, L7Rules, PeerSelector, Policy, PortProtocol, Rule,
+    Section, Spec,
 };
 use crate::request::Direction;
 use crate::verdict::RuleId;
@@ -28,15 +29,27 @@ pub(crate) struct Entry {
     pub(crate) l7: Option<EntryL7>,
 }
 
+/// The L7 rules of an entry: the model's own rules (shared, not copied) and their ids.
 #[derive(Debug)]
 pub(crate) struct EntryL7 {
-    pub(crate) http: Vec<(RuleId, HttpRule)>,
-    pub(crate) grpc: Vec<(RuleId, GrpcRule)>,
+    pub(crate) rules: Arc<L7Rules>,
+    /// `http_ids[i]` names `rules.http[i]`.
+    pub(crate) http_ids: Vec<RuleId>,
+    /// `grpc_ids[i]` names `rules.grpc[i]`.
+    pub(crate) grpc_ids: Vec<RuleId>,
 }
 
 impl EntryL7 {
     pub(crate) fn len(&self) -> usize {
-        self.http.len() + self.grpc.len()
+        self.http_ids.len() + self.grpc_ids.len()
+    }
+
+    pub(crate) fn http(&self) -> impl Iterator<Item = (&RuleId, &HttpRule)> {
+        self.http_ids.iter().zip(&self.rules.http)
+    }
+
+    pub(crate) fn grpc(&self) -> impl Iterator<Item = (&RuleId, &GrpcRule)> {
+        self.grpc_ids.iter().zip(&self.rules.grpc)
     }
 }
 
@@ -142,7 +155,7 @@ fn flatten_rule(
             }
         }
         let l7 = match &pr.rules {
-            Some(r) if !r.is_empty() => Some(compile_l7(policy, &id, r)?),
+            Some(r) if !r.is_empty() => Some(compile_l7(policy, &id, r.clone())?),
             _ => None,
         };
         out.push(Entry {
@@ -156,7 +169,7 @@ fn flatten_rule(
     Ok(())
 }
 
-fn compile_l7(policy: &str, id: &str, r: &crate::model::L7Rules) -> Result<EntryL7, CompileError> {
+fn compile_l7(policy: &str, id: &str, r: Arc<L7Rules>) -> Result<EntryL7, CompileError> {
     let unsupported = |field: &'static str, what: &str| CompileError::Unsupported {
         policy: policy.to_owned(),
         rule: id.to_owned(),
@@ -187,7 +200,7 @@ fn compile_l7(policy: &str, id: &str, r: &crate::model::L7Rules) -> Result<Entry
                 None => Ok(()),
             }
         };
-    let mut http = Vec::new();
+    let mut http_ids = Vec::with_capacity(r.http.len());
     for (i, h) in r.http.iter().enumerate() {
         let rid = format!("{id}.rules.http[{i}]");
         check(&rid, "method", &h.method)?;
@@ -213,14 +226,18 @@ fn compile_l7(policy: &str, id: &str, r: &crate::model::L7Rules) -> Result<Entry
                 });
             }
         }
-        http.push((RuleId::new(rid), h.clone()));
+        http_ids.push(RuleId::new(rid));
     }
-    let mut grpc = Vec::new();
+    let mut grpc_ids = Vec::with_capacity(r.grpc.len());
     for (i, g) in r.grpc.iter().enumerate() {
         let rid = format!("{id}.rules.grpc[{i}]");
         check(&rid, "serviceRegex", &g.service_regex)?;
         check(&rid, "methodRegex", &g.method_regex)?;
-        grpc.push((RuleId::new(rid), g.clone()));
+        grpc_ids.push(RuleId::new(rid));
     }
-    Ok(EntryL7 { http, grpc })
+    Ok(EntryL7 {
+        rules: r,
+        http_ids,
+        grpc_ids,
+    })
 }

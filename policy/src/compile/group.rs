@@ -36,10 +36,10 @@ impl Group {
             match &e.l7 {
                 None => l4_only.set(local),
                 Some(l7) => {
-                    for (id, r) in &l7.http {
+                    for (id, r) in l7.http() {
                         sources.push((local, id.clone(), L7Source::Http(r)));
                     }
-                    for (id, r) in &l7.grpc {
+                    for (id, r) in l7.grpc() {
                         sources.push((local, id.clone(), L7Source::Grpc(r)));
                     }
                 }

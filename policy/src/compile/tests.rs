@@ -294,7 +294,7 @@ fn compile_rejects_what_it_cannot_enforce() {
         peers: Vec::new(),
         to_ports: vec![PortRule {
             ports: Vec::new(),
-            rules: Some(l7),
+            rules: Some(std::sync::Arc::new(l7)),
         }],
     };
     let policy = |r: Rule| Policy {

@@ -82,7 +82,7 @@ impl PolicyStore {
         metrics: Arc<Metrics>,
     ) -> Result<PolicyStore, PolicyLoadError> {
         let compiled = CompiledPolicy::compile(policies, &labels);
-        release_freed_memory();
+        crate::memory::release_freed();
         let compiled = compiled?;
         metrics.policy_rules.set(compiled.rule_count() as i64);
         Ok(PolicyStore {
@@ -137,7 +137,7 @@ impl PolicyStore {
         policies: &[P],
     ) -> Result<CompiledPolicy, PolicyLoadError> {
         let compiled = CompiledPolicy::compile(policies, &self.labels);
-        release_freed_memory();
+        crate::memory::release_freed();
         Ok(compiled?)
     }
 
@@ -173,15 +173,5 @@ impl PolicyStore {
         if let Ok(mut slot) = self.last_error.lock() {
             *slot = error;
         }
-    }
-}
-
-/// Compiling regex sets allocates tens of MiB that are freed at once; glibc keeps such freed
-/// pages in the process. Hand them back so that an idle sidecar's RSS reflects what it uses.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free heap pages; it has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }

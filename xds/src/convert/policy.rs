@@ -5,6 +5,8 @@
 //! failing later; the control plane converts parsed YAML policies into resources. The two directions
 //! are exact inverses, which the tests check on every shape the model has.
 
+use std::sync::Arc;
+
 use sockmesh_policy::L4Protocol as ModelL4;
 use sockmesh_policy::model::{
     CidrRule, DefaultDeny, DnsRule, Entity, GrpcRule, HeaderMatch, HttpRule, KafkaRule, L7Rules,
@@ -180,7 +182,7 @@ fn port_rule_to_model(
     let rules = p
         .rules
         .as_ref()
-        .map(|r| l7_to_model(r, &format!("{path}.rules")))
+        .map(|r| l7_to_model(r, &format!("{path}.rules")).map(Arc::new))
         .transpose()?;
     Ok(PortRule { ports, rules })
 }
@@ -375,7 +377,7 @@ fn port_rule_from_model(p: &PortRule) -> proto::PortNetworkPolicy {
                 } as i32,
             })
             .collect(),
-        rules: p.rules.as_ref().map(l7_from_model),
+        rules: p.rules.as_deref().map(l7_from_model),
     }
 }
 
