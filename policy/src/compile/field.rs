@@ -6,6 +6,7 @@
 //! the rules whose pattern for this field matches (rules without a pattern for the field always
 //! match).
 
+use regex_automata::nfa::thompson::BuildError;
 use std::collections::HashMap;
 
 use super::bits::Bits;
@@ -139,7 +140,7 @@ impl FieldIndex {
         n_rules: usize,
         patterns: impl IntoIterator<Item = (usize, Option<Pattern>)>,
         by_segment: bool,
-    ) -> Result<FieldIndex, regex::Error> {
+    ) -> Result<FieldIndex, BuildError> {
         let mut any = Bits::new(n_rules);
         let mut literals: HashMap<Box<str>, Vec<usize>> = HashMap::new();
         let mut regexes: Vec<(String, Vec<usize>)> = Vec::new();

@@ -1,5 +1,6 @@
 //! A group: the entries that cover one port segment, with their peer and L7 indexes.
 
+use regex_automata::nfa::thompson::BuildError;
 use std::net::IpAddr;
 
 use super::bits::Bits;
@@ -19,7 +20,7 @@ pub(crate) struct Group {
 }
 
 impl Group {
-    pub(crate) fn build(all: &[Entry], entries: Vec<usize>) -> Result<Group, regex::Error> {
+    pub(crate) fn build(all: &[Entry], entries: Vec<usize>) -> Result<Group, BuildError> {
         let n = entries.len();
         let mut all_peers = Bits::new(n);
         let mut l4_only = Bits::new(n);

@@ -4,6 +4,7 @@
 //! only the surviving candidates are checked, in order, for their peer and header conditions, so the
 //! first survivor is the deciding rule.
 
+use regex_automata::nfa::thompson::BuildError;
 use std::collections::HashMap;
 
 use crate::model::{GrpcRule, HttpRule, MismatchAction};
@@ -56,7 +57,7 @@ impl L7Index {
     pub(crate) fn build(
         sources: Vec<(usize, RuleId, L7Source<'_>)>,
         all_peers: &Bits,
-    ) -> Result<L7Index, regex::Error> {
+    ) -> Result<L7Index, BuildError> {
         let n = sources.len();
         let mut all_peer_rules = Bits::new(n);
         let mut entry_rules: HashMap<usize, (usize, usize)> = HashMap::new();

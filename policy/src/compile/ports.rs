@@ -5,6 +5,7 @@
 //! nothing at lookup time: it is already part of every segment's group. Segments with the same
 //! entry set share one group (and so one set of compiled regexes).
 
+use regex_automata::nfa::thompson::BuildError;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ pub(crate) struct PortIndex {
 }
 
 impl PortIndex {
-    pub(crate) fn build(entries: &[Entry]) -> Result<PortIndex, regex::Error> {
+    pub(crate) fn build(entries: &[Entry]) -> Result<PortIndex, BuildError> {
         let mut index = PortIndex::default();
         let mut groups: HashMap<Vec<usize>, Arc<Group>> = HashMap::new();
         for proto in L4Protocol::ALL {

@@ -1,27 +1,131 @@
-//! The regex half of a field index: one `RegexSet` per bucket of patterns.
+//! The regex half of a field index: one automaton per bucket of patterns.
 //!
 //! For the path field, patterns are bucketed by their first path segment when their literal
 //! prefix fixes it (`/orders/[0-9]+` lives under `/orders/`): a request only runs the bucket of its
 //! own first segment plus the patterns without a fixed segment. Thousands of per-service path
 //! regexes then cost one small automaton per request instead of one automaton over all of them.
+//!
+//! A bucket is one forward NFA (no capture states) searched by a lazy DFA that reports every
+//! pattern matching the whole value, with a PikeVM over the same NFA for what the lazy DFA cannot
+//! do (a Unicode `\b`). A `regex::RegexSet` would also build a reverse NFA and capture states:
+//! about twice the memory and compile time, for start positions a full match never needs.
 
 use std::collections::HashMap;
+use std::fmt;
 
-use regex::{RegexSet, RegexSetBuilder};
+use regex_automata::hybrid::dfa::{self as lazy, DFA};
+use regex_automata::nfa::thompson::pikevm::{self, PikeVM};
+use regex_automata::nfa::thompson::{self, BuildError, WhichCaptures};
+use regex_automata::util::pool::Pool;
+use regex_automata::{Anchored, Input, MatchKind, PatternSet};
 
 use super::bits::Bits;
 use super::field::{RuleSet, anchored};
 
-/// Compiled-size limits of one set: large enough for 10,000 rules, small enough to refuse
+/// NFA size limit of one bucket: large enough for 10,000 rules, small enough to refuse
 /// pathological ones.
-const REGEX_SIZE_LIMIT: usize = 256 << 20;
-const DFA_SIZE_LIMIT: usize = 64 << 20;
+const NFA_SIZE_LIMIT: usize = 256 << 20;
+/// Transition cache of one lazy DFA per concurrent search (grown on demand up to this).
+const LAZY_CACHE_CAPACITY: usize = 2 << 20;
 
-#[derive(Debug)]
+/// Per-search state, pooled: the lazy DFA's cache, the PikeVM's (made on first need) and the
+/// set of matching patterns.
+struct Scratch {
+    lazy: Option<lazy::Cache>,
+    vm: Option<pikevm::Cache>,
+    matched: PatternSet,
+}
+
+type ScratchPool = Pool<Scratch, Box<dyn Fn() -> Scratch + Send + Sync>>;
+
 struct Group {
-    set: RegexSet,
-    /// For each pattern of `set`, the rules using it.
+    lazy: Option<DFA>,
+    vm: PikeVM,
+    scratch: ScratchPool,
+    /// For each pattern, the rules using it.
     rules: Vec<RuleSet>,
+}
+
+impl fmt::Debug for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Group")
+            .field("patterns", &self.rules.len())
+            .field("lazy_dfa", &self.lazy.is_some())
+            .finish()
+    }
+}
+
+impl Group {
+    fn build(patterns: Vec<(String, Vec<usize>)>, n_rules: usize) -> Result<Group, BuildError> {
+        let nfa = thompson::Compiler::new()
+            .configure(
+                thompson::Config::new()
+                    .which_captures(WhichCaptures::None)
+                    .nfa_size_limit(Some(NFA_SIZE_LIMIT)),
+            )
+            .build_many(
+                &patterns
+                    .iter()
+                    .map(|(p, _)| anchored(p))
+                    .collect::<Vec<_>>(),
+            )?;
+        // Fails only for what the lazy DFA does not support (a Unicode word boundary); the
+        // PikeVM then does every search.
+        let lazy = lazy::Builder::new()
+            .configure(
+                DFA::config()
+                    .match_kind(MatchKind::All)
+                    .cache_capacity(LAZY_CACHE_CAPACITY),
+            )
+            .build_from_nfa(nfa.clone())
+            .ok();
+        let vm = PikeVM::builder()
+            .configure(PikeVM::config().match_kind(MatchKind::All))
+            .build_from_nfa(nfa)?;
+        let (make_lazy, n_patterns) = (lazy.clone(), patterns.len());
+        let scratch: ScratchPool = Pool::new(Box::new(move || Scratch {
+            lazy: make_lazy.as_ref().map(DFA::create_cache),
+            vm: None,
+            matched: PatternSet::new(n_patterns),
+        }));
+        let rules = patterns
+            .into_iter()
+            .map(|(_, r)| RuleSet::new(r, n_rules))
+            .collect();
+        Ok(Group {
+            lazy,
+            vm,
+            scratch,
+            rules,
+        })
+    }
+
+    /// Calls `f` with the rules of every pattern that full-matches `value`.
+    fn each_match<'a>(&'a self, value: &str, mut f: impl FnMut(&'a RuleSet)) {
+        let input = Input::new(value).anchored(Anchored::Yes);
+        let mut guard = self.scratch.get();
+        let s = &mut *guard;
+        s.matched.clear();
+        // The lazy DFA is configured so that it cannot quit or give up; should it ever fail,
+        // the PikeVM answers instead of guessing.
+        let searched = match (&self.lazy, s.lazy.as_mut()) {
+            (Some(dfa), Some(cache)) => dfa
+                .try_which_overlapping_matches(cache, &input, &mut s.matched)
+                .is_ok(),
+            _ => false,
+        };
+        if !searched {
+            s.matched.clear();
+            let cache = s.vm.get_or_insert_with(|| self.vm.create_cache());
+            self.vm
+                .which_overlapping_matches(cache, &input, &mut s.matched);
+        }
+        for pattern in s.matched.iter() {
+            if let Some(rules) = self.rules.get(pattern.as_usize()) {
+                f(rules);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -57,18 +161,6 @@ fn literal_prefix(p: &str) -> &str {
     prefix
 }
 
-fn build_group(patterns: Vec<(String, Vec<usize>)>, n_rules: usize) -> Result<Group, regex::Error> {
-    let set = RegexSetBuilder::new(patterns.iter().map(|(p, _)| anchored(p)))
-        .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(DFA_SIZE_LIMIT)
-        .build()?;
-    let rules = patterns
-        .into_iter()
-        .map(|(_, r)| RuleSet::new(r, n_rules))
-        .collect();
-    Ok(Group { set, rules })
-}
-
 impl RegexIndex {
     /// `patterns`: distinct regexes with the rules using each. `by_segment`: bucket by first path
     /// segment (only sound for the path field).
@@ -76,7 +168,7 @@ impl RegexIndex {
         patterns: Vec<(String, Vec<usize>)>,
         n_rules: usize,
         by_segment: bool,
-    ) -> Result<RegexIndex, regex::Error> {
+    ) -> Result<RegexIndex, BuildError> {
         let mut fallback = Vec::new();
         let mut buckets: HashMap<Box<str>, Vec<(String, Vec<usize>)>> = HashMap::new();
         for (p, rules) in patterns {
@@ -94,12 +186,12 @@ impl RegexIndex {
             fallback: if fallback.is_empty() {
                 None
             } else {
-                Some(build_group(fallback, n_rules)?)
+                Some(Group::build(fallback, n_rules)?)
             },
             buckets: buckets
                 .into_iter()
-                .map(|(k, v)| Ok((k, build_group(v, n_rules)?)))
-                .collect::<Result<_, regex::Error>>()?,
+                .map(|(k, v)| Ok((k, Group::build(v, n_rules)?)))
+                .collect::<Result<_, BuildError>>()?,
         })
     }
 
@@ -107,12 +199,7 @@ impl RegexIndex {
     pub(crate) fn matching<'a>(&'a self, value: &str, out: &mut Vec<&'a RuleSet>) {
         let bucket = segment_key(value).and_then(|k| self.buckets.get(k));
         for g in self.fallback.iter().chain(bucket) {
-            out.extend(
-                g.set
-                    .matches(value)
-                    .iter()
-                    .filter_map(|pos| g.rules.get(pos)),
-            );
+            g.each_match(value, |rules| out.push(rules));
         }
     }
 
@@ -120,11 +207,7 @@ impl RegexIndex {
     pub(crate) fn add_matches(&self, value: &str, bits: &mut Bits) {
         let bucket = segment_key(value).and_then(|k| self.buckets.get(k));
         for g in self.fallback.iter().chain(bucket) {
-            for pos in g.set.matches(value).iter() {
-                if let Some(rules) = g.rules.get(pos) {
-                    rules.add_to(bits);
-                }
-            }
+            g.each_match(value, |rules| rules.add_to(bits));
         }
     }
 }
@@ -170,5 +253,39 @@ mod tests {
         assert_eq!(hits("/b/2"), vec![1, 3]);
         assert_eq!(hits("/c/x"), vec![2]);
         assert_eq!(hits("/a"), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn unicode_word_boundaries_are_searched_by_the_pikevm() {
+        // The lazy DFA refuses a Unicode `\b`; the same NFA then answers through the PikeVM.
+        let pats = vec![("/w/é\\b.*".to_owned(), vec![0]), ("/w/.*".to_owned(), vec![1])];
+        let idx = RegexIndex::build(pats, 2, true).expect("builds");
+        let group = idx.buckets.get("/w/").expect("bucket");
+        assert!(group.lazy.is_none());
+        let hits = |v: &str| {
+            let mut b = Bits::new(2);
+            idx.add_matches(v, &mut b);
+            b.ones().collect::<Vec<_>>()
+        };
+        assert_eq!(hits("/w/é-x"), vec![0, 1]);
+        assert_eq!(hits("/w/éx"), vec![1]);
+        assert_eq!(hits("/v/é"), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn a_bucket_uses_the_lazy_dfa_and_reports_every_full_match() {
+        let pats = vec![
+            ("/api/v[0-9]+/.*".to_owned(), vec![0]),
+            ("/api/v1/items".to_owned(), vec![1]),
+            ("/api/.*/items".to_owned(), vec![2]),
+        ];
+        let idx = RegexIndex::build(pats, 3, true).expect("builds");
+        assert!(idx.buckets.get("/api/").expect("bucket").lazy.is_some());
+        let mut out = Vec::new();
+        idx.matching("/api/v1/items", &mut out);
+        assert_eq!(out.len(), 3);
+        out.clear();
+        idx.matching("/api/v1/items/x", &mut out);
+        assert_eq!(out.len(), 1, "full match only: `/api/.*/items` must not match a longer path");
     }
 }
