@@ -115,7 +115,8 @@
 //! Compilation builds, per direction and per allow/deny, a port index (binary search over port
 //! segments, each with its own candidate group), per group a CIDR index (hash lookups per prefix
 //! length) and an L7 index: for each HTTP field, literal patterns in a hash map and regexes in one
-//! `RegexSet`, combined by bitset intersection. Evaluation cost therefore grows with the number of
+//! forward lazy DFA per bucket (path regexes are bucketed by first segment), combined by bitset
+//! intersection. Evaluation cost therefore grows with the number of
 //! distinct prefix lengths and regex automaton size, not linearly with the number of rules.
 
 #![forbid(unsafe_code)]
