@@ -258,7 +258,10 @@ mod tests {
     #[test]
     fn unicode_word_boundaries_are_searched_by_the_pikevm() {
         // The lazy DFA refuses a Unicode `\b`; the same NFA then answers through the PikeVM.
-        let pats = vec![("/w/é\\b.*".to_owned(), vec![0]), ("/w/.*".to_owned(), vec![1])];
+        let pats = vec![
+            ("/w/é\\b.*".to_owned(), vec![0]),
+            ("/w/.*".to_owned(), vec![1]),
+        ];
         let idx = RegexIndex::build(pats, 2, true).expect("builds");
         let group = idx.buckets.get("/w/").expect("bucket");
         assert!(group.lazy.is_none());
@@ -286,6 +289,10 @@ mod tests {
         assert_eq!(out.len(), 3);
         out.clear();
         idx.matching("/api/v1/items/x", &mut out);
-        assert_eq!(out.len(), 1, "full match only: `/api/.*/items` must not match a longer path");
+        assert_eq!(
+            out.len(),
+            1,
+            "full match only: `/api/.*/items` must not match a longer path"
+        );
     }
 }
