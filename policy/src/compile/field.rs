@@ -1,15 +1,15 @@
 //! One request field (method, path, host, gRPC service, ...) matched against many rules at once.
 //!
 //! Patterns without regex metacharacters are literals: a full-match regex without metacharacters
-//! matches exactly that string, so they go into a hash map. The rest run as `RegexSet`s (see
-//! [`RegexIndex`]): one automaton pass over the value for many patterns. The result is a bitset of
+//! matches exactly that string, so they go into a hash map. The rest run as one lazy DFA per
+//! bucket (see [`RegexIndex`]): one automaton pass over the value for many patterns. The result is a bitset of
 //! the rules whose pattern for this field matches (rules without a pattern for the field always
 //! match).
 
-use regex_automata::nfa::thompson::BuildError;
 use std::collections::HashMap;
 
 use super::bits::Bits;
+use super::regexes::BuildError;
 use super::regexes::RegexIndex;
 
 /// Up to this many non-zero candidate words, [`FieldIndex::and_into`] works word by word instead
@@ -109,22 +109,26 @@ pub fn check_regex(pattern: &str) -> Result<(), String> {
     if is_literal(pattern) {
         return Ok(());
     }
-    let anchored = anchored(pattern);
-    let checked = if pattern.contains('{') {
-        thompson::Compiler::new()
-            .configure(thompson::Config::new().nfa_size_limit(Some(REGEX_SIZE_LIMIT)))
-            .build(&anchored)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    } else {
-        regex_automata::util::syntax::parse(&anchored)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    };
+    // The bare pattern must parse on its own: `a)|(?:b` parses once wrapped in `^(?:...)$`, and
+    // would then escape the anchoring.
+    let parsed = regex_automata::util::syntax::parse(pattern)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let checked = parsed.and_then(|()| {
+        if pattern.contains('{') {
+            thompson::Compiler::new()
+                .configure(thompson::Config::new().nfa_size_limit(Some(REGEX_SIZE_LIMIT)))
+                .build(&anchored(pattern))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        } else {
+            Ok(())
+        }
+    });
     match checked {
         Ok(()) => Ok(()),
         // Rare path: let `regex` render the error the way users know it.
-        Err(e) => Err(regex::RegexBuilder::new(&anchored)
+        Err(e) => Err(regex::RegexBuilder::new(pattern)
             .size_limit(REGEX_SIZE_LIMIT)
             .build()
             .err()

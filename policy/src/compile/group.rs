@@ -1,6 +1,6 @@
 //! A group: the entries that cover one port segment, with their peer and L7 indexes.
 
-use regex_automata::nfa::thompson::BuildError;
+use super::regexes::BuildError;
 use std::net::IpAddr;
 
 use super::bits::Bits;

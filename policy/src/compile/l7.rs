@@ -4,7 +4,7 @@
 //! only the surviving candidates are checked, in order, for their peer and header conditions, so the
 //! first survivor is the deciding rule.
 
-use regex_automata::nfa::thompson::BuildError;
+use super::regexes::BuildError;
 use std::collections::HashMap;
 
 use crate::model::{GrpcRule, HttpRule, MismatchAction};

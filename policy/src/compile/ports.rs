@@ -5,7 +5,7 @@
 //! nothing at lookup time: it is already part of every segment's group. Segments with the same
 //! entry set share one group (and so one set of compiled regexes).
 
-use regex_automata::nfa::thompson::BuildError;
+use super::regexes::BuildError;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 

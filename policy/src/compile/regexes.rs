@@ -7,15 +7,16 @@
 //!
 //! A bucket is one forward NFA (no capture states) searched by a lazy DFA that reports every
 //! pattern matching the whole value, with a PikeVM over the same NFA for what the lazy DFA cannot
-//! do (a Unicode `\b`). A `regex::RegexSet` would also build a reverse NFA and capture states:
-//! about twice the memory and compile time, for start positions a full match never needs.
+//! do: a value with non-ASCII bytes when a pattern has a Unicode `\b`. A `regex::RegexSet` would
+//! also build a reverse NFA and the engines around it: about twice the memory and compile time,
+//! for start positions a full match never needs.
 
 use std::collections::HashMap;
 use std::fmt;
 
 use regex_automata::hybrid::dfa::{self as lazy, DFA};
 use regex_automata::nfa::thompson::pikevm::{self, PikeVM};
-use regex_automata::nfa::thompson::{self, BuildError, WhichCaptures};
+use regex_automata::nfa::thompson::{self, WhichCaptures};
 use regex_automata::util::pool::Pool;
 use regex_automata::{Anchored, Input, MatchKind, PatternSet};
 
@@ -25,8 +26,14 @@ use super::field::{RuleSet, anchored};
 /// NFA size limit of one bucket: large enough for 10,000 rules, small enough to refuse
 /// pathological ones.
 const NFA_SIZE_LIMIT: usize = 256 << 20;
-/// Transition cache of one lazy DFA per concurrent search (grown on demand up to this).
+/// Transition cache of one lazy DFA per concurrent search (grown on demand up to this, or up to
+/// the minimum a large bucket needs).
 const LAZY_CACHE_CAPACITY: usize = 2 << 20;
+/// Beyond this minimum cache a bucket is searched by the PikeVM alone.
+const LAZY_CACHE_LIMIT: usize = 64 << 20;
+
+/// Why a bucket's automaton could not be built (boxed: the library's error is large).
+pub(crate) type BuildError = Box<thompson::BuildError>;
 
 /// Per-search state, pooled: the lazy DFA's cache, the PikeVM's (made on first need) and the
 /// set of matching patterns.
@@ -68,20 +75,27 @@ impl Group {
                     .iter()
                     .map(|(p, _)| anchored(p))
                     .collect::<Vec<_>>(),
-            )?;
-        // Fails only for what the lazy DFA does not support (a Unicode word boundary); the
-        // PikeVM then does every search.
-        let lazy = lazy::Builder::new()
-            .configure(
-                DFA::config()
-                    .match_kind(MatchKind::All)
-                    .cache_capacity(LAZY_CACHE_CAPACITY),
             )
-            .build_from_nfa(nfa.clone())
-            .ok();
+            .map_err(Box::new)?;
+        // A Unicode `\b` makes the lazy DFA stop at non-ASCII bytes (the PikeVM then answers
+        // that one search). A bucket too large for the cache limit is left to the PikeVM.
+        let config = DFA::config()
+            .match_kind(MatchKind::All)
+            .unicode_word_boundary(true);
+        let lazy = config
+            .get_minimum_cache_capacity(&nfa)
+            .ok()
+            .filter(|min| *min <= LAZY_CACHE_LIMIT)
+            .and_then(|min| {
+                lazy::Builder::new()
+                    .configure(config.clone().cache_capacity(min.max(LAZY_CACHE_CAPACITY)))
+                    .build_from_nfa(nfa.clone())
+                    .ok()
+            });
         let vm = PikeVM::builder()
             .configure(PikeVM::config().match_kind(MatchKind::All))
-            .build_from_nfa(nfa)?;
+            .build_from_nfa(nfa)
+            .map_err(Box::new)?;
         let (make_lazy, n_patterns) = (lazy.clone(), patterns.len());
         let scratch: ScratchPool = Pool::new(Box::new(move || Scratch {
             lazy: make_lazy.as_ref().map(DFA::create_cache),
@@ -106,8 +120,8 @@ impl Group {
         let mut guard = self.scratch.get();
         let s = &mut *guard;
         s.matched.clear();
-        // The lazy DFA is configured so that it cannot quit or give up; should it ever fail,
-        // the PikeVM answers instead of guessing.
+        // The lazy DFA never gives up (no minimum cache clear count); it quits only at a
+        // non-ASCII byte in a bucket with a Unicode `\b`, and then the PikeVM answers.
         let searched = match (&self.lazy, s.lazy.as_mut()) {
             (Some(dfa), Some(cache)) => dfa
                 .try_which_overlapping_matches(cache, &input, &mut s.matched)
@@ -256,15 +270,16 @@ mod tests {
     }
 
     #[test]
-    fn unicode_word_boundaries_are_searched_by_the_pikevm() {
-        // The lazy DFA refuses a Unicode `\b`; the same NFA then answers through the PikeVM.
+    fn unicode_word_boundaries_fall_back_to_the_pikevm_on_non_ascii() {
+        // The lazy DFA handles a Unicode `\b` on ASCII values and quits on other bytes; the
+        // same NFA then answers through the PikeVM.
         let pats = vec![
             ("/w/é\\b.*".to_owned(), vec![0]),
             ("/w/.*".to_owned(), vec![1]),
         ];
         let idx = RegexIndex::build(pats, 2, true).expect("builds");
         let group = idx.buckets.get("/w/").expect("bucket");
-        assert!(group.lazy.is_none());
+        assert!(group.lazy.is_some());
         let hits = |v: &str| {
             let mut b = Bits::new(2);
             idx.add_matches(v, &mut b);
@@ -273,6 +288,19 @@ mod tests {
         assert_eq!(hits("/w/é-x"), vec![0, 1]);
         assert_eq!(hits("/w/éx"), vec![1]);
         assert_eq!(hits("/v/é"), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn a_bucket_beyond_the_default_cache_keeps_its_lazy_dfa() {
+        // 5,000 patterns need more than the default 2 MiB minimum cache.
+        let pats: Vec<(String, Vec<usize>)> = (0..5000)
+            .map(|i| (format!("/api/svc{i}/items/[0-9]+"), vec![i]))
+            .collect();
+        let idx = RegexIndex::build(pats, 5000, true).expect("builds");
+        assert!(idx.buckets.get("/api/").expect("bucket").lazy.is_some());
+        let mut out = Vec::new();
+        idx.matching("/api/svc4999/items/12", &mut out);
+        assert_eq!(out.len(), 1);
     }
 
     #[test]

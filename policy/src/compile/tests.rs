@@ -390,3 +390,15 @@ fn duplicate_policy_names_are_refused() {
         }
     );
 }
+
+#[test]
+fn a_pattern_cannot_escape_its_anchoring() {
+    // Wrapped as `^(?:a)|(?:b)$` this would parse, and match "starts with a" or "ends with b".
+    let err = super::check_regex("a)|(?:b").expect_err("unbalanced pattern accepted");
+    assert!(
+        err.contains("unopened group") || err.contains("parse"),
+        "{err}"
+    );
+    assert!(super::check_regex("(a|b)").is_ok());
+    assert!(super::check_regex("/x/[0-9]{3}").is_ok());
+}
