@@ -7,13 +7,18 @@
 //! the process. [`tune`] pins the threshold, [`release_freed`] hands free pages back after a compile.
 //! Other allocators (or non-glibc targets) are left alone.
 
-/// Large allocations (128 KiB and up: regex tables, rule vectors) are mapped on their own and
-/// returned to the kernel when freed. Call once, before other threads start.
+/// Allocations from here up are mapped on their own and returned to the kernel when freed. Large
+/// enough that the data path's buffers (hyper's read buffer tops out near 400 KiB, copy buffers
+/// are 64 KiB) stay in the heap instead of costing an mmap/munmap pair each; the compiled
+/// policy's big tables (NFAs, rule vectors of thousands of rules) are above it.
+const MMAP_THRESHOLD: i32 = 1 << 20;
+
+/// Pins the mmap threshold at [`MMAP_THRESHOLD`]. Call once, before other threads start.
 pub fn tune() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; called before any thread exists.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
     }
 }
 

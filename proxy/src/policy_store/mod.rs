@@ -136,9 +136,7 @@ impl PolicyStore {
         &self,
         policies: &[P],
     ) -> Result<CompiledPolicy, PolicyLoadError> {
-        let compiled = CompiledPolicy::compile(policies, &self.labels);
-        crate::memory::release_freed();
-        Ok(compiled?)
+        Ok(CompiledPolicy::compile(policies, &self.labels)?)
     }
 
     fn finish(
@@ -162,6 +160,9 @@ impl PolicyStore {
                 (ReloadResult::Failed, Err(error))
             }
         };
+        // After the swap: the old policy (unless a request still holds it) and the compile's
+        // scratch are free now.
+        crate::memory::release_freed();
         self.metrics
             .policy_reloads
             .get_or_create(&ReloadLabels { result: label })
