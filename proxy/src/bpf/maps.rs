@@ -167,6 +167,26 @@ impl Maps {
         c.set(0, *config, 0).map_err(upd(names::CONFIG))
     }
 
+    /// Adds `port` to the accelerated set.
+    pub fn add_port(&self, port: u16) -> Result<(), MapsError> {
+        let mut p = self.ports.lock().unwrap_or_else(|e| e.into_inner());
+        p.insert(u32::from(port), 1, 0)
+            .map_err(|source| MapsError::Update {
+                name: names::ACCEL_PORTS,
+                source,
+            })
+    }
+
+    /// Removes `port` from the accelerated set (sockets already spliced stay so until closed).
+    pub fn remove_port(&self, port: u16) -> Result<(), MapsError> {
+        let mut p = self.ports.lock().unwrap_or_else(|e| e.into_inner());
+        p.remove(&u32::from(port))
+            .map_err(|source| MapsError::Update {
+                name: names::ACCEL_PORTS,
+                source,
+            })
+    }
+
     /// Sums the per-CPU counters.
     pub fn counters(&self) -> [u64; counters::COUNT as usize] {
         let mut out = [0u64; counters::COUNT as usize];

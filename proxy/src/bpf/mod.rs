@@ -20,6 +20,7 @@ mod maps;
 mod metrics;
 mod orig_dst;
 mod pin;
+mod ports;
 mod sk_msg;
 mod sockops;
 mod status;
@@ -115,6 +116,8 @@ struct Active {
     /// The getsockopt link (not pinnable in aya 0.14): detached when dropped.
     sockopt: Option<CgroupSockoptLink>,
     maps: Arc<Maps>,
+    /// `None` when splicing is off (interception only).
+    ports: Option<std::sync::Mutex<ports::PortSet>>,
     pin_dir: PathBuf,
     netns_cookie: u64,
     /// Declared last: dropped after the links, so programs go after their attachments.
@@ -347,7 +350,13 @@ fn start_active(s: &Settings, listeners: &[ListenerInfo]) -> Result<Active, Acce
     };
     let mut ebpf = EbpfLoader::new().load(bytes).map_err(AccelError::Load)?;
     pin::create(&s.pin_path)?;
-    let attached = attach_all(&mut ebpf, s, &cgroup, outbound, inbound);
+    let ports = s.accelerate.then(|| {
+        ports::PortSet::new(
+            s.accelerate_ports.iter().copied(),
+            listeners.iter().map(|l| l.address.port()),
+        )
+    });
+    let attached = attach_all(&mut ebpf, s, &cgroup, (outbound, inbound), ports.as_ref());
     match attached {
         Ok(Attached {
             links,
@@ -359,6 +368,7 @@ fn start_active(s: &Settings, listeners: &[ListenerInfo]) -> Result<Active, Acce
             sk_msg: Some(sk_msg),
             sockopt,
             maps: Arc::new(maps),
+            ports: ports.map(std::sync::Mutex::new),
             pin_dir: s.pin_path.clone(),
             netns_cookie,
             _ebpf: ebpf,
@@ -374,15 +384,11 @@ fn attach_all(
     ebpf: &mut Ebpf,
     s: &Settings,
     cgroup: &File,
-    outbound: Option<SocketAddr>,
-    inbound: Option<SocketAddr>,
+    (outbound, inbound): (Option<SocketAddr>, Option<SocketAddr>),
+    port_set: Option<&ports::PortSet>,
 ) -> Result<Attached, AccelError> {
     let maps = Maps::take_and_pin(ebpf, &s.pin_path)?;
-    let mut ports: Vec<u16> = Vec::new();
-    if s.accelerate {
-        ports.extend(outbound.iter().chain(inbound.iter()).map(SocketAddr::port));
-        ports.extend(&s.accelerate_ports);
-    }
+    let ports = port_set.map(ports::PortSet::all).unwrap_or_default();
     let mut cfg = Config {
         flags: if s.accelerate { flags::ACCELERATE } else { 0 },
         sidecar_uid: s.sidecar_uid.unwrap_or(u32::MAX),

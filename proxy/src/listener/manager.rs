@@ -82,6 +82,8 @@ impl Listeners {
                 Err(e) => errors.push(e),
             }
         }
+        let ports: Vec<u16> = running.values().map(|r| r.addr.port()).collect();
+        self.shared.accel.set_listener_ports(&ports);
         errors
     }
 
