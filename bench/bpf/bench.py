@@ -129,21 +129,21 @@ def measurements(target, cpu, pp_sizes, bulk_targets):
 
 
 def case_hop(accel, cpu):
-    echo = server(["echo", "--listen", "127.0.0.1:15001"], cpu)
-    # Two sinks: 64 KiB reads (as many as the writer writes; the C probe's setting) and 1 MiB
-    # reads, which let plain TCP hand over several coalesced segments per read.
-    sink = server(["sink", "--listen", "127.0.0.1:15002", "--read-size", "65536"], cpu)
-    big_sink = server(["sink", "--listen", "127.0.0.1:15003", "--read-size", "1048576"], cpu)
+    # Two sinks: 64 KiB reads (as much as the writer writes at a time) and 1 MiB reads, which let
+    # plain TCP hand over several coalesced segments per read.
+    peers = []
     try:
+        peers.append(server(["echo", "--listen", "127.0.0.1:15001"], cpu))
+        peers.append(server(["sink", "--listen", "127.0.0.1:15002", "--read-size", "65536"], cpu))
+        peers.append(server(["sink", "--listen", "127.0.0.1:15003", "--read-size", "1048576"], cpu))
         if accel:
             attach([15001, 15002, 15003])
         return measurements("127.0.0.1:15001", cpu, [1, 1024, 16384],
                             [("127.0.0.1:15002", "64 KiB reads"), ("127.0.0.1:15003", "1 MiB reads")])
     finally:
         detach()
-        stop(echo)
-        stop(sink)
-        stop(big_sink)
+        for p in peers:
+            stop(p)
 
 
 def case_tcp(accel, cpu):
@@ -206,13 +206,13 @@ def main():
                     for accel in (False, True):  # interleaved so drift hits both alike
                         runs[accel].append(CASES[name](accel, cpu))
                 print(f"\n== {name}, {label}, {ARGS.runs} runs: median of run medians [min..max] ==")
-                print(f"{'measurement':34} {'off':>22} {'on':>22} {'on/off':>7}")
+                print(f"{'measurement':44} {'off':>22} {'on':>22} {'on/off':>7}")
                 for key in runs[False][0]:
                     off = [r[key] for r in runs[False]]
                     on = [r[key] for r in runs[True]]
                     mo, mn = statistics.median(off), statistics.median(on)
                     ratio = (mo / mn) if "(us)" in key else (mn / mo)
-                    print(f"{key:34} {mo:9.2f} [{min(off):.2f}..{max(off):.2f}] "
+                    print(f"{key:44} {mo:9.2f} [{min(off):.2f}..{max(off):.2f}] "
                           f"{mn:9.2f} [{min(on):.2f}..{max(on):.2f}] {ratio:6.2f}x")
                 sys.stdout.flush()
     finally:

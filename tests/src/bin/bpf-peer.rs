@@ -35,8 +35,12 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| die(&format!("{cmd}: {name} ADDR required")))
     };
-    let num =
-        |name: &str, def: u64| -> u64 { opt(name).and_then(|v| v.parse().ok()).unwrap_or(def) };
+    let num = |name: &str, def: u64| -> u64 {
+        opt(name).map_or(def, |v| {
+            v.parse()
+                .unwrap_or_else(|_| die(&format!("{cmd}: {name} takes a number, not {v:?}")))
+        })
+    };
     let result = match cmd.as_str() {
         "echo" => serve(addr("--listen"), false, 256 * 1024),
         "sink" => serve(
