@@ -11,6 +11,10 @@
 #   RSS_RULES    rules loaded for the idle-RSS measurement (default 1000)
 #   CONNS        connections per load generator (default 50)
 #   KEEP_TMP=1   keep the temp dir (configs, logs, raw tool output)
+#   SPLICE=0     skip the "sockmesh+splice" rows (run by default as root with cgroup v2: the
+#                load generator and a third Sockmesh share a cgroup, and the client -> Sockmesh
+#                hop is spliced by its eBPF programs; Sockmesh -> origin stays plain TCP, as the
+#                network side of a real sidecar would)
 #
 # Everything runs on 127.0.0.1 with free ports and a temp dir; /etc/nginx is never touched.
 # Each proxy runs single-threaded with upstream keep-alive (HTTP/1.1 to the origin).
@@ -65,18 +69,20 @@ cleanup() {
     done
     for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    if [[ -n "${SPLICE_CG:-}" ]]; then rmdir "$SPLICE_CG" 2>/dev/null || true; fi
     if [[ "${KEEP_TMP:-0}" == 1 ]]; then echo "kept $T" >&2; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-mapfile -t PORTS < <(python3 "$LIB" freeports 12)
+mapfile -t PORTS < <(python3 "$LIB" freeports 14)
 O_H1=${PORTS[0]} O_H2=${PORTS[1]}
 SM_P=${PORTS[2]} SM_A=${PORTS[3]}
 SM2_P=${PORTS[4]} SM2_A=${PORTS[5]}
 HA_H1=${PORTS[6]} HA_H2=${PORTS[7]}
 NP_H1=${PORTS[8]} NP_H2=${PORTS[9]}
 SMH2_P=${PORTS[10]} SMH2_A=${PORTS[11]}
+SMB_P=${PORTS[12]} SMB_A=${PORTS[13]}
 
 # http_code URL [curl args...] -> prints the status code (000 if no answer)
 http_code() { local u=$1; shift; curl -s -o /dev/null -m 2 -w '%{http_code}' "$@" "$u" || true; }
@@ -201,6 +207,35 @@ else
 fi
 RSS_SM_IDLE=$(python3 "$LIB" rss "$SM_PID")
 
+# Sockmesh with the local hop spliced: it and the load generator run in a cgroup of their own.
+# An array, not a function: run in the background, `$!` is then the program's own PID.
+IN_CGROUP=(bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' _)
+SPLICE_NOTE="sockmesh+splice rows: skipped"
+SMB_PID=""
+if [[ "${SPLICE:-1}" == 1 ]]; then
+    CG_ROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+    if [[ $EUID -ne 0 || -z "$CG_ROOT" ]]; then
+        SPLICE_NOTE="sockmesh+splice rows: skipped (need root and a cgroup v2 mount)"
+    else
+        SPLICE_CG="$CG_ROOT/sockmesh-bench-$$"
+        mkdir -p "$SPLICE_CG"
+        "${IN_CGROUP[@]}" "$SPLICE_CG" "$BIN" run --listen "127.0.0.1:$SMB_P" --upstream "127.0.0.1:$O_H1" \
+            --policy "$T/policy-$RULES.yaml" --workers 1 --admin "127.0.0.1:$SMB_A" \
+            --log-level info --label app=bench --bpf-cgroup "$SPLICE_CG" \
+            --bpf-pin-path "/sys/fs/bpf/sockmesh-bench-$$" --upstream-protocol http1 \
+            >"$T/sm-bpf.log" 2>&1 &
+        SMB_PID=$!; PIDS+=("$SMB_PID")
+        wait_code "http://127.0.0.1:$SMB_A/ready" 200 || { cat "$T/sm-bpf.log" >&2; exit 1; }
+        if grep -q "acceleration on" "$T/sm-bpf.log"; then
+            SPLICE_NOTE="sockmesh+splice rows: client -> sockmesh hop spliced (sockops + sk_msg), sockmesh -> origin plain TCP; access log off via /logging"
+            curl -s -o /dev/null -X POST "http://127.0.0.1:$SMB_A/logging?level=warn"
+        else
+            SPLICE_NOTE="sockmesh+splice rows: skipped ($(grep -o 'acceleration off: .*' "$T/sm-bpf.log" | head -1))"
+            kill -TERM "$SMB_PID"; SMB_PID=""
+        fi
+    fi
+fi
+
 cat >"$T/haproxy.cfg" <<EOF
 global
     nbthread 1
@@ -264,13 +299,19 @@ check haproxy-h1 "http://127.0.0.1:$HA_H1$PATH_REQ" 200
 check haproxy-h2 "http://127.0.0.1:$HA_H2$PATH_REQ" 200 "${H2[@]}"
 check nginx-proxy-h1 "http://127.0.0.1:$NP_H1$PATH_REQ" 200
 check nginx-proxy-h2 "http://127.0.0.1:$NP_H2$PATH_REQ" 200 "${H2[@]}"
+if [[ -n "$SMB_PID" ]]; then
+    check sockmesh-splice-h1 "http://127.0.0.1:$SMB_P$PATH_REQ" 200
+    check sockmesh-splice-h2 "http://127.0.0.1:$SMB_P$PATH_REQ" 200 "${H2[@]}"
+fi
 
 # ---------------------------------------------------------------- load rows
 ROWS="$T/rows.tsv"; : >"$ROWS"
 # row TARGET TOOL PORT "PROXY_PIDS"
+# row TARGET TOOL PORT "PROXY_PIDS" [CGROUP]: the load generator runs in CGROUP when given.
 row() {
-    local target=$1 tool=$2 port=$3 ppids=$4
+    local target=$1 tool=$2 port=$3 ppids=$4 cg=${5:-}
     local out="$T/$target-$tool.out" log="$T/$target-$tool.log" parsed
+    local run=(); [[ -n "$cg" ]] && run=("${IN_CGROUP[@]}" "$cg")
     local url="http://127.0.0.1:$port$PATH_REQ"
     sleep 1
     local pu0 ps0 pu1 ps1 o0 o1 x
@@ -278,9 +319,9 @@ row() {
     read -r o0 x < <(python3 "$LIB" ticks $ORIGIN_PIDS); o0=$((o0 + x))
     case $tool in
     wrk)
-        timeout $((DURATION + 30)) wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$out" 2>&1 ;;
+        "${run[@]}" timeout $((DURATION + 30)) wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$out" 2>&1 ;;
     h2load-m1 | h2load-m10)
-        timeout $((DURATION + 30)) h2load -t1 -c"$CONNS" -m"${tool#h2load-m}" -D "$DURATION" \
+        "${run[@]}" timeout $((DURATION + 30)) h2load -t1 -c"$CONNS" -m"${tool#h2load-m}" -D "$DURATION" \
             --log-file="$log" "$url" >"$out" 2>&1 ;;
     esac
     read -r pu1 ps1 < <(python3 "$LIB" ticks $ppids)
@@ -299,16 +340,19 @@ row() {
 
 START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-echo "running 12 rows of ${DURATION}s ..." >&2
+NROWS=12; [[ -n "$SMB_PID" ]] && NROWS=15
+echo "running $NROWS rows of ${DURATION}s ..." >&2
 for tool in wrk h2load-m1 h2load-m10; do
     if [[ $tool == wrk ]]; then
         row direct "$tool" "$O_H1" "$ORIGIN_PIDS"
         row sockmesh "$tool" "$SM_P" "$SM_PID"
+        [[ -n "$SMB_PID" ]] && row sockmesh+splice "$tool" "$SMB_P" "$SMB_PID" "$SPLICE_CG"
         row haproxy "$tool" "$HA_H1" "$HA_PID"
         row nginx-proxy "$tool" "$NP_H1" "$NP_PIDS"
     else
         row direct "$tool" "$O_H2" "$ORIGIN_PIDS"
         row sockmesh "$tool" "$SMH2_P" "$SMH2_PID"
+        [[ -n "$SMB_PID" ]] && row sockmesh+splice "$tool" "$SMB_P" "$SMB_PID" "$SPLICE_CG"
         row haproxy "$tool" "$HA_H2" "$HA_PID"
         row nginx-proxy "$tool" "$NP_H2" "$NP_PIDS"
     fi
@@ -334,6 +378,7 @@ mkdir -p "$HERE/results"
     echo "# loadavg before/after: $LOAD0 / $LOAD1"
     echo "# sockmesh: $RULES-rule policy in force (GET $PATH_REQ allowed only by the last rule), --workers 1"
     echo "# $SM_NOTE"
+    echo "# $SPLICE_NOTE"
     echo "# haproxy: nbthread 1, http-reuse always; nginx-proxy: 1 worker, proxy_http_version 1.1, keepalive 1024"
     echo "# origin: nginx, 1 worker, sendfile off, return 200 \"ok\\n\"; wrk -t1 -c$CONNS -d${DURATION}s; h2load -t1 -c$CONNS -mN -D $DURATION (h2c prior knowledge)"
     echo "# p50/p99: wrk --latency; h2load from --log-file per-request durations. CPU from /proc/PID/stat utime+stime (CLK_TCK $CLK_TCK)"
