@@ -247,6 +247,13 @@ mod tests {
         assert_eq!(segment_key("/a/"), Some("/a/"));
     }
 
+    /// The rules whose pattern full-matches `v`, ascending.
+    fn rules_matching(idx: &RegexIndex, n_rules: usize, v: &str) -> Vec<usize> {
+        let mut b = Bits::new(n_rules);
+        idx.add_matches(v, &mut b);
+        b.ones().collect()
+    }
+
     #[test]
     fn buckets_and_fallback_both_run() {
         let pats = vec![
@@ -257,11 +264,7 @@ mod tests {
         ];
         let idx = RegexIndex::build(pats, 4, true).expect("builds");
         assert_eq!(idx.buckets.len(), 2);
-        let hits = |v: &str| {
-            let mut b = Bits::new(4);
-            idx.add_matches(v, &mut b);
-            b.ones().collect::<Vec<_>>()
-        };
+        let hits = |v: &str| rules_matching(&idx, 4, v);
         assert_eq!(hits("/a/1"), vec![0, 3]);
         assert_eq!(hits("/b/x"), vec![1, 2]);
         assert_eq!(hits("/b/2"), vec![1, 3]);
@@ -280,11 +283,7 @@ mod tests {
         let idx = RegexIndex::build(pats, 2, true).expect("builds");
         let group = idx.buckets.get("/w/").expect("bucket");
         assert!(group.lazy.is_some());
-        let hits = |v: &str| {
-            let mut b = Bits::new(2);
-            idx.add_matches(v, &mut b);
-            b.ones().collect::<Vec<_>>()
-        };
+        let hits = |v: &str| rules_matching(&idx, 2, v);
         assert_eq!(hits("/w/é-x"), vec![0, 1]);
         assert_eq!(hits("/w/éx"), vec![1]);
         assert_eq!(hits("/v/é"), Vec::<usize>::new());
