@@ -48,8 +48,16 @@ pub fn apply_actions(headers: &mut HeaderMap, actions: &[HeaderAction]) -> Strin
     notes.join(",")
 }
 
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
+
 /// Removes hop-by-hop headers (RFC 9110 section 7.6.1), including those named in `Connection`.
 /// `keep_upgrade` keeps `Connection: upgrade` and `Upgrade` for protocol-switch passthrough.
+///
+/// Runs twice per proxied request (request and response), and most upstream responses carry
+/// `Connection: keep-alive`: names are prebuilt, and a list is only allocated for a `Connection`
+/// token that names some other header.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // Most messages carry none of these: one pass over the names decides, without allocating.
     let any = headers.keys().any(|n| {
@@ -69,24 +77,33 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     if !any && !keep_upgrade {
         return;
     }
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .filter(|n| !(keep_upgrade && n == header::UPGRADE))
-        .collect();
+    let mut named: Vec<HeaderName> = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        let Ok(value) = value.to_str() else { continue };
+        for token in value.split(',').map(str::trim) {
+            // Removed below anyway, or not a header name at all.
+            if token.eq_ignore_ascii_case("keep-alive")
+                || token.eq_ignore_ascii_case("close")
+                || token.eq_ignore_ascii_case("upgrade")
+                || token.is_empty()
+            {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                named.push(name);
+            }
+        }
+    }
     for name in named {
         headers.remove(name);
     }
     for name in [
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "transfer-encoding",
-        "http2-settings",
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::PROXY_AUTHENTICATE,
+        &header::PROXY_AUTHORIZATION,
+        &header::TRANSFER_ENCODING,
+        &HTTP2_SETTINGS,
     ] {
         headers.remove(name);
     }

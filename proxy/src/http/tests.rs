@@ -24,6 +24,28 @@ fn hop_by_hop_headers_never_cross_the_proxy() {
 }
 
 #[test]
+fn connection_tokens_name_headers_to_drop_in_any_case_and_spacing() {
+    let mut h = HeaderMap::new();
+    h.append(header::CONNECTION, HeaderValue::from_static("Close ,X-Foo"));
+    h.append(
+        header::CONNECTION,
+        HeaderValue::from_static(" keep-alive,,x-bar "),
+    );
+    h.insert("x-foo", HeaderValue::from_static("1"));
+    h.insert("x-bar", HeaderValue::from_static("2"));
+    h.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
+    h.insert(
+        "http2-settings",
+        HeaderValue::from_static("AAMAAABkAAQAAP__"),
+    );
+    h.insert(header::UPGRADE, HeaderValue::from_static("h2c"));
+    h.insert("x-kept", HeaderValue::from_static("yes"));
+    strip_hop_by_hop(&mut h, false);
+    assert_eq!(h.len(), 1, "{h:?}");
+    assert_eq!(h["x-kept"], "yes");
+}
+
+#[test]
 fn te_trailers_survives_for_grpc() {
     let mut h = HeaderMap::new();
     h.insert(header::TE, HeaderValue::from_static("trailers"));
