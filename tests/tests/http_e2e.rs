@@ -3,8 +3,11 @@
 //! and every verdict shows up in metrics and the access log with its rule.
 
 use std::process::Command;
+use std::time::Duration;
 
-use sockmesh_tests::{Nginx, Sidecar, TempDir, curl, free_port, http_policy, metric, require};
+use sockmesh_tests::{
+    Nginx, Sidecar, TempDir, curl, free_port, http_policy, metric, require, wait_until,
+};
 
 const RULES: &str = "        - method: GET\n          path: \"/public/.*\"\n        - method: POST\n          path: /api/orders\n          headers: [\"X-Team: checkout\"]\n";
 
@@ -261,4 +264,39 @@ fn upstream_down_gives_503_and_admin_views_work() {
             "sockmesh_requests_total{protocol=\"http1\",verdict=\"error\"}"
         ) >= 1.0
     );
+}
+
+#[test]
+fn requests_on_separate_connections_alternate_between_endpoints() {
+    // The connection-level check must not take a round-robin turn of its own: with two
+    // endpoints and one request per connection, both get requests.
+    let (a, b) = (Nginx::start(), Nginx::start());
+    let port = free_port();
+    let (listen, up_a, up_b) = (
+        format!("127.0.0.1:{port}"),
+        format!("127.0.0.1:{}", a.port),
+        format!("127.0.0.1:{}", b.port),
+    );
+    let sidecar = Sidecar::start(&[
+        "--listen",
+        &listen,
+        "--upstream",
+        &up_a,
+        "--upstream",
+        &up_b,
+        "--protocol",
+        "http",
+    ]);
+    for _ in 0..4 {
+        let (status, _) = curl(&[&format!("http://{listen}/x")]);
+        assert_eq!(status, 200);
+    }
+    let hits = |log: &str, up: &str| log.matches(&format!("upstream={up} ")).count();
+    let logged = wait_until(Duration::from_secs(5), || {
+        let log = sidecar.logs();
+        hits(&log, &up_a) + hits(&log, &up_b) == 4
+    });
+    let log = sidecar.logs();
+    assert!(logged, "four access-log lines expected:\n{log}");
+    assert_eq!((hits(&log, &up_a), hits(&log, &up_b)), (2, 2), "{log}");
 }

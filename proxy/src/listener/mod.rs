@@ -11,7 +11,7 @@ mod orig_dst;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use sockmesh_policy::{ConnMeta, Direction as PolicyDirection, L4Protocol, L7Kind};
+use sockmesh_policy::{ConnMeta, ConnVerdict, Direction as PolicyDirection, L4Protocol, L7Kind};
 use sockmesh_xds::domain::{Direction, Listener, ListenerProtocol};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -127,15 +127,17 @@ async fn handle(
         target,
         shutdown,
     });
-    let Some(endpoint) = ctx.target.pick() else {
+    // An opaque TCP listener's connection takes its round-robin turn now; on the others, HTTP
+    // requests each take one, so the connection check only looks at the next endpoint.
+    let endpoint = match ctx.listener.protocol {
+        ListenerProtocol::Tcp => ctx.target.pick(),
+        _ => ctx.target.peek(),
+    };
+    let Some(mut endpoint) = endpoint else {
         reset(stream);
         return;
     };
-    let verdict = ctx
-        .shared
-        .policy
-        .load()
-        .check_connection(&ctx.meta(endpoint));
+    let mut verdict = check_connection(&ctx, endpoint);
     if !verdict.allowed {
         deny_connection(&ctx, stream, endpoint, verdict.rule.as_str(), "");
         return;
@@ -173,8 +175,30 @@ async fn handle(
                 "l7 policy requires HTTP; traffic is not HTTP",
             );
         }
-        Detected::Opaque => crate::tcp::proxy(io, ctx, endpoint, verdict.rule).await,
+        Detected::Opaque => {
+            if ctx.listener.protocol != ListenerProtocol::Tcp {
+                // Detected as opaque: take the turn, and check the endpoint it gives.
+                let taken = ctx.target.pick().unwrap_or(endpoint);
+                if taken != endpoint {
+                    endpoint = taken;
+                    verdict = check_connection(&ctx, endpoint);
+                    if !verdict.allowed {
+                        let stream = io.into_inner();
+                        deny_connection(&ctx, stream, endpoint, verdict.rule.as_str(), "");
+                        return;
+                    }
+                }
+            }
+            crate::tcp::proxy(io, ctx, endpoint, verdict.rule).await
+        }
     }
+}
+
+fn check_connection(ctx: &ConnCtx, endpoint: SocketAddr) -> ConnVerdict {
+    ctx.shared
+        .policy
+        .load()
+        .check_connection(&ctx.meta(endpoint))
 }
 
 fn resolve_target(

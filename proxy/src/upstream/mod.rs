@@ -36,12 +36,17 @@ impl ClusterState {
 
     /// The next endpoint, round-robin. Validated clusters always have at least one.
     pub fn pick(&self) -> Option<SocketAddr> {
+        self.endpoint(self.next.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The endpoint the next `pick` returns, without taking the turn.
+    pub fn peek(&self) -> Option<SocketAddr> {
+        self.endpoint(self.next.load(Ordering::Relaxed))
+    }
+
+    fn endpoint(&self, turn: usize) -> Option<SocketAddr> {
         let eps = &self.cluster.endpoints;
-        if eps.is_empty() {
-            return None;
-        }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % eps.len();
-        Some(eps[i])
+        eps.get(turn.checked_rem(eps.len())?).copied()
     }
 }
 
@@ -59,6 +64,15 @@ impl Target {
         match self {
             Target::Original(addr) => Some(*addr),
             Target::Cluster(c) => c.pick(),
+        }
+    }
+
+    /// The endpoint `pick` would return next, without taking the turn: for the connection-level
+    /// check of a connection whose requests each pick their own endpoint.
+    pub fn peek(&self) -> Option<SocketAddr> {
+        match self {
+            Target::Original(addr) => Some(*addr),
+            Target::Cluster(c) => c.peek(),
         }
     }
 
@@ -130,4 +144,30 @@ pub async fn connect(
         })??;
     stream.set_nodelay(true)?;
     Ok(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peek_shows_the_next_turn_without_taking_it() {
+        let a: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+        let b: SocketAddr = "127.0.0.1:2".parse().expect("addr");
+        let c = ClusterState::new(Cluster {
+            name: "web".into(),
+            endpoints: vec![a, b],
+            connect_timeout: Cluster::DEFAULT_CONNECT_TIMEOUT,
+            protocol: UpstreamProtocol::Auto,
+        });
+        // A connection check (peek) followed by its one request (pick), twice: both endpoints
+        // get a request, in order.
+        assert_eq!((c.peek(), c.pick()), (Some(a), Some(a)));
+        assert_eq!((c.peek(), c.pick()), (Some(b), Some(b)));
+        let empty = ClusterState::new(Cluster {
+            endpoints: Vec::new(),
+            ..c.cluster.clone()
+        });
+        assert_eq!((empty.peek(), empty.pick()), (None, None));
+    }
 }
