@@ -49,7 +49,8 @@ pub enum ConfigError {
         "policies come from the control plane when `xds` is set: remove the local policy files (or `--policy`), or drop `xds` to use them"
     )]
     PoliciesWithXds,
-    #[error("invalid label `{0}`: write labels as `key=value`")]
+    /// The message names the label and the expected form.
+    #[error("{0}")]
     Label(String),
     #[error(
         "listener `{listener}` refers to cluster `{cluster}`, which is not defined under `clusters`"
@@ -243,7 +244,7 @@ impl Config {
             .collect();
         Ok(Config {
             workload_name: file.workload.name.unwrap_or_else(|| "workload".into()),
-            labels: Labels(file.workload.labels),
+            labels: file.workload.labels.into_iter().collect(),
             admin: file.admin.map(|a| a.address).unwrap_or(DEFAULT_ADMIN),
             log_format: file.log.format.unwrap_or(LogFormat::Human),
             log_level: file.log.level.unwrap_or_else(|| "info".into()),
@@ -258,16 +259,11 @@ impl Config {
     }
 
     fn from_flags(args: &RunArgs) -> Result<Config, ConfigError> {
-        let mut labels = Labels::default();
-        for kv in &args.labels {
-            let (k, v) = kv
-                .split_once('=')
-                .ok_or_else(|| ConfigError::Label(kv.clone()))?;
-            if k.is_empty() {
-                return Err(ConfigError::Label(kv.clone()));
-            }
-            labels.0.insert(k.to_owned(), v.to_owned());
-        }
+        let labels: Labels = args
+            .labels
+            .iter()
+            .map(|kv| Labels::parse_kv(kv).map_err(ConfigError::Label))
+            .collect::<Result<_, _>>()?;
         let mut config = Config {
             workload_name: args.name.clone().unwrap_or_else(|| "workload".into()),
             labels,

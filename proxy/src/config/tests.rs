@@ -101,3 +101,30 @@ fn durations_parse() {
     assert!(duration::parse("99999999999999999999h").is_err());
     assert!(duration::parse("").is_err());
 }
+
+#[test]
+fn label_source_prefixes_select_like_plain_keys() {
+    // Cilium's `k8s:` / `any:` prefixes name the same label as the bare key, in files and flags.
+    let c = load(&FULL.replace("labels: { app: web }", "labels: { \"k8s:app\": web }")).unwrap();
+    assert_eq!(c.labels.get("app"), Some("web"));
+    let flags = |label: &str| {
+        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from([
+            "sockmesh",
+            "run",
+            "--listen",
+            "127.0.0.1:1",
+            "--upstream",
+            "127.0.0.1:2",
+            "--label",
+            label,
+        ])
+        .expect("flags parse");
+        match cli.command {
+            crate::cli::Command::Run(args) => Config::from_flags(&args),
+            _ => unreachable!("run"),
+        }
+    };
+    assert_eq!(flags("any:app=web").unwrap().labels.get("app"), Some("web"));
+    let err = flags("=web").unwrap_err().to_string();
+    assert!(err.contains("`=web`") && err.contains("key=value"), "{err}");
+}
