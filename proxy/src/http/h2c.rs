@@ -89,16 +89,10 @@ fn encode_block(head: &Parts) -> BytesMut {
         literal(&mut block, b":authority", authority);
     }
     for (name, value) in &head.headers {
-        let skip = matches!(
-            name.as_str(),
-            "connection"
-                | "upgrade"
-                | "http2-settings"
-                | "keep-alive"
-                | "proxy-connection"
-                | "transfer-encoding"
-                | "host"
-        ) || (name == header::TE && !value.as_bytes().eq_ignore_ascii_case(b"trailers"));
+        // `host` travels as `:authority`.
+        let skip = super::headers::is_connection_specific(name)
+            || name == header::HOST
+            || (name == header::TE && !value.as_bytes().eq_ignore_ascii_case(b"trailers"));
         if !skip {
             literal(&mut block, name.as_str().as_bytes(), value.as_bytes());
         }

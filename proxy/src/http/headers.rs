@@ -48,6 +48,20 @@ pub fn apply_actions(headers: &mut HeaderMap, actions: &[HeaderAction]) -> Strin
     notes.join(",")
 }
 
+/// Connection-specific fields (RFC 9113 section 8.2.2): never forwarded, and malformed in
+/// HTTP/2. `te` is one too, unless its value is `trailers`.
+pub fn is_connection_specific(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "upgrade"
+            | "keep-alive"
+            | "proxy-connection"
+            | "transfer-encoding"
+            | "http2-settings"
+    )
+}
+
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
@@ -61,18 +75,11 @@ const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // Most messages carry none of these: one pass over the names decides, without allocating.
     let any = headers.keys().any(|n| {
-        matches!(
-            n.as_str(),
-            "connection"
-                | "upgrade"
-                | "te"
-                | "keep-alive"
-                | "proxy-connection"
-                | "proxy-authenticate"
-                | "proxy-authorization"
-                | "transfer-encoding"
-                | "http2-settings"
-        )
+        is_connection_specific(n)
+            || matches!(
+                n.as_str(),
+                "te" | "proxy-authenticate" | "proxy-authorization"
+            )
     });
     if !any && !keep_upgrade {
         return;
