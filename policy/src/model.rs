@@ -189,12 +189,6 @@ impl PortProtocol {
             (self.port, self.end_port.unwrap_or(self.port).max(self.port))
         }
     }
-
-    /// Whether this entry covers `port`/`protocol`.
-    pub fn matches(&self, port: u16, protocol: L4Protocol) -> bool {
-        let (lo, hi) = self.range();
-        (lo..=hi).contains(&port) && self.protocol.is_none_or(|p| p == protocol)
-    }
 }
 
 /// `rules` of a `toPorts` entry. Only `http` and `grpc` can be enforced today; the others are in the

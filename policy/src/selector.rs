@@ -4,7 +4,7 @@
 //! select it can be dropped entirely instead of being re-checked per connection.
 
 use crate::model::{LabelOperator, LabelSelector, Policy};
-use crate::request::{Labels, strip_label_source};
+use crate::request::Labels;
 
 /// The label Cilium and Kubernetes put on every pod with its namespace.
 pub const NAMESPACE_LABEL: &str = "io.kubernetes.pod.namespace";
@@ -20,9 +20,9 @@ impl LabelSelector {
     pub fn matches(&self, labels: &Labels) -> bool {
         self.match_labels
             .iter()
-            .all(|(k, v)| labels.get(strip_label_source(k)) == Some(v.as_str()))
+            .all(|(k, v)| labels.get(k) == Some(v.as_str()))
             && self.match_expressions.iter().all(|e| {
-                let value = labels.get(strip_label_source(&e.key));
+                let value = labels.get(&e.key);
                 match e.operator {
                     LabelOperator::In => value.is_some_and(|v| e.values.iter().any(|x| x == v)),
                     LabelOperator::NotIn => value.is_none_or(|v| e.values.iter().all(|x| x != v)),

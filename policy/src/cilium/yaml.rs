@@ -24,10 +24,9 @@ pub(crate) struct Pos {
 pub(crate) enum Value {
     /// `~`, `null`, or nothing.
     Null,
-    /// Any other scalar; `quoted` when written with quotes or as a block scalar.
+    /// Any other scalar (a quoted `"~"` or `""` is a scalar, not null).
     Scalar {
         text: String,
-        quoted: bool,
     },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
@@ -131,7 +130,6 @@ pub(crate) fn load(source: &str, text: &str) -> Result<Vec<Node>, ParseError> {
                 } else {
                     Value::Scalar {
                         text: text.into_owned(),
-                        quoted,
                     }
                 };
                 Some((anchor, Node { pos: p, value }))

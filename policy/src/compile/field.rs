@@ -87,9 +87,12 @@ impl Pattern {
     }
 }
 
+/// Characters that may make a pattern more than a literal (the regex syntax's metacharacters).
+pub(crate) const META: &str = "\\.+*?()|[]{}^$#&-~";
+
 /// True when `pattern` has no regex metacharacter, i.e. full-matches exactly itself.
 pub(crate) fn is_literal(pattern: &str) -> bool {
-    !pattern.chars().any(|c| "\\.+*?()|[]{}^$#&-~".contains(c))
+    !pattern.chars().any(|c| META.contains(c))
 }
 
 /// Anchors a pattern for full matching.

@@ -21,7 +21,7 @@ use regex_automata::util::pool::Pool;
 use regex_automata::{Anchored, Input, MatchKind, PatternSet};
 
 use super::bits::Bits;
-use super::field::{RuleSet, anchored};
+use super::field::{META, RuleSet, anchored};
 
 /// NFA size limit of one bucket: large enough for 10,000 rules, small enough to refuse
 /// pathological ones.
@@ -162,7 +162,7 @@ fn literal_prefix(p: &str) -> &str {
     }
     let end = p
         .char_indices()
-        .find(|(_, c)| "\\.+*?()|[]{}^$#&-~".contains(*c) || c.is_whitespace())
+        .find(|(_, c)| META.contains(*c) || c.is_whitespace())
         .map_or(p.len(), |(i, _)| i);
     let mut prefix = p.get(..end).unwrap_or("");
     // A quantifier applies to the last literal character, which is then optional or repeated.

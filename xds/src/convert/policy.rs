@@ -31,11 +31,6 @@ fn err(path: &str, message: impl Into<String>) -> PolicyConvertError {
     }
 }
 
-/// The xDS resource name of a policy: `namespace/name`, or `name`.
-pub fn resource_name(policy: &Policy) -> String {
-    policy.qualified_name()
-}
-
 /// Converts a resource into the policy model, validating regexes, CIDRs, ports and enum values.
 pub fn to_model(p: &proto::NetworkPolicy) -> Result<Policy, PolicyConvertError> {
     if p.name.is_empty() {

@@ -110,11 +110,6 @@ impl Snapshot {
     pub fn len(&self, ty: ResourceType) -> usize {
         self.types.get(&ty).map_or(0, BTreeMap::len)
     }
-
-    /// True if there are no resources at all.
-    pub fn is_empty(&self) -> bool {
-        self.types.values().all(BTreeMap::is_empty)
-    }
 }
 
 impl PartialEq for Snapshot {
