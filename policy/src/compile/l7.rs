@@ -1,8 +1,8 @@
 //! The L7 index of one port group: all HTTP and gRPC rules of its entries, numbered in decision order.
 //!
 //! A request is matched field by field ([`FieldIndex`]) and the per-field bitsets are intersected;
-//! only the surviving candidates are checked, in order, for their peer and header conditions, so the
-//! first survivor is the deciding rule.
+//! peers are one more bitset; only the surviving candidates are checked, in order, for their header
+//! conditions, so the first survivor is the deciding rule.
 
 use super::regexes::BuildError;
 use std::collections::HashMap;
