@@ -337,10 +337,12 @@ impl PodSidecar {
         Some((code.trim().parse().ok()?, body.to_owned()))
     }
 
+    /// The `/metrics` body; fails the test unless the admin server answers 200.
     pub fn metrics(&self, ns: Option<&Netns>) -> String {
-        self.admin_get(ns, "/metrics")
-            .map(|(_, b)| b)
-            .unwrap_or_default()
+        match self.admin_get(ns, "/metrics") {
+            Some((200, body)) => body,
+            other => panic!("GET /metrics answered {other:?}; log:\n{}", self.logs()),
+        }
     }
 }
 

@@ -34,11 +34,13 @@ fn serve_with(tag: &str, extra: &[&str], as_uid: Option<&str>) -> (String, Strin
     let out = check_roundtrip(&ns, &cg, "127.0.0.1:15001");
     assert!(out.contains("ok=1"), "{out}");
     let metrics = sc.metrics(Some(&ns));
-    assert_eq!(metric(&metrics, "sockmesh_bpf_active"), 0.0, "{metrics}");
     assert!(
-        cgroup_programs(&cg).is_empty(),
-        "programs left attached after a failed start"
+        metrics
+            .lines()
+            .any(|l| l.starts_with("sockmesh_bpf_active ")),
+        "no sockmesh_bpf_active gauge:\n{metrics}"
     );
+    assert_eq!(metric(&metrics, "sockmesh_bpf_active"), 0.0, "{metrics}");
     (sc.logs(), metrics)
 }
 
@@ -135,4 +137,13 @@ fn unprivileged_sidecar_falls_back_to_plain_tcp() {
     let off = off_lines(&log);
     assert_eq!(off.len(), 1, "want exactly one reason line:\n{log}");
     assert!(off[0].contains("not root"), "{}", off[0]);
+    assert!(
+        cgroup_programs(&cg).is_empty(),
+        "an unprivileged start attached programs"
+    );
+    assert!(
+        !pin.exists(),
+        "an unprivileged start left {} behind",
+        pin.display()
+    );
 }

@@ -125,7 +125,10 @@ fn kill_and_restart_leaves_exactly_one_program_set() {
 
     // Clean shutdown detaches and unpins everything.
     let st = second.child.terminate();
-    assert!(st.success() || st.code().is_some(), "{st:?}");
+    assert!(
+        st.success(),
+        "SIGTERM should end the sidecar cleanly: {st:?}"
+    );
     assert!(
         kinds(&cg).is_empty(),
         "SIGTERM left programs attached: {:?}",
