@@ -86,3 +86,23 @@ fn run_refuses_bad_flags_and_configs() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing-policy.yaml"));
 }
+
+#[test]
+fn bpf_attach_refuses_interception_without_foreground() {
+    // The getsockopt program that answers SO_ORIGINAL_DST would leave with the process.
+    let out = Command::new(bin())
+        .args([
+            "bpf",
+            "attach",
+            "--bpf-cgroup",
+            "/nonexistent",
+            "--intercept",
+            "--listener",
+            "127.0.0.1:15001",
+        ])
+        .output()
+        .expect("bpf attach");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("add --foreground"), "{err}");
+}

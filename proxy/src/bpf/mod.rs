@@ -55,7 +55,7 @@ pub enum AccelError {
     )]
     NoCgroup,
     #[error(
-        "not root: loading and attaching eBPF programs needs root (or CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN)"
+        "not root: loading and attaching eBPF programs needs root, or CAP_BPF with CAP_NET_ADMIN (CAP_SYS_ADMIN also does; mounting bpffs needs it)"
     )]
     NotPrivileged,
     #[error(
@@ -478,6 +478,14 @@ pub fn run_command(args: &BpfArgs) -> ExitCode {
                 })
                 .collect();
             let s = Settings::merge(accel, None);
+            if !*foreground && (s.intercept || !s.intercept_inbound_ports.is_empty()) {
+                // The getsockopt link cannot be pinned (aya 0.14): it would go with this process.
+                eprintln!(
+                    "sockmesh bpf attach: interception answers SO_ORIGINAL_DST from a program \
+                     that only stays attached while this process runs; add --foreground"
+                );
+                return ExitCode::FAILURE;
+            }
             match start_active(&s, &infos) {
                 Ok(active) => {
                     let accel = Acceleration {
