@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's one test command (README "Test"; .ci/run calls exactly this):
+# The project's one test command (README "Two commands"; .ci/run calls exactly this):
 # installs prerequisites, builds the binary, and runs every test of the workspace,
 # including the end-to-end tests against real peers and the root/BPF tests.
 set -euo pipefail
