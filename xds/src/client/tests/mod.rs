@@ -314,10 +314,11 @@ async fn garbage_and_silent_tcp_peers_do_not_lose_last_good_state() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let l = l.expect("port free again");
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
     let junk = tokio::spawn(async move {
-        let mut n = 0;
         while let Ok((mut sock, _)) = l.accept().await {
-            n += 1;
+            let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             if n % 2 == 0 {
                 let _ = sock
                     .write_all(b"HTTP/1.1 200 OK\r\n\r\n\x00\x01garbage garbage")
@@ -331,16 +332,31 @@ async fn garbage_and_silent_tcp_peers_do_not_lose_last_good_state() {
             }
         }
     });
-    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    // The client gives up on the silent peer (sync timeout) and on the junk one, and retries:
+    // three connections mean it went through silence, junk and silence again.
+    let mut retried = false;
+    for _ in 0..200 {
+        if accepted.load(std::sync::atomic::Ordering::SeqCst) >= 3 {
+            retried = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let status = handle.status();
-    assert!(
-        status["connected"] == false || status["lastError"].is_string(),
-        "{status}"
-    );
+    assert!(retried, "the client stopped retrying: {status}");
     assert!(status["lastError"].is_string(), "{status}");
     assert_eq!(rx.borrow().policies.len(), 1, "last good state kept");
     assert!(handle.ready());
+
+    // A real control plane on the port again: the client resyncs to its state.
     junk.abort();
+    let _ = junk.await;
+    let server = Server::new(snapshot(&[
+        policy_resource("a", "/a"),
+        policy_resource("b", "/b"),
+    ]));
+    let _remote = Remote::start(server, addr);
+    wait_state(&mut rx, "a and b after the junk", |s| s.policies.len() == 2).await;
     handle.shutdown();
 }
 
