@@ -319,7 +319,7 @@ async fn garbage_and_silent_tcp_peers_do_not_lose_last_good_state() {
     let junk = tokio::spawn(async move {
         while let Ok((mut sock, _)) = l.accept().await {
             let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-            if n % 2 == 0 {
+            if n.is_multiple_of(2) {
                 let _ = sock
                     .write_all(b"HTTP/1.1 200 OK\r\n\r\n\x00\x01garbage garbage")
                     .await;
