@@ -1,8 +1,6 @@
 //! The delta variant of the client's stream (`DeltaAggregatedResources`), driven by `stream.rs`:
 //! responses carry only changes; a reconnect resends what we hold per resource.
 
-use std::collections::BTreeSet;
-
 use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse,
@@ -46,7 +44,6 @@ impl Variant for Delta {
         ctx: &mut Ctx,
         ty: ResourceType,
         resp: DeltaDiscoveryResponse,
-        received: &mut BTreeSet<ResourceType>,
     ) -> DeltaDiscoveryRequest {
         let applied = ctx.store.apply_delta(
             ty,
@@ -54,13 +51,7 @@ impl Variant for Delta {
             &resp.removed_resources,
             &resp.system_version_info,
         );
-        ctx.after_apply(
-            ty,
-            &applied,
-            &resp.system_version_info,
-            &resp.nonce,
-            received,
-        );
+        ctx.after_apply(ty, &applied, &resp.system_version_info, &resp.nonce);
         DeltaDiscoveryRequest {
             type_url: resp.type_url,
             response_nonce: resp.nonce,

@@ -318,7 +318,6 @@ impl Ctx {
         applied: &state::Applied,
         offered_version: &str,
         nonce: &str,
-        received: &mut std::collections::BTreeSet<ResourceType>,
     ) {
         self.backoff.reset();
         if applied.changed {
@@ -359,9 +358,12 @@ impl Ctx {
                 None => t.last_ack = Some(now_secs()),
             }
         });
-        received.insert(ty);
         self.synced.insert(ty);
-        if ResourceType::SIDECAR.iter().all(|t| received.contains(t)) && !self.ready() {
+        if ResourceType::SIDECAR
+            .iter()
+            .all(|t| self.synced.contains(t))
+            && !self.ready()
+        {
             tracing::info!("xds: first complete sync, ready");
             self.shared.ready_tx.send_replace(true);
         }

@@ -2,8 +2,6 @@
 //! `stream.rs`: every response carries all resources of its type; a reconnect resends the accepted
 //! version per type.
 
-use std::collections::BTreeSet;
-
 use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use tokio_stream::wrappers::ReceiverStream;
@@ -40,16 +38,11 @@ impl Variant for Sotw {
         &resp.type_url
     }
 
-    fn apply(
-        ctx: &mut Ctx,
-        ty: ResourceType,
-        resp: DiscoveryResponse,
-        received: &mut BTreeSet<ResourceType>,
-    ) -> DiscoveryRequest {
+    fn apply(ctx: &mut Ctx, ty: ResourceType, resp: DiscoveryResponse) -> DiscoveryRequest {
         let applied = ctx
             .store
             .apply_sotw(ty, &resp.resources, &resp.version_info);
-        ctx.after_apply(ty, &applied, &resp.version_info, &resp.nonce, received);
+        ctx.after_apply(ty, &applied, &resp.version_info, &resp.nonce);
         DiscoveryRequest {
             // ACK: the new version; NACK: the last accepted one.
             version_info: ctx.store.accepted_version(ty).to_owned(),

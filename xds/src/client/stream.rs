@@ -45,12 +45,7 @@ pub(super) trait Variant {
     ) -> impl Future<Output = Opened<Self::Response>> + Send;
     fn type_url(resp: &Self::Response) -> &str;
     /// Applies a response for `ty` (through [`Ctx::after_apply`]) and builds its ACK or NACK.
-    fn apply(
-        ctx: &mut Ctx,
-        ty: ResourceType,
-        resp: Self::Response,
-        received: &mut BTreeSet<ResourceType>,
-    ) -> Self::Request;
+    fn apply(ctx: &mut Ctx, ty: ResourceType, resp: Self::Response) -> Self::Request;
 }
 
 /// The `error_detail` of the answer to a response that applied as `applied` (`None`: an ACK).
@@ -82,22 +77,22 @@ pub(super) async fn run<V: Variant>(ctx: &mut Ctx, channel: Channel) -> Result<(
     .await
     .map_err(|_| ClientError::ConnectTimeout(ctx.config.address.clone()))??;
     let mut inbound = response.into_inner();
-    let mut received: BTreeSet<ResourceType> = ctx.synced.clone();
     let deadline = tokio::time::Instant::now() + ctx.sync_timeout();
     loop {
-        let synced = ResourceType::SIDECAR.iter().all(|t| received.contains(t));
+        // Types answered on this stream or an earlier one (the last good state survives).
+        let synced = ResourceType::SIDECAR.iter().all(|t| ctx.synced.contains(t));
         let message = if synced {
             inbound.message().await?
         } else {
             match tokio::time::timeout_at(deadline, inbound.message()).await {
                 Ok(m) => m?,
-                Err(_) => return Err(ClientError::SyncTimeout(missing(&received))),
+                Err(_) => return Err(ClientError::SyncTimeout(missing(&ctx.synced))),
             }
         };
         let Some(resp) = message else {
             return Err(ClientError::Closed);
         };
-        if let Some(req) = handle_response::<V>(ctx, resp, &mut received) {
+        if let Some(req) = handle_response::<V>(ctx, resp) {
             send(&tx, req)?;
         }
     }
@@ -113,11 +108,7 @@ fn missing(received: &BTreeSet<ResourceType>) -> String {
 }
 
 /// Applies one response and builds the ACK or NACK (`None` for types we never subscribed to).
-fn handle_response<V: Variant>(
-    ctx: &mut Ctx,
-    resp: V::Response,
-    received: &mut BTreeSet<ResourceType>,
-) -> Option<V::Request> {
+fn handle_response<V: Variant>(ctx: &mut Ctx, resp: V::Response) -> Option<V::Request> {
     let ty = match ResourceType::from_url(V::type_url(&resp)) {
         Some(t) if ResourceType::SIDECAR.contains(&t) => t,
         _ => {
@@ -126,5 +117,5 @@ fn handle_response<V: Variant>(
             return None;
         }
     };
-    Some(V::apply(ctx, ty, resp, received))
+    Some(V::apply(ctx, ty, resp))
 }
