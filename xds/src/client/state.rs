@@ -47,6 +47,19 @@ struct Entry {
     /// The payload as received: an identical payload later is not converted and validated again
     /// (SotW resends every resource of a type on each change; validation compiles regexes).
     raw: Vec<u8>,
+    /// `hash_bytes(raw)`, kept so a SotW response does not hash every held payload again.
+    raw_hash: u64,
+}
+
+impl Entry {
+    fn new(version: String, value: Converted, raw: Vec<u8>) -> Entry {
+        Entry {
+            version,
+            value,
+            raw_hash: hash_bytes(&raw),
+            raw,
+        }
+    }
 }
 
 fn hash_bytes(b: &[u8]) -> u64 {
@@ -139,7 +152,7 @@ impl Store {
             .map(|t| {
                 t.resources
                     .iter()
-                    .map(|(n, e)| (hash_bytes(&e.raw), (n, e)))
+                    .map(|(n, e)| (e.raw_hash, (n, e)))
                     .collect()
             })
             .unwrap_or_default();
@@ -198,14 +211,9 @@ impl Store {
                 Some((value, raw)) => {
                     // Same content in different bytes (map order) is not a change.
                     applied.changed |= store.resources.get(&name).is_none_or(|e| e.value != value);
-                    store.resources.insert(
-                        name,
-                        Entry {
-                            version: version.to_owned(),
-                            value,
-                            raw,
-                        },
-                    );
+                    store
+                        .resources
+                        .insert(name, Entry::new(version.to_owned(), value, raw));
                 }
             }
         }
@@ -263,11 +271,7 @@ impl Store {
                     applied.changed |= store.resources.get(&name).is_none_or(|e| e.value != value);
                     store.resources.insert(
                         name,
-                        Entry {
-                            version: r.version.clone(),
-                            value,
-                            raw: any.value.clone(),
-                        },
+                        Entry::new(r.version.clone(), value, any.value.clone()),
                     );
                 }
                 Ok((name, _)) => applied.errors.push(ResourceError::named(
