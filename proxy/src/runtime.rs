@@ -101,7 +101,6 @@ pub async fn serve(
     let admin_addr = admin_listener.local_addr().unwrap_or(config.admin);
 
     // Configuration sources: the control plane (after its first sync) or local files.
-    // Configuration sources: the control plane (after its first sync) or local files.
     let discovery = match &config.xds {
         Some(xds) => {
             let d = Discovery::start(xds.clone()).map_err(RunError::Runtime)?;

@@ -308,12 +308,10 @@ impl Config {
             name: "upstream".into(),
             endpoints: args.upstream.clone(),
             connect_timeout: Cluster::DEFAULT_CONNECT_TIMEOUT,
+            // `auto` follows the client's version (gRPC arrives as HTTP/2): see http::forward.
             protocol: match args.upstream_protocol {
                 UpstreamProtocolArg::Http1 => UpstreamProtocol::Http1,
                 UpstreamProtocolArg::Http2 => UpstreamProtocol::Http2,
-                UpstreamProtocolArg::Auto if protocol == ListenerProtocol::Grpc => {
-                    UpstreamProtocol::Http2
-                }
                 UpstreamProtocolArg::Auto => UpstreamProtocol::Auto,
             },
         }];

@@ -20,7 +20,7 @@ const LOG_BUFFER_LINES: usize = 2048;
 #[derive(Clone)]
 pub struct LogHandle {
     filter: reload::Handle<EnvFilter, Registry>,
-    _writer: Option<std::sync::Arc<tracing_appender::non_blocking::WorkerGuard>>,
+    _writer: std::sync::Arc<tracing_appender::non_blocking::WorkerGuard>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +82,7 @@ pub fn init(format: LogFormat, level: &str) -> Result<LogHandle, LogError> {
     };
     Ok(LogHandle {
         filter: handle,
-        _writer: Some(std::sync::Arc::new(guard)),
+        _writer: std::sync::Arc::new(guard),
     })
 }
 
