@@ -149,12 +149,8 @@ impl Maps {
         inbound: &[(u16, u16)],
     ) -> Result<(), MapsError> {
         let upd = |name| move |source| MapsError::Update { name, source };
-        {
-            let mut p = self.ports.lock().unwrap_or_else(|e| e.into_inner());
-            for port in ports {
-                p.insert(u32::from(*port), 1, 0)
-                    .map_err(upd(names::ACCEL_PORTS))?;
-            }
+        for port in ports {
+            self.add_port(*port)?;
         }
         {
             let mut m = self.inbound.lock().unwrap_or_else(|e| e.into_inner());

@@ -55,7 +55,11 @@ fn main() {
             let sizes: Vec<usize> = opt("--sizes")
                 .unwrap_or_else(|| "1,1024,65536,4194304".into())
                 .split(',')
-                .filter_map(|s| s.parse().ok())
+                .map(|s| {
+                    s.trim().parse().unwrap_or_else(|_| {
+                        die(&format!("check: --sizes takes numbers, not {s:?}"))
+                    })
+                })
                 .collect();
             check(
                 addr("--connect"),
