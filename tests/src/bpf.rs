@@ -206,10 +206,11 @@ pub fn echo_upstream(ns: &Netns, cg: &TestCgroup) -> Child {
 pub const CHECK_SIZES: &str = "1,65536,1048576";
 
 /// A checksummed round trip of [`CHECK_SIZES`] messages through `to` (the sidecar), from inside
-/// the pod; returns the peer's output (`ok=1` on success).
-pub fn check_roundtrip(ns: &Netns, cg: &TestCgroup, to: &str) -> String {
+/// the pod (its cgroup, and its network namespace if it has one); returns the peer's output
+/// (`ok=1` on success).
+pub fn check_roundtrip(ns: Option<&Netns>, cg: &TestCgroup, to: &str) -> String {
     run_client(peer_cmd(
-        Some(ns),
+        ns,
         Some(cg),
         &["check", "--connect", to, "--sizes", CHECK_SIZES],
     ))

@@ -31,7 +31,7 @@ fn serve_with(tag: &str, extra: &[&str], as_uid: Option<&str>) -> (String, Strin
         None => PodSidecar::start(Some(&ns), &cg, 15000, &args),
         Some(uid) => PodSidecar::start_as(Some(&ns), &cg, 15000, uid, &args),
     };
-    let out = check_roundtrip(&ns, &cg, "127.0.0.1:15001");
+    let out = check_roundtrip(Some(&ns), &cg, "127.0.0.1:15001");
     assert!(out.contains("ok=1"), "{out}");
     let metrics = sc.metrics(Some(&ns));
     assert!(

@@ -167,7 +167,7 @@ fn ipv6_and_mapped_loopback_are_spliced() {
     );
     // IPv6 loopback, and IPv4 to a dual-stack listener (an IPv4-mapped socket on the server side).
     for to in ["[::1]:15001", "127.0.0.1:15001"] {
-        let out = check_roundtrip(&ns, &cg, to);
+        let out = check_roundtrip(Some(&ns), &cg, to);
         assert!(out.contains("ok=1"), "{to}: {out}");
     }
     let (c, text) = bpf_status(&pin);

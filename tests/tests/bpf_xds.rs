@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use sockmesh_tests::bpf::{
-    CHECK_SIZES, PodSidecar, TestCgroup, bpf_status, field, peer_cmd, pin_dir, require_root,
-    run_client, spawn_server,
+    PodSidecar, TestCgroup, bpf_status, check_roundtrip, field, peer_cmd, pin_dir, require_root,
+    spawn_server,
 };
 use sockmesh_tests::xds::{ControlPlane, write_atomically};
 use sockmesh_tests::{TempDir, free_port, wait_until};
@@ -99,17 +99,7 @@ fn listeners_added_and_removed_over_xds_follow_the_accelerated_ports() {
         sidecar.logs()
     );
     let before = redirects(&pin);
-    let out = run_client(peer_cmd(
-        None,
-        Some(&cg),
-        &[
-            "check",
-            "--connect",
-            &format!("127.0.0.1:{ADDED}"),
-            "--sizes",
-            CHECK_SIZES,
-        ],
-    ));
+    let out = check_roundtrip(None, &cg, &format!("127.0.0.1:{ADDED}"));
     assert_eq!(
         field(&out, "ok"),
         Some(1.0),
