@@ -91,8 +91,9 @@ impl Pool {
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         match version {
             HttpVersion::Http1 => self.send_h1(addr, connect_timeout, req).await,
-            HttpVersion::Http2 => Ok(self
-                .send_h2(addr, connect_timeout, req)
+            // Boxed, like the connects below: this future is moved (into the request timeout)
+            // for every request, so the rarer paths' state lives behind a pointer.
+            HttpVersion::Http2 => Ok(Box::pin(self.send_h2(addr, connect_timeout, req))
                 .await?
                 .map(|b| UpstreamBody::new(b, None))),
         }
@@ -102,9 +103,8 @@ impl Pool {
         self: &Arc<Self>,
         addr: SocketAddr,
         timeout: Duration,
-        req: Request<UpBody>,
+        mut req: Request<UpBody>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
-        let mut req = req;
         let mut fresh = false;
         loop {
             let pooled = match fresh {
@@ -115,7 +115,7 @@ impl Pool {
                 Some(s) => s,
                 None => {
                     fresh = true;
-                    self.connect_h1(addr, timeout).await?
+                    Box::pin(self.connect_h1(addr, timeout)).await?
                 }
             };
             match sender.try_send_request(req).await {
@@ -194,15 +194,14 @@ impl Pool {
         self: &Arc<Self>,
         addr: SocketAddr,
         timeout: Duration,
-        req: Request<UpBody>,
+        mut req: Request<UpBody>,
     ) -> Result<Response<Incoming>, UpstreamError> {
-        let mut req = req;
         let mut fresh = false;
         loop {
             let shared = (!fresh).then(|| self.checkout_h2(addr)).flatten();
             let mut sender = match shared {
                 Some(s) => s,
-                None => self.connect_h2_once(addr, timeout, &mut fresh).await?,
+                None => Box::pin(self.connect_h2_once(addr, timeout, &mut fresh)).await?,
             };
             if sender.ready().await.is_err() {
                 if fresh {
