@@ -142,3 +142,58 @@ fn idle_http2_connection_is_closed_after_idle_timeout() {
         "no GOAWAY in {out:?}"
     );
 }
+
+/// A client that answers every PING (as real HTTP/2 clients do) but sends no request is idle:
+/// the proxy's keep-alive PINGs must not keep the connection open forever.
+#[test]
+fn http2_connection_answering_pings_is_still_closed_when_idle() {
+    let nginx = Nginx::start();
+    let (_sidecar, port, _d) = start(&nginx);
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    let mut hello = h2_preface();
+    hello.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]); // empty SETTINGS
+    c.write_all(&hello).expect("preface");
+    let start = Instant::now();
+    let (mut pings, mut goaway) = (0, false);
+    let mut header = [0u8; 9];
+    while c.read_exact(&mut header).is_ok() {
+        let len =
+            usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+        let mut payload = vec![0u8; len];
+        if c.read_exact(&mut payload).is_err() {
+            break;
+        }
+        match (header[3], header[4]) {
+            // SETTINGS without ACK: acknowledge.
+            (4, 0) => {
+                let _ = c.write_all(&[0, 0, 0, 4, 1, 0, 0, 0, 0]);
+            }
+            // PING without ACK: answer with the same payload.
+            (6, 0) => {
+                pings += 1;
+                let mut ack = vec![0, 0, 8, 6, 1, 0, 0, 0, 0];
+                ack.extend_from_slice(&payload);
+                let _ = c.write_all(&ack);
+            }
+            (7, _) => goaway = true,
+            _ => {}
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(12),
+            "connection answering {pings} PINGs held open for {:?}",
+            start.elapsed()
+        );
+    }
+    let waited = start.elapsed();
+    assert!(
+        pings >= 1,
+        "the proxy sent no keep-alive PING in {waited:?}"
+    );
+    assert!(goaway, "closed without GOAWAY after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(10),
+        "closed after {waited:?}, idle timeout 2 s"
+    );
+}

@@ -5,6 +5,7 @@
 //! gRPC is HTTP/2 with `content-type: application/grpc`: its service and method come from
 //! `:path`, and its denials are trailers-only responses with `grpc-status`.
 
+mod busy;
 mod forward;
 mod grpc;
 mod h2c;
@@ -14,13 +15,19 @@ mod service;
 #[cfg(test)]
 mod tests;
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 
+use http::{Request, Response};
+use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use self::busy::BusyBody;
+use self::respond::RespBody;
 use crate::detect::PrefixedIo;
 use crate::detect::activity::Activity;
 use crate::listener::ConnCtx;
@@ -32,11 +39,14 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     count_connection(&ctx, Protocol::Http1);
+    // Bytes count as activity too: a request head or body trickling in is not idle.
     let activity = Activity::default();
     let io = io.track(activity.clone());
     let limits = &ctx.shared.limits;
     let svc_ctx = Arc::clone(&ctx);
-    let svc = service_fn(move |req| service::handle(Arc::clone(&svc_ctx), Protocol::Http1, req));
+    let svc_activity = activity.clone();
+    let svc =
+        service_fn(move |req| counted(&svc_activity, Arc::clone(&svc_ctx), Protocol::Http1, req));
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
@@ -53,13 +63,20 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     count_connection(&ctx, Protocol::Http2);
+    // Open streams, not bytes: the keep-alive PINGs below (and the client's answers) must not
+    // keep an otherwise idle connection open forever.
     let activity = Activity::default();
-    let io = io.track(activity.clone());
     let limits = &ctx.shared.limits;
     let svc_ctx = Arc::clone(&ctx);
+    let svc_activity = activity.clone();
     // Boxed: hyper moves each stream's future into its own task; a pointer moves for free.
     let svc = service_fn(move |req| {
-        Box::pin(service::handle(Arc::clone(&svc_ctx), Protocol::Http2, req))
+        Box::pin(counted(
+            &svc_activity,
+            Arc::clone(&svc_ctx),
+            Protocol::Http2,
+            req,
+        ))
     });
     let conn = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
@@ -71,11 +88,23 @@ where
     drive(conn, |c| c.graceful_shutdown(), activity, ctx).await;
 }
 
+/// One request, counted as open in `activity` from its head until its response body is dropped.
+fn counted(
+    activity: &Activity,
+    ctx: Arc<ConnCtx>,
+    protocol: Protocol,
+    req: Request<Incoming>,
+) -> impl Future<Output = Result<Response<BusyBody<RespBody>>, Infallible>> + use<> {
+    let busy = activity.busy();
+    let handled = service::handle(ctx, protocol, req);
+    async move { Ok(handled.await?.map(|body| BusyBody::new(body, busy))) }
+}
+
 fn count_connection(ctx: &ConnCtx, protocol: Protocol) {
     ctx.shared.metrics.count_connection(protocol);
 }
 
-/// Runs the connection; on shutdown, or after `idleTimeout` without a byte either way, asks it
+/// Runs the connection; on shutdown, or after `idleTimeout` without activity, asks it
 /// to finish in-flight requests and stop (HTTP/1.1: `Connection: close`; HTTP/2: GOAWAY), bounded
 /// by the drain timeout.
 async fn drive<C>(
