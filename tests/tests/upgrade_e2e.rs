@@ -4,9 +4,9 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use sockmesh_tests::{Sidecar, TempDir, free_port, http_policy};
+use sockmesh_tests::{Sidecar, TempDir, free_port, http_policy, metric};
 
 /// Answers any upgrade request with 101 and then echoes.
 fn upgrading_echo_server() -> u16 {
@@ -93,4 +93,62 @@ fn upgraded_connection_is_spliced_and_denied_upgrade_gets_403() {
 
     let (head, _) = upgrade(port, "/other");
     assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+}
+
+/// A tunnel outlives the HTTP connection that negotiated it: it keeps its connection slot (and
+/// so counts in `downstream_connections_active`, which shutdown drains) and is closed after the
+/// idle timeout like opaque TCP.
+#[test]
+fn upgraded_tunnel_is_counted_and_closed_when_idle() {
+    let upstream = upgrading_echo_server();
+    let dir = TempDir::new("upgrade-idle");
+    let policy = dir.write(
+        "p.yaml",
+        &http_policy(upstream, "        - path: \"/ws/.*\"\n"),
+    );
+    let port = free_port();
+    let config = dir.write(
+        "sidecar.yaml",
+        &format!(
+            "workload: {{ labels: {{ app: test }} }}\npolicies: [{}]\nlisteners:\n- {{ address: 127.0.0.1:{port}, direction: inbound, cluster: app }}\nclusters:\n- {{ name: app, endpoints: [127.0.0.1:{upstream}] }}\nlimits: {{ idleTimeout: 2s }}\n",
+            policy.display()
+        ),
+    );
+    let s = Sidecar::start(&["--config", &config.display().to_string()]);
+
+    let (head, mut c) = upgrade(port, "/ws/idle");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    c.write_all(b"hello").expect("write upgraded");
+    let mut back = [0u8; 5];
+    c.read_exact(&mut back).expect("read upgraded");
+    assert_eq!(&back, b"hello");
+
+    let m = s.metrics();
+    assert_eq!(
+        metric(&m, "sockmesh_downstream_connections_active "),
+        1.0,
+        "the tunnel is not counted as an open connection:\n{m}"
+    );
+    assert_eq!(
+        metric(&m, "sockmesh_upstream_connections_active "),
+        1.0,
+        "the tunnel's upstream side is not counted:\n{m}"
+    );
+
+    c.set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    let start = Instant::now();
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(10),
+        "idle tunnel closed after {waited:?}, idle timeout 2 s"
+    );
+    let m = s.metrics();
+    assert_eq!(
+        metric(&m, "sockmesh_downstream_connections_active "),
+        0.0,
+        "{m}"
+    );
 }

@@ -33,7 +33,7 @@ impl Outcome {
 }
 
 pub async fn forward(
-    ctx: &ConnCtx,
+    ctx: &Arc<ConnCtx>,
     downstream: Protocol,
     is_grpc: bool,
     endpoint: SocketAddr,
@@ -93,7 +93,11 @@ pub async fn forward(
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_upgrade) = client_upgrade {
             let upstream_upgrade = hyper::upgrade::on(&mut resp);
-            tokio::spawn(splice_upgraded(client_upgrade, upstream_upgrade));
+            tokio::spawn(splice_upgraded(
+                Arc::clone(ctx),
+                client_upgrade,
+                upstream_upgrade,
+            ));
         }
         let (parts, _) = resp.into_parts();
         return Outcome {
@@ -165,8 +169,14 @@ fn authority(req: &Request<Incoming>, endpoint: SocketAddr) -> Result<Authority,
     }
 }
 
-/// Copies bytes both ways between the client and upstream after a `101 Switching Protocols`.
-async fn splice_upgraded(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+/// Relays bytes both ways between the client and upstream after a `101 Switching Protocols`.
+/// The connection's context (and so its connection slot) lives as long as the tunnel, which is
+/// counted as an upstream connection and has the idle and drain timeouts of opaque TCP.
+async fn splice_upgraded(
+    ctx: Arc<ConnCtx>,
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+) {
     let (client, upstream) = match tokio::try_join!(client, upstream) {
         Ok(pair) => pair,
         Err(error) => {
@@ -174,10 +184,12 @@ async fn splice_upgraded(client: hyper::upgrade::OnUpgrade, upstream: hyper::upg
             return;
         }
     };
-    let mut client = TokioIo::new(client);
-    let mut upstream = TokioIo::new(upstream);
-    if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-        tracing::debug!(%error, "upgraded connection ended with an error");
+    let metrics = &ctx.shared.metrics;
+    metrics.upstream_active.inc();
+    let relayed = crate::tcp::relay(TokioIo::new(client), TokioIo::new(upstream), &ctx).await;
+    metrics.upstream_active.dec();
+    if let Err(error) = relayed {
+        tracing::debug!(client = %ctx.client, %error, "upgraded connection ended");
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use sockmesh_policy::{ConnMeta, ConnVerdict, Direction as PolicyDirection, L4Protocol, L7Kind};
 use sockmesh_xds::domain::{Direction, Listener, ListenerProtocol};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::bpf::Acceleration;
 use crate::config::Limits;
@@ -40,6 +40,32 @@ pub struct ConnCtx {
     pub client: SocketAddr,
     pub target: Target,
     pub shutdown: watch::Receiver<bool>,
+    /// Held for as long as anything serves this connection, including a WebSocket or other
+    /// upgraded tunnel that outlives the HTTP connection task.
+    _slot: Slot,
+}
+
+/// One of the listener's connection slots, counted in `downstream_active` (which the drain on
+/// shutdown waits for) until dropped.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    metrics: Arc<Metrics>,
+}
+
+impl Slot {
+    fn new(permit: OwnedSemaphorePermit, metrics: Arc<Metrics>) -> Slot {
+        metrics.downstream_active.inc();
+        Slot {
+            _permit: permit,
+            metrics,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.metrics.downstream_active.dec();
+    }
 }
 
 impl ConnCtx {
@@ -98,12 +124,8 @@ pub async fn serve(
         let shared = Arc::clone(&shared);
         let config = Arc::clone(&config);
         let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            shared.metrics.downstream_active.inc();
-            handle(stream, client, config, Arc::clone(&shared), shutdown).await;
-            shared.metrics.downstream_active.dec();
-            drop(permit);
-        });
+        let slot = Slot::new(permit, Arc::clone(&shared.metrics));
+        tokio::spawn(handle(stream, client, config, shared, shutdown, slot));
     }
 }
 
@@ -113,6 +135,7 @@ async fn handle(
     listener: Arc<Listener>,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
+    slot: Slot,
 ) {
     let _ = stream.set_nodelay(true);
     let Some(target) = resolve_target(&stream, client, &listener, &shared) else {
@@ -126,6 +149,7 @@ async fn handle(
         client,
         target,
         shutdown,
+        _slot: slot,
     });
     // An opaque TCP listener's connection takes its round-robin turn now; on the others, HTTP
     // requests each take one, so the connection check only looks at the next endpoint.

@@ -31,13 +31,7 @@ pub async fn proxy(
         Ok(upstream) => {
             metrics.upstream_connects.inc();
             metrics.upstream_active.inc();
-            let activity = Activity::default();
-            let result = tokio::select! {
-                r = copy(downstream, upstream, activity.clone()) => r,
-                _ = activity.idle_for(ctx.shared.limits.idle_timeout) => {
-                    Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle timeout"))
-                }
-            };
+            let result = relay(downstream, upstream, &ctx).await;
             metrics.upstream_active.dec();
             match result {
                 Ok(bytes) => (VerdictLabel::Allow, bytes, String::new()),
@@ -92,6 +86,29 @@ pub fn record(
         duration,
         note,
     });
+}
+
+/// Relays bytes both ways until both sides have closed, the connection has been idle for
+/// `idleTimeout`, or a shutdown's `drainTimeout` has run out: opaque TCP, and HTTP connections
+/// after a protocol upgrade (WebSocket).
+pub async fn relay<A, B>(a: A, b: B, ctx: &ConnCtx) -> std::io::Result<(u64, u64)>
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let limits = &ctx.shared.limits;
+    let activity = Activity::default();
+    let mut shutdown = ctx.shutdown.clone();
+    tokio::select! {
+        r = copy(a, b, activity.clone()) => r,
+        _ = activity.idle_for(limits.idle_timeout) => {
+            Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle timeout"))
+        }
+        _ = async {
+            crate::listener::signalled(&mut shutdown).await;
+            tokio::time::sleep(limits.drain_timeout).await;
+        } => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "drain timeout")),
+    }
 }
 
 /// Copies both ways until both sides have closed; half-closes are passed on.
