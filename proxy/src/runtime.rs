@@ -150,10 +150,12 @@ pub async fn serve(
     let accel = Acceleration::start(accel_args, config.acceleration.as_ref(), &infos);
     accel.register_metrics(&mut registry);
 
+    let pool = Pool::new(Arc::clone(&metrics));
+    pool.spawn_sweeper();
     let shared = Arc::new(Shared {
         policy: Arc::clone(&policy),
         clusters: Clusters::new(&clusters),
-        pool: Pool::new(Arc::clone(&metrics)),
+        pool,
         metrics: Arc::clone(&metrics),
         limits: config.limits.clone(),
         accel,

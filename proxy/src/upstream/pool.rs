@@ -26,6 +26,9 @@ pub type UpBody = Limited<Incoming>;
 const MAX_IDLE_PER_ENDPOINT: usize = 512;
 /// Idle connections older than this are closed instead of reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often [`Pool::sweep`] runs: expired and closed connections go, and so do endpoints with
+/// nothing pooled (with interception, every original destination gets an entry).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HttpVersion {
@@ -79,6 +82,40 @@ impl Pool {
             entries: Mutex::new(HashMap::new()),
             metrics,
         })
+    }
+
+    /// Sweeps the pool every [`SWEEP_INTERVAL`] until the pool is dropped. Needs a runtime.
+    pub fn spawn_sweeper(self: &Arc<Self>) {
+        let pool = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(pool) = pool.upgrade() else { return };
+                pool.sweep(Instant::now());
+            }
+        });
+    }
+
+    /// Closes idle HTTP/1.1 connections that expired (by `now`) or whose server closed them,
+    /// forgets closed HTTP/2 connections, and drops endpoints left with nothing.
+    fn sweep(&self, now: Instant) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        entries.retain(|_, entry| {
+            entry.h1_idle.retain(|(sender, since)| {
+                !sender.is_closed() && now.saturating_duration_since(*since) < IDLE_TIMEOUT
+            });
+            if entry.h2.as_ref().is_some_and(|h2| h2.is_closed()) {
+                entry.h2 = None;
+            }
+            // A strong count above one: a request is connecting and will store its connection.
+            !entry.h1_idle.is_empty()
+                || entry.h2.is_some()
+                || Arc::strong_count(&entry.h2_connecting) > 1
+        });
     }
 
     /// Sends `req` to `addr` over a pooled or new connection of the given version.
@@ -299,5 +336,51 @@ impl Pool {
                 Err(UpstreamError::Connect { addr, source })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The number of endpoints with an entry, and their idle HTTP/1.1 connections.
+    fn held(pool: &Pool) -> (usize, usize) {
+        let entries = pool.entries.lock().expect("lock");
+        (
+            entries.len(),
+            entries.values().map(|e| e.h1_idle.len()).sum(),
+        )
+    }
+
+    #[tokio::test]
+    async fn sweep_closes_expired_connections_and_forgets_empty_endpoints() {
+        use tokio::io::AsyncReadExt;
+
+        let server = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = server.local_addr().expect("addr");
+        let mut registry = prometheus_client::registry::Registry::default();
+        let pool = Pool::new(Arc::new(Metrics::new(&mut registry)));
+        let sender = pool
+            .connect_h1(addr, Duration::from_secs(5))
+            .await
+            .expect("connect");
+        let (mut accepted, _) = server.accept().await.expect("accept");
+        pool.checkin_h1(addr, sender);
+        assert_eq!(held(&pool), (1, 1));
+
+        pool.sweep(Instant::now());
+        assert_eq!(held(&pool), (1, 1), "a fresh idle connection was swept");
+
+        pool.sweep(Instant::now() + IDLE_TIMEOUT);
+        assert_eq!(held(&pool), (0, 0), "an expired connection was kept");
+        // Its sender is gone, so its connection task closes the socket.
+        let mut buf = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(5), accepted.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0))),
+            "the expired connection was not closed: {read:?}"
+        );
     }
 }
