@@ -37,6 +37,16 @@ if ! command -v bpf-linker >/dev/null 2>&1; then
   LLVM_PREFIX="$PREFIX" cargo install bpf-linker@0.13.0 --locked --no-default-features --features "llvm-$MAJOR"
 fi
 
+LINKER_VERSION=$(bpf-linker --version 2>/dev/null || true)
+case "$LINKER_VERSION" in
+  "bpf-linker 0.13."*) ;;
+  *)
+    echo "build-ebpf: found '${LINKER_VERSION:-no bpf-linker}', need bpf-linker 0.13 (the checked-in object's linker)." >&2
+    echo "build-ebpf: remove it (cargo uninstall bpf-linker) and rerun: this script builds 0.13.0 against the nightly's LLVM" >&2
+    exit 1
+    ;;
+esac
+
 cd "$ROOT/sockmap-ebpf/programs"
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/sockmap-ebpf/programs/target}
 # Remap every absolute path that could reach the object so the output does not depend on
@@ -45,4 +55,7 @@ export RUSTFLAGS="--remap-path-prefix=$ROOT=/sockmesh --remap-path-prefix=${CARG
 CARGO_TARGET_DIR="$TARGET_DIR" cargo +"$NIGHTLY" build --release --locked
 mkdir -p "$(dirname "$OUT")"
 cp "$TARGET_DIR/bpfel-unknown-none/release/sockmesh" "$OUT"
+# The toolchain that made the object, next to it: the byte-for-byte check holds only for the
+# same nightly and linker, so scripts/check-ebpf-object.sh names a drift when it sees one.
+{ rustc +"$NIGHTLY" --version; echo "$LINKER_VERSION"; } >"${OUT%.o}.toolchain"
 echo "build-ebpf: wrote $OUT ($(wc -c <"$OUT") bytes, sha256 $(sha256sum "$OUT" | cut -d' ' -f1))"

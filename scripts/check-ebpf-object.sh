@@ -18,11 +18,17 @@ if cmp -s "$OBJ" "$WORK/rebuilt.o"; then
   exit 0
 fi
 echo "check-ebpf-object: MISMATCH: $OBJ is not what sockmap-ebpf/programs builds to" >&2
+STAMP=${OBJ%.o}.toolchain
+if ! cmp -s "$STAMP" "$WORK/rebuilt.toolchain"; then
+  echo "check-ebpf-object: the toolchain differs, which alone can change the bytes:" >&2
+  echo "  checked in with: $(tr '\n' ' ' <"$STAMP" 2>/dev/null || echo unknown)" >&2
+  echo "  this machine:    $(tr '\n' ' ' <"$WORK/rebuilt.toolchain")" >&2
+fi
 OBJDUMP=$(command -v llvm-objdump || command -v llvm-objdump-14 || true)
 if [ -n "$OBJDUMP" ]; then
   "$OBJDUMP" -d -r "$OBJ" | tail -n +3 >"$WORK/checked-in.txt" || true
   "$OBJDUMP" -d -r "$WORK/rebuilt.o" | tail -n +3 >"$WORK/rebuilt.txt" || true
   diff -u "$WORK/checked-in.txt" "$WORK/rebuilt.txt" | head -n 80 >&2 || true
 fi
-echo "check-ebpf-object: run scripts/build-ebpf.sh and commit sockmap-ebpf/obj/sockmesh.bpf.o" >&2
+echo "check-ebpf-object: run scripts/build-ebpf.sh and commit sockmap-ebpf/obj/sockmesh.bpf.o and .toolchain" >&2
 exit 1
