@@ -37,6 +37,11 @@ impl<I> PrefixedIo<I> {
         self
     }
 
+    /// The prefix bytes not yet read, and the inner stream.
+    pub fn into_parts(self) -> (Bytes, I) {
+        (self.prefix, self.inner)
+    }
+
     /// The inner stream; bytes of the prefix not yet read are dropped.
     pub fn into_inner(self) -> I {
         self.inner

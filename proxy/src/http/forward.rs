@@ -49,12 +49,7 @@ pub async fn forward(
     if too_large {
         return Outcome::failure(is_grpc, StatusCode::PAYLOAD_TOO_LARGE);
     }
-    let version = match (ctx.target.protocol(), downstream) {
-        (UpstreamProtocol::Http1, _) => HttpVersion::Http1,
-        (UpstreamProtocol::Http2, _) => HttpVersion::Http2,
-        (UpstreamProtocol::Auto, Protocol::Http1) => HttpVersion::Http1,
-        (UpstreamProtocol::Auto, _) => HttpVersion::Http2,
-    };
+    let version = upstream_version(ctx, downstream);
     let upgrade = version == HttpVersion::Http1
         && downstream == Protocol::Http1
         && wants_upgrade(req.headers());
@@ -109,6 +104,16 @@ pub async fn forward(
     Outcome {
         response: resp.map(Either::Left),
         proxy_error: false,
+    }
+}
+
+/// The HTTP version spoken upstream: the cluster's, or with `auto` the client's.
+pub fn upstream_version(ctx: &ConnCtx, downstream: Protocol) -> HttpVersion {
+    match (ctx.target.protocol(), downstream) {
+        (UpstreamProtocol::Http1, _) => HttpVersion::Http1,
+        (UpstreamProtocol::Http2, _) => HttpVersion::Http2,
+        (UpstreamProtocol::Auto, Protocol::Http1) => HttpVersion::Http1,
+        (UpstreamProtocol::Auto, _) => HttpVersion::Http2,
     }
 }
 

@@ -6,6 +6,7 @@
 //! `:path`, and its denials are trailers-only responses with `grpc-status`.
 
 mod busy;
+mod fast;
 mod forward;
 mod grpc;
 mod h2c;
@@ -33,12 +34,28 @@ use crate::detect::activity::Activity;
 use crate::listener::ConnCtx;
 use crate::metrics::Protocol;
 
-/// Serves HTTP/1.1 on `io` until the client closes, the idle timeout, or shutdown.
-pub async fn serve_http1<I>(io: PrefixedIo<I>, ctx: Arc<ConnCtx>)
+/// Serves HTTP/1.1 on a client connection: on the fast path (see [`fast`]) while requests allow
+/// it and the upstream speaks HTTP/1.1, then with hyper.
+pub async fn serve_http1(io: PrefixedIo<tokio::net::TcpStream>, ctx: Arc<ConnCtx>) {
+    count_connection(&ctx, Protocol::Http1);
+    let io = if forward::upstream_version(&ctx, Protocol::Http1)
+        == crate::upstream::HttpVersion::Http1
+    {
+        match fast::serve(io, &ctx).await {
+            fast::Served::Done => return,
+            fast::Served::HandOff(io) => io,
+        }
+    } else {
+        io
+    };
+    serve_hyper_http1(io, ctx).await;
+}
+
+/// Serves HTTP/1.1 with hyper until the client closes, the idle timeout, or shutdown.
+async fn serve_hyper_http1<I>(io: PrefixedIo<I>, ctx: Arc<ConnCtx>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    count_connection(&ctx, Protocol::Http1);
     // Bytes count as activity too: a request head or body trickling in is not idle.
     let activity = Activity::default();
     let io = io.track(activity.clone());

@@ -41,12 +41,12 @@ pub fn text(status: StatusCode, body: &'static str) -> Response<RespBody> {
         body.as_bytes(),
     ))));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN));
     resp
 }
+
+pub const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 
 /// A trailers-only gRPC response: HTTP 200, `grpc-status` and `grpc-message` in the only
 /// HEADERS frame, no body.
@@ -75,13 +75,17 @@ pub fn upstream_failure(grpc: bool, status: StatusCode) -> Response<RespBody> {
         };
         return grpc_status(code, status.canonical_reason().unwrap_or("proxy error"));
     }
-    let body = match status {
+    text(status, failure_text(status))
+}
+
+/// The plain-text body of a response the proxy makes when the upstream failed.
+pub fn failure_text(status: StatusCode) -> &'static str {
+    match status {
         StatusCode::GATEWAY_TIMEOUT => "upstream request timeout",
         StatusCode::PAYLOAD_TOO_LARGE => "request body too large",
         StatusCode::SERVICE_UNAVAILABLE => "no healthy upstream",
         _ => "upstream connect error or disconnect",
-    };
-    text(status, body)
+    }
 }
 
 /// grpc-message is percent-encoded (gRPC over HTTP/2 spec): printable ASCII except `%` as is.

@@ -6,6 +6,7 @@
 
 mod body;
 mod pool;
+mod raw;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use sockmesh_xds::domain::{Cluster, UpstreamProtocol};
 
 pub use body::UpstreamBody;
 pub use pool::{HttpVersion, Pool};
+pub use raw::RawConn;
 
 /// One cluster and its round-robin cursor.
 #[derive(Debug)]

@@ -17,6 +17,7 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use super::body::{Return, UpstreamBody};
+use super::raw::RawConn;
 use crate::metrics::Metrics;
 
 /// The body the proxy sends upstream: the client's body, length-limited.
@@ -64,6 +65,8 @@ impl UpstreamError {
 #[derive(Default)]
 struct Entry {
     h1_idle: Vec<(http1::SendRequest<UpBody>, Instant)>,
+    /// Idle connections of the HTTP/1.1 fast path.
+    raw_idle: Vec<(RawConn, Instant)>,
     h2: Option<http2::SendRequest<UpBody>>,
     /// Held while an HTTP/2 connection is being set up, so that a burst of first requests
     /// shares one connection instead of opening one each.
@@ -108,11 +111,15 @@ impl Pool {
             entry.h1_idle.retain(|(sender, since)| {
                 !sender.is_closed() && now.saturating_duration_since(*since) < IDLE_TIMEOUT
             });
+            entry.raw_idle.retain_mut(|(conn, since)| {
+                now.saturating_duration_since(*since) < IDLE_TIMEOUT && conn.is_idle_and_open()
+            });
             if entry.h2.as_ref().is_some_and(|h2| h2.is_closed()) {
                 entry.h2 = None;
             }
             // A strong count above one: a request is connecting and will store its connection.
             !entry.h1_idle.is_empty()
+                || !entry.raw_idle.is_empty()
                 || entry.h2.is_some()
                 || Arc::strong_count(&entry.h2_connecting) > 1
         });
@@ -203,6 +210,39 @@ impl Pool {
             let entry = entries.entry(addr).or_default();
             if entry.h1_idle.len() < MAX_IDLE_PER_ENDPOINT {
                 entry.h1_idle.push((sender, Instant::now()));
+            }
+        }
+    }
+
+    /// An idle fast-path connection to `addr` that is still open (unless `fresh`), and whether
+    /// it came from the pool; else a new one.
+    pub async fn checkout_raw(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+        fresh: bool,
+    ) -> Result<(RawConn, bool), UpstreamError> {
+        if !fresh
+            && let Ok(mut entries) = self.entries.lock()
+            && let Some(entry) = entries.get_mut(&addr)
+        {
+            while let Some((mut conn, since)) = entry.raw_idle.pop() {
+                if since.elapsed() < IDLE_TIMEOUT && conn.is_idle_and_open() {
+                    return Ok((conn, true));
+                }
+            }
+        }
+        let stream = self.connect_tcp(addr, timeout).await?.into_inner();
+        Ok((RawConn::new(stream, Arc::clone(&self.metrics)), false))
+    }
+
+    /// Takes back a fast-path connection after a complete exchange.
+    pub fn checkin_raw(&self, addr: SocketAddr, mut conn: RawConn) {
+        conn.buf.clear();
+        if let Ok(mut entries) = self.entries.lock() {
+            let entry = entries.entry(addr).or_default();
+            if entry.raw_idle.len() < MAX_IDLE_PER_ENDPOINT {
+                entry.raw_idle.push((conn, Instant::now()));
             }
         }
     }

@@ -1,0 +1,156 @@
+//! Finding the end of a chunked body (RFC 9112 section 7.1) while its bytes are relayed as they
+//! are: the fast path does not re-frame, it only needs to know where the message stops.
+
+/// Longest chunk-size line (size, extensions) or trailer line accepted.
+const MAX_LINE: usize = 4096;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// In a chunk-size line: the size so far, whether a digit was seen, whether extensions began.
+    Size {
+        size: u64,
+        digits: bool,
+        ext: bool,
+    },
+    /// Saw the `\r` ending a size line.
+    SizeLf {
+        size: u64,
+    },
+    Data {
+        left: u64,
+    },
+    DataCr,
+    DataLf,
+    /// In the trailer section: whether the current line is empty so far.
+    Trailer {
+        empty: bool,
+    },
+    TrailerLf {
+        empty: bool,
+    },
+    Done,
+}
+
+#[derive(Debug)]
+pub struct Chunked {
+    state: State,
+    line: usize,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Scan {
+    /// Every byte belongs to the body, which goes on.
+    More,
+    /// The body ends after this many bytes of the input.
+    End(usize),
+}
+
+impl Default for Chunked {
+    fn default() -> Self {
+        Chunked {
+            state: State::Size {
+                size: 0,
+                digits: false,
+                ext: false,
+            },
+            line: 0,
+        }
+    }
+}
+
+impl Chunked {
+    /// Scans the next bytes of the body.
+    pub fn scan(&mut self, input: &[u8]) -> Result<Scan, &'static str> {
+        let mut i = 0;
+        while i < input.len() {
+            if let State::Data { left } = self.state {
+                // Skip the chunk's data in one step.
+                let take = usize::try_from(left)
+                    .unwrap_or(usize::MAX)
+                    .min(input.len() - i);
+                i += take;
+                let left = left - take as u64;
+                self.state = if left == 0 {
+                    State::DataCr
+                } else {
+                    State::Data { left }
+                };
+                continue;
+            }
+            let b = input[i];
+            i += 1;
+            self.line += 1;
+            if self.line > MAX_LINE {
+                return Err("chunk line too long");
+            }
+            self.state = match self.state {
+                State::Size { size, digits, ext } => match b {
+                    b'\r' if digits => State::SizeLf { size },
+                    b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' if !ext => {
+                        let d = u64::from((b as char).to_digit(16).unwrap_or(0));
+                        let size = size
+                            .checked_mul(16)
+                            .and_then(|s| s.checked_add(d))
+                            .ok_or("chunk size overflows")?;
+                        State::Size {
+                            size,
+                            digits: true,
+                            ext,
+                        }
+                    }
+                    b';' | b' ' | b'\t' if digits => State::Size {
+                        size,
+                        digits,
+                        ext: true,
+                    },
+                    _ if ext && b != b'\n' => State::Size { size, digits, ext },
+                    _ => return Err("malformed chunk size"),
+                },
+                State::SizeLf { size } => match b {
+                    b'\n' => {
+                        self.line = 0;
+                        if size == 0 {
+                            State::Trailer { empty: true }
+                        } else {
+                            State::Data { left: size }
+                        }
+                    }
+                    _ => return Err("malformed chunk size line"),
+                },
+                State::DataCr => match b {
+                    b'\r' => State::DataLf,
+                    _ => return Err("chunk data not followed by CRLF"),
+                },
+                State::DataLf => match b {
+                    b'\n' => {
+                        self.line = 0;
+                        State::Size {
+                            size: 0,
+                            digits: false,
+                            ext: false,
+                        }
+                    }
+                    _ => return Err("chunk data not followed by CRLF"),
+                },
+                State::Trailer { empty } => match b {
+                    b'\r' => State::TrailerLf { empty },
+                    b'\n' => return Err("bare LF in trailer"),
+                    _ => State::Trailer { empty: false },
+                },
+                State::TrailerLf { empty } => match b {
+                    b'\n' if empty => {
+                        self.state = State::Done;
+                        return Ok(Scan::End(i));
+                    }
+                    b'\n' => {
+                        self.line = 0;
+                        State::Trailer { empty: true }
+                    }
+                    _ => return Err("malformed trailer"),
+                },
+                State::Data { .. } | State::Done => return Err("bytes after the end of the body"),
+            };
+        }
+        Ok(Scan::More)
+    }
+}

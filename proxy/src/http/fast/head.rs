@@ -1,0 +1,301 @@
+//! Message heads on the HTTP/1.1 fast path: parsed in place with httparse, sorted into what the
+//! fast path relays itself and what it leaves to hyper, and written back out without their
+//! hop-by-hop fields (RFC 9110 section 7.6.1).
+
+use std::mem::MaybeUninit;
+
+use httparse::{Header, Status};
+
+/// Header fields a head may have on the fast path; more goes to hyper (which allows 100).
+pub const MAX_HEADERS: usize = 64;
+/// Request bodies up to this size are relayed whole; larger ones go to hyper, which streams them
+/// and watches for an early response.
+pub const MAX_BODY: u64 = 64 * 1024;
+
+/// A request the fast path relays.
+pub struct Request<'h> {
+    pub method: &'h str,
+    /// Origin-form target (path and query).
+    pub target: &'h str,
+    pub host: &'h str,
+    pub headers: &'h [Header<'h>],
+    /// Bytes of the head, body excluded.
+    pub len: usize,
+    pub body: u64,
+    /// The client asked to close after this exchange.
+    pub close: bool,
+}
+
+pub enum ParsedRequest<'h> {
+    /// More bytes needed.
+    Partial,
+    Fast(Request<'h>),
+    /// Anything else (bodies to stream, upgrades, `Expect`, HTTP/1.0, absolute-form, errors):
+    /// hyper serves it, from these same bytes.
+    Slow,
+}
+
+/// Header storage for one parse; uninitialised, so a fresh one per parse costs nothing.
+pub type Storage<'h> = [MaybeUninit<Header<'h>>; MAX_HEADERS];
+
+pub fn storage<'h>() -> Storage<'h> {
+    [const { MaybeUninit::uninit() }; MAX_HEADERS]
+}
+
+/// Parses a request head from the start of `buf`.
+pub fn parse_request<'h>(buf: &'h [u8], storage: &'h mut Storage<'h>) -> ParsedRequest<'h> {
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, storage) {
+        Ok(Status::Complete(len)) => len,
+        Ok(Status::Partial) => return ParsedRequest::Partial,
+        Err(_) => return ParsedRequest::Slow,
+    };
+    let (Some(method), Some(target), Some(1)) = (req.method, req.path, req.version) else {
+        return ParsedRequest::Slow;
+    };
+    if method == "CONNECT" || !target.starts_with('/') {
+        return ParsedRequest::Slow;
+    }
+    let (mut host, mut body, mut close) = (None, 0u64, false);
+    for h in req.headers.iter() {
+        let name = h.name;
+        if name.eq_ignore_ascii_case("host") {
+            if host.is_some() {
+                return ParsedRequest::Slow;
+            }
+            host = std::str::from_utf8(h.value).ok();
+        } else if name.eq_ignore_ascii_case("content-length") {
+            match std::str::from_utf8(h.value).ok().and_then(digits) {
+                Some(n) if body == 0 && n <= MAX_BODY => body = n,
+                _ => return ParsedRequest::Slow,
+            }
+        } else if name.eq_ignore_ascii_case("connection") {
+            match connection_tokens(h.value) {
+                Some(c) => close |= c,
+                None => return ParsedRequest::Slow,
+            }
+        } else if is_slow_request_field(name) {
+            return ParsedRequest::Slow;
+        }
+    }
+    let Some(host) = host else {
+        return ParsedRequest::Slow;
+    };
+    ParsedRequest::Fast(Request {
+        method,
+        target,
+        host,
+        headers: req.headers,
+        len,
+        body,
+        close,
+    })
+}
+
+/// Fields that need hyper's handling: other framings, protocol switches, `Expect: 100-continue`,
+/// and hop-by-hop fields the fast path would have to interpret.
+fn is_slow_request_field(name: &str) -> bool {
+    [
+        "transfer-encoding",
+        "te",
+        "upgrade",
+        "expect",
+        "http2-settings",
+        "trailer",
+    ]
+    .iter()
+    .any(|n| name.eq_ignore_ascii_case(n))
+}
+
+/// A `Content-Length` value: digits only (no sign, no spaces, no list).
+fn digits(v: &str) -> Option<u64> {
+    if v.is_empty() || v.len() > 19 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse().ok()
+}
+
+/// `Some(close)` when the `Connection` value holds only `close` / `keep-alive` tokens; `None` when
+/// it names other fields (hyper strips those).
+fn connection_tokens(value: &[u8]) -> Option<bool> {
+    let mut close = false;
+    for token in value.split(|b| *b == b',') {
+        let token = token.trim_ascii();
+        if token.eq_ignore_ascii_case(b"close") {
+            close = true;
+        } else if !token.eq_ignore_ascii_case(b"keep-alive") && !token.is_empty() {
+            return None;
+        }
+    }
+    Some(close)
+}
+
+/// Writes the request head for the upstream: the same request line and fields, minus hop-by-hop
+/// ones (`Connection`, `Keep-Alive`, `Proxy-*`).
+pub fn write_request(req: &Request<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(req.method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(req.target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for h in req.headers {
+        if !is_hop_by_hop(h.name) {
+            write_field(out, h.name, h.value);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn is_hop_by_hop(name: &str) -> bool {
+    [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+    ]
+    .iter()
+    .any(|n| name.eq_ignore_ascii_case(n))
+}
+
+fn write_field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// How a response body ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Until the upstream closes (no length, no chunking): the client connection closes too.
+    UntilClose,
+}
+
+/// An upstream response head, already rewritten for the client in `out`.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub len: usize,
+    pub framing: Framing,
+    /// The upstream connection cannot carry another request.
+    pub upstream_close: bool,
+}
+
+#[derive(Debug)]
+pub enum ParsedResponse {
+    Partial,
+    Done(Response),
+    Invalid(&'static str),
+}
+
+/// Parses a response head at the start of `buf` and, when complete, writes it for the client
+/// into `out` (hop-by-hop fields removed; `Connection: close` added when `close_client`).
+/// `head_request`: the request was `HEAD`, so the response has no body whatever it says.
+pub fn parse_response(
+    buf: &[u8],
+    head_request: bool,
+    close_client: bool,
+    out: &mut Vec<u8>,
+) -> ParsedResponse {
+    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut storage);
+    let len = match resp.parse(buf) {
+        Ok(Status::Complete(len)) => len,
+        Ok(Status::Partial) => return ParsedResponse::Partial,
+        Err(_) => return ParsedResponse::Invalid("malformed response head"),
+    };
+    let (Some(version), Some(status)) = (resp.version, resp.code) else {
+        return ParsedResponse::Invalid("malformed response head");
+    };
+    if status == 101 {
+        return ParsedResponse::Invalid("101 without an upgrade request");
+    }
+    let mut length: Option<u64> = None;
+    let (mut chunked, mut encoded, mut upstream_close) = (false, false, version == 0);
+    let mut named: Vec<&[u8]> = Vec::new();
+    for h in resp.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            match std::str::from_utf8(h.value).ok().and_then(digits) {
+                Some(n) if length.is_none_or(|l| l == n) => length = Some(n),
+                _ => return ParsedResponse::Invalid("bad content-length"),
+            }
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            encoded = true;
+            chunked = h
+                .value
+                .rsplit(|b| *b == b',')
+                .next()
+                .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            for token in h.value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+                if token.eq_ignore_ascii_case(b"close") {
+                    upstream_close = true;
+                } else if !token.eq_ignore_ascii_case(b"keep-alive") {
+                    named.push(token);
+                }
+            }
+        }
+    }
+    if encoded && length.is_some() {
+        return ParsedResponse::Invalid("both content-length and transfer-encoding");
+    }
+    let no_body = head_request || (100..200).contains(&status) || status == 204 || status == 304;
+    let framing = match (no_body, chunked, encoded, length) {
+        (true, ..) => Framing::Empty,
+        (_, true, ..) => Framing::Chunked,
+        (_, _, true, _) | (_, _, _, None) => Framing::UntilClose,
+        (_, _, _, Some(0)) => Framing::Empty,
+        (_, _, _, Some(n)) => Framing::Length(n),
+    };
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(itoa3(status).as_slice());
+    out.push(b' ');
+    out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for h in resp.headers.iter() {
+        let drop = is_hop_by_hop(h.name)
+            || h.name.eq_ignore_ascii_case("upgrade")
+            || h.name.eq_ignore_ascii_case("te")
+            || named
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(h.name.as_bytes()));
+        if !drop {
+            write_field(out, h.name, h.value);
+        }
+    }
+    if status >= 200 && (close_client || framing == Framing::UntilClose) {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    ParsedResponse::Done(Response {
+        status,
+        len,
+        framing,
+        upstream_close: upstream_close || framing == Framing::UntilClose,
+    })
+}
+
+/// A status code as three ASCII digits (httparse guarantees 100..=999).
+fn itoa3(status: u16) -> [u8; 3] {
+    let s = status.min(999);
+    [
+        b'0' + (s / 100) as u8,
+        b'0' + (s / 10 % 10) as u8,
+        b'0' + (s % 10) as u8,
+    ]
+}
+
+/// Lets the policy engine read the request's fields in place.
+pub struct FieldView<'a, 'h>(pub &'a [Header<'h>]);
+
+impl sockmesh_policy::Headers for FieldView<'_, '_> {
+    fn get(&self, lowercase_name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(lowercase_name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+    }
+}

@@ -1,0 +1,291 @@
+//! The HTTP/1.1 fast path: the common request (HTTP/1.1, origin-form, a known-length body of at
+//! most 64 KiB, no upgrade, no `Expect`) is parsed in place, checked against policy, written to a
+//! pooled upstream connection and its response relayed, all in the connection's own task and
+//! without building `http::Request`s.
+//!
+//! Why: with hyper on both sides each request costs two header maps, a channel hop and a task
+//! wake-up to the upstream connection; the bench (`bench/http/run.sh`) put Sockmesh's user-space
+//! CPU per request at twice nginx's. Anything else (and anything malformed) is served by hyper
+//! from the same bytes: the fast path hands the connection over, before consuming it, at a
+//! request boundary. Denials, metrics, access log and limits are the same on both paths.
+
+mod chunked;
+mod head;
+mod relay;
+#[cfg(test)]
+mod tests;
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::StatusCode;
+use sockmesh_policy::{HttpRequest, RuleId};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use self::head::{FieldView, ParsedRequest};
+use self::relay::Exchange;
+use super::respond::{DENIED_BODY, TEXT_PLAIN, failure_text};
+use crate::detect::PrefixedIo;
+use crate::listener::ConnCtx;
+use crate::metrics::{Protocol, VerdictLabel};
+use crate::telemetry::access_log;
+
+/// What became of the connection.
+pub enum Served {
+    Done,
+    /// Serve the rest with hyper: these bytes were read and not consumed.
+    HandOff(PrefixedIo<TcpStream>),
+}
+
+/// Serves requests until the client closes, a request needs hyper, or shutdown.
+pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
+    let (prefix, stream) = io.into_parts();
+    let mut conn = Downstream {
+        stream,
+        buf: Vec::with_capacity(4096),
+    };
+    conn.buf.extend_from_slice(&prefix);
+    let mut out = Vec::with_capacity(1024);
+    let mut resp_out = Vec::with_capacity(1024);
+    let mut shutdown = ctx.shutdown.clone();
+    let limits = &ctx.shared.limits;
+    loop {
+        let mut storage = head::storage();
+        let req = match head::parse_request(&conn.buf, &mut storage) {
+            ParsedRequest::Fast(req) => req,
+            ParsedRequest::Slow => return Served::HandOff(conn.hand_off()),
+            ParsedRequest::Partial if conn.buf.len() > limits.max_header_bytes => {
+                return Served::HandOff(conn.hand_off());
+            }
+            ParsedRequest::Partial => {
+                // Idle timeout until a request's first byte, then the header timeout.
+                let wait = if conn.buf.is_empty() {
+                    limits.idle_timeout
+                } else {
+                    limits.header_read_timeout
+                };
+                let read = tokio::select! {
+                    r = tokio::time::timeout(wait, conn.read_more()) => r,
+                    _ = crate::listener::signalled(&mut shutdown), if conn.buf.is_empty() => {
+                        return Served::Done;
+                    }
+                };
+                match read {
+                    Ok(Ok(true)) => continue,
+                    // Closed, failed or timed out: nothing to answer.
+                    _ => return Served::Done,
+                }
+            }
+        };
+        let start = Instant::now();
+        let view = FieldView(req.headers);
+        // gRPC answers and the 413 of an oversized body are made by the hyper path.
+        if req.body > limits.max_request_body_bytes
+            || sockmesh_policy::Headers::get(&view, "content-type")
+                .is_some_and(|ct| ct.starts_with("application/grpc"))
+        {
+            return Served::HandOff(conn.hand_off());
+        }
+        let Some(endpoint) = ctx.target.pick() else {
+            return Served::HandOff(conn.hand_off());
+        };
+        let verdict = ctx.shared.policy.load().check_http(
+            &ctx.meta(endpoint),
+            &HttpRequest {
+                method: req.method,
+                path: req.target,
+                host: Some(req.host),
+                headers: &view,
+                grpc: None,
+            },
+        );
+        if !verdict.header_actions.is_empty() {
+            // Header rewrites on a mismatch are hyper's job (header maps).
+            return Served::HandOff(conn.hand_off());
+        }
+        let close = req.close || *shutdown.borrow();
+        let span = Span::of(&conn.buf, &req);
+        out.clear();
+        if verdict.allowed {
+            head::write_request(&req, &mut out);
+        }
+        // The whole message (head and body) must be in `buf` before it is relayed or skipped.
+        if !conn.fill(span.message.end, limits.idle_timeout).await {
+            return Served::Done;
+        }
+        if verdict.allowed {
+            out.extend_from_slice(&conn.buf[span.message.start + span.head_len..span.message.end]);
+        }
+
+        let (status, label, upstream, keep) = if verdict.allowed {
+            let exchange = Exchange {
+                ctx,
+                endpoint,
+                request: &out,
+                head_request: span.is_head(&conn.buf),
+                idempotent: span.is_idempotent(&conn.buf),
+                close_client: close,
+            };
+            match exchange.run(&mut conn.stream, &mut resp_out).await {
+                Ok(done) => (done.status, VerdictLabel::Allow, Some(endpoint), done.keep),
+                Err(status) => {
+                    let kept = simple(&mut conn.stream, status, failure_text(status), close).await;
+                    (
+                        status.as_u16(),
+                        VerdictLabel::Error,
+                        Some(endpoint),
+                        kept && !close,
+                    )
+                }
+            }
+        } else {
+            let kept = simple(&mut conn.stream, StatusCode::FORBIDDEN, DENIED_BODY, close).await;
+            (403, VerdictLabel::Deny, None, kept && !close)
+        };
+        record(
+            ctx,
+            &conn.buf,
+            &span,
+            &verdict.rule,
+            verdict.allowed,
+            label,
+            upstream,
+            status,
+            start,
+        );
+        conn.buf.drain(..span.message.end);
+        if !keep {
+            let _ = conn.stream.shutdown().await;
+            return Served::Done;
+        }
+    }
+}
+
+/// The client connection and its read buffer (which may hold pipelined requests).
+struct Downstream {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Downstream {
+    /// Reads more into `buf`; false on EOF.
+    async fn read_more(&mut self) -> std::io::Result<bool> {
+        self.buf.reserve(4096);
+        Ok(self.stream.read_buf(&mut self.buf).await? > 0)
+    }
+
+    /// Reads until `buf` holds `len` bytes; false if the client closed, failed or stalled.
+    async fn fill(&mut self, len: usize, stall: std::time::Duration) -> bool {
+        while self.buf.len() < len {
+            match tokio::time::timeout(stall, self.read_more()).await {
+                Ok(Ok(true)) => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    fn hand_off(self) -> PrefixedIo<TcpStream> {
+        PrefixedIo::new(Bytes::from(self.buf), self.stream)
+    }
+}
+
+/// Where the parts of a request lie in the read buffer, kept past the parse (which borrows the
+/// buffer) for the access log.
+struct Span {
+    method: Range<usize>,
+    target: Range<usize>,
+    host: Range<usize>,
+    head_len: usize,
+    /// Head and body.
+    message: Range<usize>,
+}
+
+impl Span {
+    fn of(buf: &[u8], req: &head::Request<'_>) -> Span {
+        let at = |s: &str| {
+            let start = (s.as_ptr() as usize).saturating_sub(buf.as_ptr() as usize);
+            start..start + s.len()
+        };
+        let body = usize::try_from(req.body).unwrap_or(usize::MAX);
+        Span {
+            method: at(req.method),
+            target: at(req.target),
+            host: at(req.host),
+            head_len: req.len,
+            message: 0..req.len.saturating_add(body),
+        }
+    }
+
+    fn text<'b>(buf: &'b [u8], r: &Range<usize>) -> &'b str {
+        buf.get(r.clone())
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+
+    fn is_head(&self, buf: &[u8]) -> bool {
+        Span::text(buf, &self.method) == "HEAD"
+    }
+
+    /// Safe to send again on a fresh connection if a pooled one failed before any response.
+    fn is_idempotent(&self, buf: &[u8]) -> bool {
+        matches!(Span::text(buf, &self.method), "GET" | "HEAD" | "OPTIONS")
+            && self.message.len() == self.head_len
+    }
+}
+
+/// Answers with a short plain-text response made by the proxy; false if the write failed.
+async fn simple(stream: &mut TcpStream, status: StatusCode, body: &str, close: bool) -> bool {
+    let head = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: {TEXT_PLAIN}\r\ncontent-length: {}\r\n{}\r\n{body}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len(),
+        if close { "connection: close\r\n" } else { "" },
+    );
+    stream.write_all(head.as_bytes()).await.is_ok()
+}
+
+/// Metrics and the access-log line, as the hyper path records them.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    ctx: &ConnCtx,
+    buf: &[u8],
+    span: &Span,
+    rule: &RuleId,
+    allowed: bool,
+    label: VerdictLabel,
+    upstream: Option<std::net::SocketAddr>,
+    status: u16,
+    start: Instant,
+) {
+    let elapsed = start.elapsed();
+    ctx.shared.metrics.record(
+        Protocol::Http1,
+        label,
+        Some(rule.as_str()),
+        elapsed.as_secs_f64(),
+    );
+    if access_log::enabled() {
+        access_log::log(&access_log::Entry {
+            listener: &ctx.listener.name,
+            protocol: Protocol::Http1,
+            client: ctx.client,
+            method: Span::text(buf, &span.method),
+            path: Span::text(buf, &span.target),
+            authority: Span::text(buf, &span.host),
+            allowed,
+            rule: rule.as_str(),
+            upstream,
+            status: u32::from(status),
+            grpc_status: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            duration: elapsed,
+            note: "",
+        });
+    }
+}

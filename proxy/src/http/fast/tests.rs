@@ -1,0 +1,170 @@
+use super::chunked::{Chunked, Scan};
+use super::head::{self, Framing, ParsedRequest, ParsedResponse};
+
+fn request(raw: &str) -> Option<(String, u64, bool)> {
+    let mut storage = head::storage();
+    match head::parse_request(raw.as_bytes(), &mut storage) {
+        ParsedRequest::Fast(r) => {
+            let mut out = Vec::new();
+            head::write_request(&r, &mut out);
+            Some((String::from_utf8(out).expect("utf8"), r.body, r.close))
+        }
+        ParsedRequest::Slow => None,
+        ParsedRequest::Partial => panic!("partial: {raw:?}"),
+    }
+}
+
+#[test]
+fn plain_requests_take_the_fast_path_without_hop_by_hop_fields() {
+    let (out, body, close) = request(
+        "GET /a?b=1 HTTP/1.1\r\nHost: web\r\nConnection: keep-alive\r\nKeep-Alive: 5\r\nX-A: 1\r\n\r\n",
+    )
+    .expect("fast");
+    assert_eq!(out, "GET /a?b=1 HTTP/1.1\r\nHost: web\r\nX-A: 1\r\n\r\n");
+    assert_eq!((body, close), (0, false));
+    let (_, body, close) =
+        request("POST /p HTTP/1.1\r\nHost: w\r\nContent-Length: 5\r\nConnection: close\r\n\r\n")
+            .expect("fast");
+    assert_eq!((body, close), (5, true));
+}
+
+#[test]
+fn everything_else_goes_to_hyper() {
+    for raw in [
+        "GET / HTTP/1.0\r\nHost: w\r\n\r\n",
+        "GET http://w/ HTTP/1.1\r\nHost: w\r\n\r\n",
+        "CONNECT w:443 HTTP/1.1\r\nHost: w\r\n\r\n",
+        "GET / HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: w\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: w\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: w\r\nContent-Length: +5\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: w\r\nContent-Length: 65537\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: w\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: w\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: w\r\nConnection: x-secret\r\nX-Secret: 1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: w\r\nTE: trailers\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost w\r\n\r\n",
+    ] {
+        assert!(request(raw).is_none(), "took the fast path: {raw:?}");
+    }
+}
+
+#[test]
+fn an_incomplete_head_is_partial() {
+    let mut storage = head::storage();
+    assert!(matches!(
+        head::parse_request(b"GET / HTTP/1.1\r\nHost: w\r\n", &mut storage),
+        ParsedRequest::Partial
+    ));
+}
+
+fn response(raw: &str, head_request: bool, close: bool) -> Result<(Framing, bool, String), String> {
+    let mut out = Vec::new();
+    match head::parse_response(raw.as_bytes(), head_request, close, &mut out) {
+        ParsedResponse::Done(r) => Ok((
+            r.framing,
+            r.upstream_close,
+            String::from_utf8(out).expect("utf8"),
+        )),
+        ParsedResponse::Invalid(why) => Err(why.to_owned()),
+        ParsedResponse::Partial => Err("partial".to_owned()),
+    }
+}
+
+#[test]
+fn response_framing_follows_rfc_9112() {
+    let ok = |raw: &str, head: bool| response(raw, head, false).expect("valid").0;
+    assert_eq!(
+        ok("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", false),
+        Framing::Length(3)
+    );
+    assert_eq!(
+        ok("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", true),
+        Framing::Empty
+    );
+    assert_eq!(
+        ok("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false),
+        Framing::Empty
+    );
+    assert_eq!(ok("HTTP/1.1 204 No Content\r\n\r\n", false), Framing::Empty);
+    assert_eq!(
+        ok("HTTP/1.1 304 Not Modified\r\n\r\n", false),
+        Framing::Empty
+    );
+    assert_eq!(
+        ok("HTTP/1.1 103 Early Hints\r\n\r\n", false),
+        Framing::Empty
+    );
+    assert_eq!(
+        ok(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            false
+        ),
+        Framing::Chunked
+    );
+    let (framing, upstream_close, head) =
+        response("HTTP/1.1 200 OK\r\n\r\n", false, false).expect("valid");
+    assert_eq!(framing, Framing::UntilClose);
+    assert!(upstream_close);
+    assert!(head.ends_with("connection: close\r\n\r\n"), "{head}");
+    for bad in [
+        "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        "HTTP/1.1 101 Switching Protocols\r\n\r\n",
+        "HTTP/1.1 2000 OK\r\n\r\n",
+    ] {
+        assert!(response(bad, false, false).is_err(), "accepted {bad:?}");
+    }
+}
+
+#[test]
+fn response_heads_lose_hop_by_hop_fields() {
+    let (_, upstream_close, head) = response(
+        "HTTP/1.1 200 OK\r\nConnection: close, x-secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nContent-Length: 2\r\nX-Kept: 1\r\n\r\n",
+        false,
+        true,
+    )
+    .expect("valid");
+    assert!(upstream_close);
+    assert_eq!(
+        head,
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Kept: 1\r\nconnection: close\r\n\r\n"
+    );
+}
+
+fn scan_all(body: &[u8], step: usize) -> Result<Option<usize>, &'static str> {
+    let mut c = Chunked::default();
+    for (i, part) in body.chunks(step).enumerate() {
+        if let Scan::End(n) = c.scan(part)? {
+            return Ok(Some(i * step + n));
+        }
+    }
+    Ok(None)
+}
+
+#[test]
+fn chunked_bodies_end_where_rfc_9112_says() {
+    let body = b"5\r\nhello\r\n6;name=v\r\n world\r\n0\r\nX-T: 1\r\n\r\nNEXT";
+    for step in [1, 2, 3, 7, body.len()] {
+        assert_eq!(
+            scan_all(body, step),
+            Ok(Some(body.len() - 4)),
+            "step {step}"
+        );
+    }
+    assert_eq!(scan_all(b"0\r\n\r\n", 1), Ok(Some(5)));
+    assert_eq!(scan_all(b"A\r\n0123456789", 4), Ok(None));
+    for bad in [
+        &b"x\r\n"[..],
+        b"5\r\nhelloXX",
+        b"\r\n",
+        b"FFFFFFFFFFFFFFFFF\r\n",
+        b"5\nhello",
+        b"0\r\nX\n",
+    ] {
+        assert!(scan_all(bad, 1).is_err(), "accepted {bad:?}");
+    }
+    assert!(scan_all(&[b'1'; 5000], 64).is_err(), "endless size line");
+}

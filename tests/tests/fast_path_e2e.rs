@@ -1,0 +1,271 @@
+//! The HTTP/1.1 fast path against an upstream that answers in every framing HTTP/1.1 allows:
+//! chunked in pieces with trailers, until close, 1xx before the answer, no body, hop-by-hop
+//! fields, and a server that closes a kept-alive connection behind the proxy's back.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sockmesh_tests::{Sidecar, TempDir, free_port, http_policy, metric};
+
+/// Request heads the upstream saw, in order.
+type Seen = Arc<Mutex<Vec<String>>>;
+
+/// An HTTP/1.1 server answering by path; counts its accepted connections.
+fn scripted_upstream() -> (u16, Seen, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let seen: Seen = Arc::default();
+    let conns = Arc::new(AtomicUsize::new(0));
+    let (seen2, conns2) = (Arc::clone(&seen), Arc::clone(&conns));
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            conns2.fetch_add(1, Ordering::SeqCst);
+            let seen = Arc::clone(&seen2);
+            std::thread::spawn(move || serve(s, &seen));
+        }
+    });
+    (port, seen, conns)
+}
+
+fn serve(s: TcpStream, seen: &Seen) {
+    let mut reader = BufReader::new(s.try_clone().expect("clone"));
+    let mut s = s;
+    loop {
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            head.push_str(&line);
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let path = head.split(' ').nth(1).unwrap_or("").to_owned();
+        seen.lock().expect("seen").push(head.clone());
+        let w = &mut s;
+        let r: std::io::Result<()> = (|| {
+            match path.as_str() {
+            "/chunked" => {
+                w.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel")?;
+                std::thread::sleep(Duration::from_millis(30));
+                w.write_all(b"lo\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")
+            }
+            "/until-close" => {
+                w.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of ")?;
+                std::thread::sleep(Duration::from_millis(30));
+                w.write_all(b"this")?;
+                w.shutdown(std::net::Shutdown::Both)
+            }
+            "/early" => w.write_all(
+                b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            ),
+            "/empty" => w.write_all(b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n"),
+            "/hop" => w.write_all(
+                b"HTTP/1.1 200 OK\r\nConnection: x-secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\nok",
+            ),
+            "/bye" => {
+                // Keep-alive by all appearances, then closed once the proxy has pooled it.
+                w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbye")?;
+                std::thread::sleep(Duration::from_millis(100));
+                w.shutdown(std::net::Shutdown::Both)
+            }
+            _ => {
+                let mut body = vec![0u8; content_length(&head)];
+                reader.read_exact(&mut body)?;
+                let text = format!("{head}{}", String::from_utf8_lossy(&body));
+                write!(w, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{text}", text.len())
+            }
+        }
+        })();
+        if r.is_err() || path == "/until-close" || path == "/bye" {
+            return;
+        }
+    }
+}
+
+fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
+fn start() -> (Sidecar, u16, Seen, Arc<AtomicUsize>, TempDir) {
+    let (upstream, seen, conns) = scripted_upstream();
+    let dir = TempDir::new("fast");
+    let policy = dir.write(
+        "p.yaml",
+        &http_policy(
+            upstream,
+            "        - path: \"/.*\"\n          method: \"GET|HEAD|POST\"\n",
+        ),
+    );
+    let port = free_port();
+    let s = Sidecar::start(&[
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--upstream",
+        &format!("127.0.0.1:{upstream}"),
+        "--policy",
+        &policy.display().to_string(),
+        "--label",
+        "app=test",
+    ]);
+    (s, port, seen, conns, dir)
+}
+
+/// Writes `raw` on one connection and reads until the proxy closes it or `until` is seen.
+fn exchange(port: u16, raw: &str, until: &str) -> String {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    c.write_all(raw.as_bytes()).expect("write");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&out).contains(until) {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn every_response_framing_is_relayed_intact() {
+    let (_s, port, _seen, _conns, _d) = start();
+    let get = |path: &str, until: &str| {
+        exchange(
+            port,
+            &format!("GET {path} HTTP/1.1\r\nHost: web\r\n\r\n"),
+            until,
+        )
+    };
+
+    let r = get("/chunked", "\r\n\r\n0\r\nX-Trailer: t\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
+    assert!(
+        r.ends_with("\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"),
+        "chunked body changed: {r:?}"
+    );
+
+    let r = get("/until-close", "never");
+    assert!(r.contains("connection: close\r\n"), "{r}");
+    assert!(r.ends_with("\r\n\r\nall of this"), "{r:?}");
+
+    let r = get("/early", "\r\n\r\nok");
+    assert!(
+        r.starts_with("HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\n"),
+        "{r:?}"
+    );
+
+    let r = get("/empty", "\r\n\r\n");
+    assert!(
+        r.starts_with("HTTP/1.1 204 No Content\r\nX-A: 1\r\n"),
+        "{r:?}"
+    );
+
+    let r = get("/hop", "\r\n\r\nok");
+    let lower = r.to_ascii_lowercase();
+    assert!(
+        !lower.contains("x-secret") && !lower.contains("keep-alive"),
+        "hop-by-hop fields crossed the proxy: {r:?}"
+    );
+
+    let r = exchange(
+        port,
+        "HEAD /x HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n",
+        "never",
+    );
+    assert!(
+        r.starts_with("HTTP/1.1 200 OK\r\n") && r.ends_with("\r\n\r\n"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn pipelined_requests_and_bodies_arrive_in_order() {
+    let (s, port, seen, _conns, _d) = start();
+    let r = exchange(
+        port,
+        "GET /one HTTP/1.1\r\nHost: web\r\nConnection: keep-alive, Keep-Alive\r\nKeep-Alive: 5\r\n\r\n\
+         POST /two HTTP/1.1\r\nHost: web\r\nContent-Length: 5\r\n\r\nhello\
+         GET /three HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n",
+        "never",
+    );
+    let one = r.find("GET /one").expect("first answered");
+    let two = r.find("POST /two").expect("second answered");
+    let three = r.find("GET /three").expect("third answered");
+    assert!(one < two && two < three, "{r}");
+    assert!(r.contains("\r\n\r\nhello"), "the body did not arrive: {r}");
+    let seen = seen.lock().expect("seen").join("");
+    assert!(
+        !seen.to_ascii_lowercase().contains("keep-alive"),
+        "hop-by-hop fields reached the upstream: {seen}"
+    );
+    let m = s.metrics();
+    assert_eq!(
+        metric(
+            &m,
+            "sockmesh_requests_total{protocol=\"http1\",verdict=\"allow\"}"
+        ),
+        3.0,
+        "{m}"
+    );
+}
+
+#[test]
+fn a_pooled_connection_the_server_closed_is_replaced_by_a_fresh_one() {
+    let (_s, port, _seen, conns, _d) = start();
+    let get = |path: &str| {
+        exchange(
+            port,
+            &format!("GET {path} HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n"),
+            "never",
+        )
+    };
+    assert!(get("/bye").ends_with("bye"));
+    // The upstream closed that connection after answering; the next request must not fail.
+    std::thread::sleep(Duration::from_millis(300));
+    let r = get("/after");
+    assert!(r.starts_with("HTTP/1.1 200 OK"), "{r}");
+    assert_eq!(
+        conns.load(Ordering::SeqCst),
+        2,
+        "expected one fresh connection"
+    );
+}
+
+#[test]
+fn a_denied_request_is_answered_by_the_proxy_and_the_connection_goes_on() {
+    let (_s, port, seen, _conns, _d) = start();
+    let r = exchange(
+        port,
+        "DELETE /x HTTP/1.1\r\nHost: web\r\nContent-Length: 3\r\n\r\nabcGET /after HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n",
+        "never",
+    );
+    assert!(
+        r.starts_with("HTTP/1.1 403 Forbidden\r\n") && r.contains("\r\n\r\nAccess denied"),
+        "{r}"
+    );
+    assert!(
+        r.contains("GET /after"),
+        "the next request on the connection was lost: {r}"
+    );
+    assert!(
+        !seen
+            .lock()
+            .expect("seen")
+            .iter()
+            .any(|h| h.starts_with("DELETE")),
+        "a denied request reached the upstream"
+    );
+}
