@@ -105,7 +105,7 @@ fn start() -> (Sidecar, u16, Seen, Arc<AtomicUsize>, TempDir) {
         "p.yaml",
         &http_policy(
             upstream,
-            "        - path: \"/.*\"\n          method: \"GET|HEAD|POST\"\n",
+            "        - path: \"/[^d].*\"\n          method: \"GET|HEAD|POST\"\n",
         ),
     );
     let port = free_port();
@@ -267,5 +267,17 @@ fn a_denied_request_is_answered_by_the_proxy_and_the_connection_goes_on() {
             .iter()
             .any(|h| h.starts_with("DELETE")),
         "a denied request reached the upstream"
+    );
+    // A denied HEAD gets the head alone: a body would be read as the next response.
+    let r = exchange(
+        port,
+        "HEAD /denied HTTP/1.1\r\nHost: web\r\n\r\nGET /after-head HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n",
+        "never",
+    );
+    let (first, rest) = r.split_once("\r\n\r\n").expect("a head");
+    assert!(first.starts_with("HTTP/1.1 403 Forbidden"), "{r}");
+    assert!(
+        rest.starts_with("HTTP/1.1 200 OK"),
+        "body after a HEAD answer: {r:?}"
     );
 }

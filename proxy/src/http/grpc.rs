@@ -4,12 +4,16 @@
 use http::{HeaderMap, header};
 
 pub fn is_grpc(headers: &HeaderMap) -> bool {
-    headers.get(header::CONTENT_TYPE).is_some_and(|v| {
-        let v = v.as_bytes();
-        v.len() >= 16
-            && v[..16].eq_ignore_ascii_case(b"application/grpc")
-            && matches!(v.get(16), None | Some(b'+') | Some(b';'))
-    })
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| is_grpc_content_type(v.as_bytes()))
+}
+
+/// `application/grpc`, optionally with `+format` or parameters, in any case.
+pub fn is_grpc_content_type(v: &[u8]) -> bool {
+    v.len() >= 16
+        && v[..16].eq_ignore_ascii_case(b"application/grpc")
+        && matches!(v.get(16), None | Some(b'+') | Some(b';'))
 }
 
 #[cfg(test)]

@@ -6,8 +6,10 @@ use std::mem::MaybeUninit;
 
 use httparse::{Header, Status};
 
-/// Header fields a head may have on the fast path; more goes to hyper (which allows 100).
+/// Header fields a request may have on the fast path; more goes to hyper (which allows 100).
 pub const MAX_HEADERS: usize = 64;
+/// Header fields of a response: hyper's client limit.
+const MAX_RESPONSE_HEADERS: usize = 100;
 /// Request bodies up to this size are relayed whole; larger ones go to hyper, which streams them
 /// and watches for an early response.
 pub const MAX_BODY: u64 = 64 * 1024;
@@ -56,17 +58,20 @@ pub fn parse_request<'h>(buf: &'h [u8], storage: &'h mut Storage<'h>) -> ParsedR
     if method == "CONNECT" || !target.starts_with('/') {
         return ParsedRequest::Slow;
     }
-    let (mut host, mut body, mut close) = (None, 0u64, false);
+    let (mut host, mut body, mut close) = (None, None, false);
     for h in req.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("host") {
-            if host.is_some() {
-                return ParsedRequest::Slow;
+            // A second Host, or one hyper would not read as text, is hyper's to refuse.
+            match (host, visible_ascii(h.value)) {
+                (None, Some(v)) => host = Some(v),
+                _ => return ParsedRequest::Slow,
             }
-            host = std::str::from_utf8(h.value).ok();
         } else if name.eq_ignore_ascii_case("content-length") {
-            match std::str::from_utf8(h.value).ok().and_then(digits) {
-                Some(n) if body == 0 && n <= MAX_BODY => body = n,
+            // Any second Content-Length (even an equal one) goes to hyper: two framings of one
+            // message are how requests are smuggled.
+            match (body, std::str::from_utf8(h.value).ok().and_then(digits)) {
+                (None, Some(n)) if n <= MAX_BODY => body = Some(n),
                 _ => return ParsedRequest::Slow,
             }
         } else if name.eq_ignore_ascii_case("connection") {
@@ -87,9 +92,17 @@ pub fn parse_request<'h>(buf: &'h [u8], storage: &'h mut Storage<'h>) -> ParsedR
         host,
         headers: req.headers,
         len,
-        body,
+        body: body.unwrap_or(0),
         close,
     })
+}
+
+/// A field value as text, as hyper's `HeaderValue::to_str` reads it: visible ASCII, space, tab.
+pub fn visible_ascii(v: &[u8]) -> Option<&str> {
+    v.iter()
+        .all(|b| *b == b'\t' || (0x20..0x7f).contains(b))
+        .then(|| std::str::from_utf8(v).ok())
+        .flatten()
 }
 
 /// Fields that need hyper's handling: other framings, protocol switches, `Expect: 100-continue`,
@@ -200,7 +213,7 @@ pub fn parse_response(
     close_client: bool,
     out: &mut Vec<u8>,
 ) -> ParsedResponse {
-    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut storage = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
     let mut resp = httparse::Response::new(&mut storage);
     let len = match resp.parse(buf) {
         Ok(Status::Complete(len)) => len,
@@ -233,6 +246,10 @@ pub fn parse_response(
             for token in h.value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
                 if token.eq_ignore_ascii_case(b"close") {
                     upstream_close = true;
+                } else if token.eq_ignore_ascii_case(b"content-length")
+                    || token.eq_ignore_ascii_case(b"transfer-encoding")
+                {
+                    // The body is relayed in its framing: the fields that state it stay.
                 } else if !token.eq_ignore_ascii_case(b"keep-alive") {
                     named.push(token);
                 }
@@ -296,6 +313,6 @@ impl sockmesh_policy::Headers for FieldView<'_, '_> {
         self.0
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(lowercase_name))
-            .and_then(|h| std::str::from_utf8(h.value).ok())
+            .and_then(|h| visible_ascii(h.value))
     }
 }

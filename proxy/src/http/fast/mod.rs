@@ -52,6 +52,8 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
     let mut resp_out = Vec::with_capacity(1024);
     let mut shutdown = ctx.shutdown.clone();
     let limits = &ctx.shared.limits;
+    // When the head being read must be complete: set at its first byte.
+    let mut head_deadline: Option<tokio::time::Instant> = None;
     loop {
         let mut storage = head::storage();
         let req = match head::parse_request(&conn.buf, &mut storage) {
@@ -61,14 +63,17 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
                 return Served::HandOff(conn.hand_off());
             }
             ParsedRequest::Partial => {
-                // Idle timeout until a request's first byte, then the header timeout.
-                let wait = if conn.buf.is_empty() {
-                    limits.idle_timeout
+                // Idle timeout until a request's first byte, then the header timeout for the
+                // whole head.
+                let deadline = if conn.buf.is_empty() {
+                    tokio::time::Instant::now() + limits.idle_timeout
                 } else {
-                    limits.header_read_timeout
+                    *head_deadline.get_or_insert_with(|| {
+                        tokio::time::Instant::now() + limits.header_read_timeout
+                    })
                 };
                 let read = tokio::select! {
-                    r = tokio::time::timeout(wait, conn.read_more()) => r,
+                    r = tokio::time::timeout_at(deadline, conn.read_more()) => r,
                     _ = crate::listener::signalled(&mut shutdown), if conn.buf.is_empty() => {
                         return Served::Done;
                     }
@@ -80,31 +85,46 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
                 }
             }
         };
+        head_deadline = None;
         let start = Instant::now();
         let view = FieldView(req.headers);
         // gRPC answers and the 413 of an oversized body are made by the hyper path.
-        if req.body > limits.max_request_body_bytes
-            || sockmesh_policy::Headers::get(&view, "content-type")
-                .is_some_and(|ct| ct.starts_with("application/grpc"))
-        {
+        let grpc = req.headers.iter().any(|h| {
+            h.name.eq_ignore_ascii_case("content-type")
+                && super::grpc::is_grpc_content_type(h.value)
+        });
+        if req.body > limits.max_request_body_bytes || grpc {
             return Served::HandOff(conn.hand_off());
         }
-        let Some(endpoint) = ctx.target.pick() else {
+        let check = |endpoint| {
+            ctx.shared.policy.load().check_http(
+                &ctx.meta(endpoint),
+                &HttpRequest {
+                    method: req.method,
+                    path: req.target,
+                    host: Some(req.host),
+                    headers: &view,
+                    grpc: None,
+                },
+            )
+        };
+        // Checked against the next endpoint without taking the round-robin turn: a hand-off
+        // below leaves the turn to hyper's own pick.
+        let Some(next) = ctx.target.peek() else {
             return Served::HandOff(conn.hand_off());
         };
-        let verdict = ctx.shared.policy.load().check_http(
-            &ctx.meta(endpoint),
-            &HttpRequest {
-                method: req.method,
-                path: req.target,
-                host: Some(req.host),
-                headers: &view,
-                grpc: None,
-            },
-        );
+        let mut verdict = check(next);
         if !verdict.header_actions.is_empty() {
             // Header rewrites on a mismatch are hyper's job (header maps).
             return Served::HandOff(conn.hand_off());
+        }
+        let endpoint = ctx.target.pick().unwrap_or(next);
+        if endpoint != next {
+            // Another connection took that turn meanwhile.
+            verdict = check(endpoint);
+            if !verdict.header_actions.is_empty() {
+                return Served::HandOff(conn.hand_off());
+            }
         }
         let close = req.close || *shutdown.borrow();
         let span = Span::of(&conn.buf, &req);
@@ -129,10 +149,26 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
                 idempotent: span.is_idempotent(&conn.buf),
                 close_client: close,
             };
-            match exchange.run(&mut conn.stream, &mut resp_out).await {
+            // On shutdown, an exchange (a long stream, say) gets the drain timeout, as on hyper.
+            let ran = tokio::select! {
+                r = exchange.run(&mut conn.stream, &mut resp_out) => r,
+                _ = async {
+                    crate::listener::signalled(&mut shutdown).await;
+                    tokio::time::sleep(limits.drain_timeout).await;
+                } => return Served::Done,
+            };
+            match ran {
                 Ok(done) => (done.status, VerdictLabel::Allow, Some(endpoint), done.keep),
                 Err(status) => {
-                    let kept = simple(&mut conn.stream, status, failure_text(status), close).await;
+                    let kept = simple(
+                        &mut conn,
+                        &span,
+                        status,
+                        failure_text(status),
+                        close,
+                        limits.idle_timeout,
+                    )
+                    .await;
                     (
                         status.as_u16(),
                         VerdictLabel::Error,
@@ -142,7 +178,15 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
                 }
             }
         } else {
-            let kept = simple(&mut conn.stream, StatusCode::FORBIDDEN, DENIED_BODY, close).await;
+            let kept = simple(
+                &mut conn,
+                &span,
+                StatusCode::FORBIDDEN,
+                DENIED_BODY,
+                close,
+                limits.idle_timeout,
+            )
+            .await;
             (403, VerdictLabel::Deny, None, kept && !close)
         };
         record(
@@ -157,6 +201,10 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
             start,
         );
         conn.buf.drain(..span.message.end);
+        if conn.buf.is_empty() {
+            // A large body's buffer is not kept by an idle connection.
+            conn.buf.shrink_to(4096);
+        }
         if !keep {
             let _ = conn.stream.shutdown().await;
             return Served::Done;
@@ -237,16 +285,28 @@ impl Span {
     }
 }
 
-/// Answers with a short plain-text response made by the proxy; false if the write failed.
-async fn simple(stream: &mut TcpStream, status: StatusCode, body: &str, close: bool) -> bool {
-    let head = format!(
-        "HTTP/1.1 {} {}\r\ncontent-type: {TEXT_PLAIN}\r\ncontent-length: {}\r\n{}\r\n{body}",
+/// Answers with a short plain-text response made by the proxy (its head alone for `HEAD`);
+/// false if the write failed or stalled.
+async fn simple(
+    conn: &mut Downstream,
+    span: &Span,
+    status: StatusCode,
+    body: &str,
+    close: bool,
+    stall: std::time::Duration,
+) -> bool {
+    let head_only = span.is_head(&conn.buf);
+    let response = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: {TEXT_PLAIN}\r\ncontent-length: {}\r\n{}\r\n{}",
         status.as_u16(),
         status.canonical_reason().unwrap_or(""),
         body.len(),
         if close { "connection: close\r\n" } else { "" },
+        if head_only { "" } else { body },
     );
-    stream.write_all(head.as_bytes()).await.is_ok()
+    relay::write(&mut conn.stream, response.as_bytes(), stall)
+        .await
+        .is_ok()
 }
 
 /// Metrics and the access-log line, as the hyper path records them.

@@ -17,6 +17,8 @@ use crate::upstream::RawConn;
 
 /// Bytes read from the upstream at a time.
 const READ: usize = 16 * 1024;
+/// Largest response head read: hyper's client buffer limit (8 KiB + 100 fields of 4 KiB).
+const MAX_RESPONSE_HEAD: usize = 8192 + 4096 * 100;
 
 pub struct Exchange<'a> {
     pub ctx: &'a ConnCtx,
@@ -108,7 +110,12 @@ impl Exchange<'_> {
             return Err(Failure::Early);
         }
         up.buf.clear();
-        let max = self.ctx.shared.limits.max_header_bytes.max(16 * 1024);
+        let max = self
+            .ctx
+            .shared
+            .limits
+            .max_header_bytes
+            .max(MAX_RESPONSE_HEAD);
         let mut any = false;
         loop {
             up.buf.reserve(READ);
@@ -199,7 +206,7 @@ async fn relay_body(
 
 /// Writes all of `bytes`, giving up after `stall` without progress. A write the socket takes at
 /// once (the usual case) arms no timer.
-async fn write(client: &mut TcpStream, bytes: &[u8], stall: Duration) -> io::Result<()> {
+pub async fn write(client: &mut TcpStream, bytes: &[u8], stall: Duration) -> io::Result<()> {
     let sent = match client.try_write(bytes) {
         Ok(n) => n,
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,

@@ -38,6 +38,9 @@ fn everything_else_goes_to_hyper() {
         "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
         "POST / HTTP/1.1\r\nHost: w\r\nTransfer-Encoding: chunked\r\n\r\n",
         "POST / HTTP/1.1\r\nHost: w\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: w\r\nContent-Length: 0\r\nContent-Length: 40\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: \u{e9}\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: \u{e9}\r\nHost: w\r\n\r\n",
         "POST / HTTP/1.1\r\nHost: w\r\nContent-Length: +5\r\n\r\n",
         "POST / HTTP/1.1\r\nHost: w\r\nContent-Length: 65537\r\n\r\n",
         "POST / HTTP/1.1\r\nHost: w\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
@@ -117,6 +120,18 @@ fn response_framing_follows_rfc_9112() {
     ] {
         assert!(response(bad, false, false).is_err(), "accepted {bad:?}");
     }
+}
+
+#[test]
+fn framing_fields_stay_even_when_connection_names_them() {
+    let (framing, _, head) = response(
+        "HTTP/1.1 200 OK\r\nConnection: content-length\r\nContent-Length: 2\r\n\r\n",
+        false,
+        false,
+    )
+    .expect("valid");
+    assert_eq!(framing, Framing::Length(2));
+    assert!(head.contains("Content-Length: 2\r\n"), "{head}");
 }
 
 #[test]
