@@ -9,8 +9,15 @@ use crate::{Child, TempDir, free_port, local, require, wait_until};
 pub struct Nginx {
     pub port: u16,
     pub h2c_port: u16,
-    _child: Child,
+    child: Child,
     _dir: TempDir,
+}
+
+/// nginx's workers outlive a killed master (and keep the ports): stop it as nginx expects.
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.child.stop(Duration::from_secs(5));
+    }
 }
 
 impl Nginx {
@@ -48,7 +55,7 @@ impl Nginx {
         Nginx {
             port,
             h2c_port,
-            _child: child,
+            child,
             _dir: dir,
         }
     }

@@ -29,6 +29,23 @@ impl Child {
         self.0.wait().expect("wait for child")
     }
 
+    /// SIGTERM, then SIGKILL if the process has not exited within `grace`.
+    pub fn stop(&mut self, grace: std::time::Duration) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe {
+            libc_kill(self.0.id() as i32, 15);
+        }
+        let deadline = std::time::Instant::now() + grace;
+        while std::time::Instant::now() < deadline {
+            if !self.is_running() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.0.try_wait(), Ok(None))
     }
