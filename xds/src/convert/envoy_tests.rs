@@ -20,19 +20,13 @@ use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpPro
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
     Secret, TlsCertificate, secret,
 };
-use envoy_types::pb::google::protobuf::{Any, Duration as PbDuration};
-use prost::{Message, Name};
+use envoy_types::pb::google::protobuf::Duration as PbDuration;
+
+use crate::proto::any_of;
 use sockmesh_policy::Labels;
 
 use super::*;
 use crate::domain::{ListenerProtocol, SecretKind, UpstreamProtocol};
-
-fn any_of<T: Message + Name>(m: &T) -> Any {
-    Any {
-        type_url: T::type_url(),
-        value: m.encode_to_vec(),
-    }
-}
 
 fn labels() -> Labels {
     Labels::default()

@@ -27,6 +27,8 @@ use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpPro
 use envoy_types::pb::google::protobuf::{Any, Struct, Value, value};
 use prost::{Message, Name};
 
+use crate::proto::any_of;
+
 use super::cluster::{ads_config_source, pb_address, socket_addr};
 use crate::domain::{self, Direction, ListenerProtocol};
 
@@ -160,13 +162,6 @@ pub fn listener_to_domain(l: &Listener) -> Result<Option<domain::Listener>, List
 fn string_value(s: &str) -> Value {
     Value {
         kind: Some(value::Kind::StringValue(s.to_owned())),
-    }
-}
-
-fn any_of<T: Message + Name>(m: &T) -> Any {
-    Any {
-        type_url: T::type_url(),
-        value: m.encode_to_vec(),
     }
 }
 

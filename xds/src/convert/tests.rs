@@ -2,7 +2,9 @@
 //! resource and field. Envoy-format resources are in `envoy_tests.rs`.
 
 use envoy_types::pb::google::protobuf::Any;
-use prost::{Message, Name};
+use prost::Message;
+
+use crate::proto::any_of;
 use sockmesh_policy::{CompiledPolicy, ConnMeta, Direction, HttpRequest, L4Protocol, Labels};
 
 use super::*;
@@ -55,13 +57,6 @@ spec:
   enableDefaultDeny:
     egress: false
 "#;
-
-fn any_of<T: Message + Name>(m: &T) -> Any {
-    Any {
-        type_url: T::type_url(),
-        value: m.encode_to_vec(),
-    }
-}
 
 fn labels() -> Labels {
     [("app".to_owned(), "web".to_owned())].into_iter().collect()

@@ -17,6 +17,14 @@ pub mod json;
 /// The package of every message here.
 pub const PACKAGE: &str = "sockmesh.policy.v1";
 
+/// Packs any named message (ours or Envoy's) into an `Any`, as xDS responses carry resources.
+pub fn any_of<T: prost::Message + prost::Name>(m: &T) -> envoy_types::pb::google::protobuf::Any {
+    envoy_types::pb::google::protobuf::Any {
+        type_url: T::type_url(),
+        value: m.encode_to_vec(),
+    }
+}
+
 /// One policy (one CiliumNetworkPolicy). Resource name: `namespace/name`, or `name` without a
 /// namespace.
 #[derive(Clone, PartialEq, ::prost::Message, serde::Deserialize)]

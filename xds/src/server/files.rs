@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use envoy_types::pb::google::protobuf::Any;
-use prost::{Message, Name};
+
+use crate::proto::any_of;
 use serde::Deserialize;
 
 use super::snapshot::Snapshot;
@@ -193,13 +194,6 @@ impl ClustersFile {
                 },
             })
             .collect()
-    }
-}
-
-fn any_of<T: Message + Name>(m: &T) -> Any {
-    Any {
-        type_url: T::type_url(),
-        value: m.encode_to_vec(),
     }
 }
 

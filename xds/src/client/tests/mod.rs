@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use envoy_types::pb::google::protobuf::Any;
-use prost::Message;
 use sockmesh_policy::Labels;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
@@ -17,6 +16,7 @@ use tokio::sync::watch;
 
 use super::*;
 use crate::convert::policy::from_model;
+use crate::proto::any_of;
 use crate::server::{ClustersFile, Server, Snapshot, files};
 use crate::types::NETWORK_POLICY;
 const CLUSTERS: &str = "clusters:\n- name: web\n  endpoints: [\"127.0.0.1:8080\", \"127.0.0.1:8081\"]\n  protocol: http1\nlisteners:\n- name: inbound\n  address: 127.0.0.1:15006\n  direction: inbound\n  protocol: http\n  cluster: web\nsecrets:\n- name: ca\n  trustedCaFile: /etc/ca.pem\n";
@@ -31,13 +31,6 @@ fn policy_resource(name: &str, path: &str) -> crate::proto::NetworkPolicy {
     let ps = sockmesh_policy::cilium::parse_documents("t.yaml", &policy_yaml(name, path))
         .expect("test policy parses");
     from_model(&ps[0])
-}
-
-fn any_of(p: &crate::proto::NetworkPolicy) -> Any {
-    Any {
-        type_url: NETWORK_POLICY.into(),
-        value: p.encode_to_vec(),
-    }
 }
 
 /// A snapshot with the clusters file above and the given policies (raw resources: may be invalid).
