@@ -6,10 +6,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// Which policy sections a listener enforces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// Which policy sections a listener enforces. (De)serialised as in config files: `inbound`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Traffic from peers to the workload: `ingress` / `ingressDeny`.
@@ -19,10 +19,11 @@ pub enum Direction {
 }
 
 /// How a listener treats the bytes of an accepted connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ListenerProtocol {
     /// Peek at the first bytes (bounded, with a timeout) and pick HTTP/1.1, HTTP/2 or opaque TCP.
+    #[default]
     Detect,
     /// HTTP/1.1 or HTTP/2 (prior knowledge), no opaque fallback.
     Http,
@@ -44,7 +45,7 @@ pub struct Listener {
 }
 
 /// The HTTP version the proxy speaks to a cluster's endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum UpstreamProtocol {
     /// Same as the downstream request (HTTP/1.1 stays HTTP/1.1, HTTP/2 stays HTTP/2).

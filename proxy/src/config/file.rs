@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+use sockmesh_xds::domain::{Direction, ListenerProtocol, UpstreamProtocol};
 
 use super::duration;
 
@@ -68,28 +69,11 @@ pub enum LogFormat {
 pub struct ListenerFile {
     pub name: Option<String>,
     pub address: SocketAddr,
-    pub direction: DirectionFile,
+    pub direction: Direction,
     #[serde(default)]
-    pub protocol: ProtocolFile,
+    pub protocol: ListenerProtocol,
     /// Where connections go when no original destination is known.
     pub cluster: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DirectionFile {
-    Inbound,
-    Outbound,
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProtocolFile {
-    #[default]
-    Detect,
-    Http,
-    Grpc,
-    Tcp,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,16 +84,7 @@ pub struct ClusterFile {
     #[serde(default, deserialize_with = "duration::de_opt")]
     pub connect_timeout: Option<Duration>,
     #[serde(default)]
-    pub protocol: UpstreamProtocolFile,
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum UpstreamProtocolFile {
-    #[default]
-    Auto,
-    Http1,
-    Http2,
+    pub protocol: UpstreamProtocol,
 }
 
 /// Resource limits and timeouts; every field has a default (see [`super::Limits`]).

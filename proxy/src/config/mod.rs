@@ -20,8 +20,8 @@ use sockmesh_xds::domain::{Cluster, Direction, Listener, ListenerProtocol, Upstr
 use crate::cli::{
     DirectionArg, LogFormatArg, ProtocolArg, RunArgs, UpstreamProtocolArg, XdsModeArg,
 };
+use file::FileConfig;
 pub use file::LogFormat;
-use file::{DirectionFile, FileConfig, ProtocolFile, UpstreamProtocolFile};
 
 /// Default admin address: loopback only, like Envoy's and linkerd's admin ports.
 pub const DEFAULT_ADMIN: SocketAddr =
@@ -213,16 +213,8 @@ impl Config {
             .map(|(i, l)| Listener {
                 name: l.name.unwrap_or_else(|| format!("listener-{i}")),
                 address: l.address,
-                direction: match l.direction {
-                    DirectionFile::Inbound => Direction::Inbound,
-                    DirectionFile::Outbound => Direction::Outbound,
-                },
-                protocol: match l.protocol {
-                    ProtocolFile::Detect => ListenerProtocol::Detect,
-                    ProtocolFile::Http => ListenerProtocol::Http,
-                    ProtocolFile::Grpc => ListenerProtocol::Grpc,
-                    ProtocolFile::Tcp => ListenerProtocol::Tcp,
-                },
+                direction: l.direction,
+                protocol: l.protocol,
                 cluster: l.cluster,
             })
             .collect();
@@ -235,11 +227,7 @@ impl Config {
                 connect_timeout: c
                     .connect_timeout
                     .unwrap_or(Cluster::DEFAULT_CONNECT_TIMEOUT),
-                protocol: match c.protocol {
-                    UpstreamProtocolFile::Auto => UpstreamProtocol::Auto,
-                    UpstreamProtocolFile::Http1 => UpstreamProtocol::Http1,
-                    UpstreamProtocolFile::Http2 => UpstreamProtocol::Http2,
-                },
+                protocol: c.protocol,
             })
             .collect();
         Ok(Config {
