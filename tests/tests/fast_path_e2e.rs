@@ -65,6 +65,10 @@ fn serve(s: TcpStream, seen: &Seen) {
                 b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
             ),
             "/empty" => w.write_all(b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n"),
+            "/slow" => {
+                std::thread::sleep(Duration::from_millis(700));
+                w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow")
+            }
             "/hop" => w.write_all(
                 b"HTTP/1.1 200 OK\r\nConnection: x-secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\nok",
             ),
@@ -280,4 +284,39 @@ fn a_denied_request_is_answered_by_the_proxy_and_the_connection_goes_on() {
         rest.starts_with("HTTP/1.1 200 OK"),
         "body after a HEAD answer: {r:?}"
     );
+}
+
+/// SIGTERM drains: a request in flight is answered (with `connection: close`), an idle
+/// keep-alive connection is closed, and the sidecar exits 0.
+#[test]
+fn shutdown_finishes_the_request_in_flight_and_closes() {
+    let (mut s, port, _seen, _conns, _d) = start();
+    let mut idle = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    idle.write_all(b"GET /warm HTTP/1.1\r\nHost: web\r\n\r\n")
+        .expect("write");
+    let mut buf = [0u8; 4096];
+    assert!(idle.read(&mut buf).expect("warm-up answer") > 0);
+
+    let busy = std::thread::spawn(move || {
+        exchange(port, "GET /slow HTTP/1.1\r\nHost: web\r\n\r\n", "never")
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let status = s.child.terminate();
+    let answer = busy.join().expect("client thread");
+    assert!(
+        answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with("slow"),
+        "the request in flight was not answered: {answer:?}"
+    );
+    assert!(
+        answer.contains("connection: close\r\n"),
+        "no connection: close while draining: {answer:?}"
+    );
+    assert_eq!(
+        idle.read(&mut buf).ok(),
+        Some(0),
+        "the idle connection was left open"
+    );
+    assert!(status.success(), "sockmesh exited with {status}");
 }

@@ -195,6 +195,8 @@ pub struct Response {
     pub framing: Framing,
     /// The upstream connection cannot carry another request.
     pub upstream_close: bool,
+    /// The head told the client this connection closes after the response.
+    pub close_client: bool,
 }
 
 #[derive(Debug)]
@@ -292,6 +294,7 @@ pub fn parse_response(
         len,
         framing,
         upstream_close: upstream_close || framing == Framing::UntilClose,
+        close_client,
     })
 }
 

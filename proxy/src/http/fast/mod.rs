@@ -157,6 +157,8 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
                     tokio::time::sleep(limits.drain_timeout).await;
                 } => return Served::Done,
             };
+            // Draining may have begun while the request was upstream.
+            let close = close || *shutdown.borrow();
             match ran {
                 Ok(done) => (done.status, VerdictLabel::Allow, Some(endpoint), done.keep),
                 Err(status) => {

@@ -31,6 +31,14 @@ pub struct Exchange<'a> {
     pub close_client: bool,
 }
 
+impl Exchange<'_> {
+    /// Whether the client connection closes after this response: asked for, or the proxy began
+    /// draining while the request was in flight.
+    fn closing(&self) -> bool {
+        self.close_client || *self.ctx.shutdown.borrow()
+    }
+}
+
 /// A response relayed to the client (in full, or cut off after its head was sent).
 pub struct Done {
     pub status: u16,
@@ -70,7 +78,7 @@ impl Exchange<'_> {
         }
         Ok(Done {
             status,
-            keep: complete && !self.close_client && resp.framing != Framing::UntilClose,
+            keep: complete && !resp.close_client && resp.framing != Framing::UntilClose,
         })
     }
 
@@ -126,7 +134,7 @@ impl Exchange<'_> {
             }
             loop {
                 out.clear();
-                match head::parse_response(&up.buf, self.head_request, self.close_client, out) {
+                match head::parse_response(&up.buf, self.head_request, self.closing(), out) {
                     ParsedResponse::Partial if up.buf.len() > max => return Err(Failure::Bad),
                     ParsedResponse::Partial => break,
                     ParsedResponse::Invalid(reason) => {
