@@ -58,7 +58,7 @@ pub struct ClusterEntry {
     #[serde(default)]
     pub connect_timeout_ms: Option<u64>,
     #[serde(default)]
-    pub protocol: Option<String>,
+    pub protocol: UpstreamProtocol,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -66,8 +66,8 @@ pub struct ClusterEntry {
 pub struct ListenerEntry {
     pub name: String,
     pub address: SocketAddr,
-    pub direction: String,
-    pub protocol: String,
+    pub direction: Direction,
+    pub protocol: ListenerProtocol,
     #[serde(default)]
     pub cluster: Option<String>,
 }
@@ -96,31 +96,8 @@ impl ClustersFile {
     pub fn parse(path: &Path, text: &str) -> Result<ClustersFile, FilesError> {
         let f: ClustersFile = yaml_serde::from_str(text)
             .map_err(|e| FilesError::Clusters(path.to_owned(), e.to_string()))?;
+        // Directions and protocols are checked by the parse itself (the domain enums).
         let bad = |m: String| FilesError::Clusters(path.to_owned(), m);
-        for c in &f.clusters {
-            if let Some(p) = &c.protocol
-                && !matches!(p.as_str(), "auto" | "http1" | "http2")
-            {
-                return Err(bad(format!(
-                    "cluster `{}`: protocol `{p}`; use auto, http1 or http2",
-                    c.name
-                )));
-            }
-        }
-        for l in &f.listeners {
-            if !matches!(l.direction.as_str(), "inbound" | "outbound") {
-                return Err(bad(format!(
-                    "listener `{}`: direction `{}`; use inbound or outbound",
-                    l.name, l.direction
-                )));
-            }
-            if !matches!(l.protocol.as_str(), "detect" | "http" | "grpc" | "tcp") {
-                return Err(bad(format!(
-                    "listener `{}`: protocol `{}`; use detect, http, grpc or tcp",
-                    l.name, l.protocol
-                )));
-            }
-        }
         for s in &f.secrets {
             let cert = s.certificate_chain_file.is_some() && s.private_key_file.is_some();
             if cert == s.trusted_ca_file.is_some() {
@@ -143,11 +120,7 @@ impl ClustersFile {
                     domain::Cluster::DEFAULT_CONNECT_TIMEOUT,
                     Duration::from_millis,
                 ),
-                protocol: match c.protocol.as_deref() {
-                    Some("http1") => UpstreamProtocol::Http1,
-                    Some("http2") => UpstreamProtocol::Http2,
-                    _ => UpstreamProtocol::Auto,
-                },
+                protocol: c.protocol,
             })
             .collect()
     }
@@ -158,17 +131,8 @@ impl ClustersFile {
             .map(|l| domain::Listener {
                 name: l.name.clone(),
                 address: l.address,
-                direction: if l.direction == "outbound" {
-                    Direction::Outbound
-                } else {
-                    Direction::Inbound
-                },
-                protocol: match l.protocol.as_str() {
-                    "http" => ListenerProtocol::Http,
-                    "grpc" => ListenerProtocol::Grpc,
-                    "tcp" => ListenerProtocol::Tcp,
-                    _ => ListenerProtocol::Detect,
-                },
+                direction: l.direction,
+                protocol: l.protocol,
                 cluster: l.cluster.clone(),
             })
             .collect()

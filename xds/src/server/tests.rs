@@ -342,11 +342,11 @@ fn clusters_file_parses_and_rejects_bad_values() {
     for (text, want) in [
         (
             "clusters:\n- name: x\n  endpoints: []\n  protocol: h3\n",
-            "protocol `h3`",
+            "clusters[0].protocol: unknown variant `h3`, expected one of `auto`, `http1`, `http2` at line 4",
         ),
         (
             "listeners:\n- name: x\n  address: 1.2.3.4:1\n  direction: up\n  protocol: http\n",
-            "direction `up`",
+            "listeners[0].direction: unknown variant `up`, expected `inbound` or `outbound` at line 4",
         ),
         ("clusterz: []\n", "unknown field"),
         (
