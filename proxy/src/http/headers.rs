@@ -62,6 +62,25 @@ pub fn is_connection_specific(name: &HeaderName) -> bool {
     )
 }
 
+/// Hop-by-hop fields (RFC 9110 section 7.6.1) and the other connection-specific ones, which never
+/// cross the proxy as they came: the set [`strip_hop_by_hop`] acts on, by name in any case (the
+/// fast path reads names from the wire).
+pub fn is_hop_by_hop(name: &str) -> bool {
+    [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "transfer-encoding",
+        "upgrade",
+        "http2-settings",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
+}
+
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
@@ -74,13 +93,7 @@ const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 /// token that names some other header.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // Most messages carry none of these: one pass over the names decides, without allocating.
-    let any = headers.keys().any(|n| {
-        is_connection_specific(n)
-            || matches!(
-                n.as_str(),
-                "te" | "proxy-authenticate" | "proxy-authorization"
-            )
-    });
+    let any = headers.keys().any(|n| is_hop_by_hop(n.as_str()));
     if !any && !keep_upgrade {
         return;
     }

@@ -6,6 +6,8 @@ use std::mem::MaybeUninit;
 
 use httparse::{Header, Status};
 
+use crate::http::headers::is_hop_by_hop;
+
 /// Header fields a request may have on the fast path; more goes to hyper (which allows 100).
 pub const MAX_HEADERS: usize = 64;
 /// Header fields of a response: hyper's client limit.
@@ -144,7 +146,7 @@ fn connection_tokens(value: &[u8]) -> Option<bool> {
 }
 
 /// Writes the request head for the upstream: the same request line and fields, minus hop-by-hop
-/// ones (`Connection`, `Keep-Alive`, `Proxy-*`).
+/// ones (`Connection`, `Keep-Alive`, `Proxy-*`; the others never take the fast path).
 pub fn write_request(req: &Request<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(req.method.as_bytes());
     out.push(b' ');
@@ -156,18 +158,6 @@ pub fn write_request(req: &Request<'_>, out: &mut Vec<u8>) {
         }
     }
     out.extend_from_slice(b"\r\n");
-}
-
-fn is_hop_by_hop(name: &str) -> bool {
-    [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-    ]
-    .iter()
-    .any(|n| name.eq_ignore_ascii_case(n))
 }
 
 fn write_field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
@@ -275,9 +265,8 @@ pub fn parse_response(
     out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
     for h in resp.headers.iter() {
-        let drop = is_hop_by_hop(h.name)
-            || h.name.eq_ignore_ascii_case("upgrade")
-            || h.name.eq_ignore_ascii_case("te")
+        // Transfer-Encoding stays: the body is relayed in the framing it states.
+        let drop = (is_hop_by_hop(h.name) && !h.name.eq_ignore_ascii_case("transfer-encoding"))
             || named
                 .iter()
                 .any(|n| n.eq_ignore_ascii_case(h.name.as_bytes()));
