@@ -77,14 +77,10 @@ pub async fn handle(
     };
 
     let elapsed = start.elapsed();
-    ctx.shared.metrics.record(
-        protocol,
+    access_log::record(
+        &ctx.shared.metrics,
         label,
-        Some(verdict.rule.as_str()),
-        elapsed.as_secs_f64(),
-    );
-    if access_log::enabled() {
-        access_log::log(&access_log::Entry {
+        &access_log::Entry {
             listener: &ctx.listener.name,
             protocol,
             client: ctx.client,
@@ -104,7 +100,7 @@ pub async fn handle(
             bytes_out: 0,
             duration: elapsed,
             note: &note,
-        });
-    }
+        },
+    );
     Ok(resp)
 }

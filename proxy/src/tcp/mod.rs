@@ -66,26 +66,27 @@ pub fn record(
     duration: Duration,
     note: &str,
 ) {
-    ctx.shared
-        .metrics
-        .record(Protocol::Tcp, label, Some(rule), duration.as_secs_f64());
-    access_log::log(&access_log::Entry {
-        listener: &ctx.listener.name,
-        protocol: Protocol::Tcp,
-        client: ctx.client,
-        method: "",
-        path: "",
-        authority: "",
-        allowed: label != VerdictLabel::Deny,
-        rule,
-        upstream: Some(endpoint),
-        status: 0,
-        grpc_status: None,
-        bytes_in: bytes.0,
-        bytes_out: bytes.1,
-        duration,
-        note,
-    });
+    access_log::record(
+        &ctx.shared.metrics,
+        label,
+        &access_log::Entry {
+            listener: &ctx.listener.name,
+            protocol: Protocol::Tcp,
+            client: ctx.client,
+            method: "",
+            path: "",
+            authority: "",
+            allowed: label != VerdictLabel::Deny,
+            rule,
+            upstream: Some(endpoint),
+            status: 0,
+            grpc_status: None,
+            bytes_in: bytes.0,
+            bytes_out: bytes.1,
+            duration,
+            note,
+        },
+    );
 }
 
 /// Relays bytes both ways until both sides have closed, the connection has been idle for

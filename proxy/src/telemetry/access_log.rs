@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::metrics::Protocol;
+use crate::metrics::{Metrics, Protocol, VerdictLabel};
 
 /// What one access-log line says.
 pub struct Entry<'a> {
@@ -32,9 +32,16 @@ pub struct Entry<'a> {
     pub note: &'a str,
 }
 
-/// Whether access-log lines are wanted at all: callers skip building entries when not.
+/// Whether access-log lines are wanted at all.
 pub fn enabled() -> bool {
     tracing::enabled!(target: "access", tracing::Level::INFO)
+}
+
+/// Records one finished request or TCP connection: its request series (and denial by rule) in
+/// `metrics`, and its access-log line when the access log is on. Every data path ends here.
+pub fn record(metrics: &Metrics, label: VerdictLabel, e: &Entry<'_>) {
+    metrics.record(e.protocol, label, Some(e.rule), e.duration.as_secs_f64());
+    log(e);
 }
 
 pub fn log(e: &Entry<'_>) {

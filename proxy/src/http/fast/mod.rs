@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::StatusCode;
-use sockmesh_policy::{HttpRequest, RuleId};
+use sockmesh_policy::HttpRequest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -191,16 +191,27 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
             .await;
             (403, VerdictLabel::Deny, None, kept && !close)
         };
-        record(
-            ctx,
-            &conn.buf,
-            &span,
-            &verdict.rule,
-            verdict.allowed,
+        let text = |r: &Range<usize>| Span::text(&conn.buf, r);
+        access_log::record(
+            &ctx.shared.metrics,
             label,
-            upstream,
-            status,
-            start,
+            &access_log::Entry {
+                listener: &ctx.listener.name,
+                protocol: Protocol::Http1,
+                client: ctx.client,
+                method: text(&span.method),
+                path: text(&span.target),
+                authority: text(&span.host),
+                allowed: verdict.allowed,
+                rule: verdict.rule.as_str(),
+                upstream,
+                status: u32::from(status),
+                grpc_status: None,
+                bytes_in: 0,
+                bytes_out: 0,
+                duration: start.elapsed(),
+                note: "",
+            },
         );
         conn.buf.drain(..span.message.end);
         if conn.buf.is_empty() {
@@ -309,45 +320,4 @@ async fn simple(
     relay::write(&mut conn.stream, response.as_bytes(), stall)
         .await
         .is_ok()
-}
-
-/// Metrics and the access-log line, as the hyper path records them.
-#[allow(clippy::too_many_arguments)]
-fn record(
-    ctx: &ConnCtx,
-    buf: &[u8],
-    span: &Span,
-    rule: &RuleId,
-    allowed: bool,
-    label: VerdictLabel,
-    upstream: Option<std::net::SocketAddr>,
-    status: u16,
-    start: Instant,
-) {
-    let elapsed = start.elapsed();
-    ctx.shared.metrics.record(
-        Protocol::Http1,
-        label,
-        Some(rule.as_str()),
-        elapsed.as_secs_f64(),
-    );
-    if access_log::enabled() {
-        access_log::log(&access_log::Entry {
-            listener: &ctx.listener.name,
-            protocol: Protocol::Http1,
-            client: ctx.client,
-            method: Span::text(buf, &span.method),
-            path: Span::text(buf, &span.target),
-            authority: Span::text(buf, &span.host),
-            allowed,
-            rule: rule.as_str(),
-            upstream,
-            status: u32::from(status),
-            grpc_status: None,
-            bytes_in: 0,
-            bytes_out: 0,
-            duration: elapsed,
-            note: "",
-        });
-    }
 }
