@@ -126,7 +126,7 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
                 return Served::HandOff(conn.hand_off());
             }
         }
-        let close = req.close || *shutdown.borrow();
+        let asked_close = req.close;
         let span = Span::of(&conn.buf, &req);
         out.clear();
         if verdict.allowed {
@@ -147,7 +147,7 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
                 request: &out,
                 head_request: span.is_head(&conn.buf),
                 idempotent: span.is_idempotent(&conn.buf),
-                close_client: close,
+                asked_close,
             };
             // On shutdown, an exchange (a long stream, say) gets the drain timeout, as on hyper.
             let ran = tokio::select! {
@@ -157,8 +157,7 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
                     tokio::time::sleep(limits.drain_timeout).await;
                 } => return Served::Done,
             };
-            // Draining may have begun while the request was upstream.
-            let close = close || *shutdown.borrow();
+            let close = closing(ctx, asked_close);
             match ran {
                 Ok(done) => (done.status, VerdictLabel::Allow, Some(endpoint), done.keep),
                 Err(status) => {
@@ -180,6 +179,7 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
                 }
             }
         } else {
+            let close = closing(ctx, asked_close);
             let kept = simple(
                 &mut conn,
                 &span,
@@ -223,6 +223,12 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
             return Served::Done;
         }
     }
+}
+
+/// Whether the client connection closes after the response now being written: the client asked,
+/// or the proxy began draining (maybe while the request was upstream).
+fn closing(ctx: &ConnCtx, asked: bool) -> bool {
+    asked || *ctx.shutdown.borrow()
 }
 
 /// The client connection and its read buffer (which may hold pipelined requests).

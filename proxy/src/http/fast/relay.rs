@@ -28,15 +28,8 @@ pub struct Exchange<'a> {
     pub head_request: bool,
     /// May be sent again on a fresh connection when a pooled one fails before any response.
     pub idempotent: bool,
-    pub close_client: bool,
-}
-
-impl Exchange<'_> {
-    /// Whether the client connection closes after this response: asked for, or the proxy began
-    /// draining while the request was in flight.
-    fn closing(&self) -> bool {
-        self.close_client || *self.ctx.shutdown.borrow()
-    }
+    /// The client asked to close after this exchange.
+    pub asked_close: bool,
 }
 
 /// A response relayed to the client (in full, or cut off after its head was sent).
@@ -134,7 +127,12 @@ impl Exchange<'_> {
             }
             loop {
                 out.clear();
-                match head::parse_response(&up.buf, self.head_request, self.closing(), out) {
+                match head::parse_response(
+                    &up.buf,
+                    self.head_request,
+                    super::closing(self.ctx, self.asked_close),
+                    out,
+                ) {
                     ParsedResponse::Partial if up.buf.len() > max => return Err(Failure::Bad),
                     ParsedResponse::Partial => break,
                     ParsedResponse::Invalid(reason) => {
