@@ -2,13 +2,13 @@
 //! chunked in pieces with trailers, until close, 1xx before the answer, no body, hop-by-hop
 //! fields, and a server that closes a kept-alive connection behind the proxy's back.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sockmesh_tests::{Sidecar, TempDir, free_port, http_policy, metric};
+use sockmesh_tests::{Sidecar, TempDir, free_port, http_policy, metric, wait_until};
 
 /// Request heads the upstream saw, in order.
 type Seen = Arc<Mutex<Vec<String>>>;
@@ -126,7 +126,8 @@ fn start() -> (Sidecar, u16, Seen, Arc<AtomicUsize>, TempDir) {
     (s, port, seen, conns, dir)
 }
 
-/// Writes `raw` on one connection and reads until the proxy closes it or `until` is seen.
+/// Writes `raw` on one connection and reads until the proxy closes it or `until` is seen. Five
+/// seconds without either fails the test: a connection the proxy should close must be closed.
 fn exchange(port: u16, raw: &str, until: &str) -> String {
     let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     c.set_read_timeout(Some(Duration::from_secs(5)))
@@ -136,8 +137,14 @@ fn exchange(port: u16, raw: &str, until: &str) -> String {
     let mut buf = [0u8; 4096];
     while !String::from_utf8_lossy(&out).contains(until) {
         match c.read(&mut buf) {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break,
             Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => panic!(
+                "neither {until:?} nor a close within 5 s; read so far: {:?}",
+                String::from_utf8_lossy(&out)
+            ),
+            // A reset is a close too, as far as reading goes.
+            Err(_) => break,
         }
     }
     String::from_utf8_lossy(&out).into_owned()
@@ -154,7 +161,7 @@ fn every_response_framing_is_relayed_intact() {
         )
     };
 
-    let r = get("/chunked", "\r\n\r\n0\r\nX-Trailer: t\r\n\r\n");
+    let r = get("/chunked", "\r\n0\r\nX-Trailer: t\r\n\r\n");
     assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
     assert!(
         r.ends_with("\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"),
@@ -178,6 +185,10 @@ fn every_response_framing_is_relayed_intact() {
     );
 
     let r = get("/hop", "\r\n\r\nok");
+    assert!(
+        r.starts_with("HTTP/1.1 200 OK\r\n") && r.ends_with("\r\n\r\nok"),
+        "{r:?}"
+    );
     let lower = r.to_ascii_lowercase();
     assert!(
         !lower.contains("x-secret") && !lower.contains("keep-alive"),
@@ -236,7 +247,14 @@ fn a_pooled_connection_the_server_closed_is_replaced_by_a_fresh_one() {
             "never",
         )
     };
+    // Pooled: a second client connection's request reuses the upstream connection.
+    assert!(get("/first").starts_with("HTTP/1.1 200 OK"));
     assert!(get("/bye").ends_with("bye"));
+    assert_eq!(
+        conns.load(Ordering::SeqCst),
+        1,
+        "the upstream connection was not reused"
+    );
     // The upstream closed that connection after answering; the next request must not fail.
     std::thread::sleep(Duration::from_millis(300));
     let r = get("/after");
@@ -290,7 +308,7 @@ fn a_denied_request_is_answered_by_the_proxy_and_the_connection_goes_on() {
 /// keep-alive connection is closed, and the sidecar exits 0.
 #[test]
 fn shutdown_finishes_the_request_in_flight_and_closes() {
-    let (mut s, port, _seen, _conns, _d) = start();
+    let (mut s, port, seen, _conns, _d) = start();
     let mut idle = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     idle.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
@@ -302,7 +320,14 @@ fn shutdown_finishes_the_request_in_flight_and_closes() {
     let busy = std::thread::spawn(move || {
         exchange(port, "GET /slow HTTP/1.1\r\nHost: web\r\n\r\n", "never")
     });
-    std::thread::sleep(Duration::from_millis(200));
+    // SIGTERM once the request is upstream (before, the proxy would rightly refuse it).
+    let upstream = wait_until(Duration::from_secs(5), || {
+        seen.lock()
+            .expect("seen")
+            .iter()
+            .any(|h| h.starts_with("GET /slow"))
+    });
+    assert!(upstream, "the slow request never reached the upstream");
     let status = s.child.terminate();
     let answer = busy.join().expect("client thread");
     assert!(

@@ -26,6 +26,9 @@ fn plain_requests_take_the_fast_path_without_hop_by_hop_fields() {
         request("POST /p HTTP/1.1\r\nHost: w\r\nContent-Length: 5\r\nConnection: close\r\n\r\n")
             .expect("fast");
     assert_eq!((body, close), (5, true));
+    let (_, body, _) = request("POST /p HTTP/1.1\r\nHost: w\r\nContent-Length: 65536\r\n\r\n")
+        .expect("a 64 KiB body is fast");
+    assert_eq!(body, 65536);
 }
 
 #[test]
