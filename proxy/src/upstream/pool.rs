@@ -383,12 +383,16 @@ impl Pool {
 mod tests {
     use super::*;
 
-    /// The number of endpoints with an entry, and their idle HTTP/1.1 connections.
+    /// The number of endpoints with an entry, and their idle HTTP/1.1 connections (hyper's and
+    /// the fast path's).
     fn held(pool: &Pool) -> (usize, usize) {
         let entries = pool.entries.lock().expect("lock");
         (
             entries.len(),
-            entries.values().map(|e| e.h1_idle.len()).sum(),
+            entries
+                .values()
+                .map(|e| e.h1_idle.len() + e.raw_idle.len())
+                .sum(),
         )
     }
 
@@ -421,6 +425,35 @@ mod tests {
         assert!(
             matches!(read, Ok(Ok(0))),
             "the expired connection was not closed: {read:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn sweep_drops_fast_path_connections_the_server_closed() {
+        let server = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = server.local_addr().expect("addr");
+        let mut registry = prometheus_client::registry::Registry::default();
+        let pool = Pool::new(Arc::new(Metrics::new(&mut registry)));
+        let (conn, pooled) = pool
+            .checkout_raw(addr, Duration::from_secs(5), false)
+            .await
+            .expect("connect");
+        assert!(!pooled, "an empty pool handed out a pooled connection");
+        let (accepted, _) = server.accept().await.expect("accept");
+        pool.checkin_raw(addr, conn);
+        pool.sweep(Instant::now());
+        assert_eq!(held(&pool), (1, 1), "an open idle connection was swept");
+
+        drop(accepted);
+        // Let the reactor see the close.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        pool.sweep(Instant::now());
+        assert_eq!(
+            held(&pool),
+            (0, 0),
+            "a connection the server closed was kept"
         );
     }
 }
