@@ -13,7 +13,6 @@ use crate::{Child, TempDir, bin, require, wait_until};
 
 unsafe extern "C" {
     fn geteuid() -> u32;
-    fn kill(pid: i32, sig: i32) -> i32;
 }
 
 /// Fails unless running as root (BPF programs, cgroups and network namespaces need it).
@@ -311,14 +310,8 @@ impl PodSidecar {
 
     /// SIGTERM, then SIGKILL if it has not exited within 10 s.
     pub fn stop(&mut self) {
-        if !self.child.is_running() {
-            return;
-        }
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { kill(self.child.pid() as i32, 15) };
-        if !wait_until(Duration::from_secs(10), || !self.child.is_running()) {
-            let _ = self.child.0.kill();
-            let _ = self.child.0.wait();
+        if self.child.is_running() {
+            self.child.stop(Duration::from_secs(10));
         }
     }
 

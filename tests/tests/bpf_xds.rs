@@ -121,11 +121,13 @@ fn listeners_added_and_removed_over_xds_follow_the_accelerated_ports() {
         bpf_status(&pin).1,
         sidecar.logs()
     );
-    assert!(
+    // Logged once for the addition and once for the removal.
+    let logged = wait_until(Duration::from_secs(5), || {
         sidecar
             .logs()
-            .contains("acceleration: listener ports changed"),
-        "{}",
-        sidecar.logs()
-    );
+            .matches("acceleration: listener ports changed")
+            .count()
+            >= 2
+    });
+    assert!(logged, "the removal was not logged:\n{}", sidecar.logs());
 }
