@@ -4,8 +4,9 @@
 # Method: byte-for-byte comparison. scripts/build-ebpf.sh is deterministic for a given nightly
 # (paths remapped, no debug info, one codegen unit, --locked), so the check rebuilds from a
 # clean target directory and compares the whole file. On a mismatch it prints the difference in
-# the disassembly (llvm-objdump, when installed) to tell a code change from toolchain drift, and
-# fails: rerun scripts/build-ebpf.sh and commit sockmap-ebpf/obj/sockmesh.bpf.o.
+# the disassembly (llvm-objdump, when installed) and the two toolchain stamps (.toolchain) to tell
+# a code change from toolchain drift, and fails: rerun scripts/build-ebpf.sh and commit
+# sockmap-ebpf/obj/sockmesh.bpf.o and sockmap-ebpf/obj/sockmesh.bpf.toolchain.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OBJ=$ROOT/sockmap-ebpf/obj/sockmesh.bpf.o

@@ -306,7 +306,6 @@ fi
 
 # ---------------------------------------------------------------- load rows
 ROWS="$T/rows.tsv"; : >"$ROWS"
-# row TARGET TOOL PORT "PROXY_PIDS"
 # row TARGET TOOL PORT "PROXY_PIDS" [CGROUP]: the load generator runs in CGROUP when given.
 row() {
     local target=$1 tool=$2 port=$3 ppids=$4 cg=${5:-}
