@@ -45,6 +45,11 @@ pub enum MapsError {
     },
 }
 
+/// The error for a failed write to map `name`.
+fn update_error(name: &'static str) -> impl FnOnce(MapError) -> MapsError {
+    move |source| MapsError::Update { name, source }
+}
+
 /// All maps the user space reads or writes.
 pub struct Maps {
     pub sockets: SockHash<MapData, SockKey>,
@@ -148,7 +153,6 @@ impl Maps {
         ports: &[u16],
         inbound: &[(u16, u16)],
     ) -> Result<(), MapsError> {
-        let upd = |name| move |source| MapsError::Update { name, source };
         for port in ports {
             self.add_port(*port)?;
         }
@@ -156,31 +160,25 @@ impl Maps {
             let mut m = self.inbound.lock().unwrap_or_else(|e| e.into_inner());
             for (app, listener) in inbound {
                 m.insert(u32::from(*app), u32::from(*listener), 0)
-                    .map_err(upd(names::INBOUND_PORTS))?;
+                    .map_err(update_error(names::INBOUND_PORTS))?;
             }
         }
         let mut c = self.config.lock().unwrap_or_else(|e| e.into_inner());
-        c.set(0, *config, 0).map_err(upd(names::CONFIG))
+        c.set(0, *config, 0).map_err(update_error(names::CONFIG))
     }
 
     /// Adds `port` to the accelerated set.
     pub fn add_port(&self, port: u16) -> Result<(), MapsError> {
         let mut p = self.ports.lock().unwrap_or_else(|e| e.into_inner());
         p.insert(u32::from(port), 1, 0)
-            .map_err(|source| MapsError::Update {
-                name: names::ACCEL_PORTS,
-                source,
-            })
+            .map_err(update_error(names::ACCEL_PORTS))
     }
 
     /// Removes `port` from the accelerated set (sockets already spliced stay so until closed).
     pub fn remove_port(&self, port: u16) -> Result<(), MapsError> {
         let mut p = self.ports.lock().unwrap_or_else(|e| e.into_inner());
         p.remove(&u32::from(port))
-            .map_err(|source| MapsError::Update {
-                name: names::ACCEL_PORTS,
-                source,
-            })
+            .map_err(update_error(names::ACCEL_PORTS))
     }
 
     /// Sums the per-CPU counters.

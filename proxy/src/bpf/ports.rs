@@ -37,13 +37,19 @@ impl PortSet {
     /// Replaces the listener ports; a fixed port is never removed.
     pub(super) fn set_listeners(&mut self, ports: impl IntoIterator<Item = u16>) -> PortChange {
         let new: BTreeSet<u16> = ports.into_iter().collect();
-        let before: BTreeSet<u16> = self.all().into_iter().collect();
+        // Only listener ports that are not fixed come and go.
+        let moved = |from: &BTreeSet<u16>, to: &BTreeSet<u16>| -> Vec<u16> {
+            from.difference(to)
+                .filter(|p| !self.fixed.contains(p))
+                .copied()
+                .collect()
+        };
+        let change = PortChange {
+            added: moved(&new, &self.listeners),
+            removed: moved(&self.listeners, &new),
+        };
         self.listeners = new;
-        let after: BTreeSet<u16> = self.all().into_iter().collect();
-        PortChange {
-            added: after.difference(&before).copied().collect(),
-            removed: before.difference(&after).copied().collect(),
-        }
+        change
     }
 }
 
