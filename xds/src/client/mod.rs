@@ -359,14 +359,27 @@ impl Ctx {
             }
         });
         self.synced.insert(ty);
-        if ResourceType::SIDECAR
-            .iter()
-            .all(|t| self.synced.contains(t))
-            && !self.ready()
-        {
+        if self.fully_synced() && !self.ready() {
             tracing::info!("xds: first complete sync, ready");
             self.shared.ready_tx.send_replace(true);
         }
+    }
+
+    /// Every type a sidecar needs has had a response applied (on this stream or an earlier one).
+    pub(crate) fn fully_synced(&self) -> bool {
+        ResourceType::SIDECAR
+            .iter()
+            .all(|t| self.synced.contains(t))
+    }
+
+    /// The sidecar types with no response applied yet, for the sync-timeout error.
+    pub(crate) fn missing(&self) -> String {
+        ResourceType::SIDECAR
+            .iter()
+            .filter(|t| !self.synced.contains(t))
+            .map(|t| t.short_name())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     fn ready(&self) -> bool {

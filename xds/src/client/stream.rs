@@ -6,8 +6,6 @@
 //! sidecar type up front, the connect and sync timeouts, ignoring types we did not subscribe to,
 //! the bounded request queue and the NACK status code.
 
-use std::collections::BTreeSet;
-
 use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 use envoy_types::pb::google::rpc::Status;
@@ -80,13 +78,12 @@ pub(super) async fn run<V: Variant>(ctx: &mut Ctx, channel: Channel) -> Result<(
     let deadline = tokio::time::Instant::now() + ctx.sync_timeout();
     loop {
         // Types answered on this stream or an earlier one (the last good state survives).
-        let synced = ResourceType::SIDECAR.iter().all(|t| ctx.synced.contains(t));
-        let message = if synced {
+        let message = if ctx.fully_synced() {
             inbound.message().await?
         } else {
             match tokio::time::timeout_at(deadline, inbound.message()).await {
                 Ok(m) => m?,
-                Err(_) => return Err(ClientError::SyncTimeout(missing(&ctx.synced))),
+                Err(_) => return Err(ClientError::SyncTimeout(ctx.missing())),
             }
         };
         let Some(resp) = message else {
@@ -96,15 +93,6 @@ pub(super) async fn run<V: Variant>(ctx: &mut Ctx, channel: Channel) -> Result<(
             send(&tx, req)?;
         }
     }
-}
-
-fn missing(received: &BTreeSet<ResourceType>) -> String {
-    ResourceType::SIDECAR
-        .iter()
-        .filter(|t| !received.contains(t))
-        .map(|t| t.short_name())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Applies one response and builds the ACK or NACK (`None` for types we never subscribed to).
