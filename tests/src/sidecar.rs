@@ -47,6 +47,26 @@ impl Sidecar {
         sidecar
     }
 
+    /// `sockmesh run` from flags alone: listening on a free port in front of the local port
+    /// `upstream`, enforcing the policy document `policy` (written to the returned directory),
+    /// with `extra` flags (labels, protocol, log settings).
+    pub fn in_front_of(upstream: u16, policy: &str, extra: &[&str]) -> (Sidecar, u16, TempDir) {
+        let dir = TempDir::new("policy");
+        let policy = dir.write("policy.yaml", policy).display().to_string();
+        let port = free_port();
+        let (listen, upstream) = (format!("127.0.0.1:{port}"), format!("127.0.0.1:{upstream}"));
+        let mut args = vec![
+            "--listen",
+            &listen,
+            "--upstream",
+            &upstream,
+            "--policy",
+            &policy,
+        ];
+        args.extend_from_slice(extra);
+        (Sidecar::start(&args), port, dir)
+    }
+
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

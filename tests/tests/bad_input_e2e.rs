@@ -77,6 +77,17 @@ fn h2_preface() -> Vec<u8> {
     b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec()
 }
 
+/// An HTTP/2 client connection that has said hello (preface, empty SETTINGS) and nothing more.
+fn h2_hello(port: u16) -> TcpStream {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    let mut hello = h2_preface();
+    hello.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]); // empty SETTINGS
+    c.write_all(&hello).expect("preface");
+    c
+}
+
 #[test]
 fn slow_client_is_cut_off_by_header_read_timeout() {
     let nginx = Nginx::start();
@@ -118,12 +129,7 @@ fn silent_connection_does_not_hang_the_proxy() {
 fn idle_http2_connection_is_closed_after_idle_timeout() {
     let nginx = Nginx::start();
     let (_sidecar, port, _d) = start(&nginx);
-    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(15)))
-        .expect("timeout");
-    let mut hello = h2_preface();
-    hello.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]); // empty SETTINGS
-    c.write_all(&hello).expect("preface");
+    let mut c = h2_hello(port);
     let start = Instant::now();
     let mut out = Vec::new();
     let _ = c.read_to_end(&mut out);
@@ -149,12 +155,7 @@ fn idle_http2_connection_is_closed_after_idle_timeout() {
 fn http2_connection_answering_pings_is_still_closed_when_idle() {
     let nginx = Nginx::start();
     let (_sidecar, port, _d) = start(&nginx);
-    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(15)))
-        .expect("timeout");
-    let mut hello = h2_preface();
-    hello.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]); // empty SETTINGS
-    c.write_all(&hello).expect("preface");
+    let mut c = h2_hello(port);
     let start = Instant::now();
     let (mut pings, mut goaway) = (0, false);
     let mut header = [0u8; 9];

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sockmesh_tests::{Sidecar, TempDir, free_port, http_policy, metric, wait_until};
+use sockmesh_tests::{Sidecar, TempDir, http_policy, metric, wait_until};
 
 /// Request heads the upstream saw, in order.
 type Seen = Arc<Mutex<Vec<String>>>;
@@ -104,25 +104,14 @@ fn content_length(head: &str) -> usize {
 
 fn start() -> (Sidecar, u16, Seen, Arc<AtomicUsize>, TempDir) {
     let (upstream, seen, conns) = scripted_upstream();
-    let dir = TempDir::new("fast");
-    let policy = dir.write(
-        "p.yaml",
+    let (s, port, dir) = Sidecar::in_front_of(
+        upstream,
         &http_policy(
             upstream,
             "        - path: \"/[^d].*\"\n          method: \"GET|HEAD|POST\"\n",
         ),
+        &["--label", "app=test"],
     );
-    let port = free_port();
-    let s = Sidecar::start(&[
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--upstream",
-        &format!("127.0.0.1:{upstream}"),
-        "--policy",
-        &policy.display().to_string(),
-        "--label",
-        "app=test",
-    ]);
     (s, port, seen, conns, dir)
 }
 

@@ -12,26 +12,9 @@ use sockmesh_tests::{
 const RULES: &str = "        - method: GET\n          path: \"/public/.*\"\n        - method: POST\n          path: /api/orders\n          headers: [\"X-Team: checkout\"]\n";
 
 fn start(nginx_port: u16, extra: &[&str]) -> (Sidecar, u16, TempDir) {
-    let dir = TempDir::new("http");
-    let policy = dir.write("policy.yaml", &http_policy(nginx_port, RULES));
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let upstream = format!("127.0.0.1:{nginx_port}");
-    let policy = policy.display().to_string();
-    let mut args = vec![
-        "--listen",
-        &listen,
-        "--upstream",
-        &upstream,
-        "--policy",
-        &policy,
-        "--label",
-        "app=test",
-        "--log-format",
-        "json",
-    ];
+    let mut args = vec!["--label", "app=test", "--log-format", "json"];
     args.extend_from_slice(extra);
-    (Sidecar::start(&args), port, dir)
+    Sidecar::in_front_of(nginx_port, &http_policy(nginx_port, RULES), &args)
 }
 
 #[test]

@@ -5,9 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use sockmesh_tests::{
-    Nginx, Sidecar, TempDir, curl, free_port, http_policy, metric, require, wait_until,
-};
+use sockmesh_tests::{Nginx, Sidecar, curl, http_policy, metric, require, wait_until};
 
 const BEFORE: &str = "        - method: GET\n          path: \"/public/.*\"\n";
 const AFTER: &str = "        - method: GET\n          path: \"/public/.*\"\n        - method: GET\n          path: /new\n";
@@ -17,21 +15,12 @@ const INVALID: &str = "        - method: GET\n          path: \"/public/(\"\n";
 fn policy_change_applies_under_wrk_without_failed_requests() {
     require("wrk", "apt-get install -y wrk");
     let nginx = Nginx::start();
-    let dir = TempDir::new("reload");
-    let policy = dir.write("policy.yaml", &http_policy(nginx.port, BEFORE));
-    let port = free_port();
-    let sidecar = Sidecar::start(&[
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--upstream",
-        &format!("127.0.0.1:{}", nginx.port),
-        "--policy",
-        &policy.display().to_string(),
-        "--label",
-        "app=test",
-        "--log-level",
-        "warn",
-    ]);
+    let (sidecar, port, dir) = Sidecar::in_front_of(
+        nginx.port,
+        &http_policy(nginx.port, BEFORE),
+        &["--label", "app=test", "--log-level", "warn"],
+    );
+    let policy = dir.path().join("policy.yaml");
     let base = format!("http://127.0.0.1:{port}");
     assert_eq!(curl(&[&format!("{base}/new")]).0, 403);
 

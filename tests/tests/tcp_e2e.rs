@@ -5,7 +5,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use sockmesh_tests::{Sidecar, TempDir, free_port, metric};
+use sockmesh_tests::{Sidecar, TempDir, metric};
 
 fn l4_policy(port: u16) -> String {
     format!(
@@ -37,20 +37,7 @@ fn echo_server(banner: Option<&'static [u8]>) -> u16 {
 }
 
 fn sidecar(upstream: u16, policy_port: u16, protocol: &str) -> (Sidecar, u16, TempDir) {
-    let dir = TempDir::new("tcp");
-    let policy = dir.write("p.yaml", &l4_policy(policy_port));
-    let port = free_port();
-    let s = Sidecar::start(&[
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--upstream",
-        &format!("127.0.0.1:{upstream}"),
-        "--protocol",
-        protocol,
-        "--policy",
-        &policy.display().to_string(),
-    ]);
-    (s, port, dir)
+    Sidecar::in_front_of(upstream, &l4_policy(policy_port), &["--protocol", protocol])
 }
 
 #[test]
@@ -120,22 +107,11 @@ fn l4_denial_is_a_reset() {
 #[test]
 fn non_http_on_a_port_with_http_rules_is_reset() {
     let echo = echo_server(None);
-    let dir = TempDir::new("tcp-l7");
-    let policy = dir.write(
-        "p.yaml",
+    let (_s, port, _dir) = Sidecar::in_front_of(
+        echo,
         &sockmesh_tests::http_policy(echo, "        - method: GET\n"),
+        &["--label", "app=test"],
     );
-    let port = free_port();
-    let _s = Sidecar::start(&[
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--upstream",
-        &format!("127.0.0.1:{echo}"),
-        "--policy",
-        &policy.display().to_string(),
-        "--label",
-        "app=test",
-    ]);
     let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     c.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");

@@ -57,22 +57,11 @@ fn upgrade(port: u16, path: &str) -> (String, TcpStream) {
 #[test]
 fn upgraded_connection_is_spliced_and_denied_upgrade_gets_403() {
     let upstream = upgrading_echo_server();
-    let dir = TempDir::new("upgrade");
-    let policy = dir.write(
-        "p.yaml",
+    let (_s, port, _dir) = Sidecar::in_front_of(
+        upstream,
         &http_policy(upstream, "        - path: \"/ws/.*\"\n"),
+        &["--label", "app=test"],
     );
-    let port = free_port();
-    let _s = Sidecar::start(&[
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--upstream",
-        &format!("127.0.0.1:{upstream}"),
-        "--policy",
-        &policy.display().to_string(),
-        "--label",
-        "app=test",
-    ]);
 
     let (head, mut c) = upgrade(port, "/ws/chat");
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");

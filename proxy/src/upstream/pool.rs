@@ -396,16 +396,25 @@ mod tests {
         )
     }
 
-    #[tokio::test]
-    async fn sweep_closes_expired_connections_and_forgets_empty_endpoints() {
-        use tokio::io::AsyncReadExt;
-
+    /// An empty pool, and a local server to pool connections to.
+    async fn pool_and_server() -> (Arc<Pool>, tokio::net::TcpListener, SocketAddr) {
         let server = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = server.local_addr().expect("addr");
         let mut registry = prometheus_client::registry::Registry::default();
-        let pool = Pool::new(Arc::new(Metrics::new(&mut registry)));
+        (
+            Pool::new(Arc::new(Metrics::new(&mut registry))),
+            server,
+            addr,
+        )
+    }
+
+    #[tokio::test]
+    async fn sweep_closes_expired_connections_and_forgets_empty_endpoints() {
+        use tokio::io::AsyncReadExt;
+
+        let (pool, server, addr) = pool_and_server().await;
         let sender = pool
             .connect_h1(addr, Duration::from_secs(5))
             .await
@@ -430,12 +439,7 @@ mod tests {
 
     #[tokio::test]
     async fn sweep_drops_fast_path_connections_the_server_closed() {
-        let server = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = server.local_addr().expect("addr");
-        let mut registry = prometheus_client::registry::Registry::default();
-        let pool = Pool::new(Arc::new(Metrics::new(&mut registry)));
+        let (pool, server, addr) = pool_and_server().await;
         let (conn, pooled) = pool
             .checkout_raw(addr, Duration::from_secs(5), false)
             .await
