@@ -10,9 +10,11 @@ pub mod proc;
 pub mod sidecar;
 pub mod xds;
 
+use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 pub use nginx::Nginx;
@@ -72,12 +74,23 @@ pub fn python() -> PathBuf {
     path
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, and never handed out before in this process: the tests of
+/// one binary run in parallel, and a port given to one test but not yet bound by its server could
+/// otherwise be offered again by the kernel to another.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral port")
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap_or_else(PoisonError::into_inner);
+    // Listeners on repeated ports stay bound until a new one is found, so the kernel moves on.
+    let mut repeats = Vec::new();
+    for _ in 0..1000 {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = listener.local_addr().expect("bound address").port();
+        if given.insert(port) {
+            return port;
+        }
+        repeats.push(listener);
+    }
+    panic!("no ephemeral port left that was not handed out already");
 }
 
 pub fn local(port: u16) -> SocketAddr {

@@ -9,7 +9,7 @@ use sockmesh_tests::bpf::{
 use sockmesh_tests::{TempDir, metric, require};
 
 /// Starts a sidecar with `extra` flags (optionally as another uid), checks that traffic flows
-/// and returns its log.
+/// and returns its log (once it holds the `acceleration off:` line).
 fn serve_with(tag: &str, extra: &[&str], as_uid: Option<&str>) -> (String, String) {
     let ns = Netns::new(tag);
     let cg = TestCgroup::new(tag);
@@ -41,7 +41,7 @@ fn serve_with(tag: &str, extra: &[&str], as_uid: Option<&str>) -> (String, Strin
         "no sockmesh_bpf_active gauge:\n{metrics}"
     );
     assert_eq!(metric(&metrics, "sockmesh_bpf_active"), 0.0, "{metrics}");
-    (sc.logs(), metrics)
+    (sc.wait_log("acceleration off:"), metrics)
 }
 
 fn off_lines(log: &str) -> Vec<&str> {

@@ -32,7 +32,7 @@ fn sidecar(ns: &Netns, cg: &TestCgroup, pin: &std::path::Path, extra: &[&str]) -
     ];
     args.extend_from_slice(extra);
     let s = PodSidecar::start(Some(ns), cg, 15000, &args);
-    assert!(s.logs().contains("acceleration on"), "{}", s.logs());
+    s.wait_log("acceleration on");
     s
 }
 

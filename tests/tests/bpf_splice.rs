@@ -49,11 +49,7 @@ fn transfer(
     }
     let sidecar = PodSidecar::start(Some(ns), cg, 15000, &args);
     if accelerate {
-        assert!(
-            sidecar.logs().contains("acceleration on"),
-            "acceleration did not start:\n{}",
-            sidecar.logs()
-        );
+        sidecar.wait_log("acceleration on");
     }
     let before = ns.lo_tx_bytes();
     let out = run_client(peer_cmd(

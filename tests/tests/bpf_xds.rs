@@ -76,11 +76,7 @@ fn listeners_added_and_removed_over_xds_follow_the_accelerated_ports() {
             &pin_s,
         ],
     );
-    assert!(
-        sidecar.logs().contains("acceleration on"),
-        "{}",
-        sidecar.logs()
-    );
+    sidecar.wait_log("acceleration on");
     assert_eq!(accelerated(&pin), vec![FIRST], "{}", bpf_status(&pin).1);
 
     // xDS adds a listener: its port joins the set and its traffic is spliced at once.

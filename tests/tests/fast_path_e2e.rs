@@ -66,7 +66,9 @@ fn serve(s: TcpStream, seen: &Seen) {
             ),
             "/empty" => w.write_all(b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n"),
             "/slow" => {
-                std::thread::sleep(Duration::from_millis(700));
+                // Long enough for the SIGTERM to be handled before the response head, well within
+                // the 5 s drain timeout and the clients' read timeouts.
+                std::thread::sleep(Duration::from_millis(2000));
                 w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow")
             }
             "/hop" => w.write_all(

@@ -110,6 +110,8 @@ fn upgraded_tunnel_is_counted_and_closed_when_idle() {
     c.write_all(b"hello").expect("write upgraded");
     let mut back = [0u8; 5];
     c.read_exact(&mut back).expect("read upgraded");
+    // The tunnel's last traffic: its idle timer runs from no later than this.
+    let start = Instant::now();
     assert_eq!(&back, b"hello");
 
     let m = s.metrics();
@@ -126,7 +128,6 @@ fn upgraded_tunnel_is_counted_and_closed_when_idle() {
 
     c.set_read_timeout(Some(Duration::from_secs(15)))
         .expect("timeout");
-    let start = Instant::now();
     let mut rest = Vec::new();
     let _ = c.read_to_end(&mut rest);
     let waited = start.elapsed();

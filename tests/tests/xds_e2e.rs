@@ -21,9 +21,10 @@ fn status_of(port: u16, path: &str) -> u16 {
     curl(&[&format!("http://127.0.0.1:{port}{path}")]).0
 }
 
-/// Waits up to 10 s for `path` to get `want` through the sidecar.
+/// Waits up to 30 s for `path` to get `want` through the sidecar (after a control plane restart,
+/// the sidecar's reconnect backoff alone can take more than 10 s).
 fn eventually(port: u16, path: &str, want: u16, what: &str, sidecar: &Sidecar, cp: &ControlPlane) {
-    let ok = wait_until(Duration::from_secs(10), || status_of(port, path) == want);
+    let ok = wait_until(Duration::from_secs(30), || status_of(port, path) == want);
     assert!(
         ok,
         "{what}: GET {path} is {} not {want}\nconfig_dump: {}\nsidecar log:\n{}\ncontrol plane log:\n{}",
@@ -239,11 +240,17 @@ fn xds_not_ready_until_first_sync() {
     .stdout(out)
     .stderr(err);
     let mut sidecar = Child::spawn(&mut cmd);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Up, and it has tried the absent control plane at least once.
+    let logs = || std::fs::read_to_string(&log).unwrap_or_default();
+    let waiting = wait_until(Duration::from_secs(15), || {
+        (matches!(http_get(admin, "/live"), Ok((200, _)))
+            && logs().contains("control plane unavailable"))
+            || !sidecar.is_running()
+    });
     assert!(
-        sidecar.is_running(),
-        "{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
+        waiting && sidecar.is_running(),
+        "not up and retrying the control plane:\n{}",
+        logs()
     );
     let (status, body) = http_get(admin, "/ready").expect("admin answers before the first sync");
     assert_eq!(status, 503, "not ready without a control plane: {body}");
@@ -266,7 +273,7 @@ fn xds_not_ready_until_first_sync() {
     assert!(
         ready,
         "not ready after the control plane came up:\n{}\n{}",
-        std::fs::read_to_string(&log).unwrap_or_default(),
+        logs(),
         cp.logs()
     );
     assert_eq!(status_of(listen, "/ok"), 200);

@@ -6,9 +6,10 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use sockmesh_tests::xds::ControlPlane;
-use sockmesh_tests::{Child, TempDir, free_port, python, root};
+use sockmesh_tests::{Child, TempDir, free_port, python, root, wait_until};
 
 #[test]
 fn grpcio_xds_client_through_sockmesh_control_plane() {
@@ -59,17 +60,26 @@ fn grpcio_xds_client_through_sockmesh_control_plane() {
         stdout.contains(r#""replies": ["echo:hello-0", "echo:hello-1", "echo:hello-2"]"#),
         "{stdout}"
     );
-    let logs = cp.logs();
-    for t in [
+    // The control plane's log lines can trail the RPCs they made possible.
+    let types = [
         "envoy.config.listener.v3.Listener",
         "envoy.config.route.v3.RouteConfiguration",
         "envoy.config.cluster.v3.Cluster",
         "envoy.config.endpoint.v3.ClusterLoadAssignment",
-    ] {
+    ];
+    let acked = |logs: &str, t: &str| {
+        logs.lines().any(|l| {
+            l.contains("control-plane: ACK") && l.contains("grpcio-xds-client") && l.contains(t)
+        })
+    };
+    wait_until(Duration::from_secs(5), || {
+        let logs = cp.logs();
+        types.iter().all(|t| acked(&logs, t))
+    });
+    let logs = cp.logs();
+    for t in types {
         assert!(
-            logs.lines().any(|l| l.contains("control-plane: ACK")
-                && l.contains("grpcio-xds-client")
-                && l.contains(t)),
+            acked(&logs, t),
             "no ACK of {t} from the grpcio client:\n{logs}"
         );
     }
