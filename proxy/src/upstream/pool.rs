@@ -451,9 +451,15 @@ mod tests {
         assert_eq!(held(&pool), (1, 1), "an open idle connection was swept");
 
         drop(accepted);
-        // Let the reactor see the close.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        pool.sweep(Instant::now());
+        // The reactor sees the close while this task sleeps: sweep until it has (or 5 s pass).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            pool.sweep(Instant::now());
+            if held(&pool) == (0, 0) || Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         assert_eq!(
             held(&pool),
             (0, 0),
