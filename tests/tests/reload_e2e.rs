@@ -94,3 +94,50 @@ fn policy_change_applies_under_wrk_without_failed_requests() {
         ) >= 1.0
     );
 }
+
+/// Reading a policy file is no change: the sidecar's own reads (and anyone else's, e.g. `cat`)
+/// must not reload it. A watcher that took opens for changes reloaded itself every debounce
+/// period, compiling the policy five times a second on an idle sidecar.
+#[test]
+fn reading_the_policy_files_does_not_reload_them() {
+    let nginx = Nginx::start();
+    let (sidecar, port, dir) = Sidecar::in_front_of(
+        nginx.port,
+        &http_policy(nginx.port, BEFORE),
+        &["--label", "app=test"],
+    );
+    let policy = dir.path().join("policy.yaml");
+    let reloads = || {
+        metric(
+            &sidecar.metrics(),
+            "sockmesh_policy_reloads_total{result=\"ok\"}",
+        )
+    };
+    for _ in 0..3 {
+        std::fs::read_to_string(&policy).expect("read the policy");
+    }
+    // Several debounce periods (150 ms each): long enough for a loop to show.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        reloads(),
+        0.0,
+        "reloaded without a change; log:\n{}",
+        sidecar.logs()
+    );
+
+    // The watcher works: a real change is one reload (and the test above could fail).
+    std::fs::write(&policy, http_policy(nginx.port, AFTER)).expect("rewrite policy");
+    assert!(
+        wait_until(Duration::from_secs(5), || reloads() >= 1.0),
+        "change not reloaded; log:\n{}",
+        sidecar.logs()
+    );
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/new")]).0, 200);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        reloads(),
+        1.0,
+        "one change, more reloads; log:\n{}",
+        sidecar.logs()
+    );
+}

@@ -39,8 +39,11 @@ pub fn spawn(store: Arc<PolicyStore>) -> Result<Option<PolicyWatcher>, WatchErro
         .collect();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Reads are not changes: inotify reports opens too, and the reload's own read of the
+        // files would otherwise start the next reload, forever (a compile every debounce period).
+        // A write shows up as a modification as well, so nothing is lost by skipping accesses.
         let relevant = match &event {
-            Ok(ev) => ev.paths.iter().any(|p| files.contains(&absolute(p))),
+            Ok(ev) => !ev.kind.is_access() && ev.paths.iter().any(|p| files.contains(&absolute(p))),
             Err(_) => true,
         };
         if relevant {
