@@ -308,16 +308,9 @@ impl PodSidecar {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Waits (up to 5 s) until the log contains `needle` and returns the whole log. Logs are
-    /// written by the proxy's writer thread, so a line can trail the event it reports.
+    /// Waits (up to 5 s) until the log contains `needle` and returns the whole log.
     pub fn wait_log(&self, needle: &str) -> String {
-        let found = wait_until(Duration::from_secs(5), || self.logs().contains(needle));
-        let logs = self.logs();
-        assert!(
-            found,
-            "`{needle}` never appeared in the sidecar log:\n{logs}"
-        );
-        logs
+        crate::wait_log(&self.log, needle)
     }
 
     /// SIGTERM, then SIGKILL if it has not exited within 10 s.

@@ -93,6 +93,19 @@ pub fn free_port() -> u16 {
     panic!("no ephemeral port left that was not handed out already");
 }
 
+/// Waits (up to 5 s) until the log file at `path` contains `needle` and returns the whole log.
+/// Logs are written by the proxy's writer thread, so a line can trail the event it reports.
+pub fn wait_log(path: &Path, needle: &str) -> String {
+    let read = || std::fs::read_to_string(path).unwrap_or_default();
+    let found = wait_until(Duration::from_secs(5), || read().contains(needle));
+    let logs = read();
+    assert!(
+        found,
+        "`{needle}` never appeared in the sidecar log:\n{logs}"
+    );
+    logs
+}
+
 pub fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
