@@ -132,7 +132,7 @@ mod verdict;
 pub use cilium::ParseError;
 pub use compile::{CompileError, CompiledPolicy, check_regex};
 pub use request::{
-    ConnMeta, Direction, GrpcCall, Headers, HttpRequest, L4Protocol, Labels, NoHeaders,
+    ConnMeta, Direction, GrpcCall, Headers, HttpRequest, L4Protocol, Labels, NoHeaders, join_values,
 };
 pub use selector::NAMESPACE_LABEL;
 pub use verdict::{ConnVerdict, HeaderAction, L7Kind, RuleId, Verdict};

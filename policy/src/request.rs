@@ -3,6 +3,7 @@
 //! These types borrow from the proxy's own buffers (`&str` everywhere, headers behind a trait) so a
 //! decision per request costs no copies of the request.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::fmt;
@@ -132,8 +133,26 @@ pub struct ConnMeta {
 
 /// Request headers, looked up by lower-case name. Implemented by the proxy over its header map.
 pub trait Headers {
-    /// The first value of header `lowercase_name`; `None` if absent or not valid UTF-8.
-    fn get(&self, lowercase_name: &str) -> Option<&str>;
+    /// The value of header `lowercase_name`: a field sent more than once is its values joined
+    /// with `,` in order, as Envoy's header matchers see it (so `x-team: a` then `x-team: b` is
+    /// `a,b`, and matches a rule for neither alone). `None` if absent or a value is not valid
+    /// UTF-8.
+    fn get(&self, lowercase_name: &str) -> Option<Cow<'_, str>>;
+}
+
+/// Joins the values of one field as [`Headers::get`] describes; `None` for no values, or when
+/// any value is `None` (not valid text).
+pub fn join_values<'a>(mut values: impl Iterator<Item = Option<&'a str>>) -> Option<Cow<'a, str>> {
+    let first = values.next()??;
+    let Some(second) = values.next() else {
+        return Some(Cow::Borrowed(first));
+    };
+    let mut joined = format!("{first},{}", second?);
+    for v in values {
+        joined.push(',');
+        joined.push_str(v?);
+    }
+    Some(Cow::Owned(joined))
 }
 
 /// No headers at all (handy for L4-only callers and tests).
@@ -141,45 +160,50 @@ pub trait Headers {
 pub struct NoHeaders;
 
 impl Headers for NoHeaders {
-    fn get(&self, _lowercase_name: &str) -> Option<&str> {
+    fn get(&self, _lowercase_name: &str) -> Option<Cow<'_, str>> {
         None
     }
 }
 
-/// A slice of (name, value) pairs; names compared case-insensitively.
+/// (name, value) pairs; names compared case-insensitively.
+fn pairs_get<'a, K: AsRef<str> + 'a, V: AsRef<str> + 'a>(
+    pairs: impl Iterator<Item = &'a (K, V)>,
+    lowercase_name: &str,
+) -> Option<Cow<'a, str>> {
+    join_values(
+        pairs
+            .filter(|(k, _)| k.as_ref().eq_ignore_ascii_case(lowercase_name))
+            .map(|(_, v)| Some(v.as_ref())),
+    )
+}
+
 impl Headers for &[(&str, &str)] {
-    fn get(&self, lowercase_name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(lowercase_name))
-            .map(|(_, v)| *v)
+    fn get(&self, lowercase_name: &str) -> Option<Cow<'_, str>> {
+        pairs_get(self.iter(), lowercase_name)
     }
 }
 
 impl<const N: usize> Headers for [(&str, &str); N] {
-    fn get(&self, lowercase_name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(lowercase_name))
-            .map(|(_, v)| *v)
+    fn get(&self, lowercase_name: &str) -> Option<Cow<'_, str>> {
+        pairs_get(self.iter(), lowercase_name)
     }
 }
 
 impl Headers for Vec<(String, String)> {
-    fn get(&self, lowercase_name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(lowercase_name))
-            .map(|(_, v)| v.as_str())
+    fn get(&self, lowercase_name: &str) -> Option<Cow<'_, str>> {
+        pairs_get(self.iter(), lowercase_name)
     }
 }
 
 impl Headers for HashMap<String, String> {
-    fn get(&self, lowercase_name: &str) -> Option<&str> {
-        HashMap::get(self, lowercase_name).map(String::as_str)
+    fn get(&self, lowercase_name: &str) -> Option<Cow<'_, str>> {
+        HashMap::get(self, lowercase_name).map(|v| Cow::Borrowed(v.as_str()))
     }
 }
 
 impl Headers for BTreeMap<String, String> {
-    fn get(&self, lowercase_name: &str) -> Option<&str> {
-        BTreeMap::get(self, lowercase_name).map(String::as_str)
+    fn get(&self, lowercase_name: &str) -> Option<Cow<'_, str>> {
+        BTreeMap::get(self, lowercase_name).map(|v| Cow::Borrowed(v.as_str()))
     }
 }
 

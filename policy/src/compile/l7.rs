@@ -170,7 +170,7 @@ impl L7Rule {
             .iter()
             .all(|(name, want)| match headers.get(name) {
                 None => false,
-                Some(v) => want.as_deref().is_none_or(|w| w == v),
+                Some(v) => want.as_deref().is_none_or(|w| w == v.as_ref()),
             })
     }
 
@@ -182,7 +182,7 @@ impl L7Rule {
             let ok = match (got, want) {
                 (None, _) => false,
                 (Some(_), None) => true,
-                (Some(g), Some(w)) => g == w,
+                (Some(g), Some(w)) => g.as_ref() == w.as_str(),
             };
             if ok {
                 continue;

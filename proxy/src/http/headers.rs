@@ -9,8 +9,13 @@ use sockmesh_policy::HeaderAction;
 pub struct HeaderView<'a>(pub &'a HeaderMap);
 
 impl sockmesh_policy::Headers for HeaderView<'_> {
-    fn get(&self, lowercase_name: &str) -> Option<&str> {
-        self.0.get(lowercase_name).and_then(|v| v.to_str().ok())
+    fn get(&self, lowercase_name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        sockmesh_policy::join_values(
+            self.0
+                .get_all(lowercase_name)
+                .iter()
+                .map(|v| v.to_str().ok()),
+        )
     }
 }
 

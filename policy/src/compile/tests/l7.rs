@@ -83,6 +83,18 @@ fn headers_and_header_matches() {
     assert!(allowed("/b", &[("x-tenant", "acme"), ("x-trace", "")]));
     assert!(!allowed("/b", &[("x-tenant", "acme")]));
     assert!(!allowed("/b", &[("x-tenant", "evil"), ("x-trace", "1")]));
+    // A field sent twice is its values joined (Envoy's view): the allowed value first, or last,
+    // does not smuggle another one past the rule.
+    for twice in [
+        [("x-tenant", "acme"), ("x-tenant", "evil"), ("x-trace", "1")],
+        [("x-tenant", "evil"), ("x-tenant", "acme"), ("x-trace", "1")],
+    ] {
+        assert!(!allowed("/b", &twice), "{twice:?}");
+    }
+    assert!(allowed(
+        "/b",
+        &[("x-tenant", "acme"), ("x-trace", "1"), ("x-trace", "2")]
+    ));
     let v = c.check_http(
         &m,
         &get(

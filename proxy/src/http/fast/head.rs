@@ -301,10 +301,12 @@ fn itoa3(status: u16) -> [u8; 3] {
 pub struct FieldView<'a, 'h>(pub &'a [Header<'h>]);
 
 impl sockmesh_policy::Headers for FieldView<'_, '_> {
-    fn get(&self, lowercase_name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(lowercase_name))
-            .and_then(|h| visible_ascii(h.value))
+    fn get(&self, lowercase_name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        sockmesh_policy::join_values(
+            self.0
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case(lowercase_name))
+                .map(|h| visible_ascii(h.value)),
+        )
     }
 }
