@@ -33,7 +33,8 @@ impl Nginx {
                client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;\n\
                uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
                server {{ listen 127.0.0.1:{port}; listen 127.0.0.1:{h2c_port} http2;\n\
-                 location / {{ return 200 \"nginx $request_method $request_uri\\n\"; }} }}\n}}\n"
+                 location / {{ return 200 \"nginx $request_method $request_uri\\n\"; }}\n\
+                 location /whoami {{ return 200 \"host=$http_host uri=$request_uri\\n\"; }} }}\n}}\n"
         );
         let conf_path = dir.write("nginx.conf", &conf);
         let child = Child::spawn(

@@ -132,8 +132,15 @@ fn rewrite_target(
     match version {
         HttpVersion::Http1 => {
             *req.version_mut() = Version::HTTP_11;
-            // The common case (an HTTP/1.1 client sent Host) needs no authority parsing at all.
-            if !req.headers().contains_key(header::HOST) {
+            if let Some(a) = req.uri().authority() {
+                // Absolute-form, or HTTP/2's `:authority`: policy checked this authority, so the
+                // upstream gets it as `Host`, whatever `Host` the client also sent (RFC 9112
+                // section 3.2.2).
+                let host =
+                    HeaderValue::from_str(a.as_str()).map_err(|_| StatusCode::BAD_REQUEST)?;
+                req.headers_mut().insert(header::HOST, host);
+            } else if !req.headers().contains_key(header::HOST) {
+                // The common case (an HTTP/1.1 client sent Host) needs no authority parsing.
                 let authority = authority(req, endpoint)?;
                 let host = HeaderValue::from_str(authority.as_str())
                     .map_err(|_| StatusCode::BAD_REQUEST)?;

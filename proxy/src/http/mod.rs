@@ -11,6 +11,7 @@ mod forward;
 mod grpc;
 mod h2c;
 mod headers;
+mod path;
 mod respond;
 mod service;
 #[cfg(test)]
@@ -113,8 +114,15 @@ fn counted(
     req: Request<Incoming>,
 ) -> impl Future<Output = Result<Response<BusyBody<RespBody>>, Infallible>> + use<> {
     let busy = activity.busy();
+    let head = req.method() == http::Method::HEAD;
     let handled = service::handle(ctx, protocol, req);
-    async move { Ok(handled.await?.map(|body| BusyBody::new(body, busy))) }
+    async move {
+        let mut resp = handled.await?;
+        if head {
+            respond::drop_body_for_head(&mut resp);
+        }
+        Ok(resp.map(|body| BusyBody::new(body, busy)))
+    }
 }
 
 fn count_connection(ctx: &ConnCtx, protocol: Protocol) {

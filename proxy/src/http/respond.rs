@@ -11,6 +11,20 @@ use crate::upstream::UpstreamBody;
 /// Body of every response the proxy sends downstream.
 pub type RespBody = Either<UpstreamBody, Full<Bytes>>;
 
+/// A response to HEAD has no body. hyper's HTTP/1.1 server leaves it out, but HTTP/2 would send
+/// a proxy-made body as DATA, which clients rightly take for a protocol error. The fields stay,
+/// `content-length` included, as the answer to a GET would have them (RFC 9110 section 9.3.2).
+pub fn drop_body_for_head(resp: &mut Response<RespBody>) {
+    if let Either::Right(full) = resp.body()
+        && let Some(len) = http_body::Body::size_hint(full).exact()
+        && len > 0
+    {
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        *resp.body_mut() = Either::Right(Full::new(Bytes::new()));
+    }
+}
+
 /// gRPC status codes the proxy produces (grpc/doc/statuscodes.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrpcCode {

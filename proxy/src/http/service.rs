@@ -1,17 +1,18 @@
 //! One request through the proxy: policy decision, then forward or deny, then the access log.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, Request, Response, StatusCode, Uri, header};
 use hyper::body::Incoming;
 use sockmesh_policy::{GrpcCall, HttpRequest};
 
 use super::forward::{self, Outcome};
 use super::headers::{HeaderView, apply_actions};
 use super::respond::{self, RespBody};
-use super::{grpc, h2c};
+use super::{grpc, h2c, path};
 use crate::listener::ConnCtx;
 use crate::metrics::{Protocol, VerdictLabel};
 use crate::telemetry::access_log;
@@ -34,6 +35,9 @@ pub async fn handle(
         ));
     };
     let meta = ctx.meta(endpoint);
+    if let Err(why) = sanitize_target(&mut req) {
+        return Ok(respond::text(StatusCode::BAD_REQUEST, why));
+    }
 
     // Cheap clones (reference-counted) so the log can outlive the request, which moves upstream.
     let method = req.method().clone();
@@ -103,4 +107,25 @@ pub async fn handle(
         },
     );
     Ok(resp)
+}
+
+/// Makes the request target what policy checks and the upstream receives: one `Host` at most
+/// (RFC 9112 section 3.2; a second one could name another site than the one checked), and the
+/// normalised path (see [`path`]). `Err` says why the request cannot be made so (a `400`).
+fn sanitize_target(req: &mut Request<Incoming>) -> Result<(), &'static str> {
+    if req.headers().get_all(header::HOST).iter().nth(1).is_some() {
+        return Err("more than one Host header");
+    }
+    let Some(pq) = req.uri().path_and_query() else {
+        return Ok(());
+    };
+    let normal = match path::normalize(pq.as_str()) {
+        Ok(Cow::Borrowed(_)) => return Ok(()),
+        Ok(Cow::Owned(p)) => p,
+        Err(path::InvalidEscape) => return Err("invalid percent-encoding in the path"),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = Some(normal.parse().map_err(|_| "invalid path")?);
+    *req.uri_mut() = Uri::from_parts(parts).map_err(|_| "invalid path")?;
+    Ok(())
 }

@@ -57,7 +57,15 @@ pub fn parse_request<'h>(buf: &'h [u8], storage: &'h mut Storage<'h>) -> ParsedR
     let (Some(method), Some(target), Some(1)) = (req.method, req.path, req.version) else {
         return ParsedRequest::Slow;
     };
-    if method == "CONNECT" || !target.starts_with('/') {
+    // A path that normalises to something else (or not at all) is rewritten or refused by the
+    // hyper path, which forwards what it checked.
+    if method == "CONNECT"
+        || !target.starts_with('/')
+        || !matches!(
+            crate::http::path::normalize(target),
+            Ok(std::borrow::Cow::Borrowed(_))
+        )
+    {
         return ParsedRequest::Slow;
     }
     let (mut host, mut body, mut close) = (None, None, false);
