@@ -23,7 +23,7 @@ listeners:
   - { name: out, address: 127.0.0.1:15001, direction: outbound, protocol: tcp }
 clusters:
   - { name: app, endpoints: [127.0.0.1:8080], connectTimeout: 250ms, protocol: http2 }
-limits: { maxHeaderBytes: 1024, idleTimeout: 2m }
+limits: { maxHeaderBytes: 16384, idleTimeout: 2m }
 "#;
 
 #[test]
@@ -42,7 +42,7 @@ fn full_file_is_understood() {
     assert_eq!(c.listeners[1].direction, Direction::Outbound);
     assert_eq!(c.clusters[0].connect_timeout, Duration::from_millis(250));
     assert_eq!(c.clusters[0].protocol, UpstreamProtocol::Http2);
-    assert_eq!(c.limits.max_header_bytes, 1024);
+    assert_eq!(c.limits.max_header_bytes, 16384);
     assert_eq!(c.limits.idle_timeout, Duration::from_secs(120));
     assert_eq!(c.limits.drain_timeout, Limits::default().drain_timeout);
 }
@@ -86,6 +86,10 @@ fn bad_durations_and_zero_limits_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("unknown unit"), "{err}");
+    assert!(matches!(
+        load(&format!("{base}limits: {{ maxHeaderBytes: 1024 }}\n")),
+        Err(ConfigError::HeaderLimitTooSmall(1024))
+    ));
     assert!(matches!(
         load(&format!("{base}limits: {{ maxHeaderBytes: 0 }}\n")),
         Err(ConfigError::ZeroLimit {

@@ -57,6 +57,11 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
     loop {
         let mut storage = head::storage();
         let req = match head::parse_request(&conn.buf, &mut storage) {
+            // A head over the limit that came in one read: hyper answers it with 431, as it does
+            // a head that arrives in pieces.
+            ParsedRequest::Fast(req) if req.len > limits.max_header_bytes => {
+                return Served::HandOff(conn.hand_off());
+            }
             ParsedRequest::Fast(req) => req,
             ParsedRequest::Slow => return Served::HandOff(conn.hand_off()),
             ParsedRequest::Partial if conn.buf.len() > limits.max_header_bytes => {
