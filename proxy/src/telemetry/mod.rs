@@ -32,11 +32,30 @@ pub enum LogError {
         filter: String,
         source: tracing_subscriber::filter::ParseError,
     },
+    #[error(
+        "invalid log filter `{filter}`: `{directive}` is not a level (trace, debug, info, warn, \
+         error, off); name a target with a level, e.g. `sockmesh=debug`"
+    )]
+    Directive { filter: String, directive: String },
     #[error("the log filter could not be changed: {0}")]
     Reload(#[from] reload::Error),
 }
 
+/// Parses a filter. Stricter than `EnvFilter`: a bare word there is a target at `trace` level, so
+/// a misspelt level (`warning`) would silently switch every log line off. Here a bare word must
+/// be a level, and an empty filter is refused.
 fn parse_filter(filter: &str) -> Result<EnvFilter, LogError> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let bad = filter.split(',').map(str::trim).find(|d| {
+        d.is_empty()
+            || (!d.contains(['=', '[']) && !LEVELS.iter().any(|l| d.eq_ignore_ascii_case(l)))
+    });
+    if let Some(directive) = bad {
+        return Err(LogError::Directive {
+            filter: filter.to_owned(),
+            directive: directive.to_owned(),
+        });
+    }
     EnvFilter::try_new(filter).map_err(|source| LogError::Filter {
         filter: filter.to_owned(),
         source,
@@ -99,3 +118,6 @@ impl LogHandle {
             .unwrap_or_else(|_| "unknown".into())
     }
 }
+
+#[cfg(test)]
+mod tests;
