@@ -141,3 +141,46 @@ fn reading_the_policy_files_does_not_reload_them() {
         sidecar.logs()
     );
 }
+
+/// A ConfigMap volume: `policy.yaml -> ..data/policy.yaml`, `..data -> ..v1`. Kubernetes updates
+/// it by writing `..v2`, pointing `..data_tmp` at it and renaming that over `..data`: no event
+/// names `policy.yaml`, and the change must still apply.
+#[test]
+fn a_configmap_style_link_swap_is_a_change() {
+    use std::os::unix::fs::symlink;
+    let nginx = Nginx::start();
+    let (sidecar, port, dir) = Sidecar::in_front_of(
+        nginx.port,
+        &http_policy(nginx.port, BEFORE),
+        &["--label", "app=test"],
+    );
+    let d = dir.path();
+    let reloads = || {
+        metric(
+            &sidecar.metrics(),
+            "sockmesh_policy_reloads_total{result=\"ok\"}",
+        )
+    };
+    std::fs::create_dir(d.join("..v1")).expect("mkdir");
+    std::fs::write(d.join("..v1/policy.yaml"), http_policy(nginx.port, BEFORE)).expect("write");
+    symlink("..v1", d.join("..data")).expect("link ..data");
+    symlink("..data/policy.yaml", d.join("policy.tmp")).expect("link");
+    std::fs::rename(d.join("policy.tmp"), d.join("policy.yaml")).expect("swap in the link");
+    // Settle: the layout change above is itself a change (same rules).
+    assert!(wait_until(Duration::from_secs(5), || reloads() >= 1.0));
+    std::thread::sleep(Duration::from_millis(500));
+    let before = reloads();
+
+    std::fs::create_dir(d.join("..v2")).expect("mkdir");
+    std::fs::write(d.join("..v2/policy.yaml"), http_policy(nginx.port, AFTER)).expect("write");
+    symlink("..v2", d.join("..data_tmp")).expect("link ..data_tmp");
+    std::fs::rename(d.join("..data_tmp"), d.join("..data")).expect("swap ..data");
+    std::fs::remove_dir_all(d.join("..v1")).expect("rm ..v1");
+    let url = format!("http://127.0.0.1:{port}/new");
+    assert!(
+        wait_until(Duration::from_secs(5), || curl(&[&url]).0 == 200),
+        "the swapped ConfigMap was not applied; log:\n{}",
+        sidecar.logs()
+    );
+    assert!(reloads() > before);
+}

@@ -43,7 +43,7 @@ pub fn spawn(store: Arc<PolicyStore>) -> Result<Option<PolicyWatcher>, WatchErro
         // files would otherwise start the next reload, forever (a compile every debounce period).
         // A write shows up as a modification as well, so nothing is lost by skipping accesses.
         let relevant = match &event {
-            Ok(ev) => !ev.kind.is_access() && ev.paths.iter().any(|p| files.contains(&absolute(p))),
+            Ok(ev) => !ev.kind.is_access() && ev.paths.iter().any(|p| relevant(&files, p)),
             Err(_) => true,
         };
         if relevant {
@@ -65,6 +65,20 @@ pub fn spawn(store: Arc<PolicyStore>) -> Result<Option<PolicyWatcher>, WatchErro
         }
     });
     Ok(Some(PolicyWatcher { _watcher: watcher }))
+}
+
+/// A policy file, or an entry whose name starts with `..` in its directory: Kubernetes mounts a
+/// ConfigMap as `file -> ..data/file` with `..data -> ..<timestamp>`, and an update swaps the
+/// `..data` link (rename of `..data_tmp`), so no event ever names the file itself.
+fn relevant(files: &HashSet<PathBuf>, path: &std::path::Path) -> bool {
+    let path = absolute(path);
+    files.contains(&path)
+        || path
+            .file_name()
+            .is_some_and(|n| n.as_encoded_bytes().starts_with(b".."))
+            && path
+                .parent()
+                .is_some_and(|d| files.iter().any(|f| f.parent() == Some(d)))
 }
 
 fn absolute(path: &std::path::Path) -> PathBuf {

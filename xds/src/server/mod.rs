@@ -270,12 +270,16 @@ fn watch_inputs(args: &ControlPlaneArgs) -> Result<(Watcher, mpsc::Receiver<()>)
         .and_then(|c| c.file_name())
         .map(ToOwned::to_owned);
     // Only policy files and the clusters file matter: other files in those directories (logs,
-    // editor swap files) must not trigger reloads.
+    // editor swap files) must not trigger reloads. Entries named `..*` do: a ConfigMap volume
+    // updates by swapping its `..data` link, and no event then names the files themselves.
     let relevant = move |path: &std::path::Path| {
         matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("yaml" | "yml" | "json")
         ) || (clusters_name.is_some() && path.file_name() == clusters_name.as_deref())
+            || path
+                .file_name()
+                .is_some_and(|n| n.as_encoded_bytes().starts_with(b".."))
     };
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if event.is_ok_and(|e| !e.kind.is_access() && e.paths.iter().any(|p| relevant(p))) {
