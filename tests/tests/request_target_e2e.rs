@@ -167,3 +167,23 @@ fn a_denied_head_over_http2_is_a_clean_403() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), "403", "h2={h2}");
     }
 }
+
+/// A client that connects ahead of its first request (a preconnect, a warmed pool) and stays
+/// quiet past `detectTimeout` is served once it speaks: on a port whose rules need HTTP there
+/// is no server-first protocol it could be.
+#[test]
+fn a_preconnected_client_quiet_past_the_detect_timeout_is_served() {
+    let (_nginx, _s, port, _d) = start();
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    std::thread::sleep(Duration::from_millis(1200)); // detectTimeout is 500 ms
+    c.write_all(b"GET /public/late HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut out = String::new();
+    c.read_to_string(&mut out).expect("an answer, not a reset");
+    assert!(
+        out.starts_with("HTTP/1.1 200") && out.ends_with("nginx GET /public/late\n"),
+        "{out}"
+    );
+}

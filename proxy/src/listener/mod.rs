@@ -172,7 +172,20 @@ async fn handle(
         ListenerProtocol::Tcp => (Detected::Opaque, Default::default()),
         ListenerProtocol::Grpc => (Detected::Http2, Default::default()),
         ListenerProtocol::Detect | ListenerProtocol::Http => {
-            match detect::detect(&mut stream, limits.detect_timeout).await {
+            // A port whose rules need HTTP has no server-first protocol to fall back to: a client
+            // that connects ahead of its first request (preconnect, warm pools) may stay quiet
+            // until the idle timeout, as on an HTTP connection between requests.
+            let quiet = if verdict.l7 == L7Kind::None {
+                limits.detect_timeout
+            } else {
+                limits.idle_timeout
+            };
+            let mut shutdown = ctx.shutdown.clone();
+            let detected = tokio::select! {
+                d = detect::detect(&mut stream, quiet) => d,
+                _ = signalled(&mut shutdown) => return,
+            };
+            match detected {
                 Ok((Detected::Opaque, buf)) if ctx.listener.protocol == ListenerProtocol::Http => {
                     (Detected::Http1, buf)
                 }
