@@ -88,6 +88,7 @@ pub async fn serve(
 ) -> Result<(), RunError> {
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::new(&mut registry));
+    registry.register_collector(Box::new(log.dropped_lines_collector()));
 
     // The admin port comes up first, so that a sidecar waiting for its control plane answers
     // `/live` and a 503 `/ready` instead of refusing connections.

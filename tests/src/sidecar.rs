@@ -17,11 +17,20 @@ pub struct Sidecar {
 impl Sidecar {
     /// Starts `sockmesh run ARGS --admin 127.0.0.1:FREE` and waits until it is ready.
     pub fn start(args: &[&str]) -> Sidecar {
+        Sidecar::start_with_stdout(args, None)
+    }
+
+    /// As [`Sidecar::start`], with standard output (where the logs go) sent to `stdout` instead
+    /// of the log file, which then gets standard error alone.
+    pub fn start_with_stdout(args: &[&str], stdout: Option<std::fs::File>) -> Sidecar {
         let dir = TempDir::new("sidecar");
         let admin = local(free_port());
         let log = dir.path().join("sockmesh.log");
-        let out = std::fs::File::create(&log).expect("log file");
-        let err = out.try_clone().expect("log file");
+        let err = std::fs::File::create(&log).expect("log file");
+        let out = match stdout {
+            Some(f) => f,
+            None => err.try_clone().expect("log file"),
+        };
         let mut cmd = Command::new(bin());
         cmd.arg("run")
             .args(args)

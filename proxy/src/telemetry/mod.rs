@@ -3,6 +3,10 @@
 
 pub mod access_log;
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use tracing_appender::non_blocking::ErrorCounter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, reload};
@@ -11,8 +15,8 @@ use crate::config::LogFormat;
 
 /// Lines buffered for the writer thread. The channel's slots are allocated and written up front
 /// (32 bytes each: 64 KiB held for the whole run, where 8,192 lines cost 256 KiB of an idle
-/// sidecar's RSS). 2,048 lines absorb about 40 ms of access log at 50,000 requests/s; a longer
-/// burst makes callers wait for the writer, as a full buffer of any size would.
+/// sidecar's RSS). 2,048 lines absorb about 40 ms of access log at 50,000 requests/s; past that,
+/// lines are dropped and counted (`sockmesh_log_lines_dropped_total`).
 const LOG_BUFFER_LINES: usize = 2048;
 
 /// Changes the log filter at run time (admin `POST /logging?level=...`), and keeps the log writer
@@ -20,6 +24,7 @@ const LOG_BUFFER_LINES: usize = 2048;
 #[derive(Clone)]
 pub struct LogHandle {
     filter: reload::Handle<EnvFilter, Registry>,
+    dropped: ErrorCounter,
     _writer: std::sync::Arc<tracing_appender::non_blocking::WorkerGuard>,
 }
 
@@ -65,8 +70,9 @@ fn parse_filter(filter: &str) -> Result<EnvFilter, LogError> {
 /// Installs the global subscriber. `RUST_LOG`, when set, wins over `level`.
 ///
 /// Lines are formatted on the calling thread and written to stdout by a writer thread, so a slow
-/// terminal or pipe never stalls the data path; the writer does not drop lines (a full buffer of
-/// [`LOG_BUFFER_LINES`] makes callers wait instead).
+/// terminal or pipe never stalls the data path. When stdout does not keep up (a full buffer of
+/// [`LOG_BUFFER_LINES`]: a stuck pipe, a paused log collector) lines are dropped and counted:
+/// waiting instead froze every request and the admin server with it, `/live` included.
 pub fn init(format: LogFormat, level: &str) -> Result<LogHandle, LogError> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(env) if !env.is_empty() => parse_filter(&env)?,
@@ -74,9 +80,10 @@ pub fn init(format: LogFormat, level: &str) -> Result<LogHandle, LogError> {
     };
     let (filter, handle) = reload::Layer::new(filter);
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
+        .lossy(true)
         .buffered_lines_limit(LOG_BUFFER_LINES)
         .finish(std::io::stdout());
+    let dropped = writer.error_counter();
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let registry = tracing_subscriber::registry().with(filter);
     // A second init (tests, demo) keeps the first subscriber: ignore that error.
@@ -101,6 +108,7 @@ pub fn init(format: LogFormat, level: &str) -> Result<LogHandle, LogError> {
     };
     Ok(LogHandle {
         filter: handle,
+        dropped,
         _writer: std::sync::Arc::new(guard),
     })
 }
@@ -112,10 +120,31 @@ impl LogHandle {
         Ok(())
     }
 
+    /// A `/metrics` collector for the lines dropped because stdout did not keep up.
+    pub fn dropped_lines_collector(&self) -> DroppedLines {
+        DroppedLines(self.dropped.clone())
+    }
+
     pub fn current(&self) -> String {
         self.filter
             .with_current(|f| f.to_string())
             .unwrap_or_else(|_| "unknown".into())
+    }
+}
+
+/// `sockmesh_log_lines_dropped_total`, read at scrape time.
+#[derive(Debug)]
+pub struct DroppedLines(ErrorCounter);
+
+impl Collector for DroppedLines {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let c = ConstCounter::new(self.0.dropped_lines() as u64);
+        c.encode(encoder.encode_descriptor(
+            "sockmesh_log_lines_dropped",
+            "Log lines (access log included) dropped because stdout did not keep up",
+            None,
+            c.metric_type(),
+        )?)
     }
 }
 
