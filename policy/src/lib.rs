@@ -29,14 +29,15 @@
 //!   ports, L4 only.
 //! * **HTTP (L7).** `method`, `path`, `host` are regular expressions matched against the *whole*
 //!   value (they are anchored as `^(?:…)$`, as Cilium/Envoy do): `path: /api` does **not** match
-//!   `/api/v1`; write `/api/.*`. `path` sees path *and query*, exactly as `:path`. `host` sees the
+//!   `/api/v1`; write `/api/.*`. `path` sees path *and query* as the proxy hands it over (the proxy normalises the path first, as Envoy's `normalize_path` and `merge_slashes` do). `host` sees the
 //!   whole `Host`/`:authority` value, port included (`web\.example(:80)?`). `headers` entries are
 //!   `"Name"` (must be present) or `"Name: value"` / `"Name value"` (exact value; split at the
 //!   first blank as Cilium does). A `toPorts` entry whose `rules` hold no rule (`rules: {}`) is
 //!   L4 only. `headerMatches` `{name, value, mismatch}`: without `mismatch` the header must equal
 //!   `value` (no `value`: must be present); with `mismatch: LOG|ADD|DELETE|REPLACE` a mismatch does
 //!   not stop the rule from matching but yields a [`HeaderAction`] for the proxy to apply. Header
-//!   names are case-insensitive.
+//!   names are case-insensitive; a header sent more than once is matched as its values joined with
+//!   `,` (see [`Headers::get`]).
 //! * **gRPC (our extension).** `rules.grpc: [{service, method, serviceRegex, methodRegex}]`:
 //!   `service`/`method` are exact, `*Regex` full-match; absent = any. They only match requests the
 //!   proxy identified as gRPC ([`HttpRequest::grpc`]). A port may carry `http` and `grpc` rules

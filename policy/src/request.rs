@@ -135,8 +135,8 @@ pub struct ConnMeta {
 pub trait Headers {
     /// The value of header `lowercase_name`: a field sent more than once is its values joined
     /// with `,` in order, as Envoy's header matchers see it (so `x-team: a` then `x-team: b` is
-    /// `a,b`, and matches a rule for neither alone). `None` if absent or a value is not valid
-    /// UTF-8.
+    /// `a,b`, and matches a rule for neither alone). `None` if absent or a value is not text
+    /// (the proxy takes visible ASCII and spaces only).
     fn get(&self, lowercase_name: &str) -> Option<Cow<'_, str>>;
 }
 

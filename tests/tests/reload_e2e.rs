@@ -125,8 +125,11 @@ fn reading_the_policy_files_does_not_reload_them() {
         sidecar.logs()
     );
 
-    // The watcher works: a real change is one reload (and the test above could fail).
-    std::fs::write(&policy, http_policy(nginx.port, AFTER)).expect("rewrite policy");
+    // The watcher works: a real change is one reload (and the test above could fail). Written
+    // aside and renamed over, so the change is one event, not a truncate and a write.
+    let aside = dir.path().join("policy.next");
+    std::fs::write(&aside, http_policy(nginx.port, AFTER)).expect("write policy");
+    std::fs::rename(&aside, &policy).expect("rename policy");
     assert!(
         wait_until(Duration::from_secs(5), || reloads() >= 1.0),
         "change not reloaded; log:\n{}",

@@ -72,6 +72,13 @@ fn other_spellings_of_a_path_are_checked_and_forwarded_normalised() {
         (200, "nginx GET /public/x?q=/../y\n")
     );
     assert_eq!(get(port, "/public/a%zz", host).0, 400);
+    // A fragment is no part of a request target: both paths check and forward it stripped (a
+    // rule like `.*\.css` must not see `/private#.css`).
+    let (status, body) = get(port, "/public/x#frag.css", host);
+    assert_eq!((status, body.as_str()), (200, "nginx GET /public/x\n"));
+    // A head over the default 64 KiB limit, sent at once, is 431 on either path.
+    let big = format!("{host}X-Big: {}\r\n", "a".repeat(70 * 1024));
+    assert_eq!(get(port, "/public/x", &big).0, 431);
     // The same over HTTP/2.
     let url = format!("http://127.0.0.1:{port}/public/../private");
     assert_eq!(
@@ -112,6 +119,16 @@ fn the_host_checked_is_the_host_the_upstream_gets() {
         )
         .0,
         403
+    );
+    // Credentials in the authority are refused, not matched as the host or forwarded.
+    assert_eq!(
+        get(
+            port,
+            "http://good.example@evil.example/whoami",
+            &format!("Host: good.example\r\n{team}")
+        )
+        .0,
+        400
     );
     // Two Host fields: which one would the upstream use? Neither: 400.
     assert_eq!(

@@ -68,15 +68,7 @@ pub enum ConfigError {
     Workers(usize),
     #[error("limit `{name}` must be greater than zero")]
     ZeroLimit { name: &'static str },
-    #[error(
-        "limit `maxHeaderBytes` must be at least {MIN_HEADER_BYTES} (hyper's HTTP/1.1 parser \
-         cannot enforce less), got {0}"
-    )]
-    HeaderLimitTooSmall(usize),
 }
-
-/// The smallest `maxHeaderBytes`: hyper's HTTP/1.1 read buffer cannot be smaller.
-pub const MIN_HEADER_BYTES: usize = 8192;
 
 /// Resource limits and timeouts, with sane defaults.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -376,9 +368,6 @@ impl Config {
             if zero {
                 return Err(ConfigError::ZeroLimit { name });
             }
-        }
-        if l.max_header_bytes < MIN_HEADER_BYTES {
-            return Err(ConfigError::HeaderLimitTooSmall(l.max_header_bytes));
         }
         Ok(())
     }

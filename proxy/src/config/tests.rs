@@ -87,10 +87,6 @@ fn bad_durations_and_zero_limits_are_refused() {
         .to_string();
     assert!(err.contains("unknown unit"), "{err}");
     assert!(matches!(
-        load(&format!("{base}limits: {{ maxHeaderBytes: 1024 }}\n")),
-        Err(ConfigError::HeaderLimitTooSmall(1024))
-    ));
-    assert!(matches!(
         load(&format!("{base}limits: {{ maxHeaderBytes: 0 }}\n")),
         Err(ConfigError::ZeroLimit {
             name: "maxHeaderBytes"

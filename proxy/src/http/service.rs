@@ -116,6 +116,15 @@ fn sanitize_target(req: &mut Request<Incoming>) -> Result<(), &'static str> {
     if req.headers().get_all(header::HOST).iter().nth(1).is_some() {
         return Err("more than one Host header");
     }
+    // `user@host`: RFC 9110 section 4.2.4 makes it an error; the credentials would otherwise be
+    // matched as the host, forwarded as `Host` and logged.
+    if req
+        .uri()
+        .authority()
+        .is_some_and(|a| a.as_str().contains('@'))
+    {
+        return Err("userinfo in the request target");
+    }
     let Some(pq) = req.uri().path_and_query() else {
         return Ok(());
     };

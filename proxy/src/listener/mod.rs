@@ -174,15 +174,23 @@ async fn handle(
         ListenerProtocol::Detect | ListenerProtocol::Http => {
             // A port whose rules need HTTP has no server-first protocol to fall back to: a client
             // that connects ahead of its first request (preconnect, warm pools) may stay quiet
-            // until the idle timeout, as on an HTTP connection between requests.
-            let quiet = if verdict.l7 == L7Kind::None {
-                limits.detect_timeout
-            } else {
-                limits.idle_timeout
-            };
+            // until the idle timeout, as on an HTTP connection between requests. Once it speaks,
+            // detection has its usual deadline.
             let mut shutdown = ctx.shutdown.clone();
+            if verdict.l7 != L7Kind::None {
+                let mut first = [0u8; 1];
+                tokio::select! {
+                    r = tokio::time::timeout(limits.idle_timeout, stream.peek(&mut first)) => {
+                        // Closed, failed or quiet for the idle timeout: nothing to answer.
+                        if !matches!(r, Ok(Ok(1..))) {
+                            return;
+                        }
+                    }
+                    _ = signalled(&mut shutdown) => return,
+                }
+            }
             let detected = tokio::select! {
-                d = detect::detect(&mut stream, quiet) => d,
+                d = detect::detect(&mut stream, limits.detect_timeout) => d,
                 _ = signalled(&mut shutdown) => return,
             };
             match detected {

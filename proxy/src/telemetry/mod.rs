@@ -75,7 +75,13 @@ fn parse_filter(filter: &str) -> Result<EnvFilter, LogError> {
 /// waiting instead froze every request and the admin server with it, `/live` included.
 pub fn init(format: LogFormat, level: &str) -> Result<LogHandle, LogError> {
     let filter = match std::env::var("RUST_LOG") {
-        Ok(env) if !env.is_empty() => parse_filter(&env)?,
+        // RUST_LOG keeps its usual meaning (a bare word is a target), as other tools read it.
+        Ok(env) if !env.is_empty() => {
+            EnvFilter::try_new(&env).map_err(|source| LogError::Filter {
+                filter: env.clone(),
+                source,
+            })?
+        }
         _ => parse_filter(level)?,
     };
     let (filter, handle) = reload::Layer::new(filter);

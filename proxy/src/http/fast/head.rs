@@ -46,6 +46,15 @@ pub fn storage<'h>() -> Storage<'h> {
     [const { MaybeUninit::uninit() }; MAX_HEADERS]
 }
 
+/// Target bytes httparse takes but `http::Uri` strips or refuses.
+fn needs_hyper(b: u8) -> bool {
+    !b.is_ascii_graphic()
+        || matches!(
+            b,
+            b'#' | b'<' | b'>' | b'`' | b'"' | b'{' | b'}' | b'|' | b'\\' | b'^'
+        )
+}
+
 /// Parses a request head from the start of `buf`.
 pub fn parse_request<'h>(buf: &'h [u8], storage: &'h mut Storage<'h>) -> ParsedRequest<'h> {
     let mut req = httparse::Request::new(&mut []);
@@ -57,10 +66,12 @@ pub fn parse_request<'h>(buf: &'h [u8], storage: &'h mut Storage<'h>) -> ParsedR
     let (Some(method), Some(target), Some(1)) = (req.method, req.path, req.version) else {
         return ParsedRequest::Slow;
     };
-    // A path that normalises to something else (or not at all) is rewritten or refused by the
-    // hyper path, which forwards what it checked.
+    // A path that normalises to something else (or not at all), or with bytes the `http` crate
+    // treats differently from httparse (a `#fragment` it strips, `<` and the like it refuses),
+    // is rewritten or refused by the hyper path, which forwards what it checked.
     if method == "CONNECT"
         || !target.starts_with('/')
+        || target.bytes().any(needs_hyper)
         || !matches!(
             crate::http::path::normalize(target),
             Ok(std::borrow::Cow::Borrowed(_))
@@ -72,7 +83,7 @@ pub fn parse_request<'h>(buf: &'h [u8], storage: &'h mut Storage<'h>) -> ParsedR
     for h in req.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("host") {
-            // A second Host, or one hyper would not read as text, is hyper's to refuse.
+            // A second Host (answered 400 by the hyper path), or one that is not text.
             match (host, visible_ascii(h.value)) {
                 (None, Some(v)) => host = Some(v),
                 _ => return ParsedRequest::Slow,
