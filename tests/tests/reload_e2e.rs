@@ -107,12 +107,7 @@ fn reading_the_policy_files_does_not_reload_them() {
         &["--label", "app=test"],
     );
     let policy = dir.path().join("policy.yaml");
-    let reloads = || {
-        metric(
-            &sidecar.metrics(),
-            "sockmesh_policy_reloads_total{result=\"ok\"}",
-        )
-    };
+    let reloads = || ok_reloads(&sidecar);
     for _ in 0..3 {
         std::fs::read_to_string(&policy).expect("read the policy");
     }
@@ -158,12 +153,7 @@ fn a_configmap_style_link_swap_is_a_change() {
         &["--label", "app=test"],
     );
     let d = dir.path();
-    let reloads = || {
-        metric(
-            &sidecar.metrics(),
-            "sockmesh_policy_reloads_total{result=\"ok\"}",
-        )
-    };
+    let reloads = || ok_reloads(&sidecar);
     std::fs::create_dir(d.join("..v1")).expect("mkdir");
     std::fs::write(d.join("..v1/policy.yaml"), http_policy(nginx.port, BEFORE)).expect("write");
     symlink("..v1", d.join("..data")).expect("link ..data");
@@ -186,4 +176,12 @@ fn a_configmap_style_link_swap_is_a_change() {
         sidecar.logs()
     );
     assert!(reloads() > before);
+}
+
+/// Policy reloads that applied so far.
+fn ok_reloads(sidecar: &Sidecar) -> f64 {
+    metric(
+        &sidecar.metrics(),
+        "sockmesh_policy_reloads_total{result=\"ok\"}",
+    )
 }

@@ -38,15 +38,19 @@ pub fn spawn(store: Arc<PolicyStore>) -> Result<Option<PolicyWatcher>, WatchErro
         .filter_map(|f| f.parent().map(PathBuf::from))
         .collect();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    let watched = Watched {
+        files,
+        dirs: dirs.clone(),
+    };
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         // Reads are not changes: inotify reports opens too, and the reload's own read of the
         // files would otherwise start the next reload, forever (a compile every debounce period).
         // A write shows up as a modification as well, so nothing is lost by skipping accesses.
-        let relevant = match &event {
-            Ok(ev) => !ev.kind.is_access() && ev.paths.iter().any(|p| relevant(&files, p)),
+        let changed = match &event {
+            Ok(ev) => !ev.kind.is_access() && ev.paths.iter().any(|p| watched.covers(p)),
             Err(_) => true,
         };
-        if relevant {
+        if changed {
             // A full channel already has a reload pending: nothing is lost.
             let _ = tx.try_send(());
         }
@@ -67,18 +71,24 @@ pub fn spawn(store: Arc<PolicyStore>) -> Result<Option<PolicyWatcher>, WatchErro
     Ok(Some(PolicyWatcher { _watcher: watcher }))
 }
 
-/// A policy file, or an entry whose name starts with `..` in its directory: Kubernetes mounts a
-/// ConfigMap as `file -> ..data/file` with `..data -> ..<timestamp>`, and an update swaps the
-/// `..data` link (rename of `..data_tmp`), so no event ever names the file itself.
-fn relevant(files: &HashSet<PathBuf>, path: &std::path::Path) -> bool {
-    let path = absolute(path);
-    files.contains(&path)
-        || path
-            .file_name()
-            .is_some_and(|n| n.as_encoded_bytes().starts_with(b".."))
-            && path
-                .parent()
-                .is_some_and(|d| files.iter().any(|f| f.parent() == Some(d)))
+/// The policy files and their directories.
+struct Watched {
+    files: HashSet<PathBuf>,
+    dirs: HashSet<PathBuf>,
+}
+
+impl Watched {
+    /// A policy file, or an entry whose name starts with `..` in a policy file's directory:
+    /// Kubernetes mounts a ConfigMap as `file -> ..data/file` with `..data -> ..<timestamp>`, and
+    /// an update swaps the `..data` link (rename of `..data_tmp`), so no event names the file.
+    fn covers(&self, path: &std::path::Path) -> bool {
+        let path = absolute(path);
+        self.files.contains(&path)
+            || path
+                .file_name()
+                .is_some_and(|n| n.as_encoded_bytes().starts_with(b".."))
+                && path.parent().is_some_and(|d| self.dirs.contains(d))
+    }
 }
 
 fn absolute(path: &std::path::Path) -> PathBuf {
