@@ -9,6 +9,14 @@ use std::time::{Duration, Instant};
 use sockmesh_tests::{Nginx, Sidecar, TempDir, curl, free_port, http_policy};
 
 fn start(nginx: &Nginx) -> (Sidecar, u16, TempDir) {
+    start_to(nginx, "auto")
+}
+
+/// The upstream protocols that pick the two HTTP/2 paths: hyper on both sides (`auto` with an
+/// HTTP/2 client) and the in-task one to an HTTP/1.1 upstream (`http1`).
+const H2_PATHS: [&str; 2] = ["auto", "http1"];
+
+fn start_to(nginx: &Nginx, protocol: &str) -> (Sidecar, u16, TempDir) {
     let dir = TempDir::new("bad");
     let policy = dir.write(
         "p.yaml",
@@ -16,7 +24,7 @@ fn start(nginx: &Nginx) -> (Sidecar, u16, TempDir) {
     );
     let port = free_port();
     let config = format!(
-        "workload: {{ labels: {{ app: test }} }}\npolicies: [{}]\nlisteners:\n- {{ address: 127.0.0.1:{port}, direction: inbound, cluster: app }}\nclusters:\n- {{ name: app, endpoints: [127.0.0.1:{}] }}\nlimits: {{ maxHeaderBytes: 16384, maxRequestBodyBytes: 1000, headerReadTimeout: 1s, detectTimeout: 300ms, idleTimeout: 2s }}\n",
+        "workload: {{ labels: {{ app: test }} }}\npolicies: [{}]\nlisteners:\n- {{ address: 127.0.0.1:{port}, direction: inbound, cluster: app }}\nclusters:\n- {{ name: app, endpoints: [127.0.0.1:{}], protocol: {protocol} }}\nlimits: {{ maxHeaderBytes: 16384, maxRequestBodyBytes: 1000, headerReadTimeout: 1s, detectTimeout: 300ms, idleTimeout: 2s }}\n",
         policy.display(),
         nginx.port
     );
@@ -135,7 +143,13 @@ fn silent_connection_does_not_hang_the_proxy() {
 #[test]
 fn idle_http2_connection_is_closed_after_idle_timeout() {
     let nginx = Nginx::start();
-    let (_sidecar, port, _d) = start(&nginx);
+    for protocol in H2_PATHS {
+        idle_http2_connection_is_closed(&nginx, protocol);
+    }
+}
+
+fn idle_http2_connection_is_closed(nginx: &Nginx, protocol: &str) {
+    let (_sidecar, port, _d) = start_to(nginx, protocol);
     let mut c = h2_hello(port);
     let start = Instant::now();
     let mut out = Vec::new();
@@ -143,16 +157,16 @@ fn idle_http2_connection_is_closed_after_idle_timeout() {
     let waited = start.elapsed();
     assert!(
         waited >= Duration::from_millis(1500),
-        "closed too early: {waited:?}"
+        "{protocol}: closed too early: {waited:?}"
     );
     assert!(
         waited < Duration::from_secs(10),
-        "idle connection held for {waited:?}"
+        "{protocol}: idle connection held for {waited:?}"
     );
     // Server SETTINGS first, and a GOAWAY (type 7) before the close.
     assert!(
         out.windows(4).any(|w| w[3] == 7 && w[..3] == [0, 0, 8]),
-        "no GOAWAY in {out:?}"
+        "{protocol}: no GOAWAY in {out:?}"
     );
 }
 
@@ -161,7 +175,13 @@ fn idle_http2_connection_is_closed_after_idle_timeout() {
 #[test]
 fn http2_connection_answering_pings_is_still_closed_when_idle() {
     let nginx = Nginx::start();
-    let (_sidecar, port, _d) = start(&nginx);
+    for protocol in H2_PATHS {
+        answering_pings_is_still_idle(&nginx, protocol);
+    }
+}
+
+fn answering_pings_is_still_idle(nginx: &Nginx, protocol: &str) {
+    let (_sidecar, port, _d) = start_to(nginx, protocol);
     let mut c = h2_hello(port);
     let start = Instant::now();
     let (mut pings, mut goaway) = (0, false);
@@ -190,18 +210,66 @@ fn http2_connection_answering_pings_is_still_closed_when_idle() {
         }
         assert!(
             start.elapsed() < Duration::from_secs(12),
-            "connection answering {pings} PINGs held open for {:?}",
+            "{protocol}: connection answering {pings} PINGs held open for {:?}",
             start.elapsed()
         );
     }
     let waited = start.elapsed();
     assert!(
         pings >= 1,
-        "the proxy sent no keep-alive PING in {waited:?}"
+        "{protocol}: the proxy sent no keep-alive PING in {waited:?}"
     );
-    assert!(goaway, "closed without GOAWAY after {waited:?}");
+    assert!(goaway, "{protocol}: closed without GOAWAY after {waited:?}");
     assert!(
         waited >= Duration::from_millis(1500) && waited < Duration::from_secs(10),
-        "closed after {waited:?}, idle timeout 2 s"
+        "{protocol}: closed after {waited:?}, idle timeout 2 s"
     );
+}
+
+/// Over HTTP/2, on both paths: a body over the limit gets 413 whether its length is stated or
+/// only counted as it streams (the in-task path), garbage frames get GOAWAY, and the proxy goes
+/// on serving.
+#[test]
+fn http2_bodies_over_the_limit_and_garbage_frames() {
+    let nginx = Nginx::start();
+    for protocol in H2_PATHS {
+        let (sidecar, port, _d) = start_to(&nginx, protocol);
+        let url = format!("http://127.0.0.1:{port}/upload");
+        let (status, body) = curl(&["--http2-prior-knowledge", "-d", &"b".repeat(5000), &url]);
+        assert_eq!(
+            (status, body.as_str()),
+            (413, "request body too large"),
+            "{protocol}"
+        );
+        let mut h2 = h2_preface();
+        h2.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+        h2.extend_from_slice(&[0xff; 64]);
+        let out = raw(port, &h2);
+        assert!(
+            out.as_bytes().windows(4).any(|w| w[3] == 7 && w[..3] == [0, 0, 8]),
+            "{protocol}: no GOAWAY after garbage frames"
+        );
+        assert_eq!(sidecar.get("/live").0, 200, "{protocol}");
+    }
+    // The in-task path to HTTP/1.1: a streamed body without a length is counted as it comes.
+    let (_sidecar, port, dir) = start_to(&nginx, "http1");
+    let big = dir.write("big", &"c".repeat(5000));
+    let (status, body) = curl(&[
+        "--http2-prior-knowledge",
+        "-T",
+        &big.display().to_string(),
+        "-H",
+        "content-length:",
+        "-X",
+        "POST",
+        &format!("http://127.0.0.1:{port}/upload"),
+    ]);
+    assert_eq!((status, body.as_str()), (413, "request body too large"));
+    let (status, _) = curl(&[
+        "--http2-prior-knowledge",
+        "-d",
+        "small",
+        &format!("http://127.0.0.1:{port}/upload"),
+    ]);
+    assert_eq!(status, 200, "bodies under the limit pass");
 }

@@ -120,3 +120,43 @@ fn grpcio_client_sees_ok_and_permission_denied() {
         "access log names the gRPC rule:\n{logs}"
     );
 }
+
+/// A gRPC client of a sidecar whose upstream speaks HTTP/1.1 (the in-task HTTP/2 path): the
+/// denial is still a trailers-only PERMISSION_DENIED naming the rule, and it never reaches nginx.
+#[test]
+fn grpc_denial_on_the_path_to_an_http1_upstream() {
+    let nginx = sockmesh_tests::Nginx::start();
+    let dir = TempDir::new("grpc-h1");
+    let policy = dir.write(
+        "policy.yaml",
+        &POLICY.replace("PORT", &nginx.port.to_string()),
+    );
+    let port = free_port();
+    let sidecar = Sidecar::start(&[
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--upstream",
+        &format!("127.0.0.1:{}", nginx.port),
+        "--upstream-protocol",
+        "http1",
+        "--policy",
+        &policy.display().to_string(),
+        "--label",
+        "app=greeter",
+    ]);
+    let (code, details, _) = call(&format!("127.0.0.1:{port}"), "SayGoodbye");
+    assert_eq!(code, "PERMISSION_DENIED", "{details}");
+    assert!(
+        details.contains("default-deny (ingress)"),
+        "details name the rule: {details}"
+    );
+    let m = sidecar.metrics();
+    assert_eq!(
+        metric(
+            &m,
+            "sockmesh_requests_total{protocol=\"grpc\",verdict=\"deny\"}"
+        ),
+        1.0,
+        "{m}"
+    );
+}

@@ -1,6 +1,8 @@
 //! The HTTP path: HTTP/1.1 (keep-alive, chunked, upgrade passthrough, h2c upgrade) and HTTP/2
-//! (prior knowledge) served with hyper; every request is checked against policy and forwarded on
-//! a pooled upstream connection, or answered with a protocol-native denial.
+//! (prior knowledge) served with hyper, or in the connection's task on the common paths
+//! ([`fast`] for HTTP/1.1, [`h2fast`] for HTTP/2 to an HTTP/1.1 upstream); every request is
+//! checked against policy and forwarded on a pooled upstream connection, or answered with a
+//! protocol-native denial.
 //!
 //! gRPC is HTTP/2 with `content-type: application/grpc`: its service and method come from
 //! `:path`, and its denials are trailers-only responses with `grpc-status`.
@@ -10,6 +12,7 @@ mod fast;
 mod forward;
 mod grpc;
 mod h2c;
+mod h2fast;
 mod headers;
 mod path;
 mod respond;
@@ -76,12 +79,25 @@ where
     drive(conn, |c| c.graceful_shutdown(), activity, ctx).await;
 }
 
-/// Serves HTTP/2 (prior knowledge, or after an h2c upgrade) on `io`.
+/// Serves HTTP/2 (prior knowledge, or after an h2c upgrade) on `io`: in the connection's task
+/// (see [`h2fast`]) when the upstream speaks HTTP/1.1, else with hyper on both sides.
 pub async fn serve_http2<I>(io: PrefixedIo<I>, ctx: Arc<ConnCtx>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     count_connection(&ctx, Protocol::Http2);
+    if forward::upstream_version(&ctx, Protocol::Http2) == crate::upstream::HttpVersion::Http1 {
+        h2fast::serve(io, ctx).await;
+    } else {
+        serve_hyper_http2(io, ctx).await;
+    }
+}
+
+/// Serves HTTP/2 with hyper, to an HTTP/2 upstream.
+async fn serve_hyper_http2<I>(io: PrefixedIo<I>, ctx: Arc<ConnCtx>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     // Open streams, not bytes: the keep-alive PINGs below (and the client's answers) must not
     // keep an otherwise idle connection open forever.
     let activity = Activity::default();

@@ -1,13 +1,17 @@
 //! One request through the proxy: policy decision, then forward or deny, then the access log.
+//!
+//! The decision ([`decide`]) and the log line ([`Seen::log`]) are shared with the in-task HTTP/2
+//! path (`http/h2fast`), which forwards without hyper.
 
 use std::borrow::Cow;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::{HeaderValue, Request, Response, StatusCode, Uri, header};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use hyper::body::Incoming;
-use sockmesh_policy::{GrpcCall, HttpRequest};
+use sockmesh_policy::{GrpcCall, HttpRequest, Verdict};
 
 use super::forward::{self, Outcome};
 use super::headers::{HeaderView, apply_actions};
@@ -34,35 +38,10 @@ pub async fn handle(
             StatusCode::SERVICE_UNAVAILABLE,
         ));
     };
-    let meta = ctx.meta(endpoint);
-    if let Err(why) = sanitize_target(&mut req) {
-        return Ok(respond::text(StatusCode::BAD_REQUEST, why));
-    }
-
-    // Cheap clones (reference-counted) so the log can outlive the request, which moves upstream.
-    let method = req.method().clone();
-    let uri = req.uri().clone();
-    let host: Option<HeaderValue> = req.headers().get(header::HOST).cloned();
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let authority = uri
-        .authority()
-        .map(|a| a.as_str())
-        .or_else(|| host.as_ref().and_then(|h| h.to_str().ok()));
-    let verdict = ctx.shared.policy.load().check_http(
-        &meta,
-        &HttpRequest {
-            method: method.as_str(),
-            path,
-            host: authority,
-            headers: &HeaderView(req.headers()),
-            grpc: if is_grpc {
-                GrpcCall::from_path(path)
-            } else {
-                None
-            },
-        },
-    );
-    let note = apply_actions(req.headers_mut(), &verdict.header_actions);
+    let (seen, verdict, note) = match decide(&ctx, endpoint, &mut req, is_grpc) {
+        Ok(d) => d,
+        Err(why) => return Ok(respond::text(StatusCode::BAD_REQUEST, why)),
+    };
 
     let (resp, label, upstream) = if verdict.allowed {
         let Outcome {
@@ -80,39 +59,132 @@ pub async fn handle(
         (resp, VerdictLabel::Deny, None)
     };
 
-    let elapsed = start.elapsed();
-    access_log::record(
-        &ctx.shared.metrics,
-        label,
-        &access_log::Entry {
-            listener: &ctx.listener.name,
-            protocol,
-            client: ctx.client,
-            method: method.as_str(),
-            path,
-            authority: authority.unwrap_or(""),
-            allowed: verdict.allowed,
-            rule: verdict.rule.as_str(),
+    let grpc_status = resp
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    seen.log(
+        &ctx,
+        protocol,
+        &verdict,
+        &note,
+        Finished {
+            label,
             upstream,
-            status: u32::from(resp.status().as_u16()),
-            grpc_status: resp
-                .headers()
-                .get("grpc-status")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok()),
-            bytes_in: 0,
-            bytes_out: 0,
-            duration: elapsed,
-            note: &note,
+            status: resp.status().as_u16(),
+            grpc_status,
         },
+        start,
     );
     Ok(resp)
+}
+
+/// Checks a request against policy, after making its target what the upstream will receive
+/// ([`sanitize_target`]), and applies the verdict's header actions. `Err` is why the request is
+/// answered `400` instead.
+pub fn decide<B>(
+    ctx: &ConnCtx,
+    endpoint: SocketAddr,
+    req: &mut Request<B>,
+    is_grpc: bool,
+) -> Result<(Seen, Verdict, String), &'static str> {
+    sanitize_target(req)?;
+    let seen = Seen::of(req);
+    let path = seen.path();
+    let verdict = ctx.shared.policy.load().check_http(
+        &ctx.meta(endpoint),
+        &HttpRequest {
+            method: seen.method.as_str(),
+            path,
+            host: seen.authority(),
+            headers: &HeaderView(req.headers()),
+            grpc: if is_grpc {
+                GrpcCall::from_path(path)
+            } else {
+                None
+            },
+        },
+    );
+    let note = apply_actions(req.headers_mut(), &verdict.header_actions);
+    Ok((seen, verdict, note))
+}
+
+/// What the access log says of a request: cheap (reference-counted) clones, so the log can
+/// outlive the request, which moves upstream.
+pub struct Seen {
+    pub method: Method,
+    uri: Uri,
+    host: Option<HeaderValue>,
+}
+
+/// How a request ended, for its access-log line and metrics.
+pub struct Finished {
+    pub label: VerdictLabel,
+    pub upstream: Option<SocketAddr>,
+    pub status: u16,
+    pub grpc_status: Option<u32>,
+}
+
+impl Seen {
+    fn of<B>(req: &Request<B>) -> Seen {
+        Seen {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            host: req.headers().get(header::HOST).cloned(),
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        self.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    }
+
+    /// `:authority` (or an absolute-form target's), else `Host`: what policy checks as the host.
+    pub fn authority(&self) -> Option<&str> {
+        self.uri
+            .authority()
+            .map(|a| a.as_str())
+            .or_else(|| self.host.as_ref().and_then(|h| h.to_str().ok()))
+    }
+
+    /// Records the request in metrics and the access log.
+    pub fn log(
+        &self,
+        ctx: &ConnCtx,
+        protocol: Protocol,
+        verdict: &Verdict,
+        note: &str,
+        done: Finished,
+        start: Instant,
+    ) {
+        access_log::record(
+            &ctx.shared.metrics,
+            done.label,
+            &access_log::Entry {
+                listener: &ctx.listener.name,
+                protocol,
+                client: ctx.client,
+                method: self.method.as_str(),
+                path: self.path(),
+                authority: self.authority().unwrap_or(""),
+                allowed: verdict.allowed,
+                rule: verdict.rule.as_str(),
+                upstream: done.upstream,
+                status: u32::from(done.status),
+                grpc_status: done.grpc_status,
+                bytes_in: 0,
+                bytes_out: 0,
+                duration: start.elapsed(),
+                note,
+            },
+        );
+    }
 }
 
 /// Makes the request target what policy checks and the upstream receives: one `Host` at most
 /// (RFC 9112 section 3.2; a second one could name another site than the one checked), and the
 /// normalised path (see [`path`]). `Err` says why the request cannot be made so (a `400`).
-fn sanitize_target(req: &mut Request<Incoming>) -> Result<(), &'static str> {
+fn sanitize_target<B>(req: &mut Request<B>) -> Result<(), &'static str> {
     if req.headers().get_all(header::HOST).iter().nth(1).is_some() {
         return Err("more than one Host header");
     }

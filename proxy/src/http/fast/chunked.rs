@@ -1,5 +1,6 @@
 //! Finding the end of a chunked body (RFC 9112 section 7.1) while its bytes are relayed as they
-//! are: the fast path does not re-frame, it only needs to know where the message stops.
+//! are: the HTTP/1.1 fast path does not re-frame, it only needs to know where the message stops.
+//! The HTTP/2 path takes the chunks' data out as it goes.
 
 /// Longest chunk-size line (size, extensions) or trailer line accepted.
 const MAX_LINE: usize = 4096;
@@ -61,6 +62,17 @@ impl Default for Chunked {
 impl Chunked {
     /// Scans the next bytes of the body.
     pub fn scan(&mut self, input: &[u8]) -> Result<Scan, &'static str> {
+        self.scan_data(input, |_| {})
+    }
+
+    /// Scans the next bytes of the body and hands `data` the ranges of `input` that are chunk
+    /// data: the body de-chunked, for a client that frames it otherwise (HTTP/2 DATA frames).
+    /// Trailer fields are skipped.
+    pub fn scan_data(
+        &mut self,
+        input: &[u8],
+        mut data: impl FnMut(std::ops::Range<usize>),
+    ) -> Result<Scan, &'static str> {
         let mut i = 0;
         while i < input.len() {
             if let State::Data { left } = self.state {
@@ -68,6 +80,7 @@ impl Chunked {
                 let take = usize::try_from(left)
                     .unwrap_or(usize::MAX)
                     .min(input.len() - i);
+                data(i..i + take);
                 i += take;
                 let left = left - take as u64;
                 self.state = if left == 0 {

@@ -179,7 +179,7 @@ pub fn write_request(req: &Request<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
 }
 
-fn write_field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+pub fn write_field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
@@ -215,6 +215,38 @@ pub enum ParsedResponse {
     Invalid(&'static str),
 }
 
+/// Where a parsed response head goes: HTTP/1.1 bytes for a client of the fast path (`Vec<u8>`),
+/// or the fields of an HTTP/2 response (`http/h2fast`).
+pub trait HeadOut {
+    fn status(&mut self, status: u16, reason: &str);
+    /// A field for the client; hop-by-hop ones never come here, except `Transfer-Encoding`,
+    /// which states the framing the body is relayed in.
+    fn field(&mut self, name: &str, value: &[u8]);
+    /// The head is complete; `close`: the client connection closes after this response.
+    fn end(&mut self, close: bool);
+}
+
+impl HeadOut for Vec<u8> {
+    fn status(&mut self, status: u16, reason: &str) {
+        self.extend_from_slice(b"HTTP/1.1 ");
+        self.extend_from_slice(itoa3(status).as_slice());
+        self.push(b' ');
+        self.extend_from_slice(reason.as_bytes());
+        self.extend_from_slice(b"\r\n");
+    }
+
+    fn field(&mut self, name: &str, value: &[u8]) {
+        write_field(self, name, value);
+    }
+
+    fn end(&mut self, close: bool) {
+        if close {
+            self.extend_from_slice(b"connection: close\r\n");
+        }
+        self.extend_from_slice(b"\r\n");
+    }
+}
+
 /// Parses a response head at the start of `buf` and, when complete, writes it for the client
 /// into `out` (hop-by-hop fields removed; `Connection: close` added when `close_client`).
 /// `head_request`: the request was `HEAD`, so the response has no body whatever it says.
@@ -222,7 +254,7 @@ pub fn parse_response(
     buf: &[u8],
     head_request: bool,
     close_client: bool,
-    out: &mut Vec<u8>,
+    out: &mut impl HeadOut,
 ) -> ParsedResponse {
     let mut storage = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
     let mut resp = httparse::Response::new(&mut storage);
@@ -278,11 +310,7 @@ pub fn parse_response(
         (_, _, _, Some(0)) => Framing::Empty,
         (_, _, _, Some(n)) => Framing::Length(n),
     };
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(itoa3(status).as_slice());
-    out.push(b' ');
-    out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
+    out.status(status, resp.reason.unwrap_or(""));
     for h in resp.headers.iter() {
         // Transfer-Encoding stays: the body is relayed in the framing it states.
         let drop = (is_hop_by_hop(h.name) && !h.name.eq_ignore_ascii_case("transfer-encoding"))
@@ -290,13 +318,10 @@ pub fn parse_response(
                 .iter()
                 .any(|n| n.eq_ignore_ascii_case(h.name.as_bytes()));
         if !drop {
-            write_field(out, h.name, h.value);
+            out.field(h.name, h.value);
         }
     }
-    if status >= 200 && (close_client || framing == Framing::UntilClose) {
-        out.extend_from_slice(b"connection: close\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
+    out.end(status >= 200 && (close_client || framing == Framing::UntilClose));
     ParsedResponse::Done(Response {
         status,
         len,

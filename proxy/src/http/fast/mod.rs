@@ -9,9 +9,9 @@
 //! from the same bytes: the fast path hands the connection over, before consuming it, at a
 //! request boundary. Denials, metrics, access log and limits are the same on both paths.
 
-mod chunked;
-mod head;
-mod relay;
+pub(super) mod chunked;
+pub(super) mod head;
+pub(super) mod relay;
 #[cfg(test)]
 mod tests;
 

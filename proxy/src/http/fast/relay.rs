@@ -40,7 +40,7 @@ pub struct Done {
 }
 
 /// Why no response head came back.
-enum Failure {
+pub enum Failure {
     /// The connection failed before a byte of response: safe to retry if idempotent.
     Early,
     Bad,
@@ -110,44 +110,70 @@ impl Exchange<'_> {
         if up.stream.write_all(self.request).await.is_err() {
             return Err(Failure::Early);
         }
-        up.buf.clear();
-        let max = self
-            .ctx
-            .shared
-            .limits
-            .max_header_bytes
-            .max(MAX_RESPONSE_HEAD);
-        let mut any = false;
+        let max = max_response_head(self.ctx);
+        let close_client = super::closing(self.ctx, self.asked_close);
+        let mut reading = HeadReader::new(up);
         loop {
-            up.buf.reserve(READ);
-            match up.stream.read_buf(&mut up.buf).await {
-                Ok(0) | Err(_) if !any => return Err(Failure::Early),
-                Ok(0) | Err(_) => return Err(Failure::Bad),
-                Ok(_) => any = true,
+            let resp = reading
+                .next(max, |buf| {
+                    out.clear();
+                    head::parse_response(buf, self.head_request, close_client, out)
+                })
+                .await?;
+            if resp.status >= 200 {
+                return Ok(resp);
             }
-            loop {
-                out.clear();
-                match head::parse_response(
-                    &up.buf,
-                    self.head_request,
-                    super::closing(self.ctx, self.asked_close),
-                    out,
-                ) {
-                    ParsedResponse::Partial if up.buf.len() > max => return Err(Failure::Bad),
-                    ParsedResponse::Partial => break,
+            // 1xx (103 Early Hints, ...): passed on, then the next head.
+            if client.write_all(out).await.is_err() {
+                return Err(Failure::Bad);
+            }
+            reading.up.buf.drain(..resp.len);
+        }
+    }
+}
+
+/// The largest response head read from an upstream.
+pub fn max_response_head(ctx: &ConnCtx) -> usize {
+    ctx.shared.limits.max_header_bytes.max(MAX_RESPONSE_HEAD)
+}
+
+/// Reads response heads from an upstream connection after a request was written on it.
+pub struct HeadReader<'a> {
+    pub up: &'a mut RawConn,
+    /// A byte of response came: a failure now is no longer safe to retry.
+    any: bool,
+}
+
+impl<'a> HeadReader<'a> {
+    pub fn new(up: &'a mut RawConn) -> HeadReader<'a> {
+        up.buf.clear();
+        HeadReader { up, any: false }
+    }
+
+    /// The next head at the start of the read buffer (a 1xx one included: the caller drains it
+    /// and asks again), parsed by `parse`; reads until it is complete or over `max` bytes.
+    pub async fn next(
+        &mut self,
+        max: usize,
+        mut parse: impl FnMut(&[u8]) -> ParsedResponse,
+    ) -> Result<head::Response, Failure> {
+        loop {
+            if !self.up.buf.is_empty() {
+                match parse(&self.up.buf) {
+                    ParsedResponse::Partial if self.up.buf.len() > max => return Err(Failure::Bad),
+                    ParsedResponse::Partial => {}
                     ParsedResponse::Invalid(reason) => {
-                        tracing::debug!(endpoint = %self.endpoint, reason, "invalid upstream response");
+                        tracing::debug!(reason, "invalid upstream response");
                         return Err(Failure::Bad);
                     }
-                    ParsedResponse::Done(resp) if resp.status >= 200 => return Ok(resp),
-                    ParsedResponse::Done(informational) => {
-                        // 1xx (103 Early Hints, ...): passed on, then the next head.
-                        if client.write_all(out).await.is_err() {
-                            return Err(Failure::Bad);
-                        }
-                        up.buf.drain(..informational.len);
-                    }
+                    ParsedResponse::Done(resp) => return Ok(resp),
                 }
+            }
+            self.up.buf.reserve(READ);
+            match self.up.stream.read_buf(&mut self.up.buf).await {
+                Ok(0) | Err(_) if !self.any => return Err(Failure::Early),
+                Ok(0) | Err(_) => return Err(Failure::Bad),
+                Ok(_) => self.any = true,
             }
         }
     }

@@ -1,0 +1,175 @@
+//! Bodies between an HTTP/2 stream and an HTTP/1.1 upstream connection: the request body
+//! uploaded as the client sends it (returning its flow-control window as it goes), and the
+//! response body sent as DATA frames no faster than the client's window allows.
+
+use std::io;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use h2::{RecvStream, SendStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::exchange::BodyFraming;
+use crate::http::fast::chunked::{Chunked, Scan};
+use crate::http::fast::head::Framing;
+use crate::upstream::RawConn;
+
+/// Bytes read from the upstream at a time.
+const READ: usize = 16 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("request body over the limit")]
+    TooLarge,
+    #[error("the client reset the stream or sent a malformed body")]
+    Client,
+    #[error("writing the request body upstream failed")]
+    Upstream,
+}
+
+/// Writes the client's request body to the upstream in `framing`, at most `max` bytes.
+pub async fn upload(
+    body: &mut RecvStream,
+    up: &mut TcpStream,
+    framing: BodyFraming,
+    max: u64,
+) -> Result<(), BodyError> {
+    let mut total: u64 = 0;
+    let mut chunk = Vec::new();
+    while let Some(data) = body.data().await {
+        let data = data.map_err(|_| BodyError::Client)?;
+        let len = data.len();
+        total = total.saturating_add(len as u64);
+        if total > max {
+            return Err(BodyError::TooLarge);
+        }
+        let bytes: &[u8] = match framing {
+            // One write per DATA frame: size line, data and CRLF together.
+            BodyFraming::Chunked if len > 0 => {
+                chunk.clear();
+                chunk.extend_from_slice(format!("{len:x}\r\n").as_bytes());
+                chunk.extend_from_slice(&data);
+                chunk.extend_from_slice(b"\r\n");
+                &chunk
+            }
+            _ => &data,
+        };
+        up.write_all(bytes).await.map_err(|_| BodyError::Upstream)?;
+        // The window comes back once the bytes are upstream: a slow upstream slows the client.
+        let _ = body.flow_control().release_capacity(len);
+    }
+    // Request trailers have no place in the HTTP/1.1 request as framed: dropped, as hyper does.
+    if framing == BodyFraming::Chunked {
+        up.write_all(b"0\r\n\r\n")
+            .await
+            .map_err(|_| BodyError::Upstream)?;
+    }
+    Ok(())
+}
+
+/// How a response body relay ended.
+pub enum Relay {
+    /// The body is complete; `extra`: the upstream sent bytes past its end.
+    Complete { extra: bool },
+    /// The upstream closed before the end.
+    Truncated,
+}
+
+/// Relays the response body, which begins at `start` in `up.buf`, as `framing` delimits it.
+/// `stall` bounds each wait for the upstream and for the client's window.
+pub async fn relay(
+    up: &mut RawConn,
+    send: &mut SendStream<Bytes>,
+    framing: Framing,
+    mut start: usize,
+    stall: Duration,
+) -> io::Result<Relay> {
+    let mut chunked = Chunked::default();
+    let mut left = match framing {
+        Framing::Length(n) => n,
+        _ => 0,
+    };
+    let mut data = BytesMut::new();
+    loop {
+        let bytes = up.buf.get(start..).unwrap_or_default();
+        let (used, done) = match framing {
+            Framing::Empty => (0, true),
+            Framing::Length(_) => {
+                let n = usize::try_from(left).unwrap_or(usize::MAX).min(bytes.len());
+                left -= n as u64;
+                data.extend_from_slice(&bytes[..n]);
+                (n, left == 0)
+            }
+            Framing::Chunked => {
+                let scan = chunked
+                    .scan_data(bytes, |r| data.extend_from_slice(&bytes[r]))
+                    .map_err(io::Error::other)?;
+                match scan {
+                    Scan::More => (bytes.len(), false),
+                    Scan::End(n) => (n, true),
+                }
+            }
+            Framing::UntilClose => {
+                data.extend_from_slice(bytes);
+                (bytes.len(), false)
+            }
+        };
+        let extra = used < bytes.len();
+        send_data(send, data.split().freeze(), done, stall).await?;
+        if done {
+            return Ok(Relay::Complete { extra });
+        }
+        up.buf.clear();
+        start = 0;
+        up.buf.reserve(READ);
+        let got = tokio::time::timeout(stall, up.stream.read_buf(&mut up.buf))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "upstream stalled"))??;
+        if got == 0 {
+            if framing == Framing::UntilClose {
+                send_data(send, Bytes::new(), true, stall).await?;
+                return Ok(Relay::Complete { extra: false });
+            }
+            return Ok(Relay::Truncated);
+        }
+    }
+}
+
+/// Sends `data` as DATA frames within the client's flow-control window (`end`: the last of the
+/// body), waiting at most `stall` for the window to open.
+pub async fn send_data(
+    send: &mut SendStream<Bytes>,
+    mut data: Bytes,
+    end: bool,
+    stall: Duration,
+) -> io::Result<()> {
+    if data.is_empty() {
+        if end {
+            send.send_data(data, true).map_err(io::Error::other)?;
+        }
+        return Ok(());
+    }
+    while !data.is_empty() {
+        send.reserve_capacity(data.len());
+        let mut capacity = send.capacity();
+        while capacity == 0 {
+            let more = std::future::poll_fn(|cx| send.poll_capacity(cx));
+            capacity = match tokio::time::timeout(stall, more).await {
+                Ok(Some(Ok(n))) => n,
+                Ok(Some(Err(e))) => return Err(io::Error::other(e)),
+                Ok(None) => return Err(io::ErrorKind::BrokenPipe.into()),
+                Err(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "client's flow-control window stayed shut",
+                    ));
+                }
+            };
+        }
+        let chunk = data.split_to(capacity.min(data.len()));
+        send.send_data(chunk, end && data.is_empty())
+            .map_err(io::Error::other)?;
+    }
+    Ok(())
+}

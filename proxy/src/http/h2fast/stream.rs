@@ -1,0 +1,125 @@
+//! One HTTP/2 stream: policy decision, then the upstream exchange or an answer made by the
+//! proxy (denial, failure), then the access-log line.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use h2::RecvStream;
+use h2::server::SendResponse;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Either};
+
+use super::exchange;
+use crate::detect::activity::Busy;
+use crate::http::grpc;
+use crate::http::respond::{self, RespBody};
+use crate::http::service::{self, Finished};
+use crate::listener::ConnCtx;
+use crate::metrics::{Protocol, VerdictLabel};
+
+/// Serves one stream; `_busy` keeps the connection from idling out meanwhile.
+pub async fn serve(
+    ctx: &Arc<ConnCtx>,
+    mut req: Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    _busy: Busy,
+) {
+    let start = Instant::now();
+    let is_grpc = grpc::is_grpc(req.headers());
+    let protocol = if is_grpc {
+        Protocol::Grpc
+    } else {
+        Protocol::Http2
+    };
+    let head_request = req.method() == Method::HEAD;
+    let Some(endpoint) = ctx.target.pick() else {
+        let resp = respond::upstream_failure(is_grpc, StatusCode::SERVICE_UNAVAILABLE);
+        answer(&mut respond, resp, head_request).await;
+        return;
+    };
+    let (seen, verdict, note) = match service::decide(ctx, endpoint, &mut req, is_grpc) {
+        Ok(decided) => decided,
+        Err(why) => {
+            let resp = respond::text(StatusCode::BAD_REQUEST, why);
+            answer(&mut respond, resp, head_request).await;
+            return;
+        }
+    };
+    let done = if verdict.allowed {
+        match exchange::run(ctx, endpoint, req, &mut respond).await {
+            Ok(relayed) => Finished {
+                label: VerdictLabel::Allow,
+                upstream: Some(endpoint),
+                status: relayed.status,
+                grpc_status: relayed.grpc_status,
+            },
+            Err(status) => {
+                let resp = respond::upstream_failure(is_grpc, status);
+                answer(&mut respond, resp, head_request)
+                    .await
+                    .with(VerdictLabel::Error, Some(endpoint))
+            }
+        }
+    } else {
+        let resp = respond::denied(is_grpc, verdict.rule.as_str());
+        answer(&mut respond, resp, head_request)
+            .await
+            .with(VerdictLabel::Deny, None)
+    };
+    seen.log(ctx, protocol, &verdict, &note, done, start);
+}
+
+/// The status line of an answer the proxy made, for the log.
+struct Answered {
+    status: u16,
+    grpc_status: Option<u32>,
+}
+
+impl Answered {
+    fn with(self, label: VerdictLabel, upstream: Option<std::net::SocketAddr>) -> Finished {
+        Finished {
+            label,
+            upstream,
+            status: self.status,
+            grpc_status: self.grpc_status,
+        }
+    }
+}
+
+/// Sends a response the proxy made (a short body at most; none for `HEAD`).
+async fn answer(
+    respond: &mut SendResponse<Bytes>,
+    mut resp: Response<RespBody>,
+    head_request: bool,
+) -> Answered {
+    if head_request {
+        respond::drop_body_for_head(&mut resp);
+    }
+    let answered = Answered {
+        status: resp.status().as_u16(),
+        grpc_status: resp
+            .headers()
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok()),
+    };
+    let (parts, body) = resp.into_parts();
+    let data = match body {
+        Either::Right(full) => full
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default(),
+        Either::Left(_) => Bytes::new(),
+    };
+    let end = data.is_empty();
+    // Failures mean the client reset the stream: nobody is left to answer.
+    if let Ok(mut send) = respond.send_response(Response::from_parts(parts, ()), end)
+        && !end
+    {
+        // A few bytes: within the initial window of any client.
+        let _ = send.send_data(data, true);
+    }
+    answered
+}
