@@ -246,7 +246,9 @@ fn http2_bodies_over_the_limit_and_garbage_frames() {
         h2.extend_from_slice(&[0xff; 64]);
         let out = raw(port, &h2);
         assert!(
-            out.as_bytes().windows(4).any(|w| w[3] == 7 && w[..3] == [0, 0, 8]),
+            out.as_bytes()
+                .windows(4)
+                .any(|w| w[3] == 7 && w[..3] == [0, 0, 8]),
             "{protocol}: no GOAWAY after garbage frames"
         );
         assert_eq!(sidecar.get("/live").0, 200, "{protocol}");

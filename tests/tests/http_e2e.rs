@@ -203,7 +203,10 @@ fn h2load_many_concurrent_streams_all_succeed() {
             text.contains("4000 succeeded, 0 failed, 0 errored"),
             "{protocol}: {text}"
         );
-        assert!(text.contains("status codes: 4000 2xx"), "{protocol}: {text}");
+        assert!(
+            text.contains("status codes: 4000 2xx"),
+            "{protocol}: {text}"
+        );
         let m = sidecar.metrics();
         assert!(
             metric(

@@ -17,7 +17,9 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -67,30 +69,55 @@ where
     // Set once GOAWAY went out: in-flight streams get the drain timeout.
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
-        tokio::select! {
-            accepted = conn.accept() => match accepted {
-                Some(Ok((req, respond))) => {
-                    streams.push(stream::serve(&ctx, req, respond, activity.busy()));
-                }
-                Some(Err(error)) => {
-                    tracing::debug!(client = %ctx.client, %error, "downstream HTTP/2 connection ended with an error");
-                    break;
-                }
-                // The client went away, or the connection closed gracefully: no stream is left.
-                None => break,
-            },
-            Some(()) = streams.next(), if !streams.is_empty() => {}
+        let event = tokio::select! {
+            event = run(&mut conn, &mut streams, |req, respond| {
+                stream::serve(&ctx, req, respond, activity.busy())
+            }) => event,
             () = &mut keepalive => {
                 tracing::debug!(client = %ctx.client, "HTTP/2 client did not answer a keep-alive PING");
-                break;
+                return;
             }
             () = &mut drain, if deadline.is_none() => {
                 conn.graceful_shutdown();
                 deadline = Some(tokio::time::Instant::now() + limits.drain_timeout);
+                continue;
             }
-            () = sleep_until(deadline), if deadline.is_some() => break,
+            () = sleep_until(deadline), if deadline.is_some() => return,
+        };
+        if let Err(error) = event {
+            tracing::debug!(client = %ctx.client, %error, "downstream HTTP/2 connection ended with an error");
         }
+        return;
     }
+}
+
+/// Drives the connection and its streams until the connection closes (`Ok`: the client went
+/// away, or a graceful close finished with no stream left).
+///
+/// Each turn runs every stream that can progress before the connection flushes: responses that
+/// came back from several upstreams at once leave in one write, not one each.
+async fn run<I, S>(
+    conn: &mut h2::server::Connection<I, Bytes>,
+    streams: &mut FuturesUnordered<S>,
+    mut serve: impl FnMut(http::Request<h2::RecvStream>, h2::server::SendResponse<Bytes>) -> S,
+) -> Result<(), h2::Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+    S: Future<Output = ()>,
+{
+    std::future::poll_fn(|cx| {
+        loop {
+            while let Poll::Ready(Some(())) = streams.poll_next_unpin(cx) {}
+            match conn.poll_accept(cx) {
+                // A new stream: run it at once (its request goes upstream in this turn).
+                Poll::Ready(Some(Ok((req, respond)))) => streams.push(serve(req, respond)),
+                Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(error)),
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    })
+    .await
 }
 
 /// The HTTP/2 settings: the limits, and hyper's flow-control windows and send buffer on the
