@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use sockmesh_tests::{Nginx, Sidecar, TempDir, curl, http_policy};
+use sockmesh_tests::{Nginx, Sidecar, TempDir, curl, http_policy, metric};
 
 const RULES: &str = "        - path: \"/public/.*\"\n        - path: /whoami\n          host: good\\.example\n          headers: [\"X-Team: checkout\"]\n";
 
@@ -53,7 +53,7 @@ fn get(port: u16, target: &str, fields: &str) -> (u16, String) {
 
 #[test]
 fn other_spellings_of_a_path_are_checked_and_forwarded_normalised() {
-    let (_nginx, _s, port, _d) = start();
+    let (_nginx, sidecar, port, _d) = start();
     let host = "Host: web\r\n";
     for target in [
         "/public/../private",
@@ -72,6 +72,26 @@ fn other_spellings_of_a_path_are_checked_and_forwarded_normalised() {
         (200, "nginx GET /public/x?q=/../y\n")
     );
     assert_eq!(get(port, "/public/a%zz", host).0, 400);
+    // The 400 is counted and logged, on HTTP/2 too, with its reason.
+    let (status, _) = curl(&[
+        "--http2-prior-knowledge",
+        "--path-as-is",
+        &format!("http://127.0.0.1:{port}/public/b%zz"),
+    ]);
+    assert_eq!(status, 400);
+    let m = sidecar.metrics();
+    for protocol in ["http1", "http2"] {
+        let series =
+            format!("sockmesh_requests_total{{protocol=\"{protocol}\",verdict=\"error\"}}");
+        assert_eq!(metric(&m, &series), 1.0, "{series} in\n{m}");
+    }
+    let logs = sidecar.wait_log("/public/b%zz");
+    assert!(
+        logs.lines().any(|l| l.contains("/public/a%zz")
+            && l.contains("bad-request")
+            && l.contains("invalid percent-encoding")),
+        "access log line for the 400:\n{logs}"
+    );
     // A fragment is no part of a request target: both paths check and forward it stripped (a
     // rule like `.*\.css` must not see `/private#.css`).
     let (status, body) = get(port, "/public/x#frag.css", host);

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use hyper::body::Incoming;
-use sockmesh_policy::{GrpcCall, HttpRequest, Verdict};
+use sockmesh_policy::{GrpcCall, HttpRequest, RuleId, Verdict};
 
 use super::forward::{self, Outcome};
 use super::headers::{HeaderView, apply_actions};
@@ -40,7 +40,10 @@ pub async fn handle(
     };
     let (seen, verdict, note) = match decide(&ctx, endpoint, &mut req, is_grpc) {
         Ok(d) => d,
-        Err(why) => return Ok(respond::text(StatusCode::BAD_REQUEST, why)),
+        Err(rejected) => {
+            rejected.log(&ctx, protocol, start);
+            return Ok(respond::text(StatusCode::BAD_REQUEST, rejected.why));
+        }
     };
 
     let (resp, label, upstream) = if verdict.allowed {
@@ -81,15 +84,20 @@ pub async fn handle(
 }
 
 /// Checks a request against policy, after making its target what the upstream will receive
-/// ([`sanitize_target`]), and applies the verdict's header actions. `Err` is why the request is
+/// ([`sanitize_target`]), and applies the verdict's header actions. `Err`: the request is
 /// answered `400` instead.
 pub fn decide<B>(
     ctx: &ConnCtx,
     endpoint: SocketAddr,
     req: &mut Request<B>,
     is_grpc: bool,
-) -> Result<(Seen, Verdict, String), &'static str> {
-    sanitize_target(req)?;
+) -> Result<(Seen, Verdict, String), Rejected> {
+    if let Err(why) = sanitize_target(req) {
+        return Err(Rejected {
+            seen: Seen::of(req),
+            why,
+        });
+    }
     let seen = Seen::of(req);
     let path = seen.path();
     let verdict = ctx.shared.policy.load().check_http(
@@ -109,6 +117,36 @@ pub fn decide<B>(
     let note = apply_actions(req.headers_mut(), &verdict.header_actions);
     Ok((seen, verdict, note))
 }
+
+/// A request refused before policy saw it, because its target cannot be made what policy would
+/// check (see [`sanitize_target`]).
+pub struct Rejected {
+    seen: Seen,
+    pub why: &'static str,
+}
+
+impl Rejected {
+    /// Records the `400` in metrics (verdict `error`, rule `bad-request`) and the access log,
+    /// with the target as the client sent it and the reason as the note.
+    pub fn log(&self, ctx: &ConnCtx, protocol: Protocol, start: Instant) {
+        let verdict = Verdict {
+            allowed: false,
+            rule: RuleId::new(BAD_REQUEST_RULE),
+            header_actions: Vec::new(),
+        };
+        let done = Finished {
+            label: VerdictLabel::Error,
+            upstream: None,
+            status: StatusCode::BAD_REQUEST.as_u16(),
+            grpc_status: None,
+        };
+        self.seen
+            .log(ctx, protocol, &verdict, self.why, done, start);
+    }
+}
+
+/// The rule named for requests refused before policy: there is none.
+const BAD_REQUEST_RULE: &str = "bad-request";
 
 /// What the access log says of a request: cheap (reference-counted) clones, so the log can
 /// outlive the request, which moves upstream.

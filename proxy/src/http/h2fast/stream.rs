@@ -40,8 +40,9 @@ pub async fn serve(
     };
     let (seen, verdict, note) = match service::decide(ctx, endpoint, &mut req, is_grpc) {
         Ok(decided) => decided,
-        Err(why) => {
-            let resp = respond::text(StatusCode::BAD_REQUEST, why);
+        Err(rejected) => {
+            rejected.log(ctx, protocol, start);
+            let resp = respond::text(StatusCode::BAD_REQUEST, rejected.why);
             answer(&mut respond, resp, head_request).await;
             return;
         }
