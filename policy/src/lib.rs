@@ -36,8 +36,10 @@
 //!   L4 only. `headerMatches` `{name, value, mismatch}`: without `mismatch` the header must equal
 //!   `value` (no `value`: must be present); with `mismatch: LOG|ADD|DELETE|REPLACE` a mismatch does
 //!   not stop the rule from matching but yields a [`HeaderAction`] for the proxy to apply. Header
-//!   names are case-insensitive; a header sent more than once is matched as its values joined with
-//!   `,` (see [`Headers::get`]).
+//!   names are case-insensitive. Allow rules and header actions match a header sent more than
+//!   once as its values joined with `,` ([`Headers::get`]); deny rules also match any single value
+//!   or comma-separated member, and a non-text value, so repetition cannot sidestep them
+//!   ([`Headers::any_value`]).
 //! * **gRPC (our extension).** `rules.grpc: [{service, method, serviceRegex, methodRegex}]`:
 //!   `service`/`method` are exact, `*Regex` full-match; absent = any. They only match requests the
 //!   proxy identified as gRPC ([`HttpRequest::grpc`]). A port may carry `http` and `grpc` rules

@@ -135,9 +135,18 @@ pub struct ConnMeta {
 pub trait Headers {
     /// The value of header `lowercase_name`: a field sent more than once is its values joined
     /// with `,` in order, as Envoy's header matchers see it (so `x-team: a` then `x-team: b` is
-    /// `a,b`, and matches a rule for neither alone). `None` if absent or a value is not text
-    /// (the proxy takes visible ASCII and spaces only).
+    /// `a,b`). Allow rules and header actions match this value. `None` if absent or a value is
+    /// not text (the proxy takes visible ASCII, space and tab only).
     fn get(&self, lowercase_name: &str) -> Option<Cow<'_, str>>;
+
+    /// Calls `f` on each field value of `lowercase_name` in order (`None` for a value that is not
+    /// text) until it returns `true`; returns whether it did (`false` when absent). Deny rules
+    /// match through this, so no value can hide behind another. The default visits only the
+    /// joined value of [`Headers::get`], enough for maps holding one text value per name;
+    /// implementors keeping repeated fields or non-text values must override it.
+    fn any_value(&self, lowercase_name: &str, f: &mut dyn FnMut(Option<&str>) -> bool) -> bool {
+        self.get(lowercase_name).is_some_and(|v| f(Some(&v)))
+    }
 }
 
 /// Joins the values of one field as [`Headers::get`] describes; `None` for no values, or when
@@ -177,9 +186,22 @@ fn pairs_get<'a, K: AsRef<str> + 'a, V: AsRef<str> + 'a>(
     )
 }
 
+/// (name, value) pairs: [`Headers::any_value`] over each matching pair.
+fn pairs_any<'a, K: AsRef<str> + 'a, V: AsRef<str> + 'a>(
+    mut pairs: impl Iterator<Item = &'a (K, V)>,
+    lowercase_name: &str,
+    f: &mut dyn FnMut(Option<&str>) -> bool,
+) -> bool {
+    pairs.any(|(k, v)| k.as_ref().eq_ignore_ascii_case(lowercase_name) && f(Some(v.as_ref())))
+}
+
 impl Headers for &[(&str, &str)] {
     fn get(&self, lowercase_name: &str) -> Option<Cow<'_, str>> {
         pairs_get(self.iter(), lowercase_name)
+    }
+
+    fn any_value(&self, lowercase_name: &str, f: &mut dyn FnMut(Option<&str>) -> bool) -> bool {
+        pairs_any(self.iter(), lowercase_name, f)
     }
 }
 
@@ -187,11 +209,19 @@ impl<const N: usize> Headers for [(&str, &str); N] {
     fn get(&self, lowercase_name: &str) -> Option<Cow<'_, str>> {
         pairs_get(self.iter(), lowercase_name)
     }
+
+    fn any_value(&self, lowercase_name: &str, f: &mut dyn FnMut(Option<&str>) -> bool) -> bool {
+        pairs_any(self.iter(), lowercase_name, f)
+    }
 }
 
 impl Headers for Vec<(String, String)> {
     fn get(&self, lowercase_name: &str) -> Option<Cow<'_, str>> {
         pairs_get(self.iter(), lowercase_name)
+    }
+
+    fn any_value(&self, lowercase_name: &str, f: &mut dyn FnMut(Option<&str>) -> bool) -> bool {
+        pairs_any(self.iter(), lowercase_name, f)
     }
 }
 

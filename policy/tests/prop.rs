@@ -68,6 +68,8 @@ const HEADER_SETS: &[&[&str]] = &[
     &["x-a: 2", "x-b"],
     &["x-a 1"],
     &["x-c:2"],
+    &["x-a: 1,2"],
+    &["X-B: 0, 1"],
 ];
 
 fn http_rule() -> impl Strategy<Value = HttpRule> {
@@ -244,10 +246,21 @@ fn request() -> impl Strategy<Value = Req> {
             ][..],
         ),
         opt(&["h", "g"]),
+        // Repeated names and comma lists, so deny rules meet values hidden behind others.
         proptest::sample::subsequence(
-            &[("X-A", "1"), ("x-b", "1"), ("x-c", "2"), ("x-d", "")][..],
-            0..4,
-        ),
+            &[
+                ("X-A", "1"),
+                ("x-b", "1"),
+                ("x-c", "2"),
+                ("x-d", ""),
+                ("x-a", "2"),
+                ("X-B", "0, 1"),
+                ("x-c", "9,2"),
+                ("x-a", "1 ,\t2"),
+            ][..],
+            0..6,
+        )
+        .prop_shuffle(),
         proptest::sample::select(&[false, true][..]),
         opt(&[("s.S", "M"), ("t.T", "N"), ("s.X", "N")]),
     )

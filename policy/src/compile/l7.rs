@@ -13,6 +13,7 @@ use crate::verdict::{HeaderAction, RuleId};
 
 use super::bits::Bits;
 use super::field::{FieldIndex, Pattern};
+use super::header::HeaderMatching;
 
 /// One L7 rule of a group.
 #[derive(Debug)]
@@ -139,8 +140,14 @@ impl L7Index {
     }
 
     /// The first rule (in decision order) that matches `req`, among `peer_rules` (the rules whose
-    /// entry matches the peer, see [`L7Index::rules_of`]).
-    pub(crate) fn first_match(&self, req: &HttpRequest<'_>, peer_rules: &Bits) -> Option<&L7Rule> {
+    /// entry matches the peer, see [`L7Index::rules_of`]); header conditions are met as `headers`
+    /// says (the side's semantics).
+    pub(crate) fn first_match(
+        &self,
+        req: &HttpRequest<'_>,
+        peer_rules: &Bits,
+        headers: HeaderMatching,
+    ) -> Option<&L7Rule> {
         // Path first: it is the most selective field, and an empty candidate set stops early.
         let mut cand = self.http.clone();
         cand.and_assign(peer_rules);
@@ -160,18 +167,15 @@ impl L7Index {
         }
         cand.ones()
             .filter_map(|i| self.rules.get(i))
-            .find(|r| r.headers_match(req.headers))
+            .find(|r| r.headers_match(req.headers, headers))
     }
 }
 
 impl L7Rule {
-    fn headers_match(&self, headers: &dyn Headers) -> bool {
+    fn headers_match(&self, headers: &dyn Headers, matching: HeaderMatching) -> bool {
         self.required
             .iter()
-            .all(|(name, want)| match headers.get(name) {
-                None => false,
-                Some(v) => want.as_deref().is_none_or(|w| w == v.as_ref()),
-            })
+            .all(|(name, want)| matching.matches(headers, name, want.as_deref()))
     }
 
     /// The header actions of this (deciding) rule for `headers`.

@@ -10,6 +10,7 @@ mod describe;
 mod entry;
 mod field;
 mod group;
+mod header;
 mod l7;
 mod ports;
 mod regexes;
@@ -26,6 +27,7 @@ use crate::verdict::{ConnVerdict, L7Kind, RuleId, Verdict};
 
 use entry::Entry;
 use group::Group;
+use header::HeaderMatching;
 use ports::PortIndex;
 
 pub use field::check_regex;
@@ -77,6 +79,8 @@ pub enum CompileError {
 struct Side {
     entries: Vec<Entry>,
     ports: PortIndex,
+    /// How its L7 rules' header conditions are met: joined for allow, any value for deny.
+    headers: HeaderMatching,
 }
 
 /// A rule that matched: (entry index in decision order, id, L7 rule if it decided).
@@ -87,12 +91,34 @@ struct Hit<'a> {
 }
 
 impl Side {
-    fn build(entries: Vec<Entry>, direction: Direction) -> Result<Side, CompileError> {
+    fn build(entries: Vec<Entry>, direction: Direction, deny: bool) -> Result<Side, CompileError> {
         let ports = PortIndex::build(&entries).map_err(|e| CompileError::TooLarge {
             direction,
             message: e.to_string(),
         })?;
-        Ok(Side { entries, ports })
+        Ok(Side {
+            entries,
+            ports,
+            headers: Side::header_matching(deny),
+        })
+    }
+
+    fn empty(deny: bool) -> Side {
+        Side {
+            entries: Vec::new(),
+            ports: PortIndex::default(),
+            headers: Side::header_matching(deny),
+        }
+    }
+
+    /// Deny rules match any value of a header, so repeating a field or listing values cannot
+    /// sidestep them; allow rules match the joined value (see [`HeaderMatching`]).
+    fn header_matching(deny: bool) -> HeaderMatching {
+        if deny {
+            HeaderMatching::AnyValue
+        } else {
+            HeaderMatching::Joined
+        }
     }
 
     fn group(&self, conn: &ConnMeta) -> Option<&Group> {
@@ -139,7 +165,7 @@ impl Side {
                 l7: None,
             });
         let l7 = g.l7.as_ref().and_then(|idx| {
-            let r = idx.first_match(req, &idx.rules_of(&peers.hits))?;
+            let r = idx.first_match(req, &idx.rules_of(&peers.hits), self.headers)?;
             let order = *g.entries.get(r.local_entry)?;
             Some(Hit {
                 order,
@@ -239,8 +265,8 @@ impl CompiledPolicy {
                 )
             };
             Ok(DirIndex {
-                allow: Side::build(allow, direction)?,
-                deny: Side::build(deny, direction)?,
+                allow: Side::build(allow, direction, false)?,
+                deny: Side::build(deny, direction, true)?,
                 default_allowed: !default_deny,
                 default_id,
             })
@@ -264,14 +290,8 @@ impl CompiledPolicy {
     /// naming `default-allow`. Handy before the first policy load.
     pub fn allow_all() -> CompiledPolicy {
         let dir = |direction: Direction| DirIndex {
-            allow: Side {
-                entries: Vec::new(),
-                ports: PortIndex::default(),
-            },
-            deny: Side {
-                entries: Vec::new(),
-                ports: PortIndex::default(),
-            },
+            allow: Side::empty(false),
+            deny: Side::empty(true),
             default_allowed: true,
             default_id: RuleId::default_allow(
                 direction,

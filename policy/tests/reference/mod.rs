@@ -49,33 +49,54 @@ fn full(pattern: &Option<String>, value: Option<&str>) -> bool {
     }
 }
 
-fn header<'a>(req: &'a Req, name: &str) -> Option<&'a str> {
+/// The values of field `name`, in order.
+fn values<'a>(req: &'a Req, name: &str) -> Vec<&'a str> {
     req.headers
         .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
+        .collect()
 }
 
-fn http_matches(r: &HttpRule, req: &Req) -> bool {
+/// Envoy's view: the values joined with `,`; `None` if absent.
+fn header(req: &Req, name: &str) -> Option<String> {
+    let vs = values(req, name);
+    (!vs.is_empty()).then(|| vs.join(","))
+}
+
+/// Whether header `name` meets `want` (`None`: present). Allow rules compare the joined value;
+/// deny rules also take any field value or any trimmed comma-separated member of one.
+fn header_ok(req: &Req, name: &str, want: Option<&str>, deny: bool) -> bool {
+    let Some(joined) = header(req, name) else {
+        return false;
+    };
+    let Some(want) = want else { return true };
+    if joined == want {
+        return true;
+    }
+    deny && values(req, name).iter().any(|v| {
+        *v == want
+            || v.split(',')
+                .any(|m| m.trim_matches(|c| c == ' ' || c == '\t') == want)
+    })
+}
+
+fn http_matches(r: &HttpRule, req: &Req, deny: bool) -> bool {
     full(&r.method, Some(req.method))
         && full(&r.path, Some(req.path))
         && full(&r.host, req.host)
         && r.headers.iter().all(|line| match line.split_once(' ') {
             // Cilium: split at the first space, drop a trailing ':' from the name.
-            Some((n, v)) => header(req, n.trim_end_matches(':')) == Some(v.trim()),
+            Some((n, v)) => header_ok(req, n.trim_end_matches(':'), Some(v.trim()), deny),
             None => match line.split_once(':') {
-                Some((n, v)) => header(req, n) == Some(v),
-                None => header(req, line).is_some(),
+                Some((n, v)) => header_ok(req, n, Some(v), deny),
+                None => header_ok(req, line, None, deny),
             },
         })
         && r.header_matches
             .iter()
             .filter(|m| m.mismatch.is_none())
-            .all(|m| match (&m.value, header(req, &m.name)) {
-                (_, None) => false,
-                (None, Some(_)) => true,
-                (Some(want), Some(got)) => want == got,
-            })
+            .all(|m| header_ok(req, &m.name, m.value.as_deref(), deny))
 }
 
 fn actions(r: &HttpRule, req: &Req) -> Vec<HeaderAction> {
@@ -86,7 +107,7 @@ fn actions(r: &HttpRule, req: &Req) -> Vec<HeaderAction> {
         let matched = match (&m.value, got) {
             (_, None) => false,
             (None, Some(_)) => true,
-            (Some(w), Some(g)) => w == g,
+            (Some(w), Some(g)) => *w == g,
         };
         if matched {
             continue;
@@ -209,7 +230,7 @@ fn first(sel: &[(String, &Spec)], req: &Req, deny: bool, l4_only: bool) -> Optio
                     return Some(Found::L7(id, Vec::new()));
                 }
                 for (k, h) in l7.http.iter().enumerate() {
-                    if http_matches(h, req) {
+                    if http_matches(h, req, deny) {
                         return Some(Found::L7(format!("{id}.rules.http[{k}]"), actions(h, req)));
                     }
                 }

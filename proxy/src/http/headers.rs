@@ -17,6 +17,13 @@ impl sockmesh_policy::Headers for HeaderView<'_> {
                 .map(|v| v.to_str().ok()),
         )
     }
+
+    fn any_value(&self, lowercase_name: &str, f: &mut dyn FnMut(Option<&str>) -> bool) -> bool {
+        self.0
+            .get_all(lowercase_name)
+            .iter()
+            .any(|v| f(v.to_str().ok()))
+    }
 }
 
 /// Applies `headerMatches` mismatch actions (ADD, DELETE, REPLACE); returns a note for the access

@@ -204,6 +204,92 @@ fn l7_deny_rules_deny_matching_requests_only() {
     assert_eq!(c.check_connection(&ing("1.1.1.1", 81)).l7, L7Kind::None);
 }
 
+const DENY_HEADERS: &str = "  ingress:\n  - {}\n  ingressDeny:\n  - toPorts:\n    - ports: [{port: 80}]\n      rules:\n        http:\n        - {path: /a, headers: [\"X-Evil: yes\"]}\n        - {path: /b, headers: [X-Probe]}\n        - path: /c\n          headerMatches: [{name: X-Tenant, value: evil}]\n";
+
+#[test]
+fn deny_header_rule_is_not_sidestepped_by_repetition_second_value_or_list() {
+    let c = compile(DENY_HEADERS);
+    let m = ing("1.1.1.1", 80);
+    let denied = |path: &str, h: &[(&str, &str)]| !c.check_http(&m, &get(path, &h)).allowed;
+    for h in [
+        &[("x-evil", "yes")][..],
+        &[("x-evil", "yes"), ("X-Evil", "yes")],
+        &[("x-evil", "other"), ("x-evil", "yes")],
+        &[("x-evil", "yes, other")],
+        &[("x-evil", "other,yes")],
+        &[("x-evil", "a"), ("x-evil", " yes\t, b")],
+    ] {
+        assert!(denied("/a", h), "{h:?}");
+    }
+    assert!(!denied("/a", &[("x-evil", "no"), ("x-evil", "yess, yes-")]));
+    assert!(!denied("/a", &[]));
+    for h in [
+        &[("x-tenant", "evil"), ("x-tenant", "acme")][..],
+        &[("x-tenant", "acme, evil")],
+    ] {
+        assert!(denied("/c", h), "headerMatches too: {h:?}");
+    }
+}
+
+#[test]
+fn presence_only_deny_still_matches_any_presence() {
+    let c = compile(DENY_HEADERS);
+    let m = ing("1.1.1.1", 80);
+    let denied = |h: &[(&str, &str)]| !c.check_http(&m, &get("/b", &h)).allowed;
+    assert!(denied(&[("x-probe", "")]));
+    assert!(denied(&[("x-probe", "1"), ("x-probe", "2")]));
+    assert!(!denied(&[("x-other", "1")]));
+}
+
+/// One field, named `.0`, whose value is not text (as the proxy's views report obs-text).
+struct NonText(&'static str);
+
+impl crate::request::Headers for NonText {
+    fn get(&self, _: &str) -> Option<std::borrow::Cow<'_, str>> {
+        None
+    }
+
+    fn any_value(&self, name: &str, f: &mut dyn FnMut(Option<&str>) -> bool) -> bool {
+        name == self.0 && f(None)
+    }
+}
+
+fn allowed_with_non_text(c: &crate::CompiledPolicy, path: &str, field: &'static str) -> bool {
+    let r = HttpRequest {
+        headers: &NonText(field),
+        ..req("GET", path)
+    };
+    c.check_http(&ing("1.1.1.1", 80), &r).allowed
+}
+
+#[test]
+fn deny_header_rule_fails_closed_on_non_text_values() {
+    let c = compile(DENY_HEADERS);
+    assert!(!allowed_with_non_text(&c, "/a", "x-evil"));
+    assert!(!allowed_with_non_text(&c, "/b", "x-probe"));
+    assert!(allowed_with_non_text(&c, "/a", "x-other"));
+    let allow = compile(
+        "  ingress:\n  - toPorts:\n    - ports: [{port: 80}]\n      rules:\n        http: [{path: /a, headers: [X-Evil]}]\n",
+    );
+    assert!(
+        !allowed_with_non_text(&allow, "/a", "x-evil"),
+        "allow rules keep treating a non-text value as absent"
+    );
+}
+
+#[test]
+fn allow_header_rule_still_requires_the_joined_value_not_any_value() {
+    let c = compile(
+        "  ingress:\n  - toPorts:\n    - ports: [{port: 80}]\n      rules:\n        http: [{path: /a, headers: [\"X-Team: checkout\"]}]\n",
+    );
+    let m = ing("1.1.1.1", 80);
+    let allowed = |h: &[(&str, &str)]| c.check_http(&m, &get("/a", &h)).allowed;
+    assert!(allowed(&[("x-team", "checkout")]));
+    assert!(!allowed(&[("x-team", "checkout"), ("x-team", "checkout")]));
+    assert!(!allowed(&[("x-team", "checkout"), ("x-team", "evil")]));
+    assert!(!allowed(&[("x-team", "checkout, evil")]));
+}
+
 #[test]
 fn describe_lists_effective_rules() {
     let c = compile(HTTP);

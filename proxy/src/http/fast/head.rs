@@ -353,4 +353,11 @@ impl sockmesh_policy::Headers for FieldView<'_, '_> {
                 .map(|h| visible_ascii(h.value)),
         )
     }
+
+    fn any_value(&self, lowercase_name: &str, f: &mut dyn FnMut(Option<&str>) -> bool) -> bool {
+        self.0
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(lowercase_name))
+            .any(|h| f(visible_ascii(h.value)))
+    }
 }
