@@ -294,3 +294,40 @@ fn requests_on_separate_connections_alternate_between_endpoints() {
     assert!(logged, "four access-log lines expected:\n{log}");
     assert_eq!((hits(&log, &up_a), hits(&log, &up_b)), (2, 2), "{log}");
 }
+
+/// A chunked HTTP/1.1 response with trailer fields reaches an HTTP/2 client as DATA and then a
+/// trailers block (hop-by-hop trailer fields left out).
+#[test]
+fn http1_trailers_reach_an_http2_client() {
+    require("nghttp", "apt-get install -y nghttp2-client");
+    let origin_port = free_port();
+    let mut origin = sockmesh_tests::Child::spawn(
+        Command::new("python3")
+            .arg(sockmesh_tests::root().join("tests/python/trailers_origin.py"))
+            .arg(origin_port.to_string())
+            .stdout(std::process::Stdio::piped()),
+    );
+    let stdout = origin.0.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+        .expect("origin output");
+    assert_eq!(line.trim(), "ready", "origin did not start");
+    let (_sidecar, port, _dir) = start(origin_port, &["--upstream-protocol", "http1"]);
+    let out = Command::new("nghttp")
+        .args(["-v", "-t", "10"])
+        .arg(format!("http://127.0.0.1:{port}/public/t"))
+        .output()
+        .expect("nghttp");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("chunk1chunk2"), "{text}");
+    // nghttp prints a HEADERS frame's fields before the frame line.
+    let trailers = text
+        .rsplit_once("recv DATA frame")
+        .map(|(_, t)| t)
+        .unwrap_or_default();
+    assert!(
+        trailers.contains("x-checksum: abc123") && trailers.contains("END_STREAM"),
+        "no trailers block after the body:\n{text}"
+    );
+    assert!(!trailers.contains("connection"), "{text}");
+}

@@ -32,10 +32,15 @@ enum State {
     Done,
 }
 
+/// Largest trailer section kept for a client that gets trailers as their own frame.
+const MAX_TRAILERS: usize = 16 * 1024;
+
 #[derive(Debug)]
 pub struct Chunked {
     state: State,
     line: usize,
+    /// The trailer section's bytes (each line with its CRLF), when asked for.
+    trailers: Option<Vec<u8>>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -55,11 +60,26 @@ impl Default for Chunked {
                 ext: false,
             },
             line: 0,
+            trailers: None,
         }
     }
 }
 
 impl Chunked {
+    /// A scanner that keeps the trailer section (see [`Chunked::take_trailers`]).
+    pub fn keeping_trailers() -> Chunked {
+        Chunked {
+            trailers: Some(Vec::new()),
+            ..Chunked::default()
+        }
+    }
+
+    /// The trailer fields seen, as `name: value\r\n` lines; empty when there were none (or they
+    /// were not kept).
+    pub fn take_trailers(&mut self) -> Vec<u8> {
+        self.trailers.take().unwrap_or_default()
+    }
+
     /// Scans the next bytes of the body.
     pub fn scan(&mut self, input: &[u8]) -> Result<Scan, &'static str> {
         self.scan_data(input, |_| {})
@@ -67,7 +87,7 @@ impl Chunked {
 
     /// Scans the next bytes of the body and hands `data` the ranges of `input` that are chunk
     /// data: the body de-chunked, for a client that frames it otherwise (HTTP/2 DATA frames).
-    /// Trailer fields are skipped.
+    /// Trailer fields are kept only by a scanner made with [`Chunked::keeping_trailers`].
     pub fn scan_data(
         &mut self,
         input: &[u8],
@@ -145,11 +165,21 @@ impl Chunked {
                     }
                     _ => return Err("chunk data not followed by CRLF"),
                 },
-                State::Trailer { empty } => match b {
-                    b'\r' => State::TrailerLf { empty },
-                    b'\n' => return Err("bare LF in trailer"),
-                    _ => State::Trailer { empty: false },
-                },
+                State::Trailer { empty } => {
+                    if let Some(kept) = &mut self.trailers
+                        && !(empty && b == b'\r')
+                    {
+                        if kept.len() >= MAX_TRAILERS {
+                            return Err("trailer section too large");
+                        }
+                        kept.push(b);
+                    }
+                    match b {
+                        b'\r' => State::TrailerLf { empty },
+                        b'\n' => return Err("bare LF in trailer"),
+                        _ => State::Trailer { empty: false },
+                    }
+                }
                 State::TrailerLf { empty } => match b {
                     b'\n' if empty => {
                         self.state = State::Done;
@@ -157,6 +187,9 @@ impl Chunked {
                     }
                     b'\n' => {
                         self.line = 0;
+                        if let Some(kept) = &mut self.trailers {
+                            kept.push(b'\n');
+                        }
                         State::Trailer { empty: true }
                     }
                     _ => return Err("malformed trailer"),

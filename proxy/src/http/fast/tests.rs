@@ -186,3 +186,40 @@ fn chunked_bodies_end_where_rfc_9112_says() {
     }
     assert!(scan_all(&[b'1'; 5000], 64).is_err(), "endless size line");
 }
+
+#[test]
+fn chunked_bodies_give_their_data_and_trailers_in_any_split() {
+    let body = b"5\r\nhello\r\n6;name=v\r\n world\r\n0\r\nX-T: 1\r\nGrpc-Status: 0\r\n\r\n";
+    for step in [1, 2, 3, 7, body.len()] {
+        let mut c = Chunked::keeping_trailers();
+        let mut data = Vec::new();
+        let mut end = None;
+        for (i, part) in body.chunks(step).enumerate() {
+            let scan = c
+                .scan_data(part, |r| data.extend_from_slice(&part[r]))
+                .expect("valid");
+            if let Scan::End(n) = scan {
+                end = Some(i * step + n);
+            }
+        }
+        assert_eq!(end, Some(body.len()), "step {step}");
+        assert_eq!(data, b"hello world", "step {step}");
+        assert_eq!(
+            c.take_trailers(),
+            b"X-T: 1\r\nGrpc-Status: 0\r\n",
+            "step {step}"
+        );
+    }
+    let mut plain = Chunked::keeping_trailers();
+    assert_eq!(plain.scan_data(b"0\r\n\r\n", |_| {}), Ok(Scan::End(5)));
+    assert!(plain.take_trailers().is_empty());
+    let mut huge = Chunked::keeping_trailers();
+    let mut endless = b"0\r\n".to_vec();
+    for _ in 0..1000 {
+        endless.extend_from_slice(b"X-Long: 0123456789012345678901\r\n");
+    }
+    assert!(
+        huge.scan_data(&endless, |_| {}).is_err(),
+        "unbounded trailers"
+    );
+}

@@ -7,16 +7,21 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use h2::{RecvStream, SendStream};
+use http::HeaderMap;
+use http::header::{HeaderName, HeaderValue};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::exchange::BodyFraming;
 use crate::http::fast::chunked::{Chunked, Scan};
 use crate::http::fast::head::Framing;
+use crate::http::headers::is_hop_by_hop;
 use crate::upstream::RawConn;
 
 /// Bytes read from the upstream at a time.
 const READ: usize = 16 * 1024;
+/// Trailer fields relayed from a chunked response (gRPC sends two or three).
+const MAX_TRAILER_FIELDS: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
@@ -76,7 +81,8 @@ pub enum Relay {
     Truncated,
 }
 
-/// Relays the response body, which begins at `start` in `up.buf`, as `framing` delimits it.
+/// Relays the response body, which begins at `start` in `up.buf`, as `framing` delimits it;
+/// a chunked body's trailer fields follow as a trailers block.
 /// `stall` bounds each wait for the upstream and for the client's window.
 pub async fn relay(
     up: &mut RawConn,
@@ -85,7 +91,7 @@ pub async fn relay(
     mut start: usize,
     stall: Duration,
 ) -> io::Result<Relay> {
-    let mut chunked = Chunked::default();
+    let mut chunked = Chunked::keeping_trailers();
     let mut left = match framing {
         Framing::Length(n) => n,
         _ => 0,
@@ -116,7 +122,21 @@ pub async fn relay(
             }
         };
         let extra = used < bytes.len();
-        send_data(send, data.split().freeze(), done, stall).await?;
+        let trailers = if done && framing == Framing::Chunked {
+            trailer_fields(&chunked.take_trailers())
+        } else {
+            None
+        };
+        send_data(
+            send,
+            data.split().freeze(),
+            done && trailers.is_none(),
+            stall,
+        )
+        .await?;
+        if let Some(trailers) = trailers {
+            send.send_trailers(trailers).map_err(io::Error::other)?;
+        }
         if done {
             return Ok(Relay::Complete { extra });
         }
@@ -172,4 +192,35 @@ pub async fn send_data(
             .map_err(io::Error::other)?;
     }
     Ok(())
+}
+
+/// The trailer fields of a chunked body as an HTTP/2 trailers block; `None` when there are none.
+/// Fields HTTP/2 cannot carry (hop-by-hop, or not valid field names and values) are left out.
+fn trailer_fields(section: &[u8]) -> Option<HeaderMap> {
+    if section.is_empty() {
+        return None;
+    }
+    let mut lines = section.to_vec();
+    lines.extend_from_slice(b"\r\n");
+    let mut storage = [httparse::EMPTY_HEADER; MAX_TRAILER_FIELDS];
+    let Ok(httparse::Status::Complete((_, fields))) = httparse::parse_headers(&lines, &mut storage)
+    else {
+        tracing::debug!(
+            "upstream trailers not relayed: malformed or more than {MAX_TRAILER_FIELDS} fields"
+        );
+        return None;
+    };
+    let mut map = HeaderMap::new();
+    for f in fields {
+        if is_hop_by_hop(f.name) {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(f.name.as_bytes()),
+            HeaderValue::from_bytes(f.value),
+        ) {
+            map.append(name, value);
+        }
+    }
+    (!map.is_empty()).then_some(map)
 }
