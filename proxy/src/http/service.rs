@@ -91,12 +91,12 @@ pub fn decide<B>(
     endpoint: SocketAddr,
     req: &mut Request<B>,
     is_grpc: bool,
-) -> Result<(Seen, Verdict, String), Rejected> {
+) -> Result<(Seen, Verdict, String), Box<Rejected>> {
     if let Err(why) = sanitize_target(req) {
-        return Err(Rejected {
+        return Err(Box::new(Rejected {
             seen: Seen::of(req),
             why,
-        });
+        }));
     }
     let seen = Seen::of(req);
     let path = seen.path();
