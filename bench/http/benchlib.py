@@ -14,7 +14,7 @@ wrk/h2load parsers print one line: "rps requests p50_ms p99_ms bad" where bad co
 responses plus failed/errored requests.
 """
 
-import re
+import statistics, re
 import socket
 import sys
 
@@ -148,50 +148,69 @@ def parse_h2load(path, log):
 
 
 def table(path, clk_tck):
-    rows = []
+    """One line per (target, tool): the median over the rounds of each figure, and the spread
+    (min..max) of CPU per request; the targets compare medians."""
+    runs = {}
+    order = []
     for line in open(path):
         line = line.rstrip("\n")
         if not line:
             continue
         target, tool, rps, total, p50, p99, bad, putk, pstk, otk = line.split("\t")
-        rows.append(dict(target=target, tool=tool, rps=float(rps), total=int(total), p50=float(p50),
-                         p99=float(p99), bad=int(bad), putk=int(putk), pstk=int(pstk), otk=int(otk)))
-    direct = {r["tool"]: r["rps"] for r in rows if r["target"] == "direct"}
+        total = int(total)
+
+        def us(ticks):
+            return (int(ticks) * 1e6 / clk_tck / total) if total else float("nan")
+
+        key = (target, tool)
+        if key not in runs:
+            runs[key] = []
+            order.append(key)
+        runs[key].append(dict(rps=float(rps), p50=float(p50), p99=float(p99), bad=int(bad),
+                              cpu=us(int(putk) + int(pstk)), user=us(putk), sys=us(pstk),
+                              origin=us(otk)))
+    med = {}
+    for key, rs in runs.items():
+        m = {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50", "p99", "cpu", "user",
+                                                               "sys", "origin")}
+        m["bad"] = sum(r["bad"] for r in rs)
+        m["lo"] = min(r["cpu"] for r in rs)
+        m["hi"] = max(r["cpu"] for r in rs)
+        m["n"] = len(rs)
+        med[key] = m
     hdr = ("target", "tool", "req/s", "vs direct", "p50 ms", "p99 ms", "CPU us/req",
-           "(user+sys)", "origin us/req", "errors")
-    fmt = "%-15s %-11s %8s %9s %7s %7s %10s %13s %13s %6s"
+           "[min..max]", "(user+sys)", "origin us/req", "errors")
+    fmt = "%-15s %-11s %8s %9s %7s %7s %10s %13s %11s %13s %6s"
     print(fmt % hdr)
-    print("-" * 108)
-
-    def us(r, t):
-        return (t * 1e6 / clk_tck / r["total"]) if r["total"] else float("nan")
-
-    for r in rows:
-        ratio = r["rps"] / direct[r["tool"]] if direct.get(r["tool"]) else float("nan")
-        cpu = "%.1f" % us(r, r["putk"] + r["pstk"])
-        if r["target"] == "direct":
+    print("-" * 122)
+    for key in order:
+        target, tool = key
+        m = med[key]
+        d = med.get(("direct", tool))
+        ratio = m["rps"] / d["rps"] if d and d["rps"] else float("nan")
+        cpu = "%.1f" % m["cpu"]
+        if target == "direct":
             cpu = "(%s)" % cpu
-        split = "%.1f+%.1f" % (us(r, r["putk"]), us(r, r["pstk"]))
-        print(fmt % (r["target"], r["tool"], "%.0f" % r["rps"], "%.2f" % ratio, "%.2f" % r["p50"],
-                     "%.2f" % r["p99"], cpu, split, "%.1f" % us(r, r["otk"]), r["bad"]))
-    print("(direct rows: CPU is the nginx origin's own; proxy rows: the proxy's; CPU from /proc/PID/stat)")
+        print(fmt % (target, tool, "%.0f" % m["rps"], "%.2f" % ratio, "%.2f" % m["p50"],
+                     "%.2f" % m["p99"], cpu, "[%.1f..%.1f]" % (m["lo"], m["hi"]),
+                     "%.1f+%.1f" % (m["user"], m["sys"]), "%.1f" % m["origin"], m["bad"]))
+    rounds = max(m["n"] for m in med.values()) if med else 0
+    print("(medians of %d rounds; direct rows: CPU is the nginx origin's own; proxy rows: the "
+          "proxy's; CPU from /proc/PID/stat)" % rounds)
     print()
-    by = {(r["target"], r["tool"]): r for r in rows}
-    for tool in sorted({r["tool"] for r in rows}, key=lambda t: [r["tool"] for r in rows].index(t)):
-        sm = by.get(("sockmesh", tool))
-        others = [(t, by[(t, tool)]) for t in ("haproxy", "nginx-proxy") if (t, tool) in by]
+    for tool in dict.fromkeys(t for _, t in order):
+        sm = med.get(("sockmesh", tool))
+        others = [(t, med[(t, tool)]["cpu"]) for t in ("haproxy", "nginx-proxy") if (t, tool) in med]
         if not sm or not others:
             continue
-        smc = us(sm, sm["putk"] + sm["pstk"])
-        oc = [(t, us(o, o["putk"] + o["pstk"])) for t, o in others]
-        ok = all(smc <= c for _, c in oc)
+        ok = all(sm["cpu"] <= c for _, c in others)
         print("CPU target %-11s sockmesh %.1f us/req vs %s: %s" % (
-            tool, smc, ", ".join("%s %.1f" % tc for tc in oc), "MET" if ok else "NOT MET"))
-        spliced = by.get(("sockmesh+splice", tool))
+            tool, sm["cpu"], ", ".join("%s %.1f" % tc for tc in others), "MET" if ok else "NOT MET"))
+        spliced = med.get(("sockmesh+splice", tool))
         if spliced:
-            sc = us(spliced, spliced["putk"] + spliced["pstk"])
+            sc = spliced["cpu"]
             print("  with the client hop spliced (eBPF): %.1f us/req, %s" % (
-                sc, "at or below both" if all(sc <= c for _, c in oc) else "not below both"))
+                sc, "at or below both" if all(sc <= c for _, c in others) else "not below both"))
 
 
 def main(argv):

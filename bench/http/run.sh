@@ -6,6 +6,8 @@
 #
 # Environment:
 #   DURATION     seconds per row (default 10)
+#   ROUNDS       rounds of all rows, interleaved (default 3); the table shows per-row medians and
+#                the spread of CPU per request, so that one noisy row cannot decide a target
 #   SOCKMESH_BIN sockmesh binary (default target/release/sockmesh, built if missing)
 #   RULES        HTTP rules in the policy in force during the load rows (default 100)
 #   RSS_RULES    rules loaded for the idle-RSS measurement (default 1000)
@@ -26,6 +28,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 LIB="$HERE/benchlib.py"
 DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
 RULES=${RULES:-100}
 RSS_RULES=${RSS_RULES:-1000}
 CONNS=${CONNS:-50}
@@ -334,13 +337,14 @@ row() {
     read -r rps total p50 p99 bad <<<"$parsed"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$tool" "$rps" "$total" "$p50" \
         "$p99" "$bad" $((pu1 - pu0)) $((ps1 - ps0)) $((o1 - o0)) >>"$ROWS"
-    echo "  $target $tool: $rps req/s" >&2
+    echo "  round $ROUND: $target $tool: $rps req/s" >&2
 }
 
 START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 NROWS=12; [[ -n "$SMB_PID" ]] && NROWS=15
-echo "running $NROWS rows of ${DURATION}s ..." >&2
+echo "running $ROUNDS rounds of $NROWS rows of ${DURATION}s ..." >&2
+for ROUND in $(seq 1 "$ROUNDS"); do
 for tool in wrk h2load-m1 h2load-m10; do
     if [[ $tool == wrk ]]; then
         row direct "$tool" "$O_H1" "$ORIGIN_PIDS"
@@ -355,6 +359,7 @@ for tool in wrk h2load-m1 h2load-m10; do
         row haproxy "$tool" "$HA_H2" "$HA_PID"
         row nginx-proxy "$tool" "$NP_H2" "$NP_PIDS"
     fi
+done
 done
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 RSS_SM_AFTER=$(python3 "$LIB" rss "$SM_PID")
@@ -371,7 +376,7 @@ read -r rssA hwmA <<<"$RSS_SM_AFTER"
 mkdir -p "$HERE/results"
 {
     echo "# bench/http: $START, $(nproc) CPUs, $(uname -r), checkout at git $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet HEAD -- 2>/dev/null || echo ' (dirty)')"
-    echo "# command: DURATION=$DURATION RULES=$RULES RSS_RULES=$RSS_RULES CONNS=$CONNS $CMDLINE"
+    echo "# command: DURATION=$DURATION ROUNDS=$ROUNDS RULES=$RULES RSS_RULES=$RSS_RULES CONNS=$CONNS $CMDLINE"
     echo "# $(nginx -v 2>&1 | sed 's/.*: //'), $(haproxy -v | head -1 | cut -d' ' -f1-3), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(h2load --version | head -1)"
     echo "# sockmesh binary: $BIN (sha256 $(sha256sum "$BIN" | cut -c1-12), built $(date -u -r "$BIN" +%Y-%m-%dT%H:%M:%SZ))"
     echo "# loadavg before/after: $LOAD0 / $LOAD1"
