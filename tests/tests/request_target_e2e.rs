@@ -150,6 +150,20 @@ fn the_host_checked_is_the_host_the_upstream_gets() {
         .0,
         400
     );
+    // A Host that is not a host[:port] is refused, not forwarded for the upstream to read
+    // otherwise than the rule did.
+    for bad in [
+        "good.example/x",
+        "u@good.example",
+        "good.example:80:80",
+        "a b",
+    ] {
+        assert_eq!(
+            get(port, "/whoami", &format!("Host: {bad}\r\n{team}")).0,
+            400,
+            "{bad}"
+        );
+    }
     // Two Host fields: which one would the upstream use? Neither: 400.
     assert_eq!(
         get(

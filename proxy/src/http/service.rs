@@ -219,6 +219,13 @@ impl Seen {
     }
 }
 
+/// `host[:port]` and nothing more: no userinfo, one port (the `http` crate takes `a:1:2`).
+fn is_host_port(v: &[u8]) -> bool {
+    http::uri::Authority::try_from(v).is_ok_and(|a| {
+        !a.as_str().contains('@') && (a.host().starts_with('[') || !a.host().contains(':'))
+    })
+}
+
 /// Makes the request target what policy checks and the upstream receives: one `Host` at most
 /// (RFC 9112 section 3.2; a second one could name another site than the one checked), and the
 /// normalised path (see [`path`]). `Err` says why the request cannot be made so (a `400`).
@@ -234,6 +241,14 @@ fn sanitize_target<B>(req: &mut Request<B>) -> Result<(), &'static str> {
         .is_some_and(|a| a.as_str().contains('@'))
     {
         return Err("userinfo in the request target");
+    }
+    // A `Host` is forwarded as it is (as `Host`, or as HTTP/2's `:authority`): it must be one.
+    if req.uri().authority().is_none()
+        && let Some(host) = req.headers().get(header::HOST)
+        && !host.is_empty()
+        && !is_host_port(host.as_bytes())
+    {
+        return Err("Host header is not a valid host[:port]");
     }
     let Some(pq) = req.uri().path_and_query() else {
         return Ok(());

@@ -83,9 +83,10 @@ pub fn parse_request<'h>(buf: &'h [u8], storage: &'h mut Storage<'h>) -> ParsedR
     for h in req.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("host") {
-            // A second Host (answered 400 by the hyper path), or one that is not text.
+            // A second Host (answered 400 by the hyper path), or one that is not a plain
+            // host[:port] (checked, and refused if need be, there too).
             match (host, visible_ascii(h.value)) {
-                (None, Some(v)) => host = Some(v),
+                (None, Some(v)) if plain_host(v) => host = Some(v),
                 _ => return ParsedRequest::Slow,
             }
         } else if name.eq_ignore_ascii_case("content-length") {
@@ -124,6 +125,14 @@ pub fn visible_ascii(v: &[u8]) -> Option<&str> {
         .all(|b| *b == b'\t' || (0x20..0x7f).contains(b))
         .then(|| std::str::from_utf8(v).ok())
         .flatten()
+}
+
+/// A registered name or IPv4 address with at most one port (RFC 3986 section 3.2.2): what the
+/// fast path forwards as it is. The rest (IPv6 literals, junk) is the hyper path's to check.
+fn plain_host(v: &str) -> bool {
+    v.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%:".contains(&b))
+        && v.bytes().filter(|b| *b == b':').count() <= 1
 }
 
 /// Fields that need hyper's handling: other framings, protocol switches, `Expect: 100-continue`,
