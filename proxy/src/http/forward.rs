@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use sockmesh_xds::domain::UpstreamProtocol;
 
-use super::headers::{strip_hop_by_hop, wants_upgrade};
+use super::headers::{content_length, strip_hop_by_hop, wants_upgrade};
 use super::respond::{self, RespBody};
 use crate::listener::ConnCtx;
 use crate::metrics::Protocol;
@@ -40,13 +40,7 @@ pub async fn forward(
     mut req: Request<Incoming>,
 ) -> Outcome {
     let limits = &ctx.shared.limits;
-    let too_large = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|len| len > limits.max_request_body_bytes);
-    if too_large {
+    if content_length(req.headers()).is_some_and(|len| len > limits.max_request_body_bytes) {
         return Outcome::failure(is_grpc, StatusCode::PAYLOAD_TOO_LARGE);
     }
     let version = upstream_version(ctx, downstream);

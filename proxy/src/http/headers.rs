@@ -26,6 +26,16 @@ impl sockmesh_policy::Headers for HeaderView<'_> {
     }
 }
 
+/// The request's `Content-Length`, when it has one that is a number.
+pub fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// Applies `headerMatches` mismatch actions (ADD, DELETE, REPLACE); returns a note for the access
 /// log naming every action taken, LOG included.
 pub fn apply_actions(headers: &mut HeaderMap, actions: &[HeaderAction]) -> String {

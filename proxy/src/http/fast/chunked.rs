@@ -80,11 +80,6 @@ impl Chunked {
         self.trailers.take().unwrap_or_default()
     }
 
-    /// Scans the next bytes of the body.
-    pub fn scan(&mut self, input: &[u8]) -> Result<Scan, &'static str> {
-        self.scan_data(input, |_| {})
-    }
-
     /// Scans the next bytes of the body and hands `data` the ranges of `input` that are chunk
     /// data: the body de-chunked, for a client that frames it otherwise (HTTP/2 DATA frames).
     /// Trailer fields are kept only by a scanner made with [`Chunked::keeping_trailers`].

@@ -14,6 +14,7 @@ pub(super) mod head;
 pub(super) mod relay;
 #[cfg(test)]
 mod tests;
+pub(super) mod upstream;
 
 use std::ops::Range;
 use std::sync::Arc;

@@ -10,15 +10,10 @@ use http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::chunked::{Chunked, Scan};
-use super::head::{self, Framing, ParsedResponse};
+use super::head::{self, Framing};
+use super::upstream::{BodyEnd, Failure, HeadReader, READ, Tries, max_response_head};
 use crate::listener::ConnCtx;
 use crate::upstream::RawConn;
-
-/// Bytes read from the upstream at a time.
-const READ: usize = 16 * 1024;
-/// Largest response head read: hyper's client buffer limit (8 KiB + 100 fields of 4 KiB).
-const MAX_RESPONSE_HEAD: usize = 8192 + 4096 * 100;
 
 pub struct Exchange<'a> {
     pub ctx: &'a ConnCtx,
@@ -37,13 +32,6 @@ pub struct Done {
     pub status: u16,
     /// The client connection can carry another request.
     pub keep: bool,
-}
-
-/// Why no response head came back.
-pub enum Failure {
-    /// The connection failed before a byte of response: safe to retry if idempotent.
-    Early,
-    Bad,
 }
 
 impl Exchange<'_> {
@@ -82,21 +70,12 @@ impl Exchange<'_> {
         client: &mut TcpStream,
         out: &mut Vec<u8>,
     ) -> Result<(RawConn, head::Response), StatusCode> {
-        let pool = &self.ctx.shared.pool;
-        let timeout = self.ctx.target.connect_timeout();
-        let mut fresh = false;
+        let mut tries = Tries::new(self.ctx, self.endpoint, self.idempotent);
         loop {
-            let (mut up, pooled) = pool
-                .checkout_raw(self.endpoint, timeout, fresh)
-                .await
-                .map_err(|error| {
-                    tracing::warn!(endpoint = %self.endpoint, %error, "upstream request failed");
-                    StatusCode::SERVICE_UNAVAILABLE
-                })?;
+            let mut up = tries.connect().await?;
             match self.head(&mut up, client, out).await {
                 Ok(resp) => return Ok((up, resp)),
-                Err(Failure::Early) if pooled && self.idempotent && !fresh => fresh = true,
-                Err(_) => return Err(StatusCode::BAD_GATEWAY),
+                Err(failure) => tries.failed(failure)?,
             }
         }
     }
@@ -111,12 +90,13 @@ impl Exchange<'_> {
             return Err(Failure::Early);
         }
         let max = max_response_head(self.ctx);
-        let close_client = super::closing(self.ctx, self.asked_close);
-        let mut reading = HeadReader::new(up);
+        let mut reading = HeadReader::new(&mut up.stream, &mut up.buf);
         loop {
             let resp = reading
                 .next(max, |buf| {
                     out.clear();
+                    // Asked when the head is in: a shutdown may have begun while it was awaited.
+                    let close_client = super::closing(self.ctx, self.asked_close);
                     head::parse_response(buf, self.head_request, close_client, out)
                 })
                 .await?;
@@ -127,54 +107,7 @@ impl Exchange<'_> {
             if client.write_all(out).await.is_err() {
                 return Err(Failure::Bad);
             }
-            reading.up.buf.drain(..resp.len);
-        }
-    }
-}
-
-/// The largest response head read from an upstream.
-pub fn max_response_head(ctx: &ConnCtx) -> usize {
-    ctx.shared.limits.max_header_bytes.max(MAX_RESPONSE_HEAD)
-}
-
-/// Reads response heads from an upstream connection after a request was written on it.
-pub struct HeadReader<'a> {
-    pub up: &'a mut RawConn,
-    /// A byte of response came: a failure now is no longer safe to retry.
-    any: bool,
-}
-
-impl<'a> HeadReader<'a> {
-    pub fn new(up: &'a mut RawConn) -> HeadReader<'a> {
-        up.buf.clear();
-        HeadReader { up, any: false }
-    }
-
-    /// The next head at the start of the read buffer (a 1xx one included: the caller drains it
-    /// and asks again), parsed by `parse`; reads until it is complete or over `max` bytes.
-    pub async fn next(
-        &mut self,
-        max: usize,
-        mut parse: impl FnMut(&[u8]) -> ParsedResponse,
-    ) -> Result<head::Response, Failure> {
-        loop {
-            if !self.up.buf.is_empty() {
-                match parse(&self.up.buf) {
-                    ParsedResponse::Partial if self.up.buf.len() > max => return Err(Failure::Bad),
-                    ParsedResponse::Partial => {}
-                    ParsedResponse::Invalid(reason) => {
-                        tracing::debug!(reason, "invalid upstream response");
-                        return Err(Failure::Bad);
-                    }
-                    ParsedResponse::Done(resp) => return Ok(resp),
-                }
-            }
-            self.up.buf.reserve(READ);
-            match self.up.stream.read_buf(&mut self.up.buf).await {
-                Ok(0) | Err(_) if !self.any => return Err(Failure::Early),
-                Ok(0) | Err(_) => return Err(Failure::Bad),
-                Ok(_) => self.any = true,
-            }
+            reading.buf.drain(..resp.len);
         }
     }
 }
@@ -189,32 +122,11 @@ async fn relay_body(
     head_len: usize,
     stall: Duration,
 ) -> io::Result<(bool, bool)> {
-    let mut chunked = Chunked::default();
-    // The part of `bytes` that belongs to the body, and whether the body ends there.
-    let mut take = |bytes: &[u8], left: &mut u64| -> io::Result<(usize, bool)> {
-        match framing {
-            Framing::Empty => Ok((0, true)),
-            Framing::Length(_) => {
-                let n = usize::try_from(*left)
-                    .unwrap_or(usize::MAX)
-                    .min(bytes.len());
-                *left -= n as u64;
-                Ok((n, *left == 0))
-            }
-            Framing::Chunked => match chunked.scan(bytes).map_err(io::Error::other)? {
-                Scan::More => Ok((bytes.len(), false)),
-                Scan::End(n) => Ok((n, true)),
-            },
-            Framing::UntilClose => Ok((bytes.len(), false)),
-        }
-    };
-    let mut left = match framing {
-        Framing::Length(n) => n,
-        _ => 0,
-    };
+    // The bytes are relayed as they are, chunk framing and all.
+    let mut end = BodyEnd::new(framing, false);
     // What came with the head: often the whole body, sent in the head's write.
     let first = up.buf.get(head_len..).unwrap_or_default();
-    let (n, mut done) = take(first, &mut left)?;
+    let (n, mut done) = end.take(first, |_| {})?;
     let mut extra = n < first.len();
     out.extend_from_slice(&first[..n]);
     write(client, out, stall).await?;
@@ -228,8 +140,8 @@ async fn relay_body(
             // The end of an until-close body; a truncated one otherwise.
             return Ok((framing == Framing::UntilClose, false));
         }
-        let (n, end) = take(&up.buf, &mut left)?;
-        done = end;
+        let (n, ended) = end.take(&up.buf, |_| {})?;
+        done = ended;
         extra = n < up.buf.len();
         write(client, &up.buf[..n], stall).await?;
     }

@@ -2,6 +2,7 @@
 //! uploaded as the client sends it (returning its flow-control window as it goes), and the
 //! response body sent as DATA frames no faster than the client's window allows.
 
+use std::future::poll_fn;
 use std::io;
 use std::time::Duration;
 
@@ -9,17 +10,13 @@ use bytes::{Bytes, BytesMut};
 use h2::{RecvStream, SendStream};
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::exchange::BodyFraming;
-use crate::http::fast::chunked::{Chunked, Scan};
 use crate::http::fast::head::Framing;
+use crate::http::fast::upstream::{BodyEnd, READ};
 use crate::http::headers::is_hop_by_hop;
 use crate::upstream::RawConn;
 
-/// Bytes read from the upstream at a time.
-const READ: usize = 16 * 1024;
 /// Trailer fields relayed from a chunked response (gRPC sends two or three).
 const MAX_TRAILER_FIELDS: usize = 32;
 
@@ -33,44 +30,57 @@ pub enum BodyError {
     Upstream,
 }
 
-/// Writes the client's request body to the upstream in `framing`, at most `max` bytes.
-pub async fn upload(
-    body: &mut RecvStream,
-    up: &mut TcpStream,
-    framing: BodyFraming,
-    max: u64,
-) -> Result<(), BodyError> {
-    let mut total: u64 = 0;
-    let mut chunk = Vec::new();
-    while let Some(data) = body.data().await {
-        let data = data.map_err(|_| BodyError::Client)?;
-        let len = data.len();
-        total = total.saturating_add(len as u64);
-        if total > max {
-            return Err(BodyError::TooLarge);
-        }
-        let bytes: &[u8] = match framing {
-            // One write per DATA frame: size line, data and CRLF together.
-            BodyFraming::Chunked if len > 0 => {
+/// A request body on its way upstream.
+pub struct Upload<'a> {
+    pub body: &'a mut RecvStream,
+    /// Read already, to learn how the body is framed.
+    pub first: Option<Bytes>,
+    pub chunked: bool,
+    /// The most bytes taken from the client.
+    pub max: u64,
+}
+
+impl Upload<'_> {
+    /// Writes the client's body to `up` as it comes, returning the client's flow-control window
+    /// once each chunk is upstream (so a slow upstream slows the client, and nothing piles up).
+    pub async fn run(&mut self, up: &mut (impl AsyncWrite + Unpin)) -> Result<(), BodyError> {
+        let mut total: u64 = 0;
+        let mut chunk = Vec::new();
+        loop {
+            let data = match self.first.take() {
+                Some(data) => data,
+                None => match self.body.data().await {
+                    Some(data) => data.map_err(|_| BodyError::Client)?,
+                    None => break,
+                },
+            };
+            let len = data.len();
+            total = total.saturating_add(len as u64);
+            if total > self.max {
+                return Err(BodyError::TooLarge);
+            }
+            let bytes: &[u8] = if self.chunked && len > 0 {
+                // One write per DATA frame: size line, data and CRLF together.
                 chunk.clear();
                 chunk.extend_from_slice(format!("{len:x}\r\n").as_bytes());
                 chunk.extend_from_slice(&data);
                 chunk.extend_from_slice(b"\r\n");
                 &chunk
-            }
-            _ => &data,
-        };
-        up.write_all(bytes).await.map_err(|_| BodyError::Upstream)?;
-        // The window comes back once the bytes are upstream: a slow upstream slows the client.
-        let _ = body.flow_control().release_capacity(len);
+            } else {
+                &data
+            };
+            up.write_all(bytes).await.map_err(|_| BodyError::Upstream)?;
+            let _ = self.body.flow_control().release_capacity(len);
+        }
+        // Request trailers have no place in the HTTP/1.1 request as framed: dropped, as hyper
+        // does.
+        if self.chunked {
+            up.write_all(b"0\r\n\r\n")
+                .await
+                .map_err(|_| BodyError::Upstream)?;
+        }
+        Ok(())
     }
-    // Request trailers have no place in the HTTP/1.1 request as framed: dropped, as hyper does.
-    if framing == BodyFraming::Chunked {
-        up.write_all(b"0\r\n\r\n")
-            .await
-            .map_err(|_| BodyError::Upstream)?;
-    }
-    Ok(())
 }
 
 /// How a response body relay ended.
@@ -79,6 +89,8 @@ pub enum Relay {
     Complete { extra: bool },
     /// The upstream closed before the end.
     Truncated,
+    /// The client reset the stream.
+    Reset,
 }
 
 /// Relays the response body, which begins at `start` in `up.buf`, as `framing` delimits it;
@@ -91,39 +103,14 @@ pub async fn relay(
     mut start: usize,
     stall: Duration,
 ) -> io::Result<Relay> {
-    let mut chunked = Chunked::keeping_trailers();
-    let mut left = match framing {
-        Framing::Length(n) => n,
-        _ => 0,
-    };
+    let mut end = BodyEnd::new(framing, true);
     let mut data = BytesMut::new();
     loop {
         let bytes = up.buf.get(start..).unwrap_or_default();
-        let (used, done) = match framing {
-            Framing::Empty => (0, true),
-            Framing::Length(_) => {
-                let n = usize::try_from(left).unwrap_or(usize::MAX).min(bytes.len());
-                left -= n as u64;
-                data.extend_from_slice(&bytes[..n]);
-                (n, left == 0)
-            }
-            Framing::Chunked => {
-                let scan = chunked
-                    .scan_data(bytes, |r| data.extend_from_slice(&bytes[r]))
-                    .map_err(io::Error::other)?;
-                match scan {
-                    Scan::More => (bytes.len(), false),
-                    Scan::End(n) => (n, true),
-                }
-            }
-            Framing::UntilClose => {
-                data.extend_from_slice(bytes);
-                (bytes.len(), false)
-            }
-        };
+        let (used, done) = end.take(bytes, |r| data.extend_from_slice(&bytes[r]))?;
         let extra = used < bytes.len();
-        let trailers = if done && framing == Framing::Chunked {
-            trailer_fields(&chunked.take_trailers())
+        let trailers = if done {
+            trailer_fields(&end.take_trailers())
         } else {
             None
         };
@@ -143,9 +130,12 @@ pub async fn relay(
         up.buf.clear();
         start = 0;
         up.buf.reserve(READ);
-        let got = tokio::time::timeout(stall, up.stream.read_buf(&mut up.buf))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "upstream stalled"))??;
+        let read = tokio::time::timeout(stall, up.stream.read_buf(&mut up.buf));
+        let got = tokio::select! {
+            got = read => got
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "upstream stalled"))??,
+            _ = poll_fn(|cx| send.poll_reset(cx)) => return Ok(Relay::Reset),
+        };
         if got == 0 {
             if framing == Framing::UntilClose {
                 send_data(send, Bytes::new(), true, stall).await?;

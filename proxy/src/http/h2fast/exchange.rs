@@ -1,7 +1,9 @@
 //! One stream's request on an upstream HTTP/1.1 connection: the head written from the HTTP/2
-//! request, its body streamed (as it is, or chunked when the client gave no length), and the
-//! response head turned into an HTTP/2 response.
+//! request, its body streamed while the response head is awaited, and the response head turned
+//! into an HTTP/2 response. A client that resets the stream ends the exchange at once: its
+//! upstream connection is dropped rather than read to the end for nobody.
 
+use std::future::poll_fn;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -10,14 +12,17 @@ use h2::server::SendResponse;
 use http::header::{self, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWriteExt};
 
-use super::body::{self, BodyError};
+use super::body::{self, BodyError, Upload};
 use crate::http::fast::head::{self, Framing, HeadOut, write_field};
-use crate::http::fast::relay::{Failure, HeadReader, max_response_head};
-use crate::http::headers::is_hop_by_hop;
+use crate::http::fast::upstream::{Failure, HeadReader, Tries, max_response_head};
+use crate::http::headers::{content_length, is_hop_by_hop};
 use crate::listener::ConnCtx;
 use crate::upstream::RawConn;
+
+/// The status logged for a stream the client reset before its response head (nginx's 499).
+pub const CLIENT_RESET: u16 = 499;
 
 /// A response relayed to the client, in full or cut off after its head.
 pub struct Relayed {
@@ -27,10 +32,11 @@ pub struct Relayed {
 
 /// How the request body goes upstream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BodyFraming {
+pub enum RequestBody {
     None,
-    /// As it comes: the client stated its length.
-    Length,
+    /// As it comes, with this `Content-Length`: the client's, or that of the one DATA frame that
+    /// ended the stream.
+    Length(u64),
     Chunked,
 }
 
@@ -44,59 +50,49 @@ pub async fn run(
 ) -> Result<Relayed, StatusCode> {
     let limits = &ctx.shared.limits;
     let (parts, mut body) = req.into_parts();
-    let length = content_length(&parts.headers);
-    if length.is_some_and(|n| n > limits.max_request_body_bytes) {
-        return Err(StatusCode::PAYLOAD_TOO_LARGE);
-    }
-    let mut request = Vec::with_capacity(512);
-    let framing = request_head(&parts, body.is_end_stream(), endpoint, &mut request)?;
-    let head_request = parts.method == Method::HEAD;
-    let idempotent = framing == BodyFraming::None
-        && matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-    let send = async {
-        let mut fresh = false;
+    let exchange = async {
+        let (framing, first) =
+            request_body(&parts, &mut body, limits.max_request_body_bytes).await?;
+        let mut request = Vec::with_capacity(512);
+        request_head(&parts, framing, endpoint, &mut request);
+        let head_request = parts.method == Method::HEAD;
+        let idempotent = framing == RequestBody::None
+            && matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let mut upload = (framing != RequestBody::None).then(|| Upload {
+            body: &mut body,
+            first,
+            chunked: framing == RequestBody::Chunked,
+            max: limits.max_request_body_bytes,
+        });
+        let max = max_response_head(ctx);
+        let mut tries = Tries::new(ctx, endpoint, idempotent);
         loop {
-            let (mut up, pooled) = ctx
-                .shared
-                .pool
-                .checkout_raw(endpoint, ctx.target.connect_timeout(), fresh)
-                .await
-                .map_err(|error| {
-                    tracing::warn!(%endpoint, %error, "upstream request failed");
-                    StatusCode::SERVICE_UNAVAILABLE
-                })?;
-            if up.stream.write_all(&request).await.is_err() {
-                if pooled && idempotent && !fresh {
-                    fresh = true;
-                    continue;
-                }
-                return Err(StatusCode::BAD_GATEWAY);
-            }
-            if framing != BodyFraming::None {
-                body::upload(
-                    &mut body,
-                    &mut up.stream,
-                    framing,
-                    limits.max_request_body_bytes,
-                )
-                .await
-                .map_err(|e| match e {
-                    BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-                    BodyError::Client => StatusCode::BAD_REQUEST,
-                    BodyError::Upstream => StatusCode::BAD_GATEWAY,
-                })?;
-            }
+            let mut up = tries.connect().await?;
             let mut out = H2Head::default();
-            match read_head(ctx, &mut up, head_request, &mut out).await {
-                Ok(resp) => return Ok((up, resp, out)),
-                Err(Failure::Early) if pooled && idempotent && !fresh => fresh = true,
-                Err(_) => return Err(StatusCode::BAD_GATEWAY),
+            match attempt(
+                &mut up,
+                &request,
+                upload.as_mut(),
+                max,
+                head_request,
+                &mut out,
+            )
+            .await
+            {
+                Ok((resp, uploaded)) => return Ok::<_, StatusCode>((up, resp, out, uploaded)),
+                Err(failure) => tries.failed(failure)?,
             }
         }
     };
-    let (mut up, resp, out) = tokio::time::timeout(limits.request_timeout, send)
-        .await
-        .map_err(|_| StatusCode::GATEWAY_TIMEOUT)??;
+    let reset = poll_fn(|cx| respond.poll_reset(cx));
+    let sent = tokio::select! {
+        sent = tokio::time::timeout(limits.request_timeout, exchange) => sent,
+        _ = reset => {
+            tracing::debug!(%endpoint, "client reset the stream before the response");
+            return Ok(Relayed { status: CLIENT_RESET, grpc_status: None });
+        }
+    };
+    let (mut up, resp, out, uploaded) = sent.map_err(|_| StatusCode::GATEWAY_TIMEOUT)??;
     if out.invalid {
         tracing::debug!(%endpoint, "upstream response has a field HTTP/2 cannot carry");
         return Err(StatusCode::BAD_GATEWAY);
@@ -114,25 +110,29 @@ pub async fn run(
         // The client reset the stream.
         return Ok(relayed);
     };
+    // A response that came before the whole request body leaves the connection mid-request.
+    let reusable = uploaded && !resp.upstream_close;
     if empty {
-        if !resp.upstream_close && up.buf.len() == resp.len {
+        if reusable && up.buf.len() == resp.len {
             ctx.shared.pool.checkin_raw(endpoint, up);
         }
         return Ok(relayed);
     }
-    match body::relay(
+    let relay = body::relay(
         &mut up,
         &mut send,
         resp.framing,
         resp.len,
         limits.idle_timeout,
-    )
-    .await
-    {
+    );
+    match relay.await {
         Ok(body::Relay::Complete { extra }) => {
-            if !extra && !resp.upstream_close {
+            if reusable && !extra {
                 ctx.shared.pool.checkin_raw(endpoint, up);
             }
+        }
+        Ok(body::Relay::Reset) => {
+            tracing::debug!(%endpoint, "client reset the stream during the response body");
         }
         Ok(body::Relay::Truncated) => {
             tracing::debug!(%endpoint, "upstream closed before the end of the response body");
@@ -146,15 +146,89 @@ pub async fn run(
     Ok(relayed)
 }
 
-/// Reads the final response head; 1xx heads are dropped (an HTTP/2 client gets the final one).
-async fn read_head(
-    ctx: &ConnCtx,
+/// How the request body follows, and its first chunk when that had to be read to know: without
+/// a `Content-Length` and before the stream ends, a body may still turn out to be empty (an
+/// empty DATA frame with END_STREAM) or one frame long.
+async fn request_body(
+    parts: &Parts,
+    body: &mut RecvStream,
+    max: u64,
+) -> Result<(RequestBody, Option<Bytes>), StatusCode> {
+    if body.is_end_stream() {
+        return Ok((RequestBody::None, None));
+    }
+    if let Some(length) = content_length(&parts.headers) {
+        if length > max {
+            return Err(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        return Ok((RequestBody::Length(length), None));
+    }
+    while let Some(data) = body.data().await {
+        let data = data.map_err(|_| StatusCode::BAD_REQUEST)?;
+        if data.is_empty() {
+            continue;
+        }
+        if data.len() as u64 > max {
+            return Err(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        let framing = if body.is_end_stream() {
+            RequestBody::Length(data.len() as u64)
+        } else {
+            RequestBody::Chunked
+        };
+        return Ok((framing, Some(data)));
+    }
+    Ok((RequestBody::None, None))
+}
+
+/// Writes the request head, then the body (if any) while reading the response head: an upstream
+/// may answer (a 413, a redirect) before it has read the body, and waits for nobody once it has.
+/// Returns the head and whether the whole body went upstream.
+async fn attempt(
     up: &mut RawConn,
+    request: &[u8],
+    upload: Option<&mut Upload<'_>>,
+    max: usize,
+    head_request: bool,
+    out: &mut H2Head,
+) -> Result<(head::Response, bool), Failure> {
+    if up.stream.write_all(request).await.is_err() {
+        return Err(Failure::Early);
+    }
+    let RawConn { stream, buf, .. } = up;
+    let (mut read, mut write) = stream.split();
+    let head = read_head(&mut read, buf, max, head_request, out);
+    let Some(upload) = upload else {
+        return head.await.map(|resp| (resp, true));
+    };
+    let sending = upload.run(&mut write);
+    tokio::pin!(head, sending);
+    let mut uploaded = None;
+    loop {
+        tokio::select! {
+            sent = &mut sending, if uploaded.is_none() => match sent {
+                Ok(()) => uploaded = Some(true),
+                Err(BodyError::TooLarge) => {
+                    return Err(Failure::Status(StatusCode::PAYLOAD_TOO_LARGE));
+                }
+                Err(BodyError::Client) => return Err(Failure::Status(StatusCode::BAD_REQUEST)),
+                // The upstream stopped reading: its answer may say why.
+                Err(BodyError::Upstream) => uploaded = Some(false),
+            },
+            resp = &mut head => return resp.map(|resp| (resp, uploaded == Some(true))),
+        }
+    }
+}
+
+/// Reads the final response head; 1xx heads are dropped (an HTTP/2 client gets the final one).
+async fn read_head<R: AsyncRead + Unpin>(
+    read: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
     head_request: bool,
     out: &mut H2Head,
 ) -> Result<head::Response, Failure> {
-    let max = max_response_head(ctx);
-    let mut reading = HeadReader::new(up);
+    let mut reading = HeadReader::new(read, buf);
     loop {
         let resp = reading
             .next(max, |buf| {
@@ -164,22 +238,12 @@ async fn read_head(
         if resp.status >= 200 {
             return Ok(resp);
         }
-        reading.up.buf.drain(..resp.len);
+        reading.buf.drain(..resp.len);
     }
 }
 
-/// Writes the HTTP/1.1 request head for `parts` into `out` and says how its body follows.
-/// `ended`: the client's HEADERS frame ended the stream, so there is no body.
-pub fn request_head(
-    parts: &Parts,
-    ended: bool,
-    endpoint: SocketAddr,
-    out: &mut Vec<u8>,
-) -> Result<BodyFraming, StatusCode> {
-    if parts.method == Method::CONNECT {
-        // A tunnel has no HTTP/1.1 request to become on this path.
-        return Err(StatusCode::NOT_IMPLEMENTED);
-    }
+/// Writes the HTTP/1.1 request head for `parts` into `out`, its body to follow as `body` says.
+pub fn request_head(parts: &Parts, body: RequestBody, endpoint: SocketAddr, out: &mut Vec<u8>) {
     let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     out.extend_from_slice(parts.method.as_str().as_bytes());
     out.push(b' ');
@@ -194,7 +258,8 @@ pub fn request_head(
     }
     let mut cookies: Vec<&[u8]> = Vec::new();
     for (name, value) in &parts.headers {
-        if name == header::HOST || is_hop_by_hop(name.as_str()) {
+        // The body's length is written below, from what was checked.
+        if name == header::HOST || name == header::CONTENT_LENGTH || is_hop_by_hop(name.as_str()) {
             continue;
         }
         if name == header::COOKIE {
@@ -207,16 +272,12 @@ pub fn request_head(
     if !cookies.is_empty() {
         write_field(out, "cookie", &cookies.join(&b"; "[..]));
     }
-    let has_length = parts.headers.contains_key(header::CONTENT_LENGTH);
-    let framing = match (ended, has_length) {
-        (false, true) => BodyFraming::Length,
-        (false, false) => {
-            write_field(out, "transfer-encoding", b"chunked");
-            BodyFraming::Chunked
-        }
-        (true, has_length) => {
-            // hyper's rule: a bodiless request of a method that usually carries one says so.
-            if !has_length
+    match body {
+        RequestBody::Length(len) => write_field(out, "content-length", len.to_string().as_bytes()),
+        RequestBody::Chunked => write_field(out, "transfer-encoding", b"chunked"),
+        // hyper's rule: a bodiless request of a method that usually carries one says so.
+        RequestBody::None => {
+            if !parts.headers.contains_key(header::CONTENT_LENGTH)
                 && !matches!(
                     parts.method,
                     Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS | Method::TRACE
@@ -224,20 +285,9 @@ pub fn request_head(
             {
                 write_field(out, "content-length", b"0");
             }
-            BodyFraming::None
         }
-    };
+    }
     out.extend_from_slice(b"\r\n");
-    Ok(framing)
-}
-
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
 }
 
 /// An upstream response head as HTTP/2 fields.

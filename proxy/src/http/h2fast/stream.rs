@@ -18,6 +18,8 @@ use crate::http::service::{self, Finished};
 use crate::listener::ConnCtx;
 use crate::metrics::{Protocol, VerdictLabel};
 
+const CONNECT_REFUSED: &str = "CONNECT is not supported when the upstream speaks HTTP/1.1";
+
 /// Serves one stream; `_busy` keeps the connection from idling out meanwhile.
 pub async fn serve(
     ctx: &Arc<ConnCtx>,
@@ -47,7 +49,13 @@ pub async fn serve(
             return;
         }
     };
-    let done = if verdict.allowed {
+    let done = if verdict.allowed && req.method() == Method::CONNECT {
+        // A tunnel has no HTTP/1.1 request to become on this path: refused, no upstream tried.
+        let resp = respond::text(StatusCode::NOT_IMPLEMENTED, CONNECT_REFUSED);
+        answer(&mut respond, resp, false)
+            .await
+            .with(VerdictLabel::Error, None)
+    } else if verdict.allowed {
         match exchange::run(ctx, endpoint, req, &mut respond).await {
             Ok(relayed) => Finished {
                 label: VerdictLabel::Allow,
