@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and benchmarks need, idempotently: Debian packages (real peers: nginx,
-# curl, h2load, wrk, haproxy; BPF tooling) and a Python venv with grpcio at .venv; as root it
-# also mounts bpffs and cgroup v2 where they are missing.
+# curl, h2load, wrk, haproxy; BPF tooling) and a Python venv at .venv with grpcio and h2 (an
+# HTTP/2 client that can reset streams); as root it also mounts bpffs and cgroup v2 where they
+# are missing.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,11 +25,11 @@ fi
 # The Debian nginx package starts a system nginx on port 80; the tests run their own.
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
 
-PY_PACKAGES=(grpcio==1.85.3 grpcio-tools==1.85.1)
+PY_PACKAGES=(grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1)
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import grpc, grpc_tools" >/dev/null 2>&1; then
+if ! .venv/bin/python -c "import grpc, grpc_tools, h2" >/dev/null 2>&1; then
   .venv/bin/pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
 fi
 # The BPF tests pin under /sys/fs/bpf and attach to cgroup v2: mount both when absent (root only).

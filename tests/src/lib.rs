@@ -6,6 +6,7 @@
 
 pub mod bpf;
 pub mod nginx;
+pub mod origin;
 pub mod proc;
 pub mod sidecar;
 pub mod xds;
@@ -18,6 +19,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 pub use nginx::Nginx;
+pub use origin::Origin;
 pub use proc::{Child, TempDir};
 pub use sidecar::Sidecar;
 
@@ -56,19 +58,20 @@ pub fn require(tool: &str, install: &str) {
     );
 }
 
-/// Python with grpcio: `$SOCKMESH_PYTHON`, or the repo's `.venv` made by scripts/test.sh.
+/// Python with grpcio and h2: `$SOCKMESH_PYTHON`, or the repo's `.venv` made by
+/// scripts/test.sh.
 pub fn python() -> PathBuf {
     let path = std::env::var_os("SOCKMESH_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join(".venv/bin/python"));
     let ok = Command::new(&path)
-        .args(["-c", "import grpc"])
+        .args(["-c", "import grpc, h2"])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
     assert!(
         ok,
-        "{} cannot import grpc: run `python3 -m venv .venv && .venv/bin/pip install grpcio` (scripts/test.sh does)",
+        "{} cannot import grpc and h2: run `python3 -m venv .venv && .venv/bin/pip install grpcio h2` (scripts/test.sh does)",
         path.display()
     );
     path
@@ -160,6 +163,44 @@ pub fn curl(args: &[&str]) -> (u16, String) {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
     (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+/// Runs `nghttp -v` (HTTP/2 prior knowledge) with `args`; returns the response's status and what
+/// nghttp printed (frames and body). For requests with bodies that the server may answer before
+/// taking whole: Debian's curl 7.88 reports the RST_STREAM(NO_ERROR) that RFC 9113 section 8.1
+/// has a server send then as a failure; nghttp does not.
+pub fn nghttp(args: &[&str]) -> (u16, String) {
+    require("nghttp", "apt-get install -y nghttp2-client");
+    let out = Command::new("nghttp")
+        .args(["-v", "-t", "20"])
+        .args(args)
+        .output()
+        .expect("run nghttp");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let status = text
+        .lines()
+        .find_map(|l| l.split_once(":status: ").map(|(_, s)| s.trim().to_owned()))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// Runs tests/python/h2_client.py (the Python `h2` stack) against `port` with `args`: an HTTP/2
+/// client that can reset a stream or frame a body as a test needs. Returns what it printed.
+pub fn h2_client(port: u16, args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg(root().join("tests/python/h2_client.py"))
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .expect("run h2_client.py");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "h2_client.py {args:?} failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
 }
 
 /// A sum over all series of a Prometheus metric whose line starts with `prefix`

@@ -6,27 +6,29 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use sockmesh_tests::{Nginx, Sidecar, TempDir, curl, free_port, http_policy};
+use sockmesh_tests::{
+    Nginx, Origin, Sidecar, TempDir, curl, free_port, h2_client, http_policy, nghttp,
+};
 
 fn start(nginx: &Nginx) -> (Sidecar, u16, TempDir) {
-    start_to(nginx, "auto")
+    start_to(nginx.port, "auto")
 }
 
 /// The upstream protocols that pick the two HTTP/2 paths: hyper on both sides (`auto` with an
 /// HTTP/2 client) and the in-task one to an HTTP/1.1 upstream (`http1`).
 const H2_PATHS: [&str; 2] = ["auto", "http1"];
 
-fn start_to(nginx: &Nginx, protocol: &str) -> (Sidecar, u16, TempDir) {
+fn start_to(upstream: u16, protocol: &str) -> (Sidecar, u16, TempDir) {
     let dir = TempDir::new("bad");
     let policy = dir.write(
         "p.yaml",
-        &http_policy(nginx.port, "        - path: \"/.*\"\n"),
+        &http_policy(upstream, "        - path: \"/.*\"\n"),
     );
     let port = free_port();
     let config = format!(
         "workload: {{ labels: {{ app: test }} }}\npolicies: [{}]\nlisteners:\n- {{ address: 127.0.0.1:{port}, direction: inbound, cluster: app }}\nclusters:\n- {{ name: app, endpoints: [127.0.0.1:{}], protocol: {protocol} }}\nlimits: {{ maxHeaderBytes: 16384, maxRequestBodyBytes: 1000, headerReadTimeout: 1s, detectTimeout: 300ms, idleTimeout: 2s }}\n",
         policy.display(),
-        nginx.port
+        upstream
     );
     let config = dir.write("sidecar.yaml", &config);
     let s = Sidecar::start(&["--config", &config.display().to_string()]);
@@ -149,7 +151,7 @@ fn idle_http2_connection_is_closed_after_idle_timeout() {
 }
 
 fn idle_http2_connection_is_closed(nginx: &Nginx, protocol: &str) {
-    let (_sidecar, port, _d) = start_to(nginx, protocol);
+    let (_sidecar, port, _d) = start_to(nginx.port, protocol);
     let mut c = h2_hello(port);
     let start = Instant::now();
     let mut out = Vec::new();
@@ -181,7 +183,7 @@ fn http2_connection_answering_pings_is_still_closed_when_idle() {
 }
 
 fn answering_pings_is_still_idle(nginx: &Nginx, protocol: &str) {
-    let (_sidecar, port, _d) = start_to(nginx, protocol);
+    let (_sidecar, port, _d) = start_to(nginx.port, protocol);
     let mut c = h2_hello(port);
     let start = Instant::now();
     let (mut pings, mut goaway) = (0, false);
@@ -232,15 +234,14 @@ fn answering_pings_is_still_idle(nginx: &Nginx, protocol: &str) {
 #[test]
 fn http2_bodies_over_the_limit_and_garbage_frames() {
     let nginx = Nginx::start();
+    let dir = TempDir::new("bodies");
+    let stated = dir.write("stated", &"b".repeat(5000));
     for protocol in H2_PATHS {
-        let (sidecar, port, _d) = start_to(&nginx, protocol);
+        let (sidecar, port, _d) = start_to(nginx.port, protocol);
         let url = format!("http://127.0.0.1:{port}/upload");
-        let (status, body) = curl(&["--http2-prior-knowledge", "-d", &"b".repeat(5000), &url]);
-        assert_eq!(
-            (status, body.as_str()),
-            (413, "request body too large"),
-            "{protocol}"
-        );
+        let (status, out) = nghttp(&["-d", &stated.display().to_string(), &url]);
+        assert_eq!(status, 413, "{protocol}: {out}");
+        assert!(out.contains("request body too large"), "{protocol}: {out}");
         let mut h2 = h2_preface();
         h2.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
         h2.extend_from_slice(&[0xff; 64]);
@@ -254,19 +255,18 @@ fn http2_bodies_over_the_limit_and_garbage_frames() {
         assert_eq!(sidecar.get("/live").0, 200, "{protocol}");
     }
     // The in-task path to HTTP/1.1: a streamed body without a length is counted as it comes.
-    let (_sidecar, port, dir) = start_to(&nginx, "http1");
-    let big = dir.write("big", &"c".repeat(5000));
-    let (status, body) = curl(&[
-        "--http2-prior-knowledge",
-        "-T",
-        &big.display().to_string(),
-        "-H",
-        "content-length:",
-        "-X",
-        "POST",
-        &format!("http://127.0.0.1:{port}/upload"),
-    ]);
-    assert_eq!((status, body.as_str()), (413, "request body too large"));
+    // An upstream that reads the body (nginx's `return` answers at once, before any of it).
+    let origin = Origin::start("probe_origin.py");
+    let (_sidecar, port, _d) = start_to(origin.port, "http1");
+    let chunk = "c".repeat(1000);
+    let chunks = vec![chunk.as_str(); 5];
+    let mut args = vec!["post", "/upload"];
+    args.extend_from_slice(&chunks);
+    let out = h2_client(port, &args);
+    assert_eq!(
+        out, "413\nrequest body too large",
+        "a streamed body over the limit"
+    );
     let (status, _) = curl(&[
         "--http2-prior-knowledge",
         "-d",

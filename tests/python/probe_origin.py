@@ -1,0 +1,93 @@
+"""An HTTP/1.1 origin that shows what a proxy sends it and how it treats the connection.
+
+    python3 probe_origin.py PORT     # prints "ready" once listening, then one line per event
+
+Paths:
+  /echo   answers 200 with the request head it received (lower-cased names), then the body
+          length it read, as "body=N"
+  /stall  never answers; prints "stalled" when the request came and "closed" when the proxy
+          closes the connection
+  /early  answers 403 "early" at once, without reading the request body, and never reads it
+"""
+import socketserver
+import sys
+import time
+
+
+def say(line):
+    print(line, flush=True)
+
+
+def read_body(rfile, head):
+    fields = {}
+    for line in head.split(b"\r\n")[1:]:
+        if b":" in line:
+            name, value = line.split(b":", 1)
+            fields[name.strip().lower()] = value.strip()
+    if b"content-length" in fields:
+        return len(rfile.read(int(fields[b"content-length"])))
+    if fields.get(b"transfer-encoding", b"").lower() == b"chunked":
+        total = 0
+        while True:
+            size = int(rfile.readline().split(b";")[0], 16)
+            if size == 0:
+                while rfile.readline() not in (b"\r\n", b""):
+                    pass
+                return total
+            total += len(rfile.read(size))
+            rfile.readline()
+    return 0
+
+
+class Handler(socketserver.StreamRequestHandler):
+    def handle(self):
+        while True:
+            head = b""
+            while True:
+                line = self.rfile.readline()
+                if not line:
+                    return
+                head += line
+                if line in (b"\r\n", b"\n"):
+                    break
+            path = head.split(b" ")[1]
+            if path == b"/stall":
+                say("stalled")
+                # Waits for the proxy to give up on the exchange: EOF or a reset.
+                try:
+                    while self.rfile.read(1):
+                        pass
+                except OSError:
+                    pass
+                say("closed")
+                return
+            if path == b"/early":
+                self.wfile.write(
+                    b"HTTP/1.1 403 Forbidden\r\nContent-Length: 5\r\n\r\nearly"
+                )
+                self.wfile.flush()
+                say("answered early")
+                time.sleep(60)
+                return
+            try:
+                n = read_body(self.rfile, head)
+            except ValueError:
+                # The proxy gave up on the request mid-body (over its limit, say).
+                say("request cut off")
+                return
+            body = head.lower() + b"body=%d\n" % n
+            self.wfile.write(
+                b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+            )
+            self.wfile.flush()
+
+
+class Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+if __name__ == "__main__":
+    srv = Server(("127.0.0.1", int(sys.argv[1])), Handler)
+    say("ready")
+    srv.serve_forever()
