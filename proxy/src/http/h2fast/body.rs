@@ -131,7 +131,9 @@ pub async fn relay(
         start = 0;
         up.buf.reserve(READ);
         let read = tokio::time::timeout(stall, up.stream.read_buf(&mut up.buf));
+        // `biased`: the read first (no per-poll random pick); the reset only while it waits.
         let got = tokio::select! {
+            biased;
             got = read => got
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "upstream stalled"))??,
             _ = poll_fn(|cx| send.poll_reset(cx)) => return Ok(Relay::Reset),

@@ -85,7 +85,9 @@ pub async fn run(
         }
     };
     let reset = poll_fn(|cx| respond.poll_reset(cx));
+    // `biased`: the exchange first (no per-poll random pick); the reset only while it waits.
     let sent = tokio::select! {
+        biased;
         sent = tokio::time::timeout(limits.request_timeout, exchange) => sent,
         _ = reset => {
             tracing::debug!(%endpoint, "client reset the stream before the response");
