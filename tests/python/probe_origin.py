@@ -8,6 +8,8 @@ Paths:
   /stall  never answers; prints "stalled" when the request came and "closed" when the proxy
           closes the connection
   /early  answers 403 "early" at once, without reading the request body, and never reads it
+  /trailers  answers 200 with a chunked body ("chunk1chunk2") and trailer fields, one of them
+          hop-by-hop (X-Checksum: abc123, Connection: close)
 """
 import socketserver
 import sys
@@ -69,6 +71,15 @@ class Handler(socketserver.StreamRequestHandler):
                 say("answered early")
                 time.sleep(60)
                 return
+            if path == b"/trailers":
+                self.wfile.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                    b"Transfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n"
+                    b"6\r\nchunk1\r\n6\r\nchunk2\r\n0\r\n"
+                    b"X-Checksum: abc123\r\nConnection: close\r\n\r\n"
+                )
+                self.wfile.flush()
+                continue
             try:
                 n = read_body(self.rfile, head)
             except ValueError:

@@ -3,10 +3,9 @@
 //! that report what they saw; the clients are nghttp and the Python `h2` stack, which can reset
 //! a stream and frame a body as a test needs.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sockmesh_tests::{Origin, Sidecar, TempDir, h2_client, http_policy, require};
+use sockmesh_tests::{Origin, Sidecar, TempDir, h2_client, http_policy, nghttp};
 
 fn start(origin: &Origin) -> (Sidecar, u16, TempDir) {
     let rules = "        - path: \"/.*\"\n";
@@ -21,15 +20,10 @@ fn start(origin: &Origin) -> (Sidecar, u16, TempDir) {
 /// trailers block (hop-by-hop trailer fields left out).
 #[test]
 fn http1_trailers_reach_an_http2_client() {
-    require("nghttp", "apt-get install -y nghttp2-client");
-    let origin = Origin::start("trailers_origin.py");
+    let origin = Origin::start("probe_origin.py");
     let (_sidecar, port, _dir) = start(&origin);
-    let out = Command::new("nghttp")
-        .args(["-v", "-t", "10"])
-        .arg(format!("http://127.0.0.1:{port}/public/t"))
-        .output()
-        .expect("nghttp");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (status, text) = nghttp(&[&format!("http://127.0.0.1:{port}/trailers")]);
+    assert_eq!(status, 200, "{text}");
     assert!(text.contains("chunk1chunk2"), "{text}");
     // nghttp prints a HEADERS frame's fields before the frame line.
     let trailers = text
