@@ -5,7 +5,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use sockmesh_tests::{Nginx, Sidecar, curl, http_policy, metric, require, wait_until};
+use sockmesh_tests::{
+    Nginx, Sidecar, TempDir, curl, free_port, http_policy, metric, require, wait_until,
+};
 
 const BEFORE: &str = "        - method: GET\n          path: \"/public/.*\"\n";
 const AFTER: &str = "        - method: GET\n          path: \"/public/.*\"\n        - method: GET\n          path: /new\n";
@@ -176,6 +178,46 @@ fn a_configmap_style_link_swap_is_a_change() {
         sidecar.logs()
     );
     assert!(reloads() > before);
+}
+
+/// A policy directory removed and made again (a volume mounted anew, a fresh checkout) is
+/// watched again: the kernel drops a directory's inotify watch with the directory.
+#[test]
+fn a_policy_directory_made_again_is_watched_again() {
+    let nginx = Nginx::start();
+    let dir = TempDir::new("remade");
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).expect("mkdir");
+    let policy = policies.join("policy.yaml");
+    std::fs::write(&policy, http_policy(nginx.port, BEFORE)).expect("write");
+    let port = free_port();
+    let sidecar = Sidecar::start(&[
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--upstream",
+        &format!("127.0.0.1:{}", nginx.port),
+        "--policy",
+        &policy.display().to_string(),
+        "--label",
+        "app=test",
+    ]);
+    let url = format!("http://127.0.0.1:{port}/new");
+    assert_eq!(curl(&[&url]).0, 403);
+    std::fs::remove_dir_all(&policies).expect("rm -r");
+    std::fs::create_dir(&policies).expect("mkdir again");
+    std::fs::write(&policy, http_policy(nginx.port, AFTER)).expect("write");
+    assert!(
+        wait_until(Duration::from_secs(10), || curl(&[&url]).0 == 200),
+        "the policy in the new directory was not applied; log:\n{}",
+        sidecar.logs()
+    );
+    // Watched again, not just read once: a later edit applies too.
+    std::fs::write(&policy, http_policy(nginx.port, BEFORE)).expect("write");
+    assert!(
+        wait_until(Duration::from_secs(5), || curl(&[&url]).0 == 403),
+        "a later edit was not applied; log:\n{}",
+        sidecar.logs()
+    );
 }
 
 /// Policy reloads that applied so far.
