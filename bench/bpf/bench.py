@@ -13,8 +13,13 @@ receiver without a window, so the sender-side rate overstates the delivered rate
 Prints per case the median of the per-run medians, the spread (min..max of run medians) and the
 on/off ratio (speed-up: off/on for latency, on/off for throughput).
 
+With --probe, the hop case also runs a minimal C splice (bench/bpf/probe/: sockops + sk_msg,
+no counters, no config map, no netns in the key; built with clang-14 and libbpf-dev), in the
+same interleaved runs, so that Sockmesh's programs are compared with the reference of
+DESIGN.md side by side rather than with figures from another day.
+
 Run as root after `cargo build --release -p sockmesh -p sockmesh-tests --bin sockmesh --bin bpf-peer`:
-    python3 bench/bpf/bench.py [--runs 3] [--bin-dir target/release] [--only hop,tcp,http]
+    python3 bench/bpf/bench.py [--runs 3] [--bin-dir target/release] [--only hop,tcp,http] [--probe]
 Everything runs in a private network namespace and a cgroup of its own.
 """
 import argparse, os, re, statistics, subprocess, sys, time, urllib.request
@@ -103,6 +108,31 @@ def bulk(target, cpu, label="64 KiB reads"):
             f"  same, {label}, sender-side (Gbit/s)": float(m.group(2))}
 
 
+def build_probe():
+    """Builds the reference probe (bench/bpf/probe/) into a temporary directory."""
+    src = os.path.join(ROOT, "bench", "bpf", "probe")
+    out = os.path.join("/tmp", f"sockmesh-probe-{os.getpid()}")
+    os.makedirs(out, exist_ok=True)
+    for tool, pkg in (("clang-14", "clang-14"), ("gcc", "gcc")):
+        if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode:
+            sys.exit(f"--probe needs {tool}: apt-get install -y {pkg} libbpf-dev")
+    if not os.path.exists("/usr/include/bpf/libbpf.h"):
+        sys.exit("--probe needs libbpf: apt-get install -y libbpf-dev")
+    sh("clang-14", "-O2", "-g", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu", "-c",
+       os.path.join(src, "probe.bpf.c"), "-o", os.path.join(out, "probe.bpf.o"))
+    sh("gcc", "-O2", "-o", os.path.join(out, "probe"), os.path.join(src, "probe.c"), "-lbpf")
+    return out
+
+
+def attach_probe():
+    d = ARGS.probe_dir
+    p = subprocess.Popen([os.path.join(d, "probe"), os.path.join(d, "probe.bpf.o"), CG],
+                         stdout=subprocess.PIPE, text=True)
+    if p.stdout.readline().strip() != "attached":
+        sys.exit("the reference probe did not attach")
+    return p
+
+
 def attach(ports):
     sm = os.path.join(ARGS.bin_dir, "sockmesh")
     cmd = [sm, "bpf", "attach", "--bpf-cgroup", CG, "--bpf-pin-path", PIN]
@@ -136,7 +166,9 @@ def case_hop(accel, cpu):
         peers.append(server(["echo", "--listen", "127.0.0.1:15001"], cpu))
         peers.append(server(["sink", "--listen", "127.0.0.1:15002", "--read-size", "65536"], cpu))
         peers.append(server(["sink", "--listen", "127.0.0.1:15003", "--read-size", "1048576"], cpu))
-        if accel:
+        if accel == "probe":
+            peers.append(attach_probe())
+        elif accel:
             attach([15001, 15002, 15003])
         return measurements("127.0.0.1:15001", cpu, [1, 1024, 16384],
                             [("127.0.0.1:15002", "64 KiB reads"), ("127.0.0.1:15003", "1 MiB reads")])
@@ -187,6 +219,8 @@ def main():
     ap.add_argument("--only", default="hop,tcp,http")
     ap.add_argument("--cpu", type=int, default=0, help="CPU for the pinned runs")
     ap.add_argument("--object", help="eBPF object to load instead of the built-in one")
+    ap.add_argument("--probe", action="store_true",
+                    help="hop case: also run the minimal C probe (needs clang-14, libbpf-dev)")
     ARGS = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root (BPF, cgroups, network namespaces)")
@@ -194,6 +228,7 @@ def main():
         if not os.path.exists(os.path.join(ARGS.bin_dir, b)):
             sys.exit(f"{ARGS.bin_dir}/{b} missing: cargo build --release -p sockmesh -p sockmesh-tests "
                      "--bin sockmesh --bin bpf-peer")
+    ARGS.probe_dir = build_probe() if ARGS.probe else None
     CG = os.path.join(cgroup_root(), f"sockmesh-bench-{os.getpid()}")
     os.makedirs(CG, exist_ok=True)
     sh("ip", "netns", "add", NS)
@@ -201,9 +236,10 @@ def main():
     try:
         for name in ARGS.only.split(","):
             for cpu, label in ((ARGS.cpu, f"pinned to CPU {ARGS.cpu}"), (None, "unpinned")):
-                runs = {False: [], True: []}
+                modes = [False, True] + (["probe"] if ARGS.probe and name == "hop" else [])
+                runs = {m: [] for m in modes}
                 for _ in range(ARGS.runs):
-                    for accel in (False, True):  # interleaved so drift hits both alike
+                    for accel in modes:  # interleaved so drift hits all alike
                         runs[accel].append(CASES[name](accel, cpu))
                 print(f"\n== {name}, {label}, {ARGS.runs} runs: median of run medians [min..max] ==")
                 print(f"{'measurement':44} {'off':>22} {'on':>22} {'on/off':>7}")
@@ -214,6 +250,16 @@ def main():
                     ratio = (mo / mn) if "(us)" in key else (mn / mo)
                     print(f"{key:44} {mo:9.2f} [{min(off):.2f}..{max(off):.2f}] "
                           f"{mn:9.2f} [{min(on):.2f}..{max(on):.2f}] {ratio:6.2f}x")
+                if "probe" in runs:
+                    print(f"\n{'same runs, reference C probe':44} {'probe':>22} {'on/off':>7} {'sockmesh/probe':>15}")
+                    for key in runs[False][0]:
+                        mo = statistics.median(r[key] for r in runs[False])
+                        mn = statistics.median(r[key] for r in runs[True])
+                        pr = [r[key] for r in runs["probe"]]
+                        mp = statistics.median(pr)
+                        lat = "(us)" in key
+                        print(f"{key:44} {mp:9.2f} [{min(pr):.2f}..{max(pr):.2f}] "
+                              f"{(mo / mp) if lat else (mp / mo):6.2f}x {(mp / mn) if lat else (mn / mp):14.2f}x")
                 sys.stdout.flush()
     finally:
         detach()
