@@ -5,6 +5,12 @@ in a chosen way.
                                             keep the connection 3 s more with PINGs; prints
                                             "reset" and, at the end, "connection alive"
     h2_client.py PORT connect AUTHORITY     CONNECT AUTHORITY; prints the status
+    h2_client.py PORT early-then-post PATH  on one connection: POST 4 MiB to PATH (answered
+                                            before its body is read), as much of it as the
+                                            windows allow; once its response head is in,
+                                            POST 200 KiB to /echo, which must go up within
+                                            3 s; prints both statuses and the second body's
+                                            last line
     h2_client.py PORT post PATH CHUNK...    POST PATH without content-length, one DATA frame
                                             per CHUNK ("" for an empty one), the last ending
                                             the stream; prints the status and the body
@@ -79,6 +85,65 @@ def reset(port, path, ms):
     print("connection alive", flush=True)
 
 
+# Response statuses seen by `pump`, by stream.
+STATUSES = {}
+
+
+def pump(sock, conn, timeout):
+    """Reads and handles one batch of frames; returns the events."""
+    sock.settimeout(timeout)
+    data = sock.recv(65536)
+    if not data:
+        raise SystemExit("connection closed")
+    events = conn.receive_data(data)
+    for event in events:
+        if isinstance(event, h2.events.ResponseReceived):
+            STATUSES[event.stream_id] = dict(event.headers)[b":status"].decode()
+        if isinstance(event, h2.events.DataReceived):
+            conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+    sock.sendall(conn.data_to_send())
+    return events
+
+
+def send_body(sock, conn, stream, size, deadline):
+    """Sends `size` bytes on `stream` as the flow-control windows allow, until `deadline`."""
+    left = size
+    while left and time.time() < deadline:
+        window = min(conn.local_flow_control_window(stream), conn.max_outbound_frame_size, left)
+        if window <= 0:
+            try:
+                pump(sock, conn, 0.2)
+            except socket.timeout:
+                pass
+            continue
+        conn.send_data(stream, b"x" * window, end_stream=left == window)
+        sock.sendall(conn.data_to_send())
+        left -= window
+    return left
+
+
+def early_then_post(port, path):
+    sock, conn = connect(port)
+    first = headers("POST", path) + [("content-length", str(4 << 20))]
+    conn.send_headers(1, first, end_stream=False)
+    sock.sendall(conn.data_to_send())
+    # As much of the 4 MiB as the windows allow (the origin never reads it).
+    send_body(sock, conn, 1, 4 << 20, time.time() + 2)
+    end = time.time() + 10
+    while 1 not in STATUSES and time.time() < end:
+        pump(sock, conn, 10)
+    status1 = STATUSES.get(1)
+    second = headers("POST", "/echo") + [("content-length", str(200 << 10))]
+    conn.send_headers(3, second, end_stream=False)
+    sock.sendall(conn.data_to_send())
+    if send_body(sock, conn, 3, 200 << 10, time.time() + 3):
+        raise SystemExit(f"first: {status1}; the second body could not be sent: no window")
+    status, body = response(sock, conn, 3)
+    print(status1)
+    print(status)
+    print(body.decode().strip().splitlines()[-1])
+
+
 def connect_tunnel(port, authority):
     sock, conn = connect(port)
     fields = [(":method", "CONNECT"), (":authority", authority)]
@@ -102,9 +167,12 @@ def post(port, path, chunks):
 
 
 if __name__ == "__main__":
-    port, mode, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    port, mode = int(sys.argv[1]), sys.argv[2]
+    path = sys.argv[3] if len(sys.argv) > 3 else None
     if mode == "reset":
         reset(port, path, int(sys.argv[4]))
+    elif mode == "early-then-post":
+        early_then_post(port, path)
     elif mode == "connect":
         connect_tunnel(port, path)
     elif mode == "post":

@@ -8,6 +8,8 @@ Paths:
   /stall  never answers; prints "stalled" when the request came and "closed" when the proxy
           closes the connection
   /early  answers 403 "early" at once, without reading the request body, and never reads it
+  /slow-early  answers 200 at once, without reading the request body, and sends its chunked
+          body one "tick" line every 0.5 s for 8 s
   /trailers  answers 200 with a chunked body ("chunk1chunk2") and trailer fields, one of them
           hop-by-hop (X-Checksum: abc123, Connection: close)
 """
@@ -70,6 +72,17 @@ class Handler(socketserver.StreamRequestHandler):
                 self.wfile.flush()
                 say("answered early")
                 time.sleep(60)
+                return
+            if path == b"/slow-early":
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                self.wfile.flush()
+                say("answered early")
+                for _ in range(16):
+                    self.wfile.write(b"5\r\ntick\n\r\n")
+                    self.wfile.flush()
+                    time.sleep(0.5)
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
                 return
             if path == b"/trailers":
                 self.wfile.write(

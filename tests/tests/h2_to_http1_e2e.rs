@@ -85,6 +85,17 @@ fn an_answer_before_the_request_body_is_relayed() {
     );
 }
 
+/// The rest of a body answered early is not kept while the (long) response streams: its
+/// flow-control window comes back, so the next upload on the same connection is not starved
+/// (it shares the 1 MiB connection window) until that response ends 8 s later.
+#[test]
+fn an_upload_answered_early_gives_its_window_back() {
+    let origin = Origin::start("probe_origin.py");
+    let (_sidecar, port, _dir) = start(&origin);
+    let out = h2_client(port, &["early-then-post", "/slow-early"]);
+    assert_eq!(out, "200\n200\nbody=204800\n");
+}
+
 /// Without a `Content-Length`, a body's framing upstream follows what the client sent: nothing
 /// (an empty DATA frame that ends the stream) is `content-length: 0`, one frame is sent with its
 /// length, and more go chunked.

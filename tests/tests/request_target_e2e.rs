@@ -157,6 +157,7 @@ fn the_host_checked_is_the_host_the_upstream_gets() {
         "u@good.example",
         "good.example:80:80",
         "a b",
+        "good%2fexample",
     ] {
         assert_eq!(
             get(port, "/whoami", &format!("Host: {bad}\r\n{team}")).0,

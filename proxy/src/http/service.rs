@@ -219,11 +219,10 @@ impl Seen {
     }
 }
 
-/// `host[:port]` and nothing more: no userinfo, one port (the `http` crate takes `a:1:2`).
+/// `host[:port]` and nothing more: the `http` crate's authority (which refuses `a/b`, `a:1:2`
+/// and a stray `%`) without userinfo.
 fn is_host_port(v: &[u8]) -> bool {
-    http::uri::Authority::try_from(v).is_ok_and(|a| {
-        !a.as_str().contains('@') && (a.host().starts_with('[') || !a.host().contains(':'))
-    })
+    http::uri::Authority::try_from(v).is_ok_and(|a| !a.as_str().contains('@'))
 }
 
 /// Makes the request target what policy checks and the upstream receives: one `Host` at most

@@ -131,7 +131,7 @@ pub fn visible_ascii(v: &[u8]) -> Option<&str> {
 /// fast path forwards as it is. The rest (IPv6 literals, junk) is the hyper path's to check.
 fn plain_host(v: &str) -> bool {
     v.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%:".contains(&b))
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:".contains(&b))
         && v.bytes().filter(|b| *b == b':').count() <= 1
 }
 

@@ -57,6 +57,7 @@ fn everything_else_goes_to_hyper() {
         "GET / HTTP/1.1\r\nHost: w/x\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: w:80:80\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a%2fb\r\n\r\n",
     ] {
         assert!(request(raw).is_none(), "took the fast path: {raw:?}");
     }

@@ -23,6 +23,10 @@ use crate::upstream::RawConn;
 
 /// The status logged for a stream the client reset before its response head (nginx's 499).
 pub const CLIENT_RESET: u16 = 499;
+/// How long a body without `Content-Length` may keep its first DATA frame before it is sent
+/// chunked anyway: long enough for a frame that came with the HEADERS, short enough for a
+/// client that waits for the response first.
+const FIRST_DATA_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// A response relayed to the client, in full or cut off after its head.
 pub struct Relayed {
@@ -94,7 +98,21 @@ pub async fn run(
             return Ok(Relayed { status: CLIENT_RESET, grpc_status: None });
         }
     };
-    let (mut up, resp, out, uploaded) = sent.map_err(|_| StatusCode::GATEWAY_TIMEOUT)??;
+    let sent = sent.map_err(|_| StatusCode::GATEWAY_TIMEOUT).flatten();
+    // The client's body is no longer read: dropping it returns its flow-control window (the
+    // rest of an upload answered early would otherwise hold the connection's window).
+    drop(body);
+    let (mut up, resp, out, uploaded) = match sent {
+        Ok(sent) => sent,
+        // A reset seen first as a failed body read (the exchange is polled before the reset).
+        Err(_) if was_reset(respond) => {
+            return Ok(Relayed {
+                status: CLIENT_RESET,
+                grpc_status: None,
+            });
+        }
+        Err(status) => return Err(status),
+    };
     if out.invalid {
         tracing::debug!(%endpoint, "upstream response has a field HTTP/2 cannot carry");
         return Err(StatusCode::BAD_GATEWAY);
@@ -148,6 +166,13 @@ pub async fn run(
     Ok(relayed)
 }
 
+/// Whether the client has reset the stream (without waiting for it to).
+fn was_reset(respond: &mut SendResponse<Bytes>) -> bool {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    respond.poll_reset(&mut cx).is_ready()
+}
+
 /// How the request body follows, and its first chunk when that had to be read to know: without
 /// a `Content-Length` and before the stream ends, a body may still turn out to be empty (an
 /// empty DATA frame with END_STREAM) or one frame long.
@@ -165,7 +190,15 @@ async fn request_body(
         }
         return Ok((RequestBody::Length(length), None));
     }
-    while let Some(data) = body.data().await {
+    loop {
+        // A client that waits for the response before it sends (a stream the server opens)
+        // gets its request sent chunked, rather than waiting here for the request timeout.
+        let Ok(next) = tokio::time::timeout(FIRST_DATA_WAIT, body.data()).await else {
+            return Ok((RequestBody::Chunked, None));
+        };
+        let Some(data) = next else {
+            return Ok((RequestBody::None, None));
+        };
         let data = data.map_err(|_| StatusCode::BAD_REQUEST)?;
         if data.is_empty() {
             continue;
@@ -180,7 +213,6 @@ async fn request_body(
         };
         return Ok((framing, Some(data)));
     }
-    Ok((RequestBody::None, None))
 }
 
 /// Writes the request head, then the body (if any) while reading the response head: an upstream
@@ -277,10 +309,11 @@ pub fn request_head(parts: &Parts, body: RequestBody, endpoint: SocketAddr, out:
     match body {
         RequestBody::Length(len) => write_field(out, "content-length", len.to_string().as_bytes()),
         RequestBody::Chunked => write_field(out, "transfer-encoding", b"chunked"),
-        // hyper's rule: a bodiless request of a method that usually carries one says so.
+        // hyper's rule: a bodiless request of a method that usually carries one says so (and
+        // so does one whose client said so).
         RequestBody::None => {
-            if !parts.headers.contains_key(header::CONTENT_LENGTH)
-                && !matches!(
+            if parts.headers.contains_key(header::CONTENT_LENGTH)
+                || !matches!(
                     parts.method,
                     Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS | Method::TRACE
                 )

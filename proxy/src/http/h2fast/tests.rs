@@ -65,6 +65,14 @@ fn a_body_is_sent_with_the_length_checked_or_chunked() {
     assert!(out.contains("transfer-encoding: chunked\r\n"), "{out}");
     assert!(!out.contains("content-length"), "{out}");
 
+    // A bodiless POST keeps its client's `content-length: 0` (once).
+    let req = Request::post("http://w/p")
+        .header("content-length", "0")
+        .body(())
+        .expect("request");
+    let out = head(req, RequestBody::None);
+    assert_eq!(out.matches("content-length: 0\r\n").count(), 1, "{out}");
+
     // A POST without a body says so; a GET says nothing.
     let req = Request::post("http://w/p").body(()).expect("request");
     assert!(head(req, RequestBody::None).contains("content-length: 0\r\n"));
