@@ -61,9 +61,21 @@ impl Sidecar {
     /// with `extra` flags (labels, protocol, log settings).
     pub fn in_front_of(upstream: u16, policy: &str, extra: &[&str]) -> (Sidecar, u16, TempDir) {
         let dir = TempDir::new("policy");
-        let policy = dir.write("policy.yaml", policy).display().to_string();
+        let policy = dir.write("policy.yaml", policy);
+        let (sidecar, port) = Sidecar::with_policy_file(upstream, &policy, extra);
+        (sidecar, port, dir)
+    }
+
+    /// A sidecar on a free port in front of 127.0.0.1:`upstream`, enforcing the policy file at
+    /// `policy` (which the test owns); returns it and its port.
+    pub fn with_policy_file(
+        upstream: u16,
+        policy: &std::path::Path,
+        extra: &[&str],
+    ) -> (Sidecar, u16) {
         let port = free_port();
         let (listen, upstream) = (format!("127.0.0.1:{port}"), format!("127.0.0.1:{upstream}"));
+        let policy = policy.display().to_string();
         let mut args = vec![
             "--listen",
             &listen,
@@ -73,7 +85,7 @@ impl Sidecar {
             &policy,
         ];
         args.extend_from_slice(extra);
-        (Sidecar::start(&args), port, dir)
+        (Sidecar::start(&args), port)
     }
 
     pub fn logs(&self) -> String {

@@ -96,22 +96,8 @@ fn grpcio_client_sees_ok_and_permission_denied() {
     assert_eq!((code.as_str(), reply.as_str()), ("OK", "Goodbye sockmesh"));
 
     let m = sidecar.metrics();
-    assert_eq!(
-        metric(
-            &m,
-            "sockmesh_requests_total{protocol=\"grpc\",verdict=\"allow\"}"
-        ),
-        1.0,
-        "{m}"
-    );
-    assert_eq!(
-        metric(
-            &m,
-            "sockmesh_requests_total{protocol=\"grpc\",verdict=\"deny\"}"
-        ),
-        1.0,
-        "{m}"
-    );
+    assert_eq!(grpc_requests(&m, "allow"), 1.0, "{m}");
+    assert_eq!(grpc_requests(&m, "deny"), 1.0, "{m}");
     let logs = sidecar.wait_log("/demo.Greeter/SayHello");
     assert!(
         logs.lines().any(|l| l.contains("access")
@@ -126,24 +112,11 @@ fn grpcio_client_sees_ok_and_permission_denied() {
 #[test]
 fn grpc_denial_on_the_path_to_an_http1_upstream() {
     let nginx = sockmesh_tests::Nginx::start();
-    let dir = TempDir::new("grpc-h1");
-    let policy = dir.write(
-        "policy.yaml",
+    let (sidecar, port, _dir) = Sidecar::in_front_of(
+        nginx.port,
         &POLICY.replace("PORT", &nginx.port.to_string()),
+        &["--upstream-protocol", "http1", "--label", "app=greeter"],
     );
-    let port = free_port();
-    let sidecar = Sidecar::start(&[
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--upstream",
-        &format!("127.0.0.1:{}", nginx.port),
-        "--upstream-protocol",
-        "http1",
-        "--policy",
-        &policy.display().to_string(),
-        "--label",
-        "app=greeter",
-    ]);
     let (code, details, _) = call(&format!("127.0.0.1:{port}"), "SayGoodbye");
     assert_eq!(code, "PERMISSION_DENIED", "{details}");
     assert!(
@@ -151,12 +124,13 @@ fn grpc_denial_on_the_path_to_an_http1_upstream() {
         "details name the rule: {details}"
     );
     let m = sidecar.metrics();
-    assert_eq!(
-        metric(
-            &m,
-            "sockmesh_requests_total{protocol=\"grpc\",verdict=\"deny\"}"
-        ),
-        1.0,
-        "{m}"
-    );
+    assert_eq!(grpc_requests(&m, "deny"), 1.0, "{m}");
+}
+
+/// gRPC requests counted with `verdict` in the metrics text `m`.
+fn grpc_requests(m: &str, verdict: &str) -> f64 {
+    metric(
+        m,
+        &format!("sockmesh_requests_total{{protocol=\"grpc\",verdict=\"{verdict}\"}}"),
+    )
 }

@@ -5,9 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use sockmesh_tests::{
-    Nginx, Sidecar, TempDir, curl, free_port, http_policy, metric, require, wait_until,
-};
+use sockmesh_tests::{Nginx, Sidecar, TempDir, curl, http_policy, metric, require, wait_until};
 
 const BEFORE: &str = "        - method: GET\n          path: \"/public/.*\"\n";
 const AFTER: &str = "        - method: GET\n          path: \"/public/.*\"\n        - method: GET\n          path: /new\n";
@@ -190,17 +188,7 @@ fn a_policy_directory_made_again_is_watched_again() {
     std::fs::create_dir(&policies).expect("mkdir");
     let policy = policies.join("policy.yaml");
     std::fs::write(&policy, http_policy(nginx.port, BEFORE)).expect("write");
-    let port = free_port();
-    let sidecar = Sidecar::start(&[
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--upstream",
-        &format!("127.0.0.1:{}", nginx.port),
-        "--policy",
-        &policy.display().to_string(),
-        "--label",
-        "app=test",
-    ]);
+    let (sidecar, port) = Sidecar::with_policy_file(nginx.port, &policy, &["--label", "app=test"]);
     let url = format!("http://127.0.0.1:{port}/new");
     assert_eq!(curl(&[&url]).0, 403);
     std::fs::remove_dir_all(&policies).expect("rm -r");
