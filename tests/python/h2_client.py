@@ -41,50 +41,6 @@ def headers(method, path):
     ]
 
 
-def response(sock, conn, stream):
-    status, body = None, b""
-    while True:
-        data = sock.recv(65536)
-        if not data:
-            raise SystemExit("connection closed before the response ended")
-        for event in conn.receive_data(data):
-            if isinstance(event, h2.events.ResponseReceived) and event.stream_id == stream:
-                status = dict(event.headers)[b":status"].decode()
-            elif isinstance(event, h2.events.DataReceived) and event.stream_id == stream:
-                body += event.data
-                conn.acknowledge_received_data(event.flow_controlled_length, stream)
-            elif isinstance(event, h2.events.StreamEnded) and event.stream_id == stream:
-                sock.sendall(conn.data_to_send())
-                return status, body
-            elif isinstance(event, h2.events.StreamReset) and event.stream_id == stream:
-                raise SystemExit(f"stream reset: {event.error_code}")
-        sock.sendall(conn.data_to_send())
-
-
-def reset(port, path, ms):
-    sock, conn = connect(port)
-    conn.send_headers(1, headers("GET", path), end_stream=True)
-    sock.sendall(conn.data_to_send())
-    time.sleep(ms / 1000)
-    conn.reset_stream(1, error_code=h2.errors.ErrorCodes.CANCEL)
-    sock.sendall(conn.data_to_send())
-    print("reset", flush=True)
-    sock.settimeout(0.2)
-    end = time.time() + 3
-    while time.time() < end:
-        conn.ping(b"12345678")
-        sock.sendall(conn.data_to_send())
-        try:
-            data = sock.recv(65536)
-        except socket.timeout:
-            continue
-        if not data:
-            raise SystemExit("the proxy closed the connection")
-        conn.receive_data(data)
-        sock.sendall(conn.data_to_send())
-    print("connection alive", flush=True)
-
-
 # Response statuses seen by `pump`, by stream.
 STATUSES = {}
 
@@ -103,6 +59,37 @@ def pump(sock, conn, timeout):
             conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
     sock.sendall(conn.data_to_send())
     return events
+
+
+def response(sock, conn, stream):
+    body = b""
+    while True:
+        for event in pump(sock, conn, 10):
+            if isinstance(event, h2.events.DataReceived) and event.stream_id == stream:
+                body += event.data
+            elif isinstance(event, h2.events.StreamEnded) and event.stream_id == stream:
+                return STATUSES.get(stream), body
+            elif isinstance(event, h2.events.StreamReset) and event.stream_id == stream:
+                raise SystemExit(f"stream reset: {event.error_code}")
+
+
+def reset(port, path, ms):
+    sock, conn = connect(port)
+    conn.send_headers(1, headers("GET", path), end_stream=True)
+    sock.sendall(conn.data_to_send())
+    time.sleep(ms / 1000)
+    conn.reset_stream(1, error_code=h2.errors.ErrorCodes.CANCEL)
+    sock.sendall(conn.data_to_send())
+    print("reset", flush=True)
+    end = time.time() + 3
+    while time.time() < end:
+        conn.ping(b"12345678")
+        sock.sendall(conn.data_to_send())
+        try:
+            pump(sock, conn, 0.2)
+        except socket.timeout:
+            pass
+    print("connection alive", flush=True)
 
 
 def send_body(sock, conn, stream, size, deadline):

@@ -136,7 +136,7 @@ fn rearm(
         let _ = watcher.unwatch(dir);
         match watcher.watch(dir, RecursiveMode::NonRecursive) {
             Ok(()) => {
-                tracing::info!(dir = %dir.display(), "policy directory replaced: watching it again");
+                tracing::info!(dir = %dir.display(), "policy directory removed or replaced: watching it again");
                 *id = now;
                 any = true;
             }

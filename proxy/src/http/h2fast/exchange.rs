@@ -34,6 +34,16 @@ pub struct Relayed {
     pub grpc_status: Option<u32>,
 }
 
+impl Relayed {
+    /// No response: the client reset the stream before its head.
+    fn client_reset() -> Relayed {
+        Relayed {
+            status: CLIENT_RESET,
+            grpc_status: None,
+        }
+    }
+}
+
 /// How the request body goes upstream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RequestBody {
@@ -95,7 +105,7 @@ pub async fn run(
         sent = tokio::time::timeout(limits.request_timeout, exchange) => sent,
         _ = reset => {
             tracing::debug!(%endpoint, "client reset the stream before the response");
-            return Ok(Relayed { status: CLIENT_RESET, grpc_status: None });
+            return Ok(Relayed::client_reset());
         }
     };
     let sent = sent.map_err(|_| StatusCode::GATEWAY_TIMEOUT).flatten();
@@ -105,12 +115,7 @@ pub async fn run(
     let (mut up, resp, out, uploaded) = match sent {
         Ok(sent) => sent,
         // A reset seen first as a failed body read (the exchange is polled before the reset).
-        Err(_) if was_reset(respond) => {
-            return Ok(Relayed {
-                status: CLIENT_RESET,
-                grpc_status: None,
-            });
-        }
+        Err(_) if was_reset(respond) => return Ok(Relayed::client_reset()),
         Err(status) => return Err(status),
     };
     if out.invalid {
