@@ -12,6 +12,7 @@ mod fast;
 mod forward;
 mod grpc;
 mod h2c;
+mod h2codec;
 mod h2fast;
 mod headers;
 mod path;
