@@ -7,11 +7,11 @@ use std::io;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use h2::{RecvStream, SendStream};
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::shared::StreamRef;
 use crate::http::fast::head::Framing;
 use crate::http::fast::upstream::{BodyEnd, READ};
 use crate::http::headers::is_hop_by_hop;
@@ -32,7 +32,7 @@ pub enum BodyError {
 
 /// A request body on its way upstream.
 pub struct Upload<'a> {
-    pub body: &'a mut RecvStream,
+    pub body: &'a StreamRef,
     /// Read already, to learn how the body is framed.
     pub first: Option<Bytes>,
     pub chunked: bool,
@@ -70,7 +70,7 @@ impl Upload<'_> {
                 &data
             };
             up.write_all(bytes).await.map_err(|_| BodyError::Upstream)?;
-            let _ = self.body.flow_control().release_capacity(len);
+            self.body.release(len);
         }
         // Request trailers have no place in the HTTP/1.1 request as framed: dropped, as hyper
         // does.
@@ -98,7 +98,7 @@ pub enum Relay {
 /// `stall` bounds each wait for the upstream and for the client's window.
 pub async fn relay(
     up: &mut RawConn,
-    send: &mut SendStream<Bytes>,
+    send: &StreamRef,
     framing: Framing,
     mut start: usize,
     stall: Duration,
@@ -122,7 +122,7 @@ pub async fn relay(
         )
         .await?;
         if let Some(trailers) = trailers {
-            send.send_trailers(trailers).map_err(io::Error::other)?;
+            send.send_trailers(&trailers).map_err(io::Error::other)?;
         }
         if done {
             return Ok(Relay::Complete { extra });
@@ -151,36 +151,32 @@ pub async fn relay(
 /// Sends `data` as DATA frames within the client's flow-control window (`end`: the last of the
 /// body), waiting at most `stall` for the window to open.
 pub async fn send_data(
-    send: &mut SendStream<Bytes>,
+    send: &StreamRef,
     mut data: Bytes,
     end: bool,
     stall: Duration,
 ) -> io::Result<()> {
     if data.is_empty() {
         if end {
-            send.send_data(data, true).map_err(io::Error::other)?;
+            send.send_data(&data, true).map_err(io::Error::other)?;
         }
         return Ok(());
     }
     while !data.is_empty() {
-        send.reserve_capacity(data.len());
-        let mut capacity = send.capacity();
-        while capacity == 0 {
-            let more = std::future::poll_fn(|cx| send.poll_capacity(cx));
-            capacity = match tokio::time::timeout(stall, more).await {
-                Ok(Some(Ok(n))) => n,
-                Ok(Some(Err(e))) => return Err(io::Error::other(e)),
-                Ok(None) => return Err(io::ErrorKind::BrokenPipe.into()),
-                Err(_) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "client's flow-control window stayed shut",
-                    ));
-                }
-            };
-        }
+        let want = data.len();
+        let more = std::future::poll_fn(|cx| send.poll_capacity(cx, want));
+        let capacity = match tokio::time::timeout(stall, more).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return Err(io::Error::other(e)),
+            Err(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "client's flow-control window stayed shut",
+                ));
+            }
+        };
         let chunk = data.split_to(capacity.min(data.len()));
-        send.send_data(chunk, end && data.is_empty())
+        send.send_data(&chunk, end && data.is_empty())
             .map_err(io::Error::other)?;
     }
     Ok(())

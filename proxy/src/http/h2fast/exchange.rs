@@ -7,16 +7,16 @@ use std::future::poll_fn;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use h2::RecvStream;
-use h2::server::SendResponse;
 use http::header::{self, HeaderName, HeaderValue};
 use http::request::Parts;
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, StatusCode};
 use tokio::io::{AsyncRead, AsyncWriteExt};
 
 use super::body::{self, BodyError, Upload};
+use super::shared::StreamRef;
 use crate::http::fast::head::{self, Framing, HeadOut, write_field};
 use crate::http::fast::upstream::{Failure, HeadReader, Tries, max_response_head};
+use crate::http::h2codec::Reason;
 use crate::http::headers::{content_length, is_hop_by_hop};
 use crate::listener::ConnCtx;
 use crate::upstream::RawConn;
@@ -59,21 +59,20 @@ pub enum RequestBody {
 pub async fn run(
     ctx: &ConnCtx,
     endpoint: SocketAddr,
-    req: Request<RecvStream>,
-    respond: &mut SendResponse<Bytes>,
+    req: Request<()>,
+    stream: &StreamRef,
 ) -> Result<Relayed, StatusCode> {
     let limits = &ctx.shared.limits;
-    let (parts, mut body) = req.into_parts();
+    let (parts, ()) = req.into_parts();
     let exchange = async {
-        let (framing, first) =
-            request_body(&parts, &mut body, limits.max_request_body_bytes).await?;
+        let (framing, first) = request_body(&parts, stream, limits.max_request_body_bytes).await?;
         let mut request = Vec::with_capacity(512);
         request_head(&parts, framing, endpoint, &mut request);
         let head_request = parts.method == Method::HEAD;
         let idempotent = framing == RequestBody::None
             && matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         let mut upload = (framing != RequestBody::None).then(|| Upload {
-            body: &mut body,
+            body: stream,
             first,
             chunked: framing == RequestBody::Chunked,
             max: limits.max_request_body_bytes,
@@ -98,7 +97,7 @@ pub async fn run(
             }
         }
     };
-    let reset = poll_fn(|cx| respond.poll_reset(cx));
+    let reset = poll_fn(|cx| stream.poll_reset(cx));
     // `biased`: the exchange first (no per-poll random pick); the reset only while it waits.
     let sent = tokio::select! {
         biased;
@@ -109,13 +108,13 @@ pub async fn run(
         }
     };
     let sent = sent.map_err(|_| StatusCode::GATEWAY_TIMEOUT).flatten();
-    // The client's body is no longer read: dropping it returns its flow-control window (the
-    // rest of an upload answered early would otherwise hold the connection's window).
-    drop(body);
+    // The client's body is no longer read: what comes of it returns its flow-control window
+    // at once (the rest of an upload answered early would otherwise hold the connection's).
+    stream.discard_body();
     let (mut up, resp, out, uploaded) = match sent {
         Ok(sent) => sent,
         // A reset seen first as a failed body read (the exchange is polled before the reset).
-        Err(_) if was_reset(respond) => return Ok(Relayed::client_reset()),
+        Err(_) if stream.is_reset() => return Ok(Relayed::client_reset()),
         Err(status) => return Err(status),
     };
     if out.invalid {
@@ -126,15 +125,14 @@ pub async fn run(
         status: resp.status,
         grpc_status: out.grpc_status,
     };
-    let mut response = Response::new(());
-    *response.status_mut() =
-        StatusCode::from_u16(resp.status).map_err(|_| StatusCode::BAD_GATEWAY)?;
-    *response.headers_mut() = out.headers;
+    if !(100..=999).contains(&resp.status) {
+        return Err(StatusCode::BAD_GATEWAY);
+    }
     let empty = resp.framing == Framing::Empty;
-    let Ok(mut send) = respond.send_response(response, empty) else {
+    if stream.send_head(resp.status, &out.headers, empty).is_err() {
         // The client reset the stream.
         return Ok(relayed);
-    };
+    }
     // A response that came before the whole request body leaves the connection mid-request.
     let reusable = uploaded && !resp.upstream_close;
     if empty {
@@ -143,13 +141,7 @@ pub async fn run(
         }
         return Ok(relayed);
     }
-    let relay = body::relay(
-        &mut up,
-        &mut send,
-        resp.framing,
-        resp.len,
-        limits.idle_timeout,
-    );
+    let relay = body::relay(&mut up, stream, resp.framing, resp.len, limits.idle_timeout);
     match relay.await {
         Ok(body::Relay::Complete { extra }) => {
             if reusable && !extra {
@@ -161,21 +153,14 @@ pub async fn run(
         }
         Ok(body::Relay::Truncated) => {
             tracing::debug!(%endpoint, "upstream closed before the end of the response body");
-            send.send_reset(h2::Reason::INTERNAL_ERROR);
+            stream.send_reset(Reason::INTERNAL_ERROR);
         }
         Err(error) => {
             tracing::debug!(%endpoint, %error, "response relay cut off");
-            send.send_reset(h2::Reason::INTERNAL_ERROR);
+            stream.send_reset(Reason::INTERNAL_ERROR);
         }
     }
     Ok(relayed)
-}
-
-/// Whether the client has reset the stream (without waiting for it to).
-fn was_reset(respond: &mut SendResponse<Bytes>) -> bool {
-    let waker = std::task::Waker::noop();
-    let mut cx = std::task::Context::from_waker(waker);
-    respond.poll_reset(&mut cx).is_ready()
 }
 
 /// How the request body follows, and its first chunk when that had to be read to know: without
@@ -183,7 +168,7 @@ fn was_reset(respond: &mut SendResponse<Bytes>) -> bool {
 /// empty DATA frame with END_STREAM) or one frame long.
 async fn request_body(
     parts: &Parts,
-    body: &mut RecvStream,
+    body: &StreamRef,
     max: u64,
 ) -> Result<(RequestBody, Option<Bytes>), StatusCode> {
     if body.is_end_stream() {

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use h2::RecvStream;
-use h2::server::SendResponse;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either};
 
+use super::body;
 use super::exchange;
+use super::shared::StreamRef;
 use crate::detect::activity::Busy;
 use crate::http::grpc;
 use crate::http::respond::{self, RespBody};
@@ -21,12 +21,7 @@ use crate::metrics::{Protocol, VerdictLabel};
 const CONNECT_REFUSED: &str = "CONNECT is not supported when the upstream speaks HTTP/1.1";
 
 /// Serves one stream; `_busy` keeps the connection from idling out meanwhile.
-pub async fn serve(
-    ctx: &Arc<ConnCtx>,
-    mut req: Request<RecvStream>,
-    mut respond: SendResponse<Bytes>,
-    _busy: Busy,
-) {
+pub async fn serve(ctx: &Arc<ConnCtx>, mut req: Request<()>, stream: StreamRef, _busy: Busy) {
     let start = Instant::now();
     let is_grpc = grpc::is_grpc(req.headers());
     let protocol = if is_grpc {
@@ -37,7 +32,7 @@ pub async fn serve(
     let head_request = req.method() == Method::HEAD;
     let Some(endpoint) = ctx.target.pick() else {
         let resp = respond::upstream_failure(is_grpc, StatusCode::SERVICE_UNAVAILABLE);
-        answer(&mut respond, resp, head_request).await;
+        answer(ctx, &stream, resp, head_request).await;
         return;
     };
     let (seen, verdict, note) = match service::decide(ctx, endpoint, &mut req, is_grpc) {
@@ -45,18 +40,18 @@ pub async fn serve(
         Err(rejected) => {
             rejected.log(ctx, protocol, start);
             let resp = respond::text(StatusCode::BAD_REQUEST, rejected.why);
-            answer(&mut respond, resp, head_request).await;
+            answer(ctx, &stream, resp, head_request).await;
             return;
         }
     };
     let done = if verdict.allowed && req.method() == Method::CONNECT {
         // A tunnel has no HTTP/1.1 request to become on this path: refused, no upstream tried.
         let resp = respond::text(StatusCode::NOT_IMPLEMENTED, CONNECT_REFUSED);
-        answer(&mut respond, resp, false)
+        answer(ctx, &stream, resp, false)
             .await
             .with(VerdictLabel::Error, None)
     } else if verdict.allowed {
-        match exchange::run(ctx, endpoint, req, &mut respond).await {
+        match exchange::run(ctx, endpoint, req, &stream).await {
             Ok(relayed) => Finished {
                 label: VerdictLabel::Allow,
                 upstream: Some(endpoint),
@@ -65,14 +60,14 @@ pub async fn serve(
             },
             Err(status) => {
                 let resp = respond::upstream_failure(is_grpc, status);
-                answer(&mut respond, resp, head_request)
+                answer(ctx, &stream, resp, head_request)
                     .await
                     .with(VerdictLabel::Error, Some(endpoint))
             }
         }
     } else {
         let resp = respond::denied(is_grpc, verdict.rule.as_str());
-        answer(&mut respond, resp, head_request)
+        answer(ctx, &stream, resp, head_request)
             .await
             .with(VerdictLabel::Deny, None)
     };
@@ -98,7 +93,8 @@ impl Answered {
 
 /// Sends a response the proxy made (a short body at most; none for `HEAD`).
 async fn answer(
-    respond: &mut SendResponse<Bytes>,
+    ctx: &ConnCtx,
+    stream: &StreamRef,
     mut resp: Response<RespBody>,
     head_request: bool,
 ) -> Answered {
@@ -124,11 +120,13 @@ async fn answer(
     };
     let end = data.is_empty();
     // Failures mean the client reset the stream: nobody is left to answer.
-    if let Ok(mut send) = respond.send_response(Response::from_parts(parts, ()), end)
+    if stream
+        .send_head(parts.status.as_u16(), &parts.headers, end)
+        .is_ok()
         && !end
     {
-        // A few bytes: within the initial window of any client.
-        let _ = send.send_data(data, true);
+        let stall = ctx.shared.limits.idle_timeout;
+        let _ = body::send_data(stream, data, true, stall).await;
     }
     answered
 }

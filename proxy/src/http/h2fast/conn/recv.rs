@@ -1,0 +1,365 @@
+//! What each frame from the client does to the connection and its streams (RFC 9113
+//! sections 5 and 6): stream lifecycle, flow control on what we receive, SETTINGS, and the
+//! checks that make a frame a stream or a connection error.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::FuturesUnordered;
+use http::Request;
+use tokio::time::Instant;
+
+use super::{Conn, ConnError, Partial, RESET_ALLOWANCE, protocol};
+use crate::http::h2codec::Reason;
+use crate::http::h2codec::frame::{self, Frame};
+use crate::http::h2fast::request::Head;
+use crate::http::h2fast::shared::{Recv, Shared, StreamRef, lock};
+
+impl<I> Conn<I> {
+    /// A stream error: RST_STREAM, and the stream (if open) sees the reset.
+    pub(super) fn stream_error(&mut self, id: u32, reason: Reason) -> Result<(), ConnError> {
+        if id > self.last_stream {
+            // About a stream never opened: nothing to reset but the whole connection.
+            return Err(protocol(reason, "error on an idle stream"));
+        }
+        let mut sh = lock(&self.shared);
+        if sh.streams.contains_key(&id) {
+            sh.reset(id, reason);
+        } else {
+            frame::put_reset(&mut sh.out, id, reason);
+        }
+        Ok(())
+    }
+
+    pub(super) fn handle<S>(
+        &mut self,
+        f: Frame,
+        streams: &mut FuturesUnordered<S>,
+        serve: &mut impl FnMut(Request<()>, StreamRef) -> S,
+    ) -> Result<(), ConnError> {
+        if self.partial.is_some() && !matches!(f, Frame::Continuation { .. }) {
+            return Err(protocol(Reason::PROTOCOL_ERROR, "expected CONTINUATION"));
+        }
+        match f {
+            Frame::Data {
+                stream,
+                data,
+                end,
+                flow,
+            } => self.data(stream, data, end, flow),
+            Frame::Headers {
+                stream,
+                block,
+                end_stream,
+                end_headers,
+            } => {
+                if end_headers {
+                    self.headers(stream, &block, end_stream, streams, serve)
+                } else {
+                    self.partial = Some(Partial {
+                        stream,
+                        block: BytesMut::from(&block[..]),
+                        end_stream,
+                    });
+                    Ok(())
+                }
+            }
+            Frame::Continuation {
+                stream,
+                block,
+                end_headers,
+            } => {
+                let Some(mut p) = self.partial.take() else {
+                    return Err(protocol(
+                        Reason::PROTOCOL_ERROR,
+                        "CONTINUATION without HEADERS",
+                    ));
+                };
+                if p.stream != stream {
+                    return Err(protocol(
+                        Reason::PROTOCOL_ERROR,
+                        "CONTINUATION on another stream",
+                    ));
+                }
+                if p.block.len() + block.len() > self.max_block() {
+                    return Err(protocol(
+                        Reason::ENHANCE_YOUR_CALM,
+                        "header block too large",
+                    ));
+                }
+                p.block.extend_from_slice(&block);
+                if end_headers {
+                    self.headers(stream, &p.block, p.end_stream, streams, serve)
+                } else {
+                    self.partial = Some(p);
+                    Ok(())
+                }
+            }
+            // Priorities are advisory; a PRIORITY for an idle stream leaves it idle.
+            Frame::Priority => Ok(()),
+            Frame::Reset { stream, reason } => {
+                if stream > self.last_stream {
+                    return Err(protocol(
+                        Reason::PROTOCOL_ERROR,
+                        "RST_STREAM on an idle stream",
+                    ));
+                }
+                let mut sh = lock(&self.shared);
+                if sh.streams.contains_key(&stream) {
+                    self.resets += 1;
+                    sh.recv_closed(stream, Recv::Reset(Reason(reason)));
+                }
+                drop(sh);
+                if self.resets > RESET_ALLOWANCE && self.resets * 2 > self.accepted {
+                    return Err(protocol(
+                        Reason::ENHANCE_YOUR_CALM,
+                        "too many streams reset",
+                    ));
+                }
+                Ok(())
+            }
+            Frame::Settings { ack, params } => {
+                if !ack {
+                    self.settings(&params)?;
+                }
+                Ok(())
+            }
+            Frame::PushPromise => Err(protocol(
+                Reason::PROTOCOL_ERROR,
+                "PUSH_PROMISE from a client",
+            )),
+            Frame::Ping { ack, payload } => {
+                if ack {
+                    if self.ping_sent {
+                        self.ping_sent = false;
+                        let next = Instant::now() + self.settings.keepalive;
+                        self.ping.as_mut().reset(next);
+                    }
+                } else {
+                    frame::put_ping(&mut lock(&self.shared).out, true, payload);
+                }
+                Ok(())
+            }
+            Frame::GoAway { reason, .. } => {
+                tracing::debug!(reason = %Reason(reason), "HTTP/2 client sent GOAWAY");
+                self.client_done = true;
+                Ok(())
+            }
+            Frame::WindowUpdate { stream, increment } => {
+                if stream > self.last_stream {
+                    return Err(protocol(
+                        Reason::PROTOCOL_ERROR,
+                        "WINDOW_UPDATE on an idle stream",
+                    ));
+                }
+                if lock(&self.shared).window_update(stream, increment).is_err() {
+                    if stream == 0 {
+                        return Err(protocol(
+                            Reason::FLOW_CONTROL_ERROR,
+                            "connection window over 2^31-1",
+                        ));
+                    }
+                    self.stream_error(stream, Reason::FLOW_CONTROL_ERROR)?;
+                }
+                Ok(())
+            }
+            Frame::Unknown => Ok(()),
+        }
+    }
+
+    /// The largest header block taken in: a compressed block this much larger than the header
+    /// list limit is abuse, not headers.
+    fn max_block(&self) -> usize {
+        self.settings
+            .max_header_list
+            .saturating_mul(2)
+            .max(64 * 1024)
+    }
+
+    fn settings(&mut self, params: &[u8]) -> Result<(), ConnError> {
+        let mut sh = lock(&self.shared);
+        for p in params.chunks_exact(6) {
+            let id = u16::from_be_bytes([p[0], p[1]]);
+            let value = u32::from_be_bytes([p[2], p[3], p[4], p[5]]);
+            match id {
+                0x1 => sh.encoder.table_size_changed(),
+                0x2 if value > 1 => {
+                    return Err(protocol(
+                        Reason::PROTOCOL_ERROR,
+                        "SETTINGS_ENABLE_PUSH not 0 or 1",
+                    ));
+                }
+                0x4 => sh.set_init_send(value).map_err(|()| {
+                    protocol(
+                        Reason::FLOW_CONTROL_ERROR,
+                        "SETTINGS_INITIAL_WINDOW_SIZE over 2^31-1",
+                    )
+                })?,
+                0x5 => {
+                    if !(16_384..=16_777_215).contains(&value) {
+                        return Err(protocol(
+                            Reason::PROTOCOL_ERROR,
+                            "SETTINGS_MAX_FRAME_SIZE out of range",
+                        ));
+                    }
+                    sh.max_frame = value as usize;
+                }
+                // The others concern what we send (we push nothing) or are unknown: ignored.
+                _ => {}
+            }
+        }
+        frame::put_head(&mut sh.out, 0, frame::SETTINGS, frame::ACK, 0);
+        Ok(())
+    }
+
+    fn data(&mut self, id: u32, data: Bytes, end: bool, flow: u32) -> Result<(), ConnError> {
+        if id > self.last_stream {
+            return Err(protocol(Reason::PROTOCOL_ERROR, "DATA on an idle stream"));
+        }
+        let mut sh = lock(&self.shared);
+        // The connection window is charged whatever becomes of the frame.
+        let Some(s) = sh.streams.get_mut(&id) else {
+            // A stream we closed or reset: frames in flight are dropped, their window returned.
+            sh.release_conn(flow);
+            return Ok(());
+        };
+        if s.recv != Recv::Open {
+            sh.release_conn(flow);
+            drop(sh);
+            return self.stream_error(id, Reason::STREAM_CLOSED);
+        }
+        s.recv_window -= i64::from(flow);
+        s.received += data.len() as u64;
+        let over_window = s.recv_window < 0;
+        let bad_length = match s.content_length {
+            Some(cl) => s.received > cl || (end && s.received != cl),
+            None => false,
+        };
+        if over_window || bad_length {
+            sh.release_conn(flow);
+            let reason = if over_window {
+                Reason::FLOW_CONTROL_ERROR
+            } else {
+                Reason::PROTOCOL_ERROR
+            };
+            drop(sh);
+            tracing::debug!(stream = id, %reason, "HTTP/2 request body over its window or content-length");
+            return self.stream_error(id, reason);
+        }
+        let padding = flow - data.len() as u32;
+        sh.deliver(id, data, padding);
+        if end {
+            sh.recv_closed(id, Recv::End);
+        }
+        Ok(())
+    }
+
+    fn headers<S>(
+        &mut self,
+        id: u32,
+        block: &[u8],
+        end_stream: bool,
+        streams: &mut FuturesUnordered<S>,
+        serve: &mut impl FnMut(Request<()>, StreamRef) -> S,
+    ) -> Result<(), ConnError> {
+        // Decoded whatever becomes of the stream: the dynamic table must stay in step.
+        let mut head = Head::default();
+        let over = self
+            .decoder
+            .decode(block, self.settings.max_header_list, |n, v| {
+                head.field(n, v)
+            })
+            .map_err(|e| {
+                tracing::debug!(error = %e, "HPACK decoding failed");
+                protocol(Reason::COMPRESSION_ERROR, "invalid header block")
+            })?;
+        if id <= self.last_stream {
+            let mut sh = lock(&self.shared);
+            return match sh.streams.get(&id).map(|s| s.recv) {
+                // Trailers: the body ends (request trailers are not forwarded upstream).
+                Some(Recv::Open) if end_stream => {
+                    let short = sh
+                        .streams
+                        .get(&id)
+                        .is_some_and(|s| s.content_length.is_some_and(|cl| cl != s.received));
+                    if short {
+                        sh.reset(id, Reason::PROTOCOL_ERROR);
+                    } else {
+                        sh.recv_closed(id, Recv::End);
+                    }
+                    Ok(())
+                }
+                Some(Recv::Open) => {
+                    sh.reset(id, Reason::PROTOCOL_ERROR);
+                    Ok(())
+                }
+                Some(_) => {
+                    sh.reset(id, Reason::STREAM_CLOSED);
+                    Ok(())
+                }
+                None => Err(protocol(
+                    Reason::STREAM_CLOSED,
+                    "HEADERS on a closed stream",
+                )),
+            };
+        }
+        if id.is_multiple_of(2) {
+            return Err(protocol(
+                Reason::PROTOCOL_ERROR,
+                "even stream id from a client",
+            ));
+        }
+        self.last_stream = id;
+        if self.going_away {
+            // After our GOAWAY: ignored; the client retries it elsewhere.
+            return Ok(());
+        }
+        let mut sh = lock(&self.shared);
+        if sh.streams.len() >= self.settings.max_streams as usize {
+            frame::put_reset(&mut sh.out, id, Reason::REFUSED_STREAM);
+            return Ok(());
+        }
+        if over {
+            // RFC 9113 section 8.2.3's 431; the fields were never kept.
+            tracing::debug!(
+                stream = id,
+                "HTTP/2 request header list over the limit: 431"
+            );
+            let Shared {
+                out,
+                encoder,
+                max_frame,
+                ..
+            } = &mut *sh;
+            let start = frame::reserve_head(out);
+            encoder.status(out, 431);
+            frame::finish_headers(out, start, id, true, *max_frame);
+            if !end_stream {
+                frame::put_reset(&mut sh.out, id, Reason::NO_ERROR);
+            }
+            return Ok(());
+        }
+        let content_length = head.content_length();
+        let req = match head.into_request() {
+            Ok(req) => req,
+            Err(why) => {
+                tracing::debug!(stream = id, why, "malformed HTTP/2 request");
+                frame::put_reset(&mut sh.out, id, Reason::PROTOCOL_ERROR);
+                return Ok(());
+            }
+        };
+        if end_stream && content_length.is_some_and(|cl| cl > 0) {
+            tracing::debug!(
+                stream = id,
+                "HTTP/2 request ends with content-length > 0 and no body"
+            );
+            frame::put_reset(&mut sh.out, id, Reason::PROTOCOL_ERROR);
+            return Ok(());
+        }
+        sh.open(id, end_stream, content_length);
+        drop(sh);
+        self.accepted += 1;
+        streams.push(serve(req, StreamRef::new(Arc::clone(&self.shared), id)));
+        Ok(())
+    }
+}

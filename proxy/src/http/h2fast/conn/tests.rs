@@ -1,0 +1,319 @@
+//! The connection against a real HTTP/2 client (the `h2` crate) and against raw frames.
+
+use std::future::poll_fn;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::stream::FuturesUnordered;
+use http::{HeaderMap, Request};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::sync::mpsc;
+
+use super::super::body;
+use super::super::shared::StreamRef;
+use super::{Conn, ConnError, Settings};
+use crate::http::h2codec::{Reason, frame};
+
+const STALL: Duration = Duration::from_secs(10);
+const BIG: usize = 3 * 1024 * 1024 + 17;
+
+fn settings() -> Settings {
+    Settings {
+        max_streams: 100,
+        max_header_list: 16 * 1024,
+        keepalive: Duration::from_secs(60),
+        preface_timeout: Duration::from_secs(5),
+    }
+}
+
+/// A small service: `/len` answers with the request body's length, `/big` with BIG bytes,
+/// `/trailers` with a body and trailers, `/wait` waits for the client's reset and reports it.
+async fn service(req: Request<()>, s: StreamRef, resets: mpsc::UnboundedSender<Reason>) {
+    let mut headers = HeaderMap::new();
+    headers.insert("x-path", req.uri().path().parse().expect("value"));
+    match req.uri().path() {
+        "/len" => {
+            let mut n = 0;
+            while let Some(Ok(d)) = s.data().await {
+                n += d.len();
+                s.release(d.len());
+            }
+            s.send_head(200, &headers, false).expect("head");
+            body::send_data(&s, Bytes::from(n.to_string()), true, STALL)
+                .await
+                .expect("data");
+        }
+        "/big" => {
+            s.send_head(200, &headers, false).expect("head");
+            body::send_data(&s, Bytes::from(vec![b'x'; BIG]), true, STALL)
+                .await
+                .expect("data");
+        }
+        "/trailers" => {
+            s.send_head(200, &headers, false).expect("head");
+            body::send_data(&s, Bytes::from_static(b"body"), false, STALL)
+                .await
+                .expect("data");
+            let mut t = HeaderMap::new();
+            t.insert("grpc-status", "0".parse().expect("value"));
+            s.send_trailers(&t).expect("trailers");
+        }
+        "/wait" => {
+            s.send_head(200, &headers, false).expect("head");
+            let reason = poll_fn(|cx| s.poll_reset(cx)).await;
+            let _ = resets.send(reason);
+        }
+        _ => {
+            s.send_head(200, &headers, false).expect("head");
+            body::send_data(&s, Bytes::from_static(b"hi"), true, STALL)
+                .await
+                .expect("data");
+        }
+    }
+}
+
+/// Serves one connection on `io`; `resets` gets what `/wait` saw.
+fn server(
+    io: DuplexStream,
+) -> (
+    tokio::task::JoinHandle<Result<(), ConnError>>,
+    mpsc::UnboundedReceiver<Reason>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        let mut conn = Conn::new(io, settings());
+        let mut streams = FuturesUnordered::new();
+        conn.run(&mut streams, |req, s| service(req, s, tx.clone()))
+            .await
+    });
+    (task, rx)
+}
+
+async fn client() -> (
+    h2::client::SendRequest<Bytes>,
+    mpsc::UnboundedReceiver<Reason>,
+) {
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let (_task, resets) = server(b);
+    let (send, conn) = h2::client::handshake(a).await.expect("handshake");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    (send, resets)
+}
+
+async fn body_of(resp: http::Response<h2::RecvStream>) -> Vec<u8> {
+    let mut body = resp.into_body();
+    let mut all = Vec::new();
+    while let Some(d) = body.data().await {
+        let d = d.expect("data");
+        let _ = body.flow_control().release_capacity(d.len());
+        all.extend_from_slice(&d);
+    }
+    all
+}
+
+fn get(path: &str) -> Request<()> {
+    Request::get(format!("http://test.local{path}"))
+        .body(())
+        .expect("request")
+}
+
+#[tokio::test]
+async fn a_request_gets_its_response() {
+    let (mut send, _) = client().await;
+    let (resp, _) = send.send_request(get("/x"), true).expect("send");
+    let resp = resp.await.expect("response");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-path"], "/x");
+    assert_eq!(body_of(resp).await, b"hi");
+}
+
+#[tokio::test]
+async fn bodies_larger_than_every_window_flow_both_ways() {
+    let (mut send, _) = client().await;
+    // Upload: more than our 1 MiB windows, so WINDOW_UPDATEs must come back.
+    let req = Request::post("http://test.local/len")
+        .body(())
+        .expect("request");
+    let (resp, mut up) = send.send_request(req, false).expect("send");
+    let mut left = BIG;
+    while left > 0 {
+        let n = left.min(100_000);
+        up.reserve_capacity(n);
+        let cap = poll_fn(|cx| up.poll_capacity(cx))
+            .await
+            .expect("capacity")
+            .expect("open");
+        let n = n.min(cap);
+        up.send_data(Bytes::from(vec![b'u'; n]), false)
+            .expect("data");
+        left -= n;
+    }
+    up.send_data(Bytes::new(), true).expect("end");
+    let resp = resp.await.expect("response");
+    assert_eq!(body_of(resp).await, BIG.to_string().as_bytes());
+    // Download: more than the client's 64 KiB default window.
+    let (resp, _) = send.send_request(get("/big"), true).expect("send");
+    let body = body_of(resp.await.expect("response")).await;
+    assert_eq!(body.len(), BIG);
+}
+
+#[tokio::test]
+async fn many_streams_at_once() {
+    let (send, _) = client().await;
+    let mut all = Vec::new();
+    for i in 0..50 {
+        let mut send = send.clone();
+        all.push(tokio::spawn(async move {
+            let (resp, _) = send
+                .send_request(get(&format!("/s{i}")), true)
+                .expect("send");
+            let resp = resp.await.expect("response");
+            assert_eq!(resp.headers()["x-path"], format!("/s{i}").as_str());
+            body_of(resp).await
+        }));
+    }
+    for t in all {
+        assert_eq!(t.await.expect("task"), b"hi");
+    }
+}
+
+#[tokio::test]
+async fn trailers_end_the_response() {
+    let (mut send, _) = client().await;
+    let (resp, _) = send.send_request(get("/trailers"), true).expect("send");
+    let mut body = resp.await.expect("response").into_body();
+    let mut all = Vec::new();
+    while let Some(d) = body.data().await {
+        all.extend_from_slice(&d.expect("data"));
+    }
+    assert_eq!(all, b"body");
+    let trailers = body.trailers().await.expect("trailers").expect("some");
+    assert_eq!(trailers["grpc-status"], "0");
+}
+
+#[tokio::test]
+async fn a_client_reset_reaches_the_stream() {
+    let (mut send, mut resets) = client().await;
+    let (resp, mut up) = send.send_request(get("/wait"), false).expect("send");
+    let _head = resp.await.expect("response");
+    up.send_reset(h2::Reason::CANCEL);
+    let seen = tokio::time::timeout(STALL, resets.recv())
+        .await
+        .expect("in time");
+    assert_eq!(seen, Some(Reason::CANCEL));
+}
+
+/// Raw client bytes: preface, an empty SETTINGS, then `frames`.
+fn raw(frames: &[u8]) -> Vec<u8> {
+    let mut b = BytesMut::new();
+    b.put_slice(frame::PREFACE);
+    frame::put_settings(&mut b, &[]);
+    b.put_slice(frames);
+    b.to_vec()
+}
+
+/// Sends `bytes` and returns the connection's result and everything it wrote.
+async fn exchange(bytes: Vec<u8>) -> (Result<(), ConnError>, Vec<u8>) {
+    let (mut a, b) = tokio::io::duplex(1 << 20);
+    let (task, _) = server(b);
+    a.write_all(&bytes).await.expect("write");
+    a.shutdown().await.expect("shutdown");
+    let result = tokio::time::timeout(STALL, task)
+        .await
+        .expect("in time")
+        .expect("task");
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_millis(200), a.read_to_end(&mut out)).await;
+    (result, out)
+}
+
+/// The GOAWAY error code in `out`, if there is a GOAWAY.
+fn goaway(mut out: &[u8]) -> Option<u32> {
+    while out.len() >= 9 {
+        let len = (usize::from(out[0]) << 16) | (usize::from(out[1]) << 8) | usize::from(out[2]);
+        if out[3] == frame::GOAWAY {
+            return Some(u32::from_be_bytes([out[13], out[14], out[15], out[16]]));
+        }
+        out = &out[9 + len..];
+    }
+    None
+}
+
+#[tokio::test]
+async fn broken_input_closes_the_connection_with_the_right_code() {
+    // A header block that is not HPACK (index 0).
+    let mut f = BytesMut::new();
+    frame::put_head(
+        &mut f,
+        1,
+        frame::HEADERS,
+        frame::END_HEADERS | frame::END_STREAM,
+        1,
+    );
+    f.put_u8(0x80);
+    let (result, out) = exchange(raw(&f)).await;
+    assert!(
+        matches!(
+            result,
+            Err(ConnError::Protocol {
+                reason: Reason::COMPRESSION_ERROR,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    assert_eq!(goaway(&out), Some(Reason::COMPRESSION_ERROR.0));
+
+    // DATA on a stream never opened.
+    let mut f = BytesMut::new();
+    frame::put_data(&mut f, 3, b"x", true, 16_384);
+    let (result, out) = exchange(raw(&f)).await;
+    assert!(
+        matches!(
+            result,
+            Err(ConnError::Protocol {
+                reason: Reason::PROTOCOL_ERROR,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    assert_eq!(goaway(&out), Some(Reason::PROTOCOL_ERROR.0));
+
+    // CONTINUATION without HEADERS; a frame over our maximum size.
+    let mut f = BytesMut::new();
+    frame::put_head(&mut f, 0, frame::CONTINUATION, frame::END_HEADERS, 1);
+    let (result, _) = exchange(raw(&f)).await;
+    assert!(matches!(
+        result,
+        Err(ConnError::Protocol {
+            reason: Reason::PROTOCOL_ERROR,
+            ..
+        })
+    ));
+    let mut f = BytesMut::new();
+    frame::put_head(&mut f, 16_385, frame::DATA, 0, 1);
+    let (result, _) = exchange(raw(&f)).await;
+    assert!(matches!(
+        result,
+        Err(ConnError::Protocol {
+            reason: Reason::FRAME_SIZE_ERROR,
+            ..
+        })
+    ));
+
+    // Not HTTP/2 at all.
+    let (result, _) = exchange(b"GET / HTTP/1.1\r\n\r\n".to_vec()).await;
+    assert!(matches!(result, Err(ConnError::Preface)), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_client_that_closes_ends_the_connection_cleanly() {
+    let (result, out) = exchange(raw(&[])).await;
+    assert!(result.is_ok(), "{result:?}");
+    // Our SETTINGS, its window, and the ACK of the client's SETTINGS.
+    assert_eq!(out[3], frame::SETTINGS);
+    assert!(goaway(&out).is_none());
+}

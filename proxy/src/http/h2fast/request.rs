@@ -1,0 +1,130 @@
+//! A request header block, as HPACK decodes it field by field, made into an `http::Request`
+//! with RFC 9113 section 8.3's rules: pseudo-fields first and once each, lowercase names, no
+//! connection-specific fields, `te` only as `trailers`, one consistent `content-length`.
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderMap, Method, Request, Uri};
+
+/// A malformed request (a stream error, PROTOCOL_ERROR): why, for the debug log.
+pub type Malformed = &'static str;
+
+#[derive(Default)]
+pub struct Head {
+    method: Option<Method>,
+    scheme: Option<Bytes>,
+    authority: Option<Bytes>,
+    path: Option<Bytes>,
+    headers: HeaderMap,
+    content_length: Option<u64>,
+    regular: bool,
+    malformed: Option<Malformed>,
+}
+
+impl Head {
+    /// One decoded field.
+    pub fn field(&mut self, name: &[u8], value: &[u8]) {
+        if self.malformed.is_some() {
+            return;
+        }
+        if let Err(why) = self.add(name, value) {
+            self.malformed = Some(why);
+        }
+    }
+
+    fn add(&mut self, name: &[u8], value: &[u8]) -> Result<(), Malformed> {
+        if name.first() == Some(&b':') {
+            if self.regular {
+                return Err("pseudo-header field after a regular field");
+            }
+            let slot = match name {
+                b":method" => {
+                    if self.method.is_some() {
+                        return Err("two :method fields");
+                    }
+                    let method = Method::from_bytes(value).map_err(|_| "invalid :method")?;
+                    self.method = Some(method);
+                    return Ok(());
+                }
+                b":scheme" => &mut self.scheme,
+                b":authority" => &mut self.authority,
+                b":path" => &mut self.path,
+                _ => return Err("unknown or response pseudo-header field"),
+            };
+            if slot.is_some() {
+                return Err("repeated pseudo-header field");
+            }
+            *slot = Some(Bytes::copy_from_slice(value));
+            return Ok(());
+        }
+        self.regular = true;
+        if name.iter().any(u8::is_ascii_uppercase) {
+            return Err("uppercase field name");
+        }
+        match name {
+            b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding"
+            | b"upgrade" => return Err("connection-specific field"),
+            b"te" if value != b"trailers" => return Err("te other than trailers"),
+            b"content-length" => {
+                let n = std::str::from_utf8(value)
+                    .ok()
+                    .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .ok_or("invalid content-length")?;
+                if self.content_length.is_some_and(|c| c != n) {
+                    return Err("conflicting content-length fields");
+                }
+                self.content_length = Some(n);
+            }
+            _ => {}
+        }
+        let name = HeaderName::from_bytes(name).map_err(|_| "invalid field name")?;
+        let value = HeaderValue::from_bytes(value).map_err(|_| "invalid field value")?;
+        self.headers.append(name, value);
+        Ok(())
+    }
+
+    pub fn content_length(&self) -> Option<u64> {
+        self.content_length
+    }
+
+    /// The request, or why it is malformed.
+    pub fn into_request(self) -> Result<Request<()>, Malformed> {
+        if let Some(why) = self.malformed {
+            return Err(why);
+        }
+        let method = self.method.ok_or("missing :method")?;
+        let mut parts = http::uri::Parts::default();
+        if let Some(a) = self.authority {
+            parts.authority =
+                Some(Authority::from_maybe_shared(a).map_err(|_| "invalid :authority")?);
+        }
+        if method == Method::CONNECT {
+            if self.scheme.is_some() || self.path.is_some() {
+                return Err(":scheme or :path in CONNECT");
+            }
+            if parts.authority.is_none() {
+                return Err("CONNECT without :authority");
+            }
+        } else {
+            let scheme = self.scheme.ok_or("missing :scheme")?;
+            let path = self.path.filter(|p| !p.is_empty()).ok_or("missing :path")?;
+            let scheme = Scheme::try_from(&scheme[..]).map_err(|_| "invalid :scheme")?;
+            // A URI with a scheme needs an authority: without one only the path is kept (as
+            // the `h2` crate does); the scheme was checked all the same.
+            if parts.authority.is_some() {
+                parts.scheme = Some(scheme);
+            }
+            parts.path_and_query =
+                Some(PathAndQuery::from_maybe_shared(path).map_err(|_| "invalid :path")?);
+        }
+        let uri = Uri::from_parts(parts).map_err(|_| "invalid request target")?;
+        let mut req = Request::new(());
+        *req.method_mut() = method;
+        *req.uri_mut() = uri;
+        *req.version_mut() = http::Version::HTTP_2;
+        *req.headers_mut() = self.headers;
+        Ok(req)
+    }
+}
