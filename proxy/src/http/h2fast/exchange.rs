@@ -6,17 +6,17 @@
 use std::future::poll_fn;
 use std::net::SocketAddr;
 
-use bytes::Bytes;
-use http::header::{self, HeaderName, HeaderValue};
+use bytes::{Bytes, BytesMut};
+use http::header;
 use http::request::Parts;
-use http::{HeaderMap, Method, Request, StatusCode};
+use http::{Method, Request, StatusCode};
 use tokio::io::{AsyncRead, AsyncWriteExt};
 
 use super::body::{self, BodyError, Upload};
 use super::shared::StreamRef;
 use crate::http::fast::head::{self, Framing, HeadOut, write_field};
 use crate::http::fast::upstream::{Failure, HeadReader, Tries, max_response_head};
-use crate::http::h2codec::Reason;
+use crate::http::h2codec::{Reason, hpack};
 use crate::http::headers::{content_length, is_hop_by_hop};
 use crate::listener::ConnCtx;
 use crate::upstream::RawConn;
@@ -129,7 +129,10 @@ pub async fn run(
         return Err(StatusCode::BAD_GATEWAY);
     }
     let empty = resp.framing == Framing::Empty;
-    if stream.send_head(resp.status, &out.headers, empty).is_err() {
+    if stream
+        .send_head_encoded(resp.status, &out.fields, empty)
+        .is_err()
+    {
         // The client reset the stream.
         return Ok(relayed);
     }
@@ -315,10 +318,10 @@ pub fn request_head(parts: &Parts, body: RequestBody, endpoint: SocketAddr, out:
     out.extend_from_slice(b"\r\n");
 }
 
-/// An upstream response head as HTTP/2 fields.
+/// An upstream response head as HTTP/2 fields, HPACK-encoded as they are parsed.
 #[derive(Default)]
 pub struct H2Head {
-    pub headers: HeaderMap,
+    pub fields: BytesMut,
     pub grpc_status: Option<u32>,
     /// A field that is not a valid HTTP/2 field.
     pub invalid: bool,
@@ -326,7 +329,7 @@ pub struct H2Head {
 
 impl HeadOut for H2Head {
     fn status(&mut self, _status: u16, _reason: &str) {
-        self.headers.clear();
+        self.fields.clear();
         self.grpc_status = None;
         self.invalid = false;
     }
@@ -336,17 +339,27 @@ impl HeadOut for H2Head {
         if name.eq_ignore_ascii_case("transfer-encoding") {
             return;
         }
-        match (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(value),
-        ) {
-            (Ok(name), Ok(value)) => {
-                if name == "grpc-status" {
-                    self.grpc_status = value.to_str().ok().and_then(|v| v.parse().ok());
-                }
-                self.headers.append(name, value);
+        // httparse gave a token for the name; HTTP/2 wants it lowercase, and values without
+        // control characters (section 8.2.1).
+        if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+            self.invalid = true;
+            return;
+        }
+        if name.eq_ignore_ascii_case("grpc-status") {
+            self.grpc_status = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
+        }
+        let mut lower = [0u8; 64];
+        match lower.get_mut(..name.len()) {
+            Some(lower) => {
+                lower.copy_from_slice(name.as_bytes());
+                lower.make_ascii_lowercase();
+                hpack::field(&mut self.fields, lower, value);
             }
-            _ => self.invalid = true,
+            None => hpack::field(
+                &mut self.fields,
+                name.to_ascii_lowercase().as_bytes(),
+                value,
+            ),
         }
     }
 

@@ -14,7 +14,7 @@ use http::HeaderMap;
 
 use crate::http::h2codec::Reason;
 use crate::http::h2codec::frame;
-use crate::http::h2codec::hpack::Encoder;
+use crate::http::h2codec::hpack::{self, Encoder};
 
 /// Our SETTINGS_INITIAL_WINDOW_SIZE and connection window (hyper's on the other path).
 pub const RECV_WINDOW: u32 = 1024 * 1024;
@@ -338,6 +338,19 @@ impl StreamRef {
 
     /// Sends the response head; `end`: there is no body.
     pub fn send_head(&self, status: u16, headers: &HeaderMap, end: bool) -> Result<(), Gone> {
+        self.head(status, end, |out| {
+            for (name, value) in headers {
+                hpack::field(out, name.as_str().as_bytes(), value.as_bytes());
+            }
+        })
+    }
+
+    /// Sends a response head whose fields are HPACK-encoded already (`hpack::field`).
+    pub fn send_head_encoded(&self, status: u16, fields: &[u8], end: bool) -> Result<(), Gone> {
+        self.head(status, end, |out| out.extend_from_slice(fields))
+    }
+
+    fn head(&self, status: u16, end: bool, fields: impl FnOnce(&mut BytesMut)) -> Result<(), Gone> {
         self.with(|sh, id| {
             let s = sendable(&mut sh.streams, id, Send::Idle)?;
             s.send = if end { Send::End } else { Send::Open };
@@ -349,9 +362,7 @@ impl StreamRef {
             } = sh;
             let start = frame::reserve_head(out);
             encoder.status(out, status);
-            for (name, value) in headers {
-                encoder.field(out, name.as_str().as_bytes(), value.as_bytes());
-            }
+            fields(out);
             frame::finish_headers(out, start, id, end, *max_frame);
             Ok(())
         })
@@ -401,7 +412,7 @@ impl StreamRef {
             let start = frame::reserve_head(out);
             encoder.trailers(out);
             for (name, value) in fields {
-                encoder.field(out, name.as_str().as_bytes(), value.as_bytes());
+                hpack::field(out, name.as_str().as_bytes(), value.as_bytes());
             }
             frame::finish_headers(out, start, id, true, *max_frame);
             Ok(())

@@ -216,20 +216,21 @@ impl Encoder {
             out.put_u8(0x20);
         }
     }
+}
 
-    /// A field as a literal without indexing; `name` is lowercase.
-    pub fn field(&mut self, out: &mut BytesMut, name: &[u8], value: &[u8]) {
-        match static_name(name) {
-            Some(index) => put_int(out, 4, 0, index),
-            None => {
-                out.put_u8(0);
-                put_int(out, 7, 0, name.len());
-                out.put_slice(name);
-            }
+/// A field as a literal without indexing; `name` is lowercase. Stateless, so a block can be
+/// encoded before it is known which stream (or whether) it goes out on.
+pub fn field(out: &mut BytesMut, name: &[u8], value: &[u8]) {
+    match static_name(name) {
+        Some(index) => put_int(out, 4, 0, index),
+        None => {
+            out.put_u8(0);
+            put_int(out, 7, 0, name.len());
+            out.put_slice(name);
         }
-        put_int(out, 7, 0, value.len());
-        out.put_slice(value);
     }
+    put_int(out, 7, 0, value.len());
+    out.put_slice(value);
 }
 
 fn format_status(status: u16) -> [u8; 3] {

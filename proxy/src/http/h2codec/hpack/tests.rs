@@ -1,6 +1,6 @@
 use bytes::BytesMut;
 
-use super::{Decoder, Encoder, HpackError};
+use super::{Decoder, Encoder, HpackError, field};
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
@@ -151,8 +151,8 @@ fn encoded_responses_decode_back() {
     let mut out = BytesMut::new();
     e.table_size_changed();
     e.status(&mut out, 200);
-    e.field(&mut out, b"content-type", b"text/plain");
-    e.field(
+    field(&mut out, b"content-type", b"text/plain");
+    field(
         &mut out,
         b"x-custom-header-with-a-long-name-over-127-bytes",
         &[b'v'; 300],

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use super::super::body;
 use super::super::shared::StreamRef;
 use super::{Conn, ConnError, Settings};
-use crate::http::h2codec::{Reason, frame};
+use crate::http::h2codec::{Reason, frame, hpack};
 
 const STALL: Duration = Duration::from_secs(10);
 const BIG: usize = 3 * 1024 * 1024 + 17;
@@ -346,7 +346,6 @@ impl Noise {
 
 /// A plausible request header block for `path`.
 fn request_block(path: &str) -> BytesMut {
-    let mut e = crate::http::h2codec::hpack::Encoder::default();
     let mut b = BytesMut::new();
     for (n, v) in [
         (":method", "POST"),
@@ -354,7 +353,7 @@ fn request_block(path: &str) -> BytesMut {
         (":authority", "t"),
         (":path", path),
     ] {
-        e.field(&mut b, n.as_bytes(), v.as_bytes());
+        hpack::field(&mut b, n.as_bytes(), v.as_bytes());
     }
     b
 }
@@ -450,9 +449,8 @@ async fn plausible_conversations_end_cleanly_or_with_an_error() {
                 (7, Some(id)) => frame::put_reset(&mut f, id, Reason::CANCEL),
                 (8, Some(id)) => {
                     // Trailers, or a stray CONTINUATION.
-                    let mut e = crate::http::h2codec::hpack::Encoder::default();
                     let mut b = BytesMut::new();
-                    e.field(&mut b, b"x-t", b"1");
+                    hpack::field(&mut b, b"x-t", b"1");
                     let kind = if noise.below(4) == 0 {
                         frame::CONTINUATION
                     } else {
