@@ -1,13 +1,20 @@
 //! A fixed-size bitset: the currency of the indexes (one bit per entry or per L7 rule of a group).
 //!
 //! Intersections of 64 rules per machine word keep per-request work far below one step per rule.
+//! Up to 256 bits live inline: a request evaluated against a policy of that size copies and
+//! intersects its candidate sets without touching the allocator.
+
+use smallvec::SmallVec;
+
+/// Words kept inline before a set spills to the heap.
+const INLINE_WORDS: usize = 4;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Bits(Vec<u64>);
+pub(crate) struct Bits(SmallVec<[u64; INLINE_WORDS]>);
 
 impl Bits {
     pub(crate) fn new(len: usize) -> Bits {
-        Bits(vec![0; len.div_ceil(64)])
+        Bits(smallvec::smallvec![0; len.div_ceil(64)])
     }
 
     pub(crate) fn set(&mut self, i: usize) {

@@ -212,7 +212,8 @@ impl FieldIndex {
             acc.and_assign(&self.eval(value));
             return;
         }
-        let mut hits: Vec<&RuleSet> = Vec::new();
+        // Inline: a value seldom matches more than a literal and a pattern or two.
+        let mut hits: smallvec::SmallVec<[&RuleSet; 4]> = smallvec::SmallVec::new();
         if let Some(value) = value {
             hits.extend(self.literals.get(value));
             self.regexes.matching(value, &mut hits);

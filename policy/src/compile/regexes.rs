@@ -210,10 +210,10 @@ impl RegexIndex {
     }
 
     /// Collects the rule sets of every pattern that full-matches `value`.
-    pub(crate) fn matching<'a>(&'a self, value: &str, out: &mut Vec<&'a RuleSet>) {
+    pub(crate) fn matching<'a>(&'a self, value: &str, out: &mut impl Extend<&'a RuleSet>) {
         let bucket = segment_key(value).and_then(|k| self.buckets.get(k));
         for g in self.fallback.iter().chain(bucket) {
-            g.each_match(value, |rules| out.push(rules));
+            g.each_match(value, |rules| out.extend([rules]));
         }
     }
 
