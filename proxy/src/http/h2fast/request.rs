@@ -79,9 +79,17 @@ impl Head {
             }
             _ => {}
         }
+        // Section 8.2.1: no whitespace at either end (CR, LF and NUL HeaderValue refuses).
+        if value.first().is_some_and(|b| *b == b' ' || *b == b'\t')
+            || value.last().is_some_and(|b| *b == b' ' || *b == b'\t')
+        {
+            return Err("field value with leading or trailing whitespace");
+        }
         let name = HeaderName::from_bytes(name).map_err(|_| "invalid field name")?;
         let value = HeaderValue::from_bytes(value).map_err(|_| "invalid field value")?;
-        self.headers.append(name, value);
+        self.headers
+            .try_append(name, value)
+            .map_err(|_| "too many fields")?;
         Ok(())
     }
 
@@ -110,6 +118,13 @@ impl Head {
         } else {
             let scheme = self.scheme.ok_or("missing :scheme")?;
             let path = self.path.filter(|p| !p.is_empty()).ok_or("missing :path")?;
+            // Section 8.3.1: origin form, or `*` for OPTIONS; never a fragment.
+            let origin_form = path.first() == Some(&b'/');
+            if !(origin_form || (&path[..] == b"*" && method == Method::OPTIONS))
+                || path.contains(&b'#')
+            {
+                return Err("invalid :path");
+            }
             let scheme = Scheme::try_from(&scheme[..]).map_err(|_| "invalid :scheme")?;
             // A URI with a scheme needs an authority: without one only the path is kept (as
             // the `h2` crate does); the scheme was checked all the same.

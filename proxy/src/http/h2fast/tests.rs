@@ -79,3 +79,58 @@ fn a_body_is_sent_with_the_length_checked_or_chunked() {
     let req = Request::get("http://w/p").body(()).expect("request");
     assert!(!head(req, RequestBody::None).contains("content-length"));
 }
+
+/// A header block's fields made into a request, or why it is malformed.
+fn request(fields: &[(&str, &str)]) -> Result<Request<()>, &'static str> {
+    let mut h = super::request::Head::default();
+    for (n, v) in fields {
+        h.field(n.as_bytes(), v.as_bytes());
+    }
+    h.into_request()
+}
+
+fn get(path: &str) -> [(&'static str, &str); 4] {
+    [
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":authority", "w"),
+        (":path", path),
+    ]
+}
+
+#[test]
+fn request_fields_follow_rfc9113_section_8() {
+    let ok = request(&get("/a?b")).expect("valid");
+    assert_eq!(ok.uri().path_and_query().map(|p| p.as_str()), Some("/a?b"));
+    // :path must be origin form (or `*` for OPTIONS), without a fragment.
+    for bad in ["?x", "*", "a", "/a#b"] {
+        assert_eq!(request(&get(bad)).err(), Some("invalid :path"), "{bad}");
+    }
+    let options = [
+        (":method", "OPTIONS"),
+        (":scheme", "http"),
+        (":authority", "w"),
+        (":path", "*"),
+    ];
+    assert!(request(&options).is_ok());
+    let mut f = get("/").to_vec();
+    f.push(("x-a", " padded"));
+    assert!(request(&f).is_err(), "leading whitespace");
+    let mut f = get("/").to_vec();
+    f.push(("Upper", "1"));
+    assert_eq!(request(&f).err(), Some("uppercase field name"));
+    let mut f = get("/").to_vec();
+    f.push(("connection", "close"));
+    assert_eq!(request(&f).err(), Some("connection-specific field"));
+    let mut f = get("/").to_vec();
+    f.extend([("content-length", "1"), ("content-length", "2")]);
+    assert_eq!(request(&f).err(), Some("conflicting content-length fields"));
+    // Pseudo-fields first, once each.
+    let late = [(":method", "GET"), ("x", "1"), (":path", "/")];
+    assert_eq!(
+        request(&late).err(),
+        Some("pseudo-header field after a regular field")
+    );
+    let twice = [(":method", "GET"), (":method", "GET")];
+    assert_eq!(request(&twice).err(), Some("two :method fields"));
+}
