@@ -39,12 +39,14 @@ pub enum Frame {
         end: bool,
         flow: u32,
     },
-    /// Padding and priority removed; `block` is the header block fragment.
+    /// Padding and priority removed; `block` is the header block fragment. `self_dependent`:
+    /// the priority names the stream itself, a stream error once the block is decoded.
     Headers {
         stream: u32,
         block: Bytes,
         end_stream: bool,
         end_headers: bool,
+        self_dependent: bool,
     },
     Priority,
     Reset {
@@ -133,6 +135,7 @@ pub fn parse(buf: &mut BytesMut, max: usize) -> Result<Option<Frame>, FrameError
         HEADERS => {
             on_stream("HEADERS on stream 0")?;
             strip_padding(&mut payload, flags)?;
+            let mut self_dependent = false;
             if flags & PRIORITY_FLAG != 0 {
                 if payload.len() < 5 {
                     return Err(Connection(
@@ -140,21 +143,15 @@ pub fn parse(buf: &mut BytesMut, max: usize) -> Result<Option<Frame>, FrameError
                         "HEADERS too short for its priority",
                     ));
                 }
-                let dep = payload.get_u32() & 0x7fff_ffff;
+                self_dependent = payload.get_u32() & 0x7fff_ffff == stream;
                 payload.advance(1);
-                if dep == stream {
-                    return Err(Stream(
-                        stream,
-                        Reason::PROTOCOL_ERROR,
-                        "stream depends on itself",
-                    ));
-                }
             }
             Frame::Headers {
                 stream,
                 block: payload.freeze(),
                 end_stream: flags & END_STREAM != 0,
                 end_headers: flags & END_HEADERS != 0,
+                self_dependent,
             }
         }
         PRIORITY => {

@@ -15,6 +15,7 @@
 mod body;
 mod conn;
 mod exchange;
+mod queue;
 mod request;
 mod shared;
 mod stream;

@@ -5,13 +5,14 @@
 //! there because the task must be `Send`. A stream's future wakes only for its own events
 //! (body data, window, reset), set by the connection as frames arrive.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 
+use super::queue::BodyQueue;
 use crate::http::h2codec::Reason;
 use crate::http::h2codec::frame;
 use crate::http::h2codec::hpack::{self, Encoder};
@@ -47,7 +48,7 @@ enum Send {
 pub struct Stream {
     pub recv: Recv,
     send: Send,
-    queue: VecDeque<Bytes>,
+    queue: BodyQueue,
     /// The stream no longer reads its body: DATA is released as it comes.
     discard: bool,
     /// What the client may still send on this stream.
@@ -100,6 +101,8 @@ pub struct Shared {
     pub max_frame: usize,
     /// Bytes of received DATA consumed but not yet returned to the client's connection window.
     pub conn_unreleased: u32,
+    /// What the client may still send on the connection: DATA beyond it is a connection error.
+    pub conn_recv: i64,
 }
 
 impl Shared {
@@ -112,6 +115,7 @@ impl Shared {
             init_send: 65_535,
             max_frame: frame::DEFAULT_MAX_FRAME,
             conn_unreleased: 0,
+            conn_recv: i64::from(RECV_WINDOW),
         }
     }
 
@@ -122,7 +126,7 @@ impl Shared {
             Stream {
                 recv: if end_stream { Recv::End } else { Recv::Open },
                 send: Send::Idle,
-                queue: VecDeque::new(),
+                queue: BodyQueue::default(),
                 discard: false,
                 recv_window: i64::from(RECV_WINDOW),
                 unreleased: 0,
@@ -139,12 +143,13 @@ impl Shared {
         self.conn_unreleased += n;
         if self.conn_unreleased >= RECV_WINDOW / 2 {
             frame::put_window_update(&mut self.out, 0, self.conn_unreleased);
+            self.conn_recv += i64::from(self.conn_unreleased);
             self.conn_unreleased = 0;
         }
     }
 
     /// Returns `n` bytes of `id`'s window (and the connection's).
-    fn release(&mut self, id: u32, n: u32) {
+    fn give_back(&mut self, id: u32, n: u32) {
         self.release_conn(n);
         let Some(s) = self.streams.get_mut(&id) else {
             return;
@@ -160,18 +165,18 @@ impl Shared {
     /// DATA for stream `s` (flow control already charged): queued for its reader.
     pub fn deliver(&mut self, id: u32, data: Bytes, padding: u32) {
         if padding > 0 {
-            self.release(id, padding);
+            self.give_back(id, padding);
         }
         let Some(s) = self.streams.get_mut(&id) else {
             return;
         };
         if s.discard {
             let n = data.len() as u32;
-            self.release(id, n);
+            self.give_back(id, n);
             return;
         }
         if !data.is_empty() {
-            s.queue.push_back(data);
+            s.queue.push(data);
         }
         s.wake();
     }
@@ -270,7 +275,7 @@ impl StreamRef {
             let Some(s) = sh.streams.get_mut(&id) else {
                 return Poll::Ready(Some(Err(Gone(Reason::CANCEL))));
             };
-            if let Some(data) = s.queue.pop_front() {
+            if let Some(data) = s.queue.pop() {
                 return Poll::Ready(Some(Ok(data)));
             }
             match s.recv {
@@ -299,7 +304,12 @@ impl StreamRef {
 
     /// `n` bytes of body were consumed: the client may send that many more.
     pub fn release(&self, n: usize) {
-        self.with(|sh, id| sh.release(id, n as u32));
+        self.with(|sh, id| {
+            if let Some(s) = sh.streams.get_mut(&id) {
+                let n = s.queue.returned(n);
+                sh.give_back(id, n as u32);
+            }
+        });
     }
 
     /// The body will not be read: what is queued and what comes is released at once.
@@ -309,8 +319,9 @@ impl StreamRef {
                 return;
             };
             s.discard = true;
-            let queued: usize = s.queue.drain(..).map(|b| b.len()).sum();
-            sh.release(id, queued as u32);
+            // Taken and never written upstream counts too (an upload cut short).
+            let held = s.queue.clear();
+            sh.give_back(id, held as u32);
         });
     }
 
@@ -439,11 +450,11 @@ impl Drop for StreamRef {
     /// body data never read goes back to the connection window.
     fn drop(&mut self) {
         let mut sh = lock(&self.shared);
-        let Some(s) = sh.streams.remove(&self.id) else {
+        let Some(mut s) = sh.streams.remove(&self.id) else {
             return;
         };
-        let queued: usize = s.queue.iter().map(|b| b.len()).sum();
-        sh.release_conn(queued as u32);
+        let held = s.queue.clear();
+        sh.release_conn(held as u32);
         let reason = match (s.send, s.recv) {
             (_, Recv::Reset(_)) | (Send::Reset, _) => None,
             (Send::End, Recv::End) => None,

@@ -51,11 +51,19 @@ fn protocol(reason: Reason, what: &'static str) -> ConnError {
     ConnError::Protocol { reason, what }
 }
 
+/// What a HEADERS frame said about its header block.
+#[derive(Clone, Copy)]
+struct BlockHead {
+    stream: u32,
+    end_stream: bool,
+    /// Its priority names the stream itself.
+    self_dependent: bool,
+}
+
 /// HEADERS waiting for its CONTINUATION frames.
 struct Partial {
-    stream: u32,
+    head: BlockHead,
     block: BytesMut,
-    end_stream: bool,
 }
 
 /// Limits the connection enforces.
@@ -90,6 +98,8 @@ pub struct Conn<I> {
     ping_sent: bool,
     /// The client closed its side of the connection.
     eof: bool,
+    /// Reading stopped because the write buffer is full.
+    read_blocked: bool,
 }
 
 impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
@@ -126,6 +136,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
             resets: 0,
             ping_sent: false,
             eof: false,
+            read_blocked: false,
         }
     }
 
@@ -197,6 +208,11 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
                     return Poll::Ready(Ok(()));
                 }
             }
+            // Reading stopped for a full buffer that the flush has since drained: no socket
+            // wake-up is coming for what may already be waiting, so read again now.
+            if self.read_blocked && lock(&self.shared).out.len() < HIGH_WATER {
+                progressed = true;
+            }
             if !progressed {
                 return Poll::Pending;
             }
@@ -223,9 +239,10 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
     ) -> Poll<Result<bool, ConnError>> {
         let mut handled = false;
         loop {
-            if lock(&self.shared).out.len() >= HIGH_WATER {
+            self.read_blocked = lock(&self.shared).out.len() >= HIGH_WATER;
+            if self.read_blocked {
                 // The client is not reading: stop reading from it (its PINGs and SETTINGS
-                // would otherwise queue answers without bound).
+                // would otherwise queue answers without bound) until the flush catches up.
                 return if handled {
                     Poll::Ready(Ok(true))
                 } else {
@@ -254,6 +271,12 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
                     Ok(None) => {}
                     Err(FrameError::Connection(reason, what)) => {
                         return Poll::Ready(Err(protocol(reason, what)));
+                    }
+                    Err(FrameError::Stream(..)) if self.partial.is_some() => {
+                        return Poll::Ready(Err(protocol(
+                            Reason::PROTOCOL_ERROR,
+                            "expected CONTINUATION",
+                        )));
                     }
                     Err(FrameError::Stream(id, reason, what)) => {
                         tracing::debug!(stream = id, %reason, what, "HTTP/2 stream error");

@@ -9,7 +9,7 @@ use futures_util::stream::FuturesUnordered;
 use http::Request;
 use tokio::time::Instant;
 
-use super::{Conn, ConnError, Partial, RESET_ALLOWANCE, protocol};
+use super::{BlockHead, Conn, ConnError, Partial, RESET_ALLOWANCE, protocol};
 use crate::http::h2codec::Reason;
 use crate::http::h2codec::frame::{self, Frame};
 use crate::http::h2fast::request::Head;
@@ -23,10 +23,25 @@ impl<I> Conn<I> {
             return Err(protocol(reason, "error on an idle stream"));
         }
         let mut sh = lock(&self.shared);
-        if sh.streams.contains_key(&id) {
+        let open = sh.streams.contains_key(&id);
+        if open {
             sh.reset(id, reason);
         } else {
             frame::put_reset(&mut sh.out, id, reason);
+        }
+        drop(sh);
+        if open { self.count_reset() } else { Ok(()) }
+    }
+
+    /// A stream the client opened ended in a reset, its or ours: a client that has most of its
+    /// streams reset is closed (CVE-2023-44487, "rapid reset"; the h2 crate counts both too).
+    fn count_reset(&mut self) -> Result<(), ConnError> {
+        self.resets += 1;
+        if self.resets > RESET_ALLOWANCE && self.resets * 2 > self.accepted {
+            return Err(protocol(
+                Reason::ENHANCE_YOUR_CALM,
+                "too many streams reset",
+            ));
         }
         Ok(())
     }
@@ -52,14 +67,19 @@ impl<I> Conn<I> {
                 block,
                 end_stream,
                 end_headers,
+                self_dependent,
             } => {
+                let head = BlockHead {
+                    stream,
+                    end_stream,
+                    self_dependent,
+                };
                 if end_headers {
-                    self.headers(stream, &block, end_stream, streams, serve)
+                    self.headers(head, &block, streams, serve)
                 } else {
                     self.partial = Some(Partial {
-                        stream,
+                        head,
                         block: BytesMut::from(&block[..]),
-                        end_stream,
                     });
                     Ok(())
                 }
@@ -75,7 +95,7 @@ impl<I> Conn<I> {
                         "CONTINUATION without HEADERS",
                     ));
                 };
-                if p.stream != stream {
+                if p.head.stream != stream {
                     return Err(protocol(
                         Reason::PROTOCOL_ERROR,
                         "CONTINUATION on another stream",
@@ -89,7 +109,7 @@ impl<I> Conn<I> {
                 }
                 p.block.extend_from_slice(&block);
                 if end_headers {
-                    self.headers(stream, &p.block, p.end_stream, streams, serve)
+                    self.headers(p.head, &p.block, streams, serve)
                 } else {
                     self.partial = Some(p);
                     Ok(())
@@ -105,16 +125,13 @@ impl<I> Conn<I> {
                     ));
                 }
                 let mut sh = lock(&self.shared);
-                if sh.streams.contains_key(&stream) {
-                    self.resets += 1;
+                let open = sh.streams.contains_key(&stream);
+                if open {
                     sh.recv_closed(stream, Recv::Reset(Reason(reason)));
                 }
                 drop(sh);
-                if self.resets > RESET_ALLOWANCE && self.resets * 2 > self.accepted {
-                    return Err(protocol(
-                        Reason::ENHANCE_YOUR_CALM,
-                        "too many streams reset",
-                    ));
+                if open {
+                    self.count_reset()?;
                 }
                 Ok(())
             }
@@ -218,15 +235,30 @@ impl<I> Conn<I> {
         }
         let mut sh = lock(&self.shared);
         // The connection window is charged whatever becomes of the frame.
+        sh.conn_recv -= i64::from(flow);
+        if sh.conn_recv < 0 {
+            return Err(protocol(
+                Reason::FLOW_CONTROL_ERROR,
+                "DATA beyond the connection window",
+            ));
+        }
         let Some(s) = sh.streams.get_mut(&id) else {
             // A stream we closed or reset: frames in flight are dropped, their window returned.
             sh.release_conn(flow);
             return Ok(());
         };
-        if s.recv != Recv::Open {
-            sh.release_conn(flow);
-            drop(sh);
-            return self.stream_error(id, Reason::STREAM_CLOSED);
+        match s.recv {
+            Recv::Open => {}
+            // Reset by either side: frames still in flight are ignored (RFC 9113 section 5.1).
+            Recv::Reset(_) => {
+                sh.release_conn(flow);
+                return Ok(());
+            }
+            Recv::End => {
+                sh.release_conn(flow);
+                drop(sh);
+                return self.stream_error(id, Reason::STREAM_CLOSED);
+            }
         }
         s.recv_window -= i64::from(flow);
         s.received += data.len() as u64;
@@ -256,9 +288,12 @@ impl<I> Conn<I> {
 
     fn headers<S>(
         &mut self,
-        id: u32,
+        BlockHead {
+            stream: id,
+            end_stream,
+            self_dependent,
+        }: BlockHead,
         block: &[u8],
-        end_stream: bool,
         streams: &mut FuturesUnordered<S>,
         serve: &mut impl FnMut(Request<()>, StreamRef) -> S,
     ) -> Result<(), ConnError> {
@@ -273,34 +308,31 @@ impl<I> Conn<I> {
                 tracing::debug!(error = %e, "HPACK decoding failed");
                 protocol(Reason::COMPRESSION_ERROR, "invalid header block")
             })?;
+        if self_dependent {
+            // RFC 9113 section 5.3.1: a stream error, once its block is decoded.
+            if id > self.last_stream && !id.is_multiple_of(2) {
+                self.last_stream = id;
+            }
+            return self.stream_error(id, Reason::PROTOCOL_ERROR);
+        }
         if id <= self.last_stream {
-            let mut sh = lock(&self.shared);
-            return match sh.streams.get(&id).map(|s| s.recv) {
+            let state = lock(&self.shared)
+                .streams
+                .get(&id)
+                .map(|s| (s.recv, s.content_length, s.received));
+            return match state {
                 // Trailers: the body ends (request trailers are not forwarded upstream).
-                Some(Recv::Open) if end_stream => {
-                    let short = sh
-                        .streams
-                        .get(&id)
-                        .is_some_and(|s| s.content_length.is_some_and(|cl| cl != s.received));
-                    if short {
-                        sh.reset(id, Reason::PROTOCOL_ERROR);
-                    } else {
-                        sh.recv_closed(id, Recv::End);
+                Some((Recv::Open, length, received)) if end_stream => {
+                    if length.is_some_and(|cl| cl != received) {
+                        return self.stream_error(id, Reason::PROTOCOL_ERROR);
                     }
+                    lock(&self.shared).recv_closed(id, Recv::End);
                     Ok(())
                 }
-                Some(Recv::Open) => {
-                    sh.reset(id, Reason::PROTOCOL_ERROR);
-                    Ok(())
-                }
-                Some(_) => {
-                    sh.reset(id, Reason::STREAM_CLOSED);
-                    Ok(())
-                }
-                None => Err(protocol(
-                    Reason::STREAM_CLOSED,
-                    "HEADERS on a closed stream",
-                )),
+                Some((Recv::Open, ..)) => self.stream_error(id, Reason::PROTOCOL_ERROR),
+                Some((Recv::End, ..)) => self.stream_error(id, Reason::STREAM_CLOSED),
+                // A stream reset, or closed and gone: what was in flight is ignored.
+                Some((Recv::Reset(_), ..)) | None => Ok(()),
             };
         }
         if id.is_multiple_of(2) {
