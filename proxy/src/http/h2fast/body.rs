@@ -6,7 +6,7 @@ use std::future::poll_fn;
 use std::io;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -104,8 +104,10 @@ pub async fn relay(
     stall: Duration,
 ) -> io::Result<Relay> {
     let mut end = BodyEnd::new(framing, true);
-    let mut data = BytesMut::new();
+    // What of each read is body (a chunked body's data without its framing).
+    let mut data = Vec::new();
     loop {
+        data.clear();
         let bytes = up.buf.get(start..).unwrap_or_default();
         let (used, done) = end.take(bytes, |r| data.extend_from_slice(&bytes[r]))?;
         let extra = used < bytes.len();
@@ -114,13 +116,7 @@ pub async fn relay(
         } else {
             None
         };
-        send_data(
-            send,
-            data.split().freeze(),
-            done && trailers.is_none(),
-            stall,
-        )
-        .await?;
+        send_data(send, &data, done && trailers.is_none(), stall).await?;
         if let Some(trailers) = trailers {
             send.send_trailers(&trailers).map_err(io::Error::other)?;
         }
@@ -140,7 +136,7 @@ pub async fn relay(
         };
         if got == 0 {
             if framing == Framing::UntilClose {
-                send_data(send, Bytes::new(), true, stall).await?;
+                send_data(send, &[], true, stall).await?;
                 return Ok(Relay::Complete { extra: false });
             }
             return Ok(Relay::Truncated);
@@ -152,13 +148,13 @@ pub async fn relay(
 /// body), waiting at most `stall` for the window to open.
 pub async fn send_data(
     send: &StreamRef,
-    mut data: Bytes,
+    mut data: &[u8],
     end: bool,
     stall: Duration,
 ) -> io::Result<()> {
     if data.is_empty() {
         if end {
-            send.send_data(&data, true).map_err(io::Error::other)?;
+            send.send_data(data, true).map_err(io::Error::other)?;
         }
         return Ok(());
     }
@@ -175,8 +171,9 @@ pub async fn send_data(
                 ));
             }
         };
-        let chunk = data.split_to(capacity.min(data.len()));
-        send.send_data(&chunk, end && data.is_empty())
+        let (chunk, rest) = data.split_at(capacity.min(data.len()));
+        data = rest;
+        send.send_data(chunk, end && data.is_empty())
             .map_err(io::Error::other)?;
     }
     Ok(())

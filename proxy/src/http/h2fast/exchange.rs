@@ -330,6 +330,7 @@ pub struct H2Head {
 impl HeadOut for H2Head {
     fn status(&mut self, _status: u16, _reason: &str) {
         self.fields.clear();
+        self.fields.reserve(256);
         self.grpc_status = None;
         self.invalid = false;
     }

@@ -13,7 +13,7 @@ pub type Malformed = &'static str;
 #[derive(Default)]
 pub struct Head {
     method: Option<Method>,
-    scheme: Option<Bytes>,
+    scheme: Option<Scheme>,
     authority: Option<Bytes>,
     path: Option<Bytes>,
     headers: HeaderMap,
@@ -47,7 +47,15 @@ impl Head {
                     self.method = Some(method);
                     return Ok(());
                 }
-                b":scheme" => &mut self.scheme,
+                b":scheme" => {
+                    if self.scheme.is_some() {
+                        return Err("repeated pseudo-header field");
+                    }
+                    // `http` and `https` are kept without allocating.
+                    let scheme = Scheme::try_from(value).map_err(|_| "invalid :scheme")?;
+                    self.scheme = Some(scheme);
+                    return Ok(());
+                }
                 b":authority" => &mut self.authority,
                 b":path" => &mut self.path,
                 _ => return Err("unknown or response pseudo-header field"),
@@ -125,7 +133,6 @@ impl Head {
             {
                 return Err("invalid :path");
             }
-            let scheme = Scheme::try_from(&scheme[..]).map_err(|_| "invalid :scheme")?;
             // A URI with a scheme needs an authority: without one only the path is kept (as
             // the `h2` crate does); the scheme was checked all the same.
             if parts.authority.is_some() {

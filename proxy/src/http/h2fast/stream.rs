@@ -126,7 +126,7 @@ async fn answer(
         && !end
     {
         let stall = ctx.shared.limits.idle_timeout;
-        let _ = body::send_data(stream, data, true, stall).await;
+        let _ = body::send_data(stream, &data, true, stall).await;
     }
     answered
 }

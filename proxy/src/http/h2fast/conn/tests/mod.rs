@@ -45,19 +45,19 @@ async fn service(req: Request<()>, s: StreamRef, resets: mpsc::UnboundedSender<R
             if s.send_head(200, &headers, false).is_err() {
                 return;
             }
-            let _ = body::send_data(&s, Bytes::from(n.to_string()), true, STALL).await;
+            let _ = body::send_data(&s, n.to_string().as_bytes(), true, STALL).await;
         }
         "/big" => {
             if s.send_head(200, &headers, false).is_err() {
                 return;
             }
-            let _ = body::send_data(&s, Bytes::from(vec![b'x'; BIG]), true, STALL).await;
+            let _ = body::send_data(&s, &vec![b'x'; BIG], true, STALL).await;
         }
         "/trailers" => {
             if s.send_head(200, &headers, false).is_err() {
                 return;
             }
-            let _ = body::send_data(&s, Bytes::from_static(b"body"), false, STALL).await;
+            let _ = body::send_data(&s, b"body", false, STALL).await;
             let mut t = HeaderMap::new();
             t.insert("grpc-status", "0".parse().expect("value"));
             let _ = s.send_trailers(&t);
@@ -78,7 +78,7 @@ async fn service(req: Request<()>, s: StreamRef, resets: mpsc::UnboundedSender<R
             if s.send_head(200, &headers, false).is_err() {
                 return;
             }
-            let _ = body::send_data(&s, Bytes::from_static(b"hi"), true, STALL).await;
+            let _ = body::send_data(&s, b"hi", true, STALL).await;
         }
     }
 }
