@@ -362,8 +362,21 @@ impl StreamRef {
     }
 
     fn head(&self, status: u16, end: bool, fields: impl FnOnce(&mut BytesMut)) -> Result<(), Gone> {
+        self.block(Send::Idle, end, |encoder, out| {
+            encoder.status(out, status);
+            fields(out);
+        })
+    }
+
+    /// A header block (head or trailers) on a stream in state `from`, framed as HEADERS.
+    fn block(
+        &self,
+        from: Send,
+        end: bool,
+        write: impl FnOnce(&mut Encoder, &mut BytesMut),
+    ) -> Result<(), Gone> {
         self.with(|sh, id| {
-            let s = sendable(&mut sh.streams, id, Send::Idle)?;
+            let s = sendable(&mut sh.streams, id, from)?;
             s.send = if end { Send::End } else { Send::Open };
             let Shared {
                 out,
@@ -372,8 +385,7 @@ impl StreamRef {
                 ..
             } = sh;
             let start = frame::reserve_head(out);
-            encoder.status(out, status);
-            fields(out);
+            write(encoder, out);
             frame::finish_headers(out, start, id, end, *max_frame);
             Ok(())
         })
@@ -411,22 +423,11 @@ impl StreamRef {
 
     /// Ends the response with trailer fields.
     pub fn send_trailers(&self, fields: &HeaderMap) -> Result<(), Gone> {
-        self.with(|sh, id| {
-            let s = sendable(&mut sh.streams, id, Send::Open)?;
-            s.send = Send::End;
-            let Shared {
-                out,
-                encoder,
-                max_frame,
-                ..
-            } = sh;
-            let start = frame::reserve_head(out);
+        self.block(Send::Open, true, |encoder, out| {
             encoder.trailers(out);
             for (name, value) in fields {
                 hpack::field(out, name.as_str().as_bytes(), value.as_bytes());
             }
-            frame::finish_headers(out, start, id, true, *max_frame);
-            Ok(())
         })
     }
 

@@ -27,6 +27,16 @@ fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The first request of RFC 7541 appendices C.3 and C.4.
+fn example_request() -> Vec<(String, String)> {
+    pairs(&[
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":path", "/"),
+        (":authority", "www.example.com"),
+    ])
+}
+
 #[test]
 fn rfc7541_c3_requests_without_huffman_share_the_dynamic_table() {
     let mut d = Decoder::new(4096);
@@ -34,25 +44,11 @@ fn rfc7541_c3_requests_without_huffman_share_the_dynamic_table() {
         &mut d,
         &hex("8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d"),
     );
-    assert_eq!(
-        first.expect("first"),
-        pairs(&[
-            (":method", "GET"),
-            (":scheme", "http"),
-            (":path", "/"),
-            (":authority", "www.example.com"),
-        ])
-    );
+    assert_eq!(first.expect("first"), example_request());
     let second = decode(&mut d, &hex("8286 84be 5808 6e6f 2d63 6163 6865"));
     assert_eq!(
         second.expect("second"),
-        pairs(&[
-            (":method", "GET"),
-            (":scheme", "http"),
-            (":path", "/"),
-            (":authority", "www.example.com"),
-            ("cache-control", "no-cache"),
-        ])
+        [example_request(), pairs(&[("cache-control", "no-cache")])].concat()
     );
     assert_eq!(d.table.len(), 2);
 }
@@ -61,15 +57,7 @@ fn rfc7541_c3_requests_without_huffman_share_the_dynamic_table() {
 fn rfc7541_c4_requests_with_huffman() {
     let mut d = Decoder::new(4096);
     let first = decode(&mut d, &hex("8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff"));
-    assert_eq!(
-        first.expect("first"),
-        pairs(&[
-            (":method", "GET"),
-            (":scheme", "http"),
-            (":path", "/"),
-            (":authority", "www.example.com"),
-        ])
-    );
+    assert_eq!(first.expect("first"), example_request());
     let second = decode(&mut d, &hex("8286 84be 5886 a8eb 1064 9cbf"));
     assert_eq!(
         second.expect("second")[4],

@@ -7,7 +7,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::Request;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{STALL, client, exchange, goaway, raw, request_block, server};
+use super::{STALL, client, exchange, finish, goaway, raw, request_block, server, upload};
 use crate::http::h2codec::{Reason, frame};
 
 /// Frames as (type, flags, stream) from a server's output.
@@ -100,20 +100,8 @@ async fn uploads_cut_short_return_their_window() {
         .body(())
         .expect("request");
     let (resp, mut up) = send.send_request(req, false).expect("send");
-    up.reserve_capacity(100_000);
     let sent = tokio::time::timeout(STALL, async {
-        let mut left = 100_000;
-        while left > 0 {
-            let cap = std::future::poll_fn(|cx| up.poll_capacity(cx))
-                .await
-                .expect("capacity")
-                .expect("open");
-            let n = cap.min(left);
-            up.send_data(Bytes::from(vec![b'u'; n]), false)
-                .expect("data");
-            left -= n;
-        }
-        up.send_data(Bytes::new(), true).expect("end");
+        upload(&mut up, 100_000).await;
         resp.await.expect("response")
     })
     .await
@@ -217,13 +205,7 @@ async fn streams_reset_for_errors_count_towards_the_reset_limit() {
             tokio::task::yield_now().await;
         }
     }
-    let _ = a.shutdown().await;
-    let result = tokio::time::timeout(STALL, task)
-        .await
-        .expect("in time")
-        .expect("task");
-    let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_millis(200), a.read_to_end(&mut out)).await;
+    let (result, out) = finish(a, task).await;
     assert!(result.is_err(), "{result:?}");
     assert_eq!(goaway(&out), Some(Reason::ENHANCE_YOUR_CALM.0));
 }

@@ -148,20 +148,7 @@ async fn bodies_larger_than_every_window_flow_both_ways() {
         .body(())
         .expect("request");
     let (resp, mut up) = send.send_request(req, false).expect("send");
-    let mut left = BIG;
-    while left > 0 {
-        let n = left.min(100_000);
-        up.reserve_capacity(n);
-        let cap = poll_fn(|cx| up.poll_capacity(cx))
-            .await
-            .expect("capacity")
-            .expect("open");
-        let n = n.min(cap);
-        up.send_data(Bytes::from(vec![b'u'; n]), false)
-            .expect("data");
-        left -= n;
-    }
-    up.send_data(Bytes::new(), true).expect("end");
+    upload(&mut up, BIG).await;
     let resp = resp.await.expect("response");
     assert_eq!(body_of(resp).await, BIG.to_string().as_bytes());
     // Download: more than the client's 64 KiB default window.
@@ -239,7 +226,15 @@ async fn exchange_after(bytes: Vec<u8>, turns: usize) -> (Result<(), ConnError>,
     for _ in 0..turns {
         tokio::task::yield_now().await;
     }
-    a.shutdown().await.expect("shutdown");
+    finish(a, task).await
+}
+
+/// Closes the client side, then returns the connection's result and everything it wrote.
+async fn finish(
+    mut a: DuplexStream,
+    task: tokio::task::JoinHandle<Result<(), ConnError>>,
+) -> (Result<(), ConnError>, Vec<u8>) {
+    let _ = a.shutdown().await;
     let result = tokio::time::timeout(STALL, task)
         .await
         .expect("in time")
@@ -350,4 +345,21 @@ fn request_block(path: &str) -> BytesMut {
         hpack::field(&mut b, n.as_bytes(), v.as_bytes());
     }
     b
+}
+
+/// Sends `len` body bytes as the stream's window allows, then ends the stream.
+async fn upload(up: &mut h2::SendStream<Bytes>, len: usize) {
+    let mut left = len;
+    while left > 0 {
+        up.reserve_capacity(left.min(100_000));
+        let cap = poll_fn(|cx| up.poll_capacity(cx))
+            .await
+            .expect("capacity")
+            .expect("open");
+        let n = cap.min(left);
+        up.send_data(Bytes::from(vec![b'u'; n]), false)
+            .expect("data");
+        left -= n;
+    }
+    up.send_data(Bytes::new(), true).expect("end");
 }
