@@ -108,7 +108,7 @@ pub struct Shared {
 impl Shared {
     pub fn new() -> Self {
         Shared {
-            out: BytesMut::with_capacity(16 * 1024),
+            out: BytesMut::with_capacity(super::conn::OUT_START),
             encoder: Encoder::default(),
             streams: Streams::default(),
             conn_send: 65_535,

@@ -27,6 +27,9 @@ use crate::http::h2codec::hpack::Decoder;
 
 /// How long a keep-alive PING may go unanswered (hyper's setting on the other path).
 const PING_TIMEOUT: Duration = Duration::from_secs(20);
+/// The write buffer's first size, and the most an empty one keeps.
+pub const OUT_START: usize = 16 * 1024;
+const OUT_KEEP: usize = 64 * 1024;
 /// Our SETTINGS_HEADER_TABLE_SIZE: the default, so no SETTINGS entry is needed.
 const TABLE_SIZE: usize = 4096;
 /// Streams reset by the client, beyond which a connection resetting most of what it opens is
@@ -328,6 +331,10 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
         }
         if was_full {
             sh.wake_senders();
+        }
+        // A large response grew the buffer: an idle connection keeps 16 KiB, not the peak.
+        if sh.out.capacity() > OUT_KEEP {
+            sh.out = BytesMut::with_capacity(OUT_START);
         }
         Poll::Ready(Ok(()))
     }
