@@ -161,9 +161,12 @@ wait_code "http://127.0.0.1:$O_H2$PATH_REQ" 200 --http2-prior-knowledge
 ORIGIN_PIDS="$ORIGIN $(children "$ORIGIN")"
 
 # ---------------------------------------------------------------- policies
-python3 "$LIB" policy "$RULES" bench "$O_H1" "$O_H2" >"$T/policy-$RULES.yaml"
-python3 "$LIB" policy "$RSS_RULES" bench "$O_H1" "$O_H2" >"$T/policy-$RSS_RULES.yaml"
-python3 "$LIB" policy 1 bench "$O_H1" "$O_H2" >"$T/policy-1.yaml"
+# In a directory of their own: Sockmesh watches the directory of its policy files, and the load
+# rows write h2load's per-request logs into $T (each write an inotify event for the watcher).
+POL="$T/policies"; mkdir -p "$POL"
+python3 "$LIB" policy "$RULES" bench "$O_H1" "$O_H2" >"$POL/policy-$RULES.yaml"
+python3 "$LIB" policy "$RSS_RULES" bench "$O_H1" "$O_H2" >"$POL/policy-$RSS_RULES.yaml"
+python3 "$LIB" policy 1 bench "$O_H1" "$O_H2" >"$POL/policy-1.yaml"
 
 HELP=$("$BIN" run --help)
 UPSTREAM_PROTO_FLAG=0
@@ -184,7 +187,7 @@ start_sockmesh() {
 # ---------------------------------------------------------------- idle RSS (1 and RSS_RULES rules)
 declare -A RSS RSS1
 for n in 1 "$RSS_RULES"; do
-    start_sockmesh "sm-rss-$n" "$SM2_P" "$SM2_A" "$O_H1" "$T/policy-$n.yaml"
+    start_sockmesh "sm-rss-$n" "$SM2_P" "$SM2_A" "$O_H1" "$POL/policy-$n.yaml"
     sleep 1 # idle: /ready answered 200, no request served yet
     RSS[$n]=$(python3 "$LIB" rss "$SM_LAST_PID")
     check "sockmesh($n rules)" "http://127.0.0.1:$SM2_P$PATH_REQ" 200
@@ -196,15 +199,15 @@ done
 # ---------------------------------------------------------------- proxies
 # Sockmesh: RULES-rule policy, protocol detection on one port (h1 and h2c clients).
 if ((UPSTREAM_PROTO_FLAG)); then
-    start_sockmesh sm "$SM_P" "$SM_A" "$O_H1" "$T/policy-$RULES.yaml" --upstream-protocol http1
+    start_sockmesh sm "$SM_P" "$SM_A" "$O_H1" "$POL/policy-$RULES.yaml" --upstream-protocol http1
     SM_PID=$SM_LAST_PID; SMH2_PID=$SM_PID; SMH2_P=$SM_P
     SM_NOTE="h2c rows: --upstream-protocol http1 (HTTP/1.1 keep-alive to nginx, like the others)"
 else
     # No way to choose the upstream version: it follows the client's, so the h2c rows use a
     # second instance whose upstream is nginx's h2c port.
-    start_sockmesh sm "$SM_P" "$SM_A" "$O_H1" "$T/policy-$RULES.yaml"
+    start_sockmesh sm "$SM_P" "$SM_A" "$O_H1" "$POL/policy-$RULES.yaml"
     SM_PID=$SM_LAST_PID
-    start_sockmesh smh2 "$SMH2_P" "$SMH2_A" "$O_H2" "$T/policy-$RULES.yaml"
+    start_sockmesh smh2 "$SMH2_P" "$SMH2_A" "$O_H2" "$POL/policy-$RULES.yaml"
     SMH2_PID=$SM_LAST_PID
     SM_NOTE="h2c rows: no --upstream-protocol flag, so h2c to nginx's h2c port"
 fi
@@ -223,7 +226,7 @@ if [[ "${SPLICE:-1}" == 1 ]]; then
         SPLICE_CG="$CG_ROOT/sockmesh-bench-$$"
         mkdir -p "$SPLICE_CG"
         "${IN_CGROUP[@]}" "$SPLICE_CG" "$BIN" run --listen "127.0.0.1:$SMB_P" --upstream "127.0.0.1:$O_H1" \
-            --policy "$T/policy-$RULES.yaml" --workers 1 --admin "127.0.0.1:$SMB_A" \
+            --policy "$POL/policy-$RULES.yaml" --workers 1 --admin "127.0.0.1:$SMB_A" \
             --log-level info --label app=bench --bpf-cgroup "$SPLICE_CG" \
             --bpf-pin-path "/sys/fs/bpf/sockmesh-bench-$$" --upstream-protocol http1 \
             >"$T/sm-bpf.log" 2>&1 &
