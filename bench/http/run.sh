@@ -161,8 +161,9 @@ wait_code "http://127.0.0.1:$O_H2$PATH_REQ" 200 --http2-prior-knowledge
 ORIGIN_PIDS="$ORIGIN $(children "$ORIGIN")"
 
 # ---------------------------------------------------------------- policies
-# In a directory of their own: Sockmesh watches the directory of its policy files, and the load
-# rows write h2load's per-request logs into $T (each write an inotify event for the watcher).
+# In a directory of their own, as a deployment keeps them; the load rows write h2load's
+# per-request logs into $T. (Until Sockmesh's watcher set its own inotify masks, each of those
+# writes woke it: see RESULTS.md, 18:06.)
 POL="$T/policies"; mkdir -p "$POL"
 python3 "$LIB" policy "$RULES" bench "$O_H1" "$O_H2" >"$POL/policy-$RULES.yaml"
 python3 "$LIB" policy "$RSS_RULES" bench "$O_H1" "$O_H2" >"$POL/policy-$RSS_RULES.yaml"

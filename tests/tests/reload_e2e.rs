@@ -140,6 +140,52 @@ fn reading_the_policy_files_does_not_reload_them() {
     );
 }
 
+/// Writes to other files in the policy directory (a log kept next to the policies) do not
+/// reach the sidecar at all: no reload, and no wake-up of any of its threads. A watch on the
+/// whole directory's writes cost 2-3 us of sidecar CPU per line logged there.
+#[test]
+fn writes_to_other_files_in_the_directory_do_not_wake_the_sidecar() {
+    use std::io::Write;
+    let nginx = Nginx::start();
+    let (sidecar, _port, dir) = Sidecar::in_front_of(
+        nginx.port,
+        &http_policy(nginx.port, BEFORE),
+        &["--label", "app=test"],
+    );
+    let pid = sidecar.child.pid();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut log = std::fs::File::create(dir.path().join("other.log")).expect("create log");
+    let before = wakeups(pid);
+    for i in 0..200 {
+        writeln!(log, "line {i}").expect("write log");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let woken = wakeups(pid) - before;
+    assert!(
+        woken < 40,
+        "200 writes to another file woke the sidecar {woken} times; log:\n{}",
+        sidecar.logs()
+    );
+    assert_eq!(ok_reloads(&sidecar), 0.0);
+}
+
+/// Context switches of all of `pid`'s threads so far.
+fn wakeups(pid: u32) -> i64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("threads");
+    tasks
+        .flatten()
+        .map(|t| {
+            let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches"))
+                .filter_map(|l| l.split_whitespace().last()?.parse::<i64>().ok())
+                .sum::<i64>()
+        })
+        .sum()
+}
+
 /// A ConfigMap volume: `policy.yaml -> ..data/policy.yaml`, `..data -> ..v1`. Kubernetes updates
 /// it by writing `..v2`, pointing `..data_tmp` at it and renaming that over `..data`: no event
 /// names `policy.yaml`, and the change must still apply.
