@@ -36,6 +36,24 @@ pub fn content_length(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
+/// A `Content-Length` value as it came off the wire: digits only (no sign, no spaces, no list).
+pub fn length_digits(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+/// A status code as three ASCII digits (httparse and HTTP/2 keep it within 100..=999).
+pub fn status_digits(status: u16) -> [u8; 3] {
+    let s = status.min(999);
+    [
+        b'0' + (s / 100) as u8,
+        b'0' + (s / 10 % 10) as u8,
+        b'0' + (s % 10) as u8,
+    ]
+}
+
 /// Applies `headerMatches` mismatch actions (ADD, DELETE, REPLACE); returns a note for the access
 /// log naming every action taken, LOG included.
 pub fn apply_actions(headers: &mut HeaderMap, actions: &[HeaderAction]) -> String {

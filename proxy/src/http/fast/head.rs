@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 
 use httparse::{Header, Status};
 
-use crate::http::headers::is_hop_by_hop;
+use crate::http::headers::{is_hop_by_hop, length_digits, status_digits};
 
 /// Header fields a request may have on the fast path; more goes to hyper (which allows 100).
 pub const MAX_HEADERS: usize = 64;
@@ -92,7 +92,7 @@ pub fn parse_request<'h>(buf: &'h [u8], storage: &'h mut Storage<'h>) -> ParsedR
         } else if name.eq_ignore_ascii_case("content-length") {
             // Any second Content-Length (even an equal one) goes to hyper: two framings of one
             // message are how requests are smuggled.
-            match (body, std::str::from_utf8(h.value).ok().and_then(digits)) {
+            match (body, length_digits(h.value)) {
                 (None, Some(n)) if n <= MAX_BODY => body = Some(n),
                 _ => return ParsedRequest::Slow,
             }
@@ -148,14 +148,6 @@ fn is_slow_request_field(name: &str) -> bool {
     ]
     .iter()
     .any(|n| name.eq_ignore_ascii_case(n))
-}
-
-/// A `Content-Length` value: digits only (no sign, no spaces, no list).
-fn digits(v: &str) -> Option<u64> {
-    if v.is_empty() || v.len() > 19 || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    v.parse().ok()
 }
 
 /// `Some(close)` when the `Connection` value holds only `close` / `keep-alive` tokens; `None` when
@@ -238,7 +230,7 @@ pub trait HeadOut {
 impl HeadOut for Vec<u8> {
     fn status(&mut self, status: u16, reason: &str) {
         self.extend_from_slice(b"HTTP/1.1 ");
-        self.extend_from_slice(itoa3(status).as_slice());
+        self.extend_from_slice(status_digits(status).as_slice());
         self.push(b' ');
         self.extend_from_slice(reason.as_bytes());
         self.extend_from_slice(b"\r\n");
@@ -283,7 +275,7 @@ pub fn parse_response(
     let mut named: Vec<&[u8]> = Vec::new();
     for h in resp.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
-            match std::str::from_utf8(h.value).ok().and_then(digits) {
+            match length_digits(h.value) {
                 Some(n) if length.is_none_or(|l| l == n) => length = Some(n),
                 _ => return ParsedResponse::Invalid("bad content-length"),
             }
@@ -338,16 +330,6 @@ pub fn parse_response(
         upstream_close: upstream_close || framing == Framing::UntilClose,
         close_client,
     })
-}
-
-/// A status code as three ASCII digits (httparse guarantees 100..=999).
-fn itoa3(status: u16) -> [u8; 3] {
-    let s = status.min(999);
-    [
-        b'0' + (s / 100) as u8,
-        b'0' + (s / 10 % 10) as u8,
-        b'0' + (s % 10) as u8,
-    ]
 }
 
 /// Lets the policy engine read the request's fields in place.

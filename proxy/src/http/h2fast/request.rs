@@ -1,11 +1,14 @@
 //! A request header block, as HPACK decodes it field by field, made into an `http::Request`
 //! with RFC 9113 section 8.3's rules: pseudo-fields first and once each, lowercase names, no
-//! connection-specific fields, `te` only as `trailers`, one consistent `content-length`.
+//! connection-specific fields (the set `headers::is_connection_specific` names), `te` only as
+//! `trailers`, one consistent `content-length`.
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Request, Uri};
+
+use crate::http::headers::{is_connection_specific, length_digits};
 
 /// A malformed request (a stream error, PROTOCOL_ERROR): why, for the debug log.
 pub type Malformed = &'static str;
@@ -70,23 +73,6 @@ impl Head {
         if name.iter().any(u8::is_ascii_uppercase) {
             return Err("uppercase field name");
         }
-        match name {
-            b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding"
-            | b"upgrade" => return Err("connection-specific field"),
-            b"te" if value != b"trailers" => return Err("te other than trailers"),
-            b"content-length" => {
-                let n = std::str::from_utf8(value)
-                    .ok()
-                    .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .ok_or("invalid content-length")?;
-                if self.content_length.is_some_and(|c| c != n) {
-                    return Err("conflicting content-length fields");
-                }
-                self.content_length = Some(n);
-            }
-            _ => {}
-        }
         // Section 8.2.1: no whitespace at either end (CR, LF and NUL HeaderValue refuses).
         if value.first().is_some_and(|b| *b == b' ' || *b == b'\t')
             || value.last().is_some_and(|b| *b == b' ' || *b == b'\t')
@@ -94,6 +80,19 @@ impl Head {
             return Err("field value with leading or trailing whitespace");
         }
         let name = HeaderName::from_bytes(name).map_err(|_| "invalid field name")?;
+        if is_connection_specific(&name) {
+            return Err("connection-specific field");
+        }
+        if name == header::TE && value != b"trailers" {
+            return Err("te other than trailers");
+        }
+        if name == header::CONTENT_LENGTH {
+            let n = length_digits(value).ok_or("invalid content-length")?;
+            if self.content_length.is_some_and(|c| c != n) {
+                return Err("conflicting content-length fields");
+            }
+            self.content_length = Some(n);
+        }
         let value = HeaderValue::from_bytes(value).map_err(|_| "invalid field value")?;
         self.headers
             .try_append(name, value)

@@ -12,6 +12,8 @@ mod tests;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::http::headers::status_digits;
+
 use table::Dynamic;
 
 /// The per-field overhead counted in a header list's size (RFC 9113 section 6.5.2).
@@ -187,9 +189,7 @@ impl Encoder {
 
     /// Starts a header block with `:status`.
     pub fn status(&mut self, out: &mut BytesMut, status: u16) {
-        if std::mem::take(&mut self.size_update) {
-            out.put_u8(0x20);
-        }
+        self.trailers(out);
         let index = match status {
             200 => 8,
             204 => 9,
@@ -207,10 +207,10 @@ impl Encoder {
         // Literal without indexing, name `:status` (static index 8), three digits.
         out.put_u8(0x08);
         out.put_u8(3);
-        out.put_slice(format_status(status).as_slice());
+        out.put_slice(&status_digits(status));
     }
 
-    /// Starts a trailers block (no pseudo-fields).
+    /// Starts a trailers block (no pseudo-fields): only the size update owed, if one is.
     pub fn trailers(&mut self, out: &mut BytesMut) {
         if std::mem::take(&mut self.size_update) {
             out.put_u8(0x20);
@@ -231,15 +231,6 @@ pub fn field(out: &mut BytesMut, name: &[u8], value: &[u8]) {
     }
     put_int(out, 7, 0, value.len());
     out.put_slice(value);
-}
-
-fn format_status(status: u16) -> [u8; 3] {
-    let s = status.min(999);
-    [
-        b'0' + (s / 100) as u8,
-        b'0' + (s / 10 % 10) as u8,
-        b'0' + (s % 10) as u8,
-    ]
 }
 
 /// An integer with a `prefix`-bit prefix, `flags` in the bits above it.
