@@ -9,8 +9,8 @@ use super::Reason;
 pub const HEADER_LEN: usize = 9;
 /// SETTINGS_MAX_FRAME_SIZE's initial value, the largest frame either side may send until told.
 pub const DEFAULT_MAX_FRAME: usize = 16_384;
-/// The client connection preface (RFC 9113 section 3.4).
-pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// The client connection preface (RFC 9113 section 3.4), as detection knows it.
+pub use crate::detect::H2_PREFACE as PREFACE;
 
 pub const DATA: u8 = 0x0;
 pub const HEADERS: u8 = 0x1;

@@ -1,6 +1,6 @@
 use bytes::BytesMut;
 
-use super::{Decoder, Encoder, HpackError, field};
+use super::{Decoder, Encoder, HpackError, field, put_int};
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
@@ -155,4 +155,18 @@ fn encoded_responses_decode_back() {
     assert_eq!(out[0], 0x20, "the owed size update comes first");
     let got = decode(&mut d, &second).expect("decodes");
     assert_eq!(got, pairs(&[(":status", "418")]));
+}
+
+#[test]
+fn integers_follow_rfc7541_c1() {
+    // C.1.1: 10 with a 5-bit prefix; C.1.2: 1337 with a 5-bit prefix; C.1.3: 42 on 8 bits.
+    for (value, prefix, want) in [
+        (10, 5, &[0x0a][..]),
+        (1337, 5, &[0x1f, 0x9a, 0x0a]),
+        (42, 8, &[0x2a]),
+    ] {
+        let mut out = BytesMut::new();
+        put_int(&mut out, prefix, 0, value);
+        assert_eq!(&out[..], want, "{value} on {prefix} bits");
+    }
 }
