@@ -125,9 +125,6 @@ pub async fn run(
         status: resp.status,
         grpc_status: out.grpc_status,
     };
-    if !(100..=999).contains(&resp.status) {
-        return Err(StatusCode::BAD_GATEWAY);
-    }
     let empty = resp.framing == Framing::Empty;
     if stream
         .send_head_encoded(resp.status, &out.fields, empty)

@@ -19,6 +19,9 @@ use crate::http::h2codec::hpack::{self, Encoder};
 
 /// Our SETTINGS_INITIAL_WINDOW_SIZE and connection window (hyper's on the other path).
 pub const RECV_WINDOW: u32 = 1024 * 1024;
+/// The write buffer's first size, and the most an empty one keeps (a large body grows it).
+pub const OUT_START: usize = 16 * 1024;
+pub const OUT_KEEP: usize = 64 * 1024;
 /// Stop reading frames, and stop streams from queueing DATA, while this much is unsent.
 pub const HIGH_WATER: usize = 256 * 1024;
 const MAX_WINDOW: i64 = (1 << 31) - 1;
@@ -108,7 +111,7 @@ pub struct Shared {
 impl Shared {
     pub fn new() -> Self {
         Shared {
-            out: BytesMut::with_capacity(super::conn::OUT_START),
+            out: BytesMut::with_capacity(OUT_START),
             encoder: Encoder::default(),
             streams: Streams::default(),
             conn_send: 65_535,
@@ -264,7 +267,8 @@ impl StreamRef {
         StreamRef { shared, id }
     }
 
-    /// Runs `f` on this stream's state; `None` once the connection dropped it.
+    /// Runs `f` on the shared state, for this stream's id (which `f` looks up: the stream may be
+    /// gone).
     fn with<T>(&self, f: impl FnOnce(&mut Shared, u32) -> T) -> T {
         f(&mut lock(&self.shared), self.id)
     }

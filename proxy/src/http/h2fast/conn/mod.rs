@@ -20,16 +20,13 @@ use http::Request;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
-use super::shared::{HIGH_WATER, RECV_WINDOW, Shared, StreamRef, lock};
+use super::shared::{HIGH_WATER, OUT_KEEP, OUT_START, RECV_WINDOW, Shared, StreamRef, lock};
 use crate::http::h2codec::Reason;
 use crate::http::h2codec::frame::{self, FrameError};
 use crate::http::h2codec::hpack::Decoder;
 
 /// How long a keep-alive PING may go unanswered (hyper's setting on the other path).
 const PING_TIMEOUT: Duration = Duration::from_secs(20);
-/// The write buffer's first size, and the most an empty one keeps.
-pub const OUT_START: usize = 16 * 1024;
-const OUT_KEEP: usize = 64 * 1024;
 /// Our SETTINGS_HEADER_TABLE_SIZE: the default, so no SETTINGS entry is needed.
 const TABLE_SIZE: usize = 4096;
 /// Streams reset by the client, beyond which a connection resetting most of what it opens is

@@ -7,7 +7,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::Request;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{STALL, client, exchange, finish, goaway, raw, request_block, server, upload};
+use super::{
+    STALL, client, closes_with, exchange, finish, goaway, raw, request_block, server, upload,
+};
 use crate::http::h2codec::{Reason, frame};
 
 /// Frames as (type, flags, stream) from a server's output.
@@ -120,9 +122,7 @@ async fn data_beyond_the_connection_window_closes_the_connection() {
             frame::put_data(&mut f, stream, &chunk, false, 16_384);
         }
     }
-    let (result, out) = exchange(raw(&f)).await;
-    assert!(result.is_err(), "{result:?}");
-    assert_eq!(goaway(&out), Some(Reason::FLOW_CONTROL_ERROR.0));
+    closes_with(&f, Reason::FLOW_CONTROL_ERROR).await;
 }
 
 /// Frames still in flight for a stream that was reset are ignored, trailers included.

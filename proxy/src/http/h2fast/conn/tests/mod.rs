@@ -268,60 +268,32 @@ async fn broken_input_closes_the_connection_with_the_right_code() {
         1,
     );
     f.put_u8(0x80);
-    let (result, out) = exchange(raw(&f)).await;
-    assert!(
-        matches!(
-            result,
-            Err(ConnError::Protocol {
-                reason: Reason::COMPRESSION_ERROR,
-                ..
-            })
-        ),
-        "{result:?}"
-    );
-    assert_eq!(goaway(&out), Some(Reason::COMPRESSION_ERROR.0));
-
+    closes_with(&f, Reason::COMPRESSION_ERROR).await;
     // DATA on a stream never opened.
     let mut f = BytesMut::new();
     frame::put_data(&mut f, 3, b"x", true, 16_384);
-    let (result, out) = exchange(raw(&f)).await;
-    assert!(
-        matches!(
-            result,
-            Err(ConnError::Protocol {
-                reason: Reason::PROTOCOL_ERROR,
-                ..
-            })
-        ),
-        "{result:?}"
-    );
-    assert_eq!(goaway(&out), Some(Reason::PROTOCOL_ERROR.0));
-
+    closes_with(&f, Reason::PROTOCOL_ERROR).await;
     // CONTINUATION without HEADERS; a frame over our maximum size.
     let mut f = BytesMut::new();
     frame::put_head(&mut f, 0, frame::CONTINUATION, frame::END_HEADERS, 1);
-    let (result, _) = exchange(raw(&f)).await;
-    assert!(matches!(
-        result,
-        Err(ConnError::Protocol {
-            reason: Reason::PROTOCOL_ERROR,
-            ..
-        })
-    ));
+    closes_with(&f, Reason::PROTOCOL_ERROR).await;
     let mut f = BytesMut::new();
     frame::put_head(&mut f, 16_385, frame::DATA, 0, 1);
-    let (result, _) = exchange(raw(&f)).await;
-    assert!(matches!(
-        result,
-        Err(ConnError::Protocol {
-            reason: Reason::FRAME_SIZE_ERROR,
-            ..
-        })
-    ));
+    closes_with(&f, Reason::FRAME_SIZE_ERROR).await;
 
     // Not HTTP/2 at all.
     let (result, _) = exchange(b"GET / HTTP/1.1\r\n\r\n".to_vec()).await;
     assert!(matches!(result, Err(ConnError::Preface)), "{result:?}");
+}
+
+/// After the preface, `frames` end the connection with a GOAWAY carrying `reason`.
+async fn closes_with(frames: &[u8], reason: Reason) {
+    let (result, out) = exchange(raw(frames)).await;
+    match result {
+        Err(ConnError::Protocol { reason: r, .. }) => assert_eq!(r, reason),
+        other => panic!("expected {reason}, got {other:?}"),
+    }
+    assert_eq!(goaway(&out), Some(reason.0));
 }
 
 #[tokio::test]
