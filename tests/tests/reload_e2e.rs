@@ -239,7 +239,12 @@ fn a_policy_directory_made_again_is_watched_again() {
     assert_eq!(curl(&[&url]).0, 403);
     std::fs::remove_dir_all(&policies).expect("rm -r");
     std::fs::create_dir(&policies).expect("mkdir again");
-    std::fs::write(&policy, http_policy(nginx.port, AFTER)).expect("write");
+    // Made again empty, and past the 2 s recheck and the debounce: only a watch set again on
+    // the new directory sees the policy renamed into it (no file is there to be watched).
+    std::thread::sleep(Duration::from_millis(3000));
+    let aside = dir.path().join("policy.next");
+    std::fs::write(&aside, http_policy(nginx.port, AFTER)).expect("write");
+    std::fs::rename(&aside, &policy).expect("rename into the new directory");
     assert!(
         wait_until(Duration::from_secs(10), || curl(&[&url]).0 == 200),
         "the policy in the new directory was not applied; log:\n{}",

@@ -1,6 +1,6 @@
 //! Watches policy files and reloads the [`PolicyStore`] when they change.
 //!
-//! With inotify directly, with masks chosen per watch (Linux 2.6.36+; the sidecar needs Linux):
+//! With inotify directly, with masks chosen per watch (the sidecar needs Linux anyway):
 //! each policy file's directory for entries created, removed or renamed (editors and
 //! `kubectl`-style tooling replace files by rename; a ConfigMap update swaps a `..data` link),
 //! and each file itself (through its links) for writes. Writes to other files in the
@@ -98,7 +98,10 @@ pub fn spawn(store: Arc<PolicyStore>) -> Result<Option<PolicyWatcher>, WatchErro
         loop {
             tokio::select! {
                 event = events.next() => {
-                    let Some(event) = event else { return };
+                    let Some(event) = event else {
+                        tracing::warn!("policy file events ended: edits will not be picked up until restart");
+                        return;
+                    };
                     if !state.is_change(event) {
                         continue;
                     }
@@ -115,12 +118,13 @@ pub fn spawn(store: Arc<PolicyStore>) -> Result<Option<PolicyWatcher>, WatchErro
                     }
                 }
             }
+            // A file replaced by rename, or a link that now leads elsewhere, is another inode:
+            // watched before it is read, so a write after the read is not missed.
+            state.arm_files();
             // Off the event loop (compiling is CPU-bound); errors are logged and counted by the
             // store.
             let store = Arc::clone(&store);
             let _ = tokio::task::spawn_blocking(move || store.reload_files()).await;
-            // A file replaced by rename, or a link that now leads elsewhere, is another inode.
-            state.arm_files();
         }
     });
     Ok(Some(PolicyWatcher { task }))
@@ -146,13 +150,24 @@ struct State {
 
 impl State {
     /// Watches each policy file as it now is (a missing one is skipped: its directory's watch
-    /// sees it come back).
+    /// sees it come back); watches on inodes no longer a policy file (replaced, still linked
+    /// elsewhere) are dropped.
     fn arm_files(&mut self) {
-        self.file_wds = self
-            .files
-            .iter()
-            .filter_map(|f| self.watches.add(f, FILE_EVENTS).ok())
-            .collect();
+        let mut now = Vec::with_capacity(self.files.len());
+        for file in &self.files {
+            match self.watches.add(file, FILE_EVENTS) {
+                Ok(wd) => now.push(wd),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    tracing::warn!(file = %file.display(), %error, "cannot watch the policy file; in-place edits to it will not be seen");
+                }
+            }
+        }
+        for old in std::mem::replace(&mut self.file_wds, now) {
+            if !self.file_wds.contains(&old) {
+                let _ = self.watches.remove(old);
+            }
+        }
     }
 
     /// Whether `event` may have changed a policy file.
@@ -205,8 +220,12 @@ impl State {
                 continue;
             }
             if now.is_none() {
-                // Gone: the reload this causes fails (the files are missing) and keeps the last
-                // good policy; the watch is set again when the directory is back.
+                // Gone (or moved away, keeping its watch: dropped, so edits there are not ours):
+                // the reload this causes fails (the files are missing) and keeps the last good
+                // policy; the watch is set again when the directory is back.
+                if let Some(wd) = armed.wd.take() {
+                    let _ = self.watches.remove(wd);
+                }
                 armed.id = None;
                 any = true;
                 continue;
