@@ -5,14 +5,13 @@ request paths, in the order they first run, for the linker to lay out side by si
 Why: the kernel maps a binary's code in 64 KiB windows around each page it faults in. Left in
 the linker's default order, the few functions a start-up runs (parsing, policy compile, runtime)
 are spread over most of the 8 MiB of text, so an idle sidecar had 5 MiB of it resident. Laid
-out together they fit in about 1.3 MiB. proxy/build.rs hands the file to LLD
+out together, about 2 MiB of it is. proxy/build.rs hands the file to LLD
 (`--symbol-ordering-file`); names it does not find (code changed since) are skipped, so a stale
 file costs memory, never correctness.
 
     python3 scripts/link-order.py      # root not needed; needs valgrind, curl, python3
 
-Runs, under callgrind, `sockmesh run` with the shipped example config plus a policy of 1,000
-HTTP rules (start-up, HTTP/1.1 and HTTP/2 requests, a denial, the admin endpoints), then
+Runs, under callgrind, `sockmesh run` from flags with a policy of 1,000 HTTP rules (start-up, HTTP/1.1 and HTTP/2 requests, a denial, the admin endpoints), then
 `sockmesh demo` (HTTP/1.1, HTTP/2 and gRPC through both upstream paths).
 """
 import os
@@ -92,7 +91,7 @@ def demo_scenario(tmp):
 
 def functions(path):
     """The binary's functions in a callgrind profile, in the order the profile first names them."""
-    objects, names, order = {}, {}, []
+    objects, seen, order = {}, set(), []
     ob = cob = None
     for line in open(path, errors="replace"):
         m = re.match(r"^(c?ob)=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
@@ -116,8 +115,8 @@ def functions(path):
         owner = ob if kind == "fn" else (cob or ob)
         if kind == "fn":
             cob = None
-        if name and i not in names:
-            names[i] = name
+        if name and i not in seen:
+            seen.add(i)
             if owner and os.path.realpath(owner) == os.path.realpath(BIN):
                 # callgrind marks recursion levels with 'N; addresses and pseudo-frames are no symbols.
                 name = re.sub(r"'\d+$", "", name)

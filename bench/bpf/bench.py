@@ -22,7 +22,7 @@ Run as root after `cargo build --release -p sockmesh -p sockmesh-tests --bin soc
     python3 bench/bpf/bench.py [--runs 3] [--bin-dir target/release] [--only hop,tcp,http] [--probe]
 Everything runs in a private network namespace and a cgroup of its own.
 """
-import argparse, os, re, statistics, subprocess, sys, time, urllib.request
+import argparse, atexit, os, re, shutil, statistics, subprocess, sys, tempfile, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NS = f"smbench-{os.getpid()}"
@@ -109,15 +109,15 @@ def bulk(target, cpu, label="64 KiB reads"):
 
 
 def build_probe():
-    """Builds the reference probe (bench/bpf/probe/) into a temporary directory."""
+    """Builds the reference probe (bench/bpf/probe/) into a temporary directory, removed at exit."""
     src = os.path.join(ROOT, "bench", "bpf", "probe")
-    out = os.path.join("/tmp", f"sockmesh-probe-{os.getpid()}")
-    os.makedirs(out, exist_ok=True)
     for tool, pkg in (("clang-14", "clang-14"), ("gcc", "gcc")):
-        if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode:
+        if shutil.which(tool) is None:
             sys.exit(f"--probe needs {tool}: apt-get install -y {pkg} libbpf-dev")
     if not os.path.exists("/usr/include/bpf/libbpf.h"):
         sys.exit("--probe needs libbpf: apt-get install -y libbpf-dev")
+    out = tempfile.mkdtemp(prefix="sockmesh-probe-")
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
     sh("clang-14", "-O2", "-g", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu", "-c",
        os.path.join(src, "probe.bpf.c"), "-o", os.path.join(out, "probe.bpf.o"))
     sh("gcc", "-O2", "-o", os.path.join(out, "probe"), os.path.join(src, "probe.c"), "-lbpf")

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use sockmesh_tests::{Child, Sidecar, TempDir, free_port, metric, python, root};
+use sockmesh_tests::{Child, Sidecar, free_port, metric, python, root};
 
 const POLICY: &str = r#"apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
@@ -61,24 +61,11 @@ fn call(target: &str, method: &str) -> (String, String, String) {
 fn grpcio_client_sees_ok_and_permission_denied() {
     let server_port = free_port();
     let _server = start_server(server_port);
-    let dir = TempDir::new("grpc");
-    let policy = dir.write(
-        "policy.yaml",
+    let (sidecar, port, _dir) = Sidecar::in_front_of(
+        server_port,
         &POLICY.replace("PORT", &server_port.to_string()),
+        &["--protocol", "grpc", "--label", "app=greeter"],
     );
-    let port = free_port();
-    let sidecar = Sidecar::start(&[
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--upstream",
-        &format!("127.0.0.1:{server_port}"),
-        "--protocol",
-        "grpc",
-        "--policy",
-        &policy.display().to_string(),
-        "--label",
-        "app=greeter",
-    ]);
     let target = format!("127.0.0.1:{port}");
 
     let (code, _, reply) = call(&target, "SayHello");
