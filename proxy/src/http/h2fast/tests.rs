@@ -82,11 +82,13 @@ fn a_body_is_sent_with_the_length_checked_or_chunked() {
 
 /// A header block's fields made into a request, or why it is malformed.
 fn request(fields: &[(&str, &str)]) -> Result<Request<()>, &'static str> {
+    let mut arena = bytes::BytesMut::new();
+    super::request::start_block(&mut arena);
     let mut h = super::request::Head::default();
     for (n, v) in fields {
-        h.field(n.as_bytes(), v.as_bytes());
+        h.field(&mut arena, n.as_bytes(), v.as_bytes());
     }
-    h.into_request()
+    h.into_request(&mut arena)
 }
 
 fn get(path: &str) -> [(&'static str, &str); 4] {

@@ -14,13 +14,12 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use http::Request;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
 use super::shared::{HIGH_WATER, OUT_KEEP, OUT_START, RECV_WINDOW, Shared, StreamRef, lock};
+use super::streams::Streams;
 use crate::http::h2codec::Reason;
 use crate::http::h2codec::frame::{self, FrameError};
 use crate::http::h2codec::hpack::Decoder;
@@ -81,6 +80,8 @@ pub struct Conn<I> {
     rbuf: BytesMut,
     shared: Arc<Mutex<Shared>>,
     decoder: Decoder,
+    /// Where decoded request fields are kept (`request::Head`).
+    arena: BytesMut,
     partial: Option<Partial>,
     settings: Settings,
     /// The highest stream id the client has opened.
@@ -124,6 +125,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
             rbuf: BytesMut::with_capacity(16 * 1024),
             shared: Arc::new(Mutex::new(shared)),
             decoder: Decoder::new(TABLE_SIZE),
+            arena: BytesMut::new(),
             partial: None,
             ping: Box::pin(tokio::time::sleep(settings.preface_timeout)),
             settings,
@@ -157,23 +159,23 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
     /// went away, or a graceful close finished with no stream left).
     pub async fn run<S>(
         &mut self,
-        streams: &mut FuturesUnordered<S>,
+        mut streams: Pin<&mut Streams<S>>,
         mut serve: impl FnMut(Request<()>, StreamRef) -> S,
     ) -> Result<(), ConnError>
     where
         S: Future<Output = ()>,
     {
-        std::future::poll_fn(|cx| self.poll(cx, streams, &mut serve)).await
+        std::future::poll_fn(|cx| self.poll(cx, streams.as_mut(), &mut serve)).await
     }
 
     fn poll<S: Future<Output = ()>>(
         &mut self,
         cx: &mut Context<'_>,
-        streams: &mut FuturesUnordered<S>,
+        mut streams: Pin<&mut Streams<S>>,
         serve: &mut impl FnMut(Request<()>, StreamRef) -> S,
     ) -> Poll<Result<(), ConnError>> {
         loop {
-            while let Poll::Ready(Some(())) = streams.poll_next_unpin(cx) {}
+            streams.as_mut().poll(cx);
             if self.closing.is_none() && self.ping.as_mut().poll(cx).is_ready() {
                 if !self.preface {
                     return Poll::Ready(Err(ConnError::NoPreface));
@@ -187,7 +189,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
             }
             let mut progressed = false;
             if self.closing.is_none() && !self.eof {
-                match self.poll_frames(cx, streams, serve) {
+                match self.poll_frames(cx, streams.as_mut(), serve) {
                     Poll::Ready(Ok(true)) => progressed = true,
                     // The client closed: what is queued still goes out, then we close too.
                     Poll::Ready(Ok(false)) => self.eof = true,
@@ -231,10 +233,10 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
 
     /// Reads and handles frames until the socket has no more or the write buffer is full.
     /// `Ok(true)`: something was handled; `Ok(false)`: the client closed the connection.
-    fn poll_frames<S>(
+    fn poll_frames<S: Future<Output = ()>>(
         &mut self,
         cx: &mut Context<'_>,
-        streams: &mut FuturesUnordered<S>,
+        mut streams: Pin<&mut Streams<S>>,
         serve: &mut impl FnMut(Request<()>, StreamRef) -> S,
     ) -> Poll<Result<bool, ConnError>> {
         let mut handled = false;
@@ -264,7 +266,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
             } else {
                 match frame::parse(&mut self.rbuf, frame::DEFAULT_MAX_FRAME) {
                     Ok(Some(f)) => {
-                        self.handle(f, streams, serve)?;
+                        self.handle(f, streams.as_mut(), serve)?;
                         handled = true;
                         continue;
                     }

@@ -2,18 +2,20 @@
 //! sections 5 and 6): stream lifecycle, flow control on what we receive, SETTINGS, and the
 //! checks that make a frame a stream or a connection error.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::stream::FuturesUnordered;
 use http::Request;
 use tokio::time::Instant;
 
 use super::{BlockHead, Conn, ConnError, Partial, RESET_ALLOWANCE, protocol};
 use crate::http::h2codec::Reason;
 use crate::http::h2codec::frame::{self, Frame};
-use crate::http::h2fast::request::Head;
+use crate::http::h2fast::request::{Head, start_block};
 use crate::http::h2fast::shared::{Recv, Shared, StreamRef, lock};
+use crate::http::h2fast::streams::Streams;
 
 impl<I> Conn<I> {
     /// A stream error: RST_STREAM, and the stream (if open) sees the reset.
@@ -46,10 +48,10 @@ impl<I> Conn<I> {
         Ok(())
     }
 
-    pub(super) fn handle<S>(
+    pub(super) fn handle<S: Future<Output = ()>>(
         &mut self,
         f: Frame,
-        streams: &mut FuturesUnordered<S>,
+        streams: Pin<&mut Streams<S>>,
         serve: &mut impl FnMut(Request<()>, StreamRef) -> S,
     ) -> Result<(), ConnError> {
         if self.partial.is_some() && !matches!(f, Frame::Continuation { .. }) {
@@ -286,7 +288,7 @@ impl<I> Conn<I> {
         Ok(())
     }
 
-    fn headers<S>(
+    fn headers<S: Future<Output = ()>>(
         &mut self,
         BlockHead {
             stream: id,
@@ -294,15 +296,17 @@ impl<I> Conn<I> {
             self_dependent,
         }: BlockHead,
         block: &[u8],
-        streams: &mut FuturesUnordered<S>,
+        streams: Pin<&mut Streams<S>>,
         serve: &mut impl FnMut(Request<()>, StreamRef) -> S,
     ) -> Result<(), ConnError> {
         // Decoded whatever becomes of the stream: the dynamic table must stay in step.
         let mut head = Head::default();
+        start_block(&mut self.arena);
+        let arena = &mut self.arena;
         let over = self
             .decoder
             .decode(block, self.settings.max_header_list, |n, v| {
-                head.field(n, v)
+                head.field(arena, n, v)
             })
             .map_err(|e| {
                 tracing::debug!(error = %e, "HPACK decoding failed");
@@ -372,7 +376,7 @@ impl<I> Conn<I> {
             return Ok(());
         }
         let content_length = head.content_length();
-        let req = match head.into_request() {
+        let req = match head.into_request(&mut self.arena) {
             Ok(req) => req,
             Err(why) => {
                 tracing::debug!(stream = id, why, "malformed HTTP/2 request");

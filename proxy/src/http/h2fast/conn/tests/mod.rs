@@ -8,13 +8,13 @@ use std::future::poll_fn;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use futures_util::stream::FuturesUnordered;
 use http::{HeaderMap, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::mpsc;
 
 use super::super::body;
 use super::super::shared::StreamRef;
+use super::super::streams::Streams;
 use super::{Conn, ConnError, Settings};
 use crate::http::h2codec::{Reason, frame, hpack};
 
@@ -93,8 +93,8 @@ fn server(
     let (tx, rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
         let mut conn = Conn::new(io, settings());
-        let mut streams = FuturesUnordered::new();
-        conn.run(&mut streams, |req, s| service(req, s, tx.clone()))
+        let streams = std::pin::pin!(Streams::new());
+        conn.run(streams, |req, s| service(req, s, tx.clone()))
             .await
     });
     (task, rx)
