@@ -4,11 +4,14 @@
 
 use std::future::poll_fn;
 use std::io;
+use std::ops::Range;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
+use smallvec::SmallVec;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::shared::StreamRef;
@@ -104,19 +107,32 @@ pub async fn relay(
     stall: Duration,
 ) -> io::Result<Relay> {
     let mut end = BodyEnd::new(framing, true);
-    // What of each read is body (a chunked body's data without its framing).
-    let mut data = Vec::new();
+    // What of each read is body (a chunked body's data without its framing): sent from the
+    // read buffer when it is one run of bytes, else gathered here first.
+    let mut ranges: SmallVec<[Range<usize>; 4]> = SmallVec::new();
+    let mut gathered = Vec::new();
     loop {
-        data.clear();
+        ranges.clear();
         let bytes = up.buf.get(start..).unwrap_or_default();
-        let (used, done) = end.take(bytes, |r| data.extend_from_slice(&bytes[r]))?;
+        let (used, done) = end.take(bytes, |r| ranges.push(r))?;
         let extra = used < bytes.len();
         let trailers = if done {
             trailer_fields(&end.take_trailers())
         } else {
             None
         };
-        send_data(send, &data, done && trailers.is_none(), stall).await?;
+        let data = match &ranges[..] {
+            [] => &[][..],
+            [one] => &bytes[one.clone()],
+            many => {
+                gathered.clear();
+                for r in many {
+                    gathered.extend_from_slice(&bytes[r.clone()]);
+                }
+                &gathered[..]
+            }
+        };
+        send_data(send, data, done && trailers.is_none(), stall).await?;
         if let Some(trailers) = trailers {
             send.send_trailers(&trailers).map_err(io::Error::other)?;
         }
@@ -160,17 +176,18 @@ pub async fn send_data(
     }
     while !data.is_empty() {
         let want = data.len();
-        let more = std::future::poll_fn(|cx| send.poll_capacity(cx, want));
-        let capacity = match tokio::time::timeout(stall, more).await {
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => return Err(io::Error::other(e)),
-            Err(_) => {
-                return Err(io::Error::new(
+        let mut more = std::pin::pin!(poll_fn(|cx| send.poll_capacity(cx, want)));
+        // The stall timer is set only when the window is shut: most sends have room at once.
+        let capacity = match more.as_mut().now_or_never() {
+            Some(ready) => ready,
+            None => tokio::time::timeout(stall, more).await.map_err(|_| {
+                io::Error::new(
                     io::ErrorKind::TimedOut,
                     "client's flow-control window stayed shut",
-                ));
-            }
-        };
+                )
+            })?,
+        }
+        .map_err(io::Error::other)?;
         let (chunk, rest) = data.split_at(capacity.min(data.len()));
         data = rest;
         send.send_data(chunk, end && data.is_empty())

@@ -5,6 +5,7 @@
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use http::header;
@@ -54,20 +55,20 @@ pub enum RequestBody {
     Chunked,
 }
 
-/// Forwards `req` to `endpoint` and relays the response on `respond`. `Err` is the status to
-/// answer with when no response head was sent.
+/// Forwards `req` to `endpoint` and relays the response on `stream`; the response head is due
+/// within the request timeout of `started`. `Err` is the status to answer with when no response
+/// head was sent.
 pub async fn run(
     ctx: &ConnCtx,
     endpoint: SocketAddr,
     req: Request<()>,
     stream: &StreamRef,
+    started: Instant,
 ) -> Result<Relayed, StatusCode> {
     let limits = &ctx.shared.limits;
     let (parts, ()) = req.into_parts();
     let exchange = async {
         let (framing, first) = request_body(&parts, stream, limits.max_request_body_bytes).await?;
-        let mut request = Vec::with_capacity(512);
-        request_head(&parts, framing, endpoint, &mut request);
         let head_request = parts.method == Method::HEAD;
         let idempotent = framing == RequestBody::None
             && matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -84,7 +85,7 @@ pub async fn run(
             let mut out = H2Head::default();
             match attempt(
                 &mut up,
-                &request,
+                |buf| request_head(&parts, framing, endpoint, buf),
                 upload.as_mut(),
                 max,
                 head_request,
@@ -101,7 +102,8 @@ pub async fn run(
     // `biased`: the exchange first (no per-poll random pick); the reset only while it waits.
     let sent = tokio::select! {
         biased;
-        sent = tokio::time::timeout(limits.request_timeout, exchange) => sent,
+        // From the request's start, which is a clock reading already taken.
+        sent = tokio::time::timeout_at((started + limits.request_timeout).into(), exchange) => sent,
         _ = reset => {
             tracing::debug!(%endpoint, "client reset the stream before the response");
             return Ok(Relayed::client_reset());
@@ -205,21 +207,28 @@ async fn request_body(
     }
 }
 
-/// Writes the request head, then the body (if any) while reading the response head: an upstream
-/// may answer (a 413, a redirect) before it has read the body, and waits for nobody once it has.
-/// Returns the head and whether the whole body went upstream.
+/// Writes the request head (`write_head` puts it in a buffer), then the body (if any) while
+/// reading the response head: an upstream may answer (a 413, a redirect) before it has read the
+/// body, and waits for nobody once it has. Returns the head and whether the whole body went
+/// upstream.
 async fn attempt(
     up: &mut RawConn,
-    request: &[u8],
+    write_head: impl FnOnce(&mut Vec<u8>),
     upload: Option<&mut Upload<'_>>,
     max: usize,
     head_request: bool,
     out: &mut H2Head,
 ) -> Result<(head::Response, bool), Failure> {
-    if up.stream.write_all(request).await.is_err() {
+    let RawConn { stream, buf, .. } = up;
+    // The head goes out from the connection's read buffer, empty between exchanges: its
+    // capacity stays with the pooled connection, so no request allocates one.
+    buf.clear();
+    write_head(buf);
+    let written = stream.write_all(buf).await;
+    buf.clear();
+    if written.is_err() {
         return Err(Failure::Early);
     }
-    let RawConn { stream, buf, .. } = up;
     let (mut read, mut write) = stream.split();
     let head = read_head(&mut read, buf, max, head_request, out);
     let Some(upload) = upload else {

@@ -51,7 +51,7 @@ pub async fn serve(ctx: &Arc<ConnCtx>, mut req: Request<()>, stream: StreamRef, 
             .await
             .with(VerdictLabel::Error, None)
     } else if verdict.allowed {
-        match exchange::run(ctx, endpoint, req, &stream).await {
+        match exchange::run(ctx, endpoint, req, &stream, start).await {
             Ok(relayed) => Finished {
                 label: VerdictLabel::Allow,
                 upstream: Some(endpoint),
