@@ -6,7 +6,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use sockmesh_tests::{
-    Nginx, Sidecar, TempDir, free_port, http_get, http_policy, metric, require, wait_until,
+    Nginx, Sidecar, TempDir, free_port, http_get, http_policy, http_request, local, metric,
+    require, wait_until,
 };
 
 #[test]
@@ -69,4 +70,53 @@ fn a_stuck_stdout_drops_and_counts_log_lines_instead_of_freezing() {
     );
     let dropped = metric(&sidecar.metrics(), "sockmesh_log_lines_dropped_total");
     assert!(dropped > 0.0, "no dropped lines counted; wrk:\n{text}");
+}
+
+/// Threads of process `pid`.
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_log_writer_thread_starts_with_the_first_line() {
+    let nginx = Nginx::start();
+    let dir = TempDir::new("lazy-writer");
+    let policy = dir.write(
+        "policy.yaml",
+        &http_policy(nginx.port, "        - method: GET\n"),
+    );
+    let port = free_port();
+    let (listen, upstream) = (
+        format!("127.0.0.1:{port}"),
+        format!("127.0.0.1:{}", nginx.port),
+    );
+    let sidecar = Sidecar::start(&[
+        "--listen",
+        &listen,
+        "--upstream",
+        &upstream,
+        "--policy",
+        &policy.display().to_string(),
+        "--label",
+        "app=test",
+        "--workers",
+        "1",
+        "--log-level",
+        "warn",
+    ]);
+    let pid = sidecar.child.pid();
+    for _ in 0..20 {
+        let (status, _) = http_get(local(port), "/quiet").expect("request");
+        assert_eq!(status, 200);
+    }
+    // Nothing logged: the one worker is the process's only thread (see telemetry/writer.rs).
+    assert_eq!(threads(pid), 1, "log:\n{}", sidecar.logs());
+    let (status, body) = http_request(sidecar.admin, "POST", "/logging?level=info").expect("admin");
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = http_get(local(port), "/logged").expect("request");
+    assert_eq!(status, 200);
+    sidecar.wait_log("/logged");
+    assert_eq!(threads(pid), 2, "a writer thread once lines are written");
 }

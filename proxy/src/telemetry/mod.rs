@@ -2,30 +2,28 @@
 //! run time, and the access log (target `access`), one line per request or TCP connection.
 
 pub mod access_log;
+mod writer;
+
+use std::io::Stdout;
+use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
-use tracing_appender::non_blocking::ErrorCounter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, reload};
 
 use crate::config::LogFormat;
-
-/// Lines buffered for the writer thread. The channel's slots are allocated and written up front
-/// (32 bytes each: 64 KiB held for the whole run, where 8,192 lines cost 256 KiB of an idle
-/// sidecar's RSS). 2,048 lines absorb about 40 ms of access log at 50,000 requests/s; past that,
-/// lines are dropped and counted (`sockmesh_log_lines_dropped_total`).
-const LOG_BUFFER_LINES: usize = 2048;
+use writer::{Flush, LazyWriter};
 
 /// Changes the log filter at run time (admin `POST /logging?level=...`), and keeps the log writer
-/// thread alive: dropping the last handle flushes what is buffered.
+/// alive: dropping the last handle flushes what is buffered.
 #[derive(Clone)]
 pub struct LogHandle {
     filter: reload::Handle<EnvFilter, Registry>,
-    dropped: ErrorCounter,
-    _writer: std::sync::Arc<tracing_appender::non_blocking::WorkerGuard>,
+    writer: LazyWriter<Stdout>,
+    _flush: Arc<Flush<Stdout>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,10 +67,11 @@ fn parse_filter(filter: &str) -> Result<EnvFilter, LogError> {
 
 /// Installs the global subscriber. `RUST_LOG`, when set, wins over `level`.
 ///
-/// Lines are formatted on the calling thread and written to stdout by a writer thread, so a slow
-/// terminal or pipe never stalls the data path. When stdout does not keep up (a full buffer of
-/// [`LOG_BUFFER_LINES`]: a stuck pipe, a paused log collector) lines are dropped and counted:
-/// waiting instead froze every request and the admin server with it, `/live` included.
+/// Lines are formatted on the calling thread and written to stdout by a writer thread (started
+/// by the first line, see [`writer`]), so a slow terminal or pipe never stalls the data path.
+/// When stdout does not keep up (a full buffer: a stuck pipe, a paused log collector) lines are
+/// dropped and counted: waiting instead froze every request and the admin server with it,
+/// `/live` included.
 pub fn init(format: LogFormat, level: &str) -> Result<LogHandle, LogError> {
     let filter = match std::env::var("RUST_LOG") {
         // RUST_LOG keeps its usual meaning (a bare word is a target), as other tools read it.
@@ -85,11 +84,7 @@ pub fn init(format: LogFormat, level: &str) -> Result<LogHandle, LogError> {
         _ => parse_filter(level)?,
     };
     let (filter, handle) = reload::Layer::new(filter);
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(LOG_BUFFER_LINES)
-        .finish(std::io::stdout());
-    let dropped = writer.error_counter();
+    let (writer, flush) = LazyWriter::new(std::io::stdout);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let registry = tracing_subscriber::registry().with(filter);
     // A second init (tests, demo) keeps the first subscriber: ignore that error.
@@ -99,14 +94,14 @@ pub fn init(format: LogFormat, level: &str) -> Result<LogHandle, LogError> {
                 tracing_subscriber::fmt::layer()
                     .with_target(true)
                     .with_ansi(ansi)
-                    .with_writer(writer),
+                    .with_writer(writer.clone()),
             )
             .try_init(),
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
-                    .with_writer(writer)
+                    .with_writer(writer.clone())
                     .flatten_event(true)
                     .with_current_span(false),
             )
@@ -114,8 +109,8 @@ pub fn init(format: LogFormat, level: &str) -> Result<LogHandle, LogError> {
     };
     Ok(LogHandle {
         filter: handle,
-        dropped,
-        _writer: std::sync::Arc::new(guard),
+        writer,
+        _flush: Arc::new(flush),
     })
 }
 
@@ -128,7 +123,7 @@ impl LogHandle {
 
     /// A `/metrics` collector for the lines dropped because stdout did not keep up.
     pub fn dropped_lines_collector(&self) -> DroppedLines {
-        DroppedLines(self.dropped.clone())
+        DroppedLines(self.writer.clone())
     }
 
     pub fn current(&self) -> String {
@@ -140,7 +135,7 @@ impl LogHandle {
 
 /// `sockmesh_log_lines_dropped_total`, read at scrape time.
 #[derive(Debug)]
-pub struct DroppedLines(ErrorCounter);
+pub struct DroppedLines(LazyWriter<Stdout>);
 
 impl Collector for DroppedLines {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
