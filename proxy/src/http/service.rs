@@ -221,7 +221,7 @@ impl Seen {
 
 /// `host[:port]` and nothing more: the `http` crate's authority (which refuses `a/b`, `a:1:2`
 /// and a stray `%`) without userinfo.
-fn is_host_port(v: &[u8]) -> bool {
+pub(super) fn is_host_port(v: &[u8]) -> bool {
     http::uri::Authority::try_from(v).is_ok_and(|a| !a.as_str().contains('@'))
 }
 

@@ -128,8 +128,9 @@ pub fn visible_ascii(v: &[u8]) -> Option<&str> {
 }
 
 /// A registered name or IPv4 address with at most one port (RFC 3986 section 3.2.2): what the
-/// fast path forwards as it is. The rest (IPv6 literals, junk) is the hyper path's to check.
-fn plain_host(v: &str) -> bool {
+/// fast path forwards as it is. The rest (IPv6 literals, junk) is the hyper path's to check, so
+/// this must accept nothing that path refuses (its `is_host_port`).
+pub(super) fn plain_host(v: &str) -> bool {
     v.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:".contains(&b))
         && v.bytes().filter(|b| *b == b':').count() <= 1

@@ -230,3 +230,42 @@ fn chunked_bodies_give_their_data_and_trailers_in_any_split() {
         "unbounded trailers"
     );
 }
+
+/// The fast path forwards a `Host` that `plain_host` accepts without the hyper path's check:
+/// every such value must pass that check too, or the two paths would disagree on a request.
+#[test]
+fn a_host_the_fast_path_forwards_is_one_the_hyper_path_accepts() {
+    use crate::http::service::is_host_port;
+    const ALPHABET: &[u8] = b"a7-._~!$&'()*+,;=:@[]/%? 0";
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut accepted = 0;
+    for _ in 0..200_000 {
+        let len = (next() % 9) as usize;
+        let v: String = (0..len)
+            .map(|_| char::from(ALPHABET[(next() % ALPHABET.len() as u64) as usize]))
+            .collect();
+        if !v.is_empty() && head::plain_host(&v) {
+            accepted += 1;
+            assert!(
+                is_host_port(v.as_bytes()),
+                "{v:?}: fast path forwards it, hyper path refuses it"
+            );
+        }
+    }
+    assert!(
+        accepted > 1_000,
+        "too few values accepted to mean anything: {accepted}"
+    );
+    for ok in ["web", "web:8080", "10.0.0.1:80", "a.b-c_d~e"] {
+        assert!(head::plain_host(ok), "{ok}");
+    }
+    for slow in ["a:1:2", "[::1]:80", "a b", "a@b", "a/b", "a%20"] {
+        assert!(!head::plain_host(slow), "{slow}");
+    }
+}
