@@ -82,30 +82,18 @@ fn threads(pid: u32) -> usize {
 #[test]
 fn the_log_writer_thread_starts_with_the_first_line() {
     let nginx = Nginx::start();
-    let dir = TempDir::new("lazy-writer");
-    let policy = dir.write(
-        "policy.yaml",
+    let (sidecar, port, _dir) = Sidecar::in_front_of(
+        nginx.port,
         &http_policy(nginx.port, "        - method: GET\n"),
+        &[
+            "--label",
+            "app=test",
+            "--workers",
+            "1",
+            "--log-level",
+            "warn",
+        ],
     );
-    let port = free_port();
-    let (listen, upstream) = (
-        format!("127.0.0.1:{port}"),
-        format!("127.0.0.1:{}", nginx.port),
-    );
-    let sidecar = Sidecar::start(&[
-        "--listen",
-        &listen,
-        "--upstream",
-        &upstream,
-        "--policy",
-        &policy.display().to_string(),
-        "--label",
-        "app=test",
-        "--workers",
-        "1",
-        "--log-level",
-        "warn",
-    ]);
     let pid = sidecar.child.pid();
     for _ in 0..20 {
         let (status, _) = http_get(local(port), "/quiet").expect("request");
