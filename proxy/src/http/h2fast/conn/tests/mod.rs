@@ -335,3 +335,48 @@ async fn upload(up: &mut h2::SendStream<Bytes>, len: usize) {
     }
     up.send_data(Bytes::new(), true).expect("end");
 }
+
+/// A large body grows the shared write buffer; once it is written, an idle connection holds
+/// OUT_START again, not the peak.
+#[tokio::test]
+async fn the_write_buffer_shrinks_back_after_a_large_body() {
+    use super::super::shared::{OUT_KEEP, OUT_START, lock};
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let (tx, _resets) = mpsc::unbounded_channel();
+    let mut conn = Conn::new(b, settings());
+    let shared = std::sync::Arc::clone(&conn.shared);
+    tokio::spawn(async move {
+        let streams = std::pin::pin!(Streams::new());
+        conn.run(streams, |req, s| service(req, s, tx.clone()))
+            .await
+    });
+    // Windows of 4 MiB: the whole body is sendable at once, so it all queues in the buffer.
+    let (mut send, h2conn) = h2::client::Builder::new()
+        .initial_window_size(4 << 20)
+        .initial_connection_window_size(4 << 20)
+        .handshake::<_, Bytes>(a)
+        .await
+        .expect("handshake");
+    tokio::spawn(async move {
+        let _ = h2conn.await;
+    });
+    let (resp, _) = send.send_request(get("/big"), true).expect("send");
+    let resp = resp.await.expect("response");
+    let mut body = resp.into_body();
+    let first = body.data().await.expect("data").expect("data");
+    let peak = lock(&shared).out.capacity();
+    assert!(peak > OUT_KEEP, "the body did not queue: capacity {peak}");
+    let mut n = first.len();
+    let _ = body.flow_control().release_capacity(first.len());
+    while let Some(d) = body.data().await {
+        let d = d.expect("data");
+        n += d.len();
+        let _ = body.flow_control().release_capacity(d.len());
+    }
+    assert_eq!(n, BIG);
+    let idle = lock(&shared).out.capacity();
+    assert_eq!(
+        idle, OUT_START,
+        "the buffer kept {idle} bytes after growing to {peak}"
+    );
+}
