@@ -243,18 +243,17 @@ def main():
                         runs[accel].append(CASES[name](accel, cpu))
                 print(f"\n== {name}, {label}, {ARGS.runs} runs: median of run medians [min..max] ==")
                 print(f"{'measurement':44} {'off':>22} {'on':>22} {'on/off':>7}")
+                medians = {}
                 for key in runs[False][0]:
                     off = [r[key] for r in runs[False]]
                     on = [r[key] for r in runs[True]]
-                    mo, mn = statistics.median(off), statistics.median(on)
+                    mo, mn = medians[key] = statistics.median(off), statistics.median(on)
                     ratio = (mo / mn) if "(us)" in key else (mn / mo)
                     print(f"{key:44} {mo:9.2f} [{min(off):.2f}..{max(off):.2f}] "
                           f"{mn:9.2f} [{min(on):.2f}..{max(on):.2f}] {ratio:6.2f}x")
                 if "probe" in runs:
                     print(f"\n{'same runs, reference C probe':44} {'probe':>22} {'on/off':>7} {'sockmesh/probe':>15}")
-                    for key in runs[False][0]:
-                        mo = statistics.median(r[key] for r in runs[False])
-                        mn = statistics.median(r[key] for r in runs[True])
+                    for key, (mo, mn) in medians.items():
                         pr = [r[key] for r in runs["probe"]]
                         mp = statistics.median(pr)
                         lat = "(us)" in key
