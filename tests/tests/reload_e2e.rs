@@ -266,3 +266,43 @@ fn ok_reloads(sidecar: &Sidecar) -> f64 {
         "sockmesh_policy_reloads_total{result=\"ok\"}",
     )
 }
+
+/// A policy directory inside another watched one, moved away and back unchanged (an editor's or
+/// a sync tool's swap), is watched again where it is: a later edit of its file applies.
+#[test]
+fn a_nested_policy_directory_moved_away_and_back_is_watched_again() {
+    let nginx = Nginx::start();
+    let dir = TempDir::new("nested");
+    let outer = dir.path().join("policies");
+    let inner = outer.join("team");
+    std::fs::create_dir_all(&inner).expect("mkdir -p");
+    let (first, second) = (outer.join("base.yaml"), inner.join("team.yaml"));
+    std::fs::write(&first, http_policy(nginx.port, BEFORE)).expect("write");
+    let team = |rules| http_policy(nginx.port, rules).replace("name: test", "name: team");
+    std::fs::write(&second, team(BEFORE)).expect("write");
+    let second_arg = second.display().to_string();
+    let (sidecar, port) = Sidecar::with_policy_file(
+        nginx.port,
+        &first,
+        &["--policy", &second_arg, "--label", "app=test"],
+    );
+    let url = format!("http://127.0.0.1:{port}/new");
+    assert_eq!(curl(&[&url]).0, 403);
+    let away = dir.path().join("team.away");
+    std::fs::rename(&inner, &away).expect("move away");
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::rename(&away, &inner).expect("move back");
+    // Past the 2 s recheck and the debounce. The file is then removed and a new one renamed in:
+    // no watch on the old file can see that, only one set again on the directory.
+    std::thread::sleep(Duration::from_millis(3000));
+    std::fs::remove_file(&second).expect("rm");
+    std::thread::sleep(Duration::from_millis(1000));
+    let aside = dir.path().join("team.next");
+    std::fs::write(&aside, team(AFTER)).expect("write");
+    std::fs::rename(&aside, &second).expect("rename into the directory moved back");
+    assert!(
+        wait_until(Duration::from_secs(10), || curl(&[&url]).0 == 200),
+        "the policy renamed into the directory moved back was not applied; log:\n{}",
+        sidecar.logs()
+    );
+}
