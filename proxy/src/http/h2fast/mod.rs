@@ -17,9 +17,9 @@ mod conn;
 mod exchange;
 mod queue;
 mod request;
+mod running;
 mod shared;
 mod stream;
-mod streams;
 #[cfg(test)]
 mod tests;
 
@@ -31,7 +31,7 @@ use crate::detect::activity::Activity;
 use crate::listener::ConnCtx;
 
 use conn::{Conn, Settings};
-use streams::Streams;
+use running::Running;
 
 /// Serves an HTTP/2 connection (prior knowledge, or after an h2c upgrade) until the client
 /// closes, the idle timeout, or shutdown.
@@ -52,7 +52,7 @@ where
     // Open streams, not bytes: the keep-alive PINGs (and the client's answers) must not keep an
     // otherwise idle connection open forever.
     let activity = Activity::default();
-    let mut streams = std::pin::pin!(Streams::new());
+    let mut running = std::pin::pin!(Running::new());
     let mut shutdown = ctx.shutdown.clone();
     let mut drain = std::pin::pin!(async {
         tokio::select! {
@@ -64,7 +64,7 @@ where
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
         let event = tokio::select! {
-            event = conn.run(streams.as_mut(), |req, stream| {
+            event = conn.run(running.as_mut(), |req, stream| {
                 stream::serve(&ctx, req, stream, activity.busy())
             }) => event,
             () = &mut drain, if deadline.is_none() => {

@@ -18,8 +18,8 @@ use http::Request;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
+use super::running::Running;
 use super::shared::{HIGH_WATER, OUT_KEEP, OUT_START, RECV_WINDOW, Shared, StreamRef, lock};
-use super::streams::Streams;
 use crate::http::h2codec::Reason;
 use crate::http::h2codec::frame::{self, FrameError};
 use crate::http::h2codec::hpack::Decoder;
@@ -159,23 +159,23 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
     /// went away, or a graceful close finished with no stream left).
     pub async fn run<S>(
         &mut self,
-        mut streams: Pin<&mut Streams<S>>,
+        mut running: Pin<&mut Running<S>>,
         mut serve: impl FnMut(Request<()>, StreamRef) -> S,
     ) -> Result<(), ConnError>
     where
         S: Future<Output = ()>,
     {
-        std::future::poll_fn(|cx| self.poll(cx, streams.as_mut(), &mut serve)).await
+        std::future::poll_fn(|cx| self.poll(cx, running.as_mut(), &mut serve)).await
     }
 
     fn poll<S: Future<Output = ()>>(
         &mut self,
         cx: &mut Context<'_>,
-        mut streams: Pin<&mut Streams<S>>,
+        mut running: Pin<&mut Running<S>>,
         serve: &mut impl FnMut(Request<()>, StreamRef) -> S,
     ) -> Poll<Result<(), ConnError>> {
         loop {
-            streams.as_mut().poll(cx);
+            running.as_mut().poll(cx);
             if self.closing.is_none() && self.ping.as_mut().poll(cx).is_ready() {
                 if !self.preface {
                     return Poll::Ready(Err(ConnError::NoPreface));
@@ -189,7 +189,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
             }
             let mut progressed = false;
             if self.closing.is_none() && !self.eof {
-                match self.poll_frames(cx, streams.as_mut(), serve) {
+                match self.poll_frames(cx, running.as_mut(), serve) {
                     Poll::Ready(Ok(true)) => progressed = true,
                     // The client closed: what is queued still goes out, then we close too.
                     Poll::Ready(Ok(false)) => self.eof = true,
@@ -206,7 +206,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
                 if let Some(error) = self.closing.take() {
                     return Poll::Ready(Err(error));
                 }
-                if self.eof || ((self.going_away || self.client_done) && streams.is_empty()) {
+                if self.eof || ((self.going_away || self.client_done) && running.is_empty()) {
                     return Poll::Ready(Ok(()));
                 }
             }
@@ -236,7 +236,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
     fn poll_frames<S: Future<Output = ()>>(
         &mut self,
         cx: &mut Context<'_>,
-        mut streams: Pin<&mut Streams<S>>,
+        mut running: Pin<&mut Running<S>>,
         serve: &mut impl FnMut(Request<()>, StreamRef) -> S,
     ) -> Poll<Result<bool, ConnError>> {
         let mut handled = false;
@@ -266,7 +266,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
             } else {
                 match frame::parse(&mut self.rbuf, frame::DEFAULT_MAX_FRAME) {
                     Ok(Some(f)) => {
-                        self.handle(f, streams.as_mut(), serve)?;
+                        self.handle(f, running.as_mut(), serve)?;
                         handled = true;
                         continue;
                     }

@@ -14,8 +14,8 @@ use super::{BlockHead, Conn, ConnError, Partial, RESET_ALLOWANCE, protocol};
 use crate::http::h2codec::Reason;
 use crate::http::h2codec::frame::{self, Frame};
 use crate::http::h2fast::request::{Head, start_block};
+use crate::http::h2fast::running::Running;
 use crate::http::h2fast::shared::{Recv, Shared, StreamRef, lock};
-use crate::http::h2fast::streams::Streams;
 
 impl<I> Conn<I> {
     /// A stream error: RST_STREAM, and the stream (if open) sees the reset.
@@ -51,7 +51,7 @@ impl<I> Conn<I> {
     pub(super) fn handle<S: Future<Output = ()>>(
         &mut self,
         f: Frame,
-        streams: Pin<&mut Streams<S>>,
+        running: Pin<&mut Running<S>>,
         serve: &mut impl FnMut(Request<()>, StreamRef) -> S,
     ) -> Result<(), ConnError> {
         if self.partial.is_some() && !matches!(f, Frame::Continuation { .. }) {
@@ -77,7 +77,7 @@ impl<I> Conn<I> {
                     self_dependent,
                 };
                 if end_headers {
-                    self.headers(head, &block, streams, serve)
+                    self.headers(head, &block, running, serve)
                 } else {
                     self.partial = Some(Partial {
                         head,
@@ -111,7 +111,7 @@ impl<I> Conn<I> {
                 }
                 p.block.extend_from_slice(&block);
                 if end_headers {
-                    self.headers(p.head, &p.block, streams, serve)
+                    self.headers(p.head, &p.block, running, serve)
                 } else {
                     self.partial = Some(p);
                     Ok(())
@@ -296,7 +296,7 @@ impl<I> Conn<I> {
             self_dependent,
         }: BlockHead,
         block: &[u8],
-        streams: Pin<&mut Streams<S>>,
+        running: Pin<&mut Running<S>>,
         serve: &mut impl FnMut(Request<()>, StreamRef) -> S,
     ) -> Result<(), ConnError> {
         // Decoded whatever becomes of the stream: the dynamic table must stay in step.
@@ -395,7 +395,7 @@ impl<I> Conn<I> {
         sh.open(id, end_stream, content_length);
         drop(sh);
         self.accepted += 1;
-        streams.push(serve(req, StreamRef::new(Arc::clone(&self.shared), id)));
+        running.push(serve(req, StreamRef::new(Arc::clone(&self.shared), id)));
         Ok(())
     }
 }

@@ -13,8 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::mpsc;
 
 use super::super::body;
+use super::super::running::Running;
 use super::super::shared::StreamRef;
-use super::super::streams::Streams;
 use super::{Conn, ConnError, Settings};
 use crate::http::h2codec::{Reason, frame, hpack};
 
@@ -93,8 +93,8 @@ fn server(
     let (tx, rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
         let mut conn = Conn::new(io, settings());
-        let streams = std::pin::pin!(Streams::new());
-        conn.run(streams, |req, s| service(req, s, tx.clone()))
+        let running = std::pin::pin!(Running::new());
+        conn.run(running, |req, s| service(req, s, tx.clone()))
             .await
     });
     (task, rx)
@@ -346,8 +346,8 @@ async fn the_write_buffer_shrinks_back_after_a_large_body() {
     let mut conn = Conn::new(b, settings());
     let shared = std::sync::Arc::clone(&conn.shared);
     tokio::spawn(async move {
-        let streams = std::pin::pin!(Streams::new());
-        conn.run(streams, |req, s| service(req, s, tx.clone()))
+        let running = std::pin::pin!(Running::new());
+        conn.run(running, |req, s| service(req, s, tx.clone()))
             .await
     });
     // Windows of 4 MiB: the whole body is sendable at once, so it all queues in the buffer.

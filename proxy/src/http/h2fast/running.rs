@@ -1,4 +1,5 @@
-//! The stream futures of one connection, polled by the connection's task.
+//! The stream futures of one connection, polled by the connection's task (`shared::Streams`
+//! is the other side: each stream's protocol state).
 //!
 //! Why not a `FuturesUnordered` alone: it allocates a task (the whole stream future, a few KiB,
 //! moved into an `Arc`) for every stream, and polls it through a waker of its own. Most
@@ -15,7 +16,7 @@ use futures_util::stream::FuturesUnordered;
 use pin_project_lite::pin_project;
 
 pin_project! {
-    pub struct Streams<S> {
+    pub struct Running<S> {
         // Polled whenever the connection's task is: its wake-ups are the task's.
         #[pin]
         inline: Option<S>,
@@ -23,9 +24,9 @@ pin_project! {
     }
 }
 
-impl<S: Future<Output = ()>> Streams<S> {
+impl<S: Future<Output = ()>> Running<S> {
     pub fn new() -> Self {
-        Streams {
+        Running {
             inline: None,
             rest: FuturesUnordered::new(),
         }
@@ -104,7 +105,7 @@ mod tests {
             dropped: Arc::clone(&dropped),
             seen: false,
         };
-        let mut streams = std::pin::pin!(Streams::new());
+        let mut streams = std::pin::pin!(Running::new());
         let waker = futures_util::task::noop_waker();
         let mut cx = Context::from_waker(&waker);
         for _ in 0..3 {
