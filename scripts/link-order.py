@@ -11,8 +11,9 @@ file costs memory, never correctness.
 
     python3 scripts/link-order.py      # root not needed; needs valgrind, curl, python3
 
-Runs, under callgrind, `sockmesh run` from flags with a policy of 1,000 HTTP rules (start-up, HTTP/1.1 and HTTP/2 requests, a denial, the admin endpoints), then
-`sockmesh demo` (HTTP/1.1, HTTP/2 and gRPC through both upstream paths).
+Runs, under callgrind, `sockmesh run` from flags with a policy of 1,000 HTTP rules (start-up,
+HTTP/1.1 and HTTP/2 requests, a denial, the admin endpoints), then `sockmesh demo` (HTTP/1.1,
+HTTP/2 and gRPC through both upstream paths).
 """
 import os
 import re

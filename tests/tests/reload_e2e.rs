@@ -268,7 +268,7 @@ fn ok_reloads(sidecar: &Sidecar) -> f64 {
 }
 
 /// A policy directory inside another watched one, moved away and back unchanged (an editor's or
-/// a sync tool's swap), is watched again where it is: a later edit of its file applies.
+/// a sync tool's swap), is watched again where it is: a policy renamed into it later applies.
 #[test]
 fn a_nested_policy_directory_moved_away_and_back_is_watched_again() {
     let nginx = Nginx::start();

@@ -19,7 +19,7 @@ use tracing_subscriber::fmt::MakeWriter;
 const LOG_BUFFER_LINES: usize = 2048;
 
 struct State<W> {
-    /// Opens the output, in the writer thread's first line.
+    /// Opens the output; called once, for the first line written.
     open: fn() -> W,
     writer: OnceLock<NonBlocking>,
     /// Dropped by [`Flush`]: what is buffered is written, then the thread ends.
