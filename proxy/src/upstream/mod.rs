@@ -5,6 +5,7 @@
 //! endpoints while requests are in flight.
 
 mod body;
+mod idle_clock;
 mod pool;
 mod raw;
 

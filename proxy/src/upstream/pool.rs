@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::{Request, Response};
 use http_body_util::Limited;
@@ -17,6 +17,7 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use super::body::{Return, UpstreamBody};
+use super::idle_clock::IdleSince;
 use super::raw::RawConn;
 use crate::metrics::Metrics;
 
@@ -64,9 +65,9 @@ impl UpstreamError {
 
 #[derive(Default)]
 struct Entry {
-    h1_idle: Vec<(http1::SendRequest<UpBody>, Instant)>,
+    h1_idle: Vec<(http1::SendRequest<UpBody>, IdleSince)>,
     /// Idle connections of the HTTP/1.1 fast path.
-    raw_idle: Vec<(RawConn, Instant)>,
+    raw_idle: Vec<(RawConn, IdleSince)>,
     h2: Option<http2::SendRequest<UpBody>>,
     /// Held while an HTTP/2 connection is being set up, so that a burst of first requests
     /// shares one connection instead of opening one each.
@@ -96,23 +97,23 @@ impl Pool {
             loop {
                 tick.tick().await;
                 let Some(pool) = pool.upgrade() else { return };
-                pool.sweep(Instant::now());
+                pool.sweep(IdleSince::now());
             }
         });
     }
 
     /// Closes idle HTTP/1.1 connections that expired (by `now`) or whose server closed them,
     /// forgets closed HTTP/2 connections, and drops endpoints left with nothing.
-    fn sweep(&self, now: Instant) {
+    fn sweep(&self, now: IdleSince) {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
         entries.retain(|_, entry| {
-            entry.h1_idle.retain(|(sender, since)| {
-                !sender.is_closed() && now.saturating_duration_since(*since) < IDLE_TIMEOUT
-            });
+            entry
+                .h1_idle
+                .retain(|(sender, since)| !sender.is_closed() && since.age_at(now) < IDLE_TIMEOUT);
             entry.raw_idle.retain_mut(|(conn, since)| {
-                now.saturating_duration_since(*since) < IDLE_TIMEOUT && conn.is_idle_and_open()
+                since.age_at(now) < IDLE_TIMEOUT && conn.is_idle_and_open()
             });
             if entry.h2.as_ref().is_some_and(|h2| h2.is_closed()) {
                 entry.h2 = None;
@@ -192,7 +193,7 @@ impl Pool {
                 let mut entries = self.entries.lock().ok()?;
                 entries.get_mut(&addr)?.h1_idle.pop()?
             };
-            if sender.is_closed() || since.elapsed() >= IDLE_TIMEOUT {
+            if sender.is_closed() || since.age() >= IDLE_TIMEOUT {
                 continue;
             }
             if sender.is_ready() || sender.ready().await.is_ok() {
@@ -209,7 +210,7 @@ impl Pool {
         if let Ok(mut entries) = self.entries.lock() {
             let entry = entries.entry(addr).or_default();
             if entry.h1_idle.len() < MAX_IDLE_PER_ENDPOINT {
-                entry.h1_idle.push((sender, Instant::now()));
+                entry.h1_idle.push((sender, IdleSince::now()));
             }
         }
     }
@@ -227,7 +228,7 @@ impl Pool {
             && let Some(entry) = entries.get_mut(&addr)
         {
             while let Some((mut conn, since)) = entry.raw_idle.pop() {
-                if since.elapsed() < IDLE_TIMEOUT && conn.is_idle_and_open() {
+                if since.age() < IDLE_TIMEOUT && conn.is_idle_and_open() {
                     return Ok((conn, true));
                 }
             }
@@ -242,7 +243,7 @@ impl Pool {
         if let Ok(mut entries) = self.entries.lock() {
             let entry = entries.entry(addr).or_default();
             if entry.raw_idle.len() < MAX_IDLE_PER_ENDPOINT {
-                entry.raw_idle.push((conn, Instant::now()));
+                entry.raw_idle.push((conn, IdleSince::now()));
             }
         }
     }
@@ -423,10 +424,10 @@ mod tests {
         pool.checkin_h1(addr, sender);
         assert_eq!(held(&pool), (1, 1));
 
-        pool.sweep(Instant::now());
+        pool.sweep(IdleSince::now());
         assert_eq!(held(&pool), (1, 1), "a fresh idle connection was swept");
 
-        pool.sweep(Instant::now() + IDLE_TIMEOUT);
+        pool.sweep(IdleSince::now().plus(IDLE_TIMEOUT));
         assert_eq!(held(&pool), (0, 0), "an expired connection was kept");
         // Its sender is gone, so its connection task closes the socket.
         let mut buf = [0u8; 1];
@@ -447,15 +448,15 @@ mod tests {
         assert!(!pooled, "an empty pool handed out a pooled connection");
         let (accepted, _) = server.accept().await.expect("accept");
         pool.checkin_raw(addr, conn);
-        pool.sweep(Instant::now());
+        pool.sweep(IdleSince::now());
         assert_eq!(held(&pool), (1, 1), "an open idle connection was swept");
 
         drop(accepted);
         // The reactor sees the close while this task sleeps: sweep until it has (or 5 s pass).
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
         loop {
-            pool.sweep(Instant::now());
-            if held(&pool) == (0, 0) || Instant::now() >= deadline {
+            pool.sweep(IdleSince::now());
+            if held(&pool) == (0, 0) || std::time::Instant::now() >= deadline {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -2,7 +2,6 @@
 //! the bytes itself: a socket and its read buffer, pooled per endpoint next to hyper's.
 
 use std::sync::Arc;
-use std::task::{Context, Waker};
 
 use tokio::net::TcpStream;
 
@@ -27,13 +26,10 @@ impl RawConn {
     }
 
     /// An idle connection has nothing to read: a close, or stray bytes, mean the server is done
-    /// with it. The reactor's cached readiness answers without a system call, except when it
-    /// still says readable from the last exchange; then one non-blocking read decides.
+    /// with it. The reactor's cached readiness answers without a system call (and without
+    /// touching the waker registered for the next read), except when it still says readable
+    /// from the last exchange; then one non-blocking read decides.
     pub(super) fn is_idle_and_open(&mut self) -> bool {
-        let mut cx = Context::from_waker(Waker::noop());
-        if self.stream.poll_read_ready(&mut cx).is_pending() {
-            return true;
-        }
         let mut probe = [0u8; 1];
         matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }
