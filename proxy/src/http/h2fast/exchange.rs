@@ -127,21 +127,31 @@ pub async fn run(
         status: resp.status,
         grpc_status: out.grpc_status,
     };
-    let empty = resp.framing == Framing::Empty;
-    if stream
-        .send_head_encoded(resp.status, &out.fields, empty)
-        .is_err()
-    {
-        // The client reset the stream.
-        return Ok(relayed);
-    }
     // A response that came before the whole request body leaves the connection mid-request.
     let reusable = uploaded && !resp.upstream_close;
-    if empty {
-        if reusable && up.buf.len() == resp.len {
-            ctx.shared.pool.checkin_raw(endpoint, up);
+    // Where the response ends in the read buffer, once sent with its head.
+    let (ended, end) = match whole_body(&resp, &up.buf) {
+        Some(body) => (
+            stream.send_whole(resp.status, &out.fields, body),
+            resp.len + body.len(),
+        ),
+        None => {
+            let empty = resp.framing == Framing::Empty;
+            let sent = stream.send_head_encoded(resp.status, &out.fields, empty);
+            (sent.map(|()| empty), resp.len)
         }
-        return Ok(relayed);
+    };
+    match ended {
+        // Complete; the connection is reused unless the upstream sent more than the response.
+        Ok(true) => {
+            if reusable && up.buf.len() == end {
+                ctx.shared.pool.checkin_raw(endpoint, up);
+            }
+            return Ok(relayed);
+        }
+        Ok(false) => {}
+        // The client reset the stream.
+        Err(_) => return Ok(relayed),
     }
     let relay = body::relay(&mut up, stream, resp.framing, resp.len, limits.idle_timeout);
     match relay.await {
@@ -163,6 +173,16 @@ pub async fn run(
         }
     }
     Ok(relayed)
+}
+
+/// The body of a `Content-Length` response that came whole in the read that ended its head
+/// (the usual small response): sent with the head, without a relay.
+fn whole_body<'a>(resp: &head::Response, buf: &'a [u8]) -> Option<&'a [u8]> {
+    let Framing::Length(n) = resp.framing else {
+        return None;
+    };
+    let end = resp.len.checked_add(usize::try_from(n).ok()?)?;
+    buf.get(resp.len..end)
 }
 
 /// How the request body follows, and its first chunk when that had to be read to know: without

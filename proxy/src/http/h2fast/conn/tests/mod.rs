@@ -30,9 +30,23 @@ fn settings() -> Settings {
     }
 }
 
-/// A small service (a stream the client reset just ends): `/len` answers with the request body's length, `/big` with BIG bytes,
-/// `/trailers` with a body and trailers, `/wait` waits for the client's reset and reports it.
-async fn service(req: Request<()>, s: StreamRef, resets: mpsc::UnboundedSender<Reason>) {
+/// What a stream of [`service`] saw, for the test to check.
+#[derive(Debug, PartialEq)]
+enum Saw {
+    /// `/wait`: the client reset the stream.
+    Reset(Reason),
+    /// `/whole`: whether the body went with the head.
+    Whole(bool),
+}
+
+/// The body `/whole` answers with.
+const WHOLE: [u8; 100] = [b'w'; 100];
+
+/// A small service (a stream the client reset just ends): `/len` answers with the request
+/// body's length, `/big` with BIG bytes, `/trailers` with a body and trailers, `/wait` waits for
+/// the client's reset and reports it, `/whole` sends WHOLE with its head if the window allows
+/// and reports whether it did.
+async fn service(req: Request<()>, s: StreamRef, saw: mpsc::UnboundedSender<Saw>) {
     let mut headers = HeaderMap::new();
     headers.insert("x-path", req.uri().path().parse().expect("value"));
     match req.uri().path() {
@@ -72,7 +86,18 @@ async fn service(req: Request<()>, s: StreamRef, resets: mpsc::UnboundedSender<R
                 return;
             }
             let reason = poll_fn(|cx| s.poll_reset(cx)).await;
-            let _ = resets.send(reason);
+            let _ = saw.send(Saw::Reset(reason));
+        }
+        "/whole" => {
+            let mut fields = BytesMut::new();
+            hpack::field(&mut fields, b"x-path", b"/whole");
+            let Ok(whole) = s.send_whole(200, &fields, &WHOLE) else {
+                return;
+            };
+            let _ = saw.send(Saw::Whole(whole));
+            if !whole {
+                let _ = body::send_data(&s, &WHOLE, true, STALL).await;
+            }
         }
         _ => {
             if s.send_head(200, &headers, false).is_err() {
@@ -83,12 +108,12 @@ async fn service(req: Request<()>, s: StreamRef, resets: mpsc::UnboundedSender<R
     }
 }
 
-/// Serves one connection on `io`; `resets` gets what `/wait` saw.
+/// Serves one connection on `io`; the receiver gets what the streams saw.
 fn server(
     io: DuplexStream,
 ) -> (
     tokio::task::JoinHandle<Result<(), ConnError>>,
-    mpsc::UnboundedReceiver<Reason>,
+    mpsc::UnboundedReceiver<Saw>,
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
@@ -100,13 +125,16 @@ fn server(
     (task, rx)
 }
 
-async fn client() -> (
-    h2::client::SendRequest<Bytes>,
-    mpsc::UnboundedReceiver<Reason>,
-) {
+async fn client() -> (h2::client::SendRequest<Bytes>, mpsc::UnboundedReceiver<Saw>) {
+    client_with(h2::client::Builder::new()).await
+}
+
+async fn client_with(
+    builder: h2::client::Builder,
+) -> (h2::client::SendRequest<Bytes>, mpsc::UnboundedReceiver<Saw>) {
     let (a, b) = tokio::io::duplex(64 * 1024);
     let (_task, resets) = server(b);
-    let (send, conn) = h2::client::handshake(a).await.expect("handshake");
+    let (send, conn) = builder.handshake(a).await.expect("handshake");
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -200,7 +228,29 @@ async fn a_client_reset_reaches_the_stream() {
     let seen = tokio::time::timeout(STALL, resets.recv())
         .await
         .expect("in time");
-    assert_eq!(seen, Some(Reason::CANCEL));
+    assert_eq!(seen, Some(Saw::Reset(Reason::CANCEL)));
+}
+
+/// A body the client's window has room for goes with the head, ending the stream; one it has
+/// not goes after it, as the window opens.
+#[tokio::test]
+async fn a_small_body_goes_with_its_head_when_the_window_allows() {
+    for (window, whole) in [(65_535, true), (100, true), (99, false), (1, false)] {
+        let mut builder = h2::client::Builder::new();
+        builder.initial_window_size(window);
+        let (mut send, mut saw) = client_with(builder).await;
+        let (resp, _) = send.send_request(get("/whole"), true).expect("send");
+        let resp = resp.await.expect("response");
+        assert_eq!(resp.headers()["x-path"], "/whole");
+        let seen = tokio::time::timeout(STALL, saw.recv())
+            .await
+            .expect("in time");
+        assert_eq!(seen, Some(Saw::Whole(whole)), "window {window}");
+        let body = tokio::time::timeout(STALL, body_of(resp))
+            .await
+            .expect("body in time");
+        assert_eq!(body, WHOLE, "window {window}");
+    }
 }
 
 /// Raw client bytes: preface, an empty SETTINGS, then `frames`.
