@@ -14,6 +14,9 @@ in a chosen way.
     h2_client.py PORT post PATH CHUNK...    POST PATH without content-length, one DATA frame
                                             per CHUNK ("" for an empty one), the last ending
                                             the stream; prints the status and the body
+    h2_client.py PORT staggered PATH N MS   on one connection: N GETs of PATH, MS ms apart;
+                                            prints, for each as it ends, "stream K: STATUS
+                                            after T ms" (T from its own start)
 """
 import socket
 import sys
@@ -153,6 +156,32 @@ def post(port, path, chunks):
     sys.stdout.write(body.decode())
 
 
+def staggered(port, path, n, ms):
+    sock, conn = connect(port)
+    started = {}
+    ended = {}
+    for k in range(n):
+        stream = 1 + 2 * k
+        conn.send_headers(stream, headers("GET", path), end_stream=True)
+        sock.sendall(conn.data_to_send())
+        started[stream] = time.time()
+        next_start = time.time() + ms / 1000 if k + 1 < n else None
+        # Read what comes until the next request is due (or, after the last, until all ended).
+        while (next_start and time.time() < next_start) or (not next_start and len(ended) < n):
+            wait = max(0.01, next_start - time.time()) if next_start else 10
+            try:
+                events = pump(sock, conn, wait)
+            except socket.timeout:
+                continue
+            for event in events:
+                if isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
+                    s = event.stream_id
+                    ended[s] = time.time()
+                    status = STATUSES.get(s, "reset")
+                    took = round((ended[s] - started[s]) * 1000)
+                    print(f"stream {(s + 1) // 2}: {status} after {took} ms", flush=True)
+
+
 if __name__ == "__main__":
     port, mode = int(sys.argv[1]), sys.argv[2]
     path = sys.argv[3] if len(sys.argv) > 3 else None
@@ -164,5 +193,7 @@ if __name__ == "__main__":
         connect_tunnel(port, path)
     elif mode == "post":
         post(port, path, sys.argv[4:])
+    elif mode == "staggered":
+        staggered(port, path, int(sys.argv[4]), int(sys.argv[5]))
     else:
         raise SystemExit(f"unknown mode {mode}")
