@@ -166,9 +166,13 @@ def staggered(port, path, n, ms):
         sock.sendall(conn.data_to_send())
         started[stream] = time.time()
         next_start = time.time() + ms / 1000 if k + 1 < n else None
-        # Read what comes until the next request is due (or, after the last, until all ended).
-        while (next_start and time.time() < next_start) or (not next_start and len(ended) < n):
-            wait = max(0.01, next_start - time.time()) if next_start else 10
+        # Read what comes until the next request is due (or, after the last, until all ended,
+        # for 15 s at most: the caller sees which did not).
+        give_up = time.time() + 15
+        while (next_start and time.time() < next_start) or (
+            not next_start and len(ended) < n and time.time() < give_up
+        ):
+            wait = max(0.01, (next_start or give_up) - time.time())
             try:
                 events = pump(sock, conn, wait)
             except socket.timeout:

@@ -14,7 +14,7 @@ use http::{Method, Request, StatusCode};
 use tokio::io::{AsyncRead, AsyncWriteExt};
 
 use super::body::{self, BodyError, Upload};
-use super::shared::StreamRef;
+use super::shared::{Interrupted, StreamRef};
 use crate::http::fast::head::{self, Framing, HeadOut, write_field};
 use crate::http::fast::upstream::{Failure, HeadReader, Tries, max_response_head};
 use crate::http::h2codec::{Reason, hpack};
@@ -98,18 +98,23 @@ pub async fn run(
             }
         }
     };
-    let reset = poll_fn(|cx| stream.poll_reset(cx));
-    // `biased`: the exchange first (no per-poll random pick); the reset only while it waits.
+    // From the request's start, which is a clock reading already taken; on the connection's
+    // timer (`super::deadline`), not one of its own.
+    let deadline = (started + limits.request_timeout).into();
+    let interrupted = poll_fn(|cx| stream.poll_deadline(cx, deadline));
+    // `biased`: the exchange first (no per-poll random pick); the interruptions only while it
+    // waits.
     let sent = tokio::select! {
         biased;
-        // From the request's start, which is a clock reading already taken.
-        sent = tokio::time::timeout_at((started + limits.request_timeout).into(), exchange) => sent,
-        _ = reset => {
-            tracing::debug!(%endpoint, "client reset the stream before the response");
-            return Ok(Relayed::client_reset());
-        }
+        sent = exchange => sent,
+        why = interrupted => match why {
+            Interrupted::TimedOut => Err(StatusCode::GATEWAY_TIMEOUT),
+            Interrupted::Reset(_) => {
+                tracing::debug!(%endpoint, "client reset the stream before the response");
+                return Ok(Relayed::client_reset());
+            }
+        },
     };
-    let sent = sent.map_err(|_| StatusCode::GATEWAY_TIMEOUT).flatten();
     // The client's body is no longer read: what comes of it returns its flow-control window
     // at once (the rest of an upload answered early would otherwise hold the connection's).
     stream.discard_body();

@@ -14,6 +14,7 @@
 
 mod body;
 mod conn;
+mod deadline;
 mod exchange;
 mod queue;
 mod request;

@@ -18,6 +18,7 @@ use http::Request;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
+use super::deadline::{Due, Timer};
 use super::running::Running;
 use super::shared::{HIGH_WATER, OUT_KEEP, OUT_START, RECV_WINDOW, Shared, StreamRef, lock};
 use crate::http::h2codec::Reason;
@@ -97,6 +98,8 @@ pub struct Conn<I> {
     resets: u64,
     ping: Pin<Box<Sleep>>,
     ping_sent: bool,
+    /// The streams' request deadlines.
+    deadlines: Timer,
     /// The client closed its side of the connection.
     eof: bool,
     /// Reading stopped because the write buffer is full.
@@ -137,6 +140,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
             accepted: 0,
             resets: 0,
             ping_sent: false,
+            deadlines: Timer::new(),
             eof: false,
             read_blocked: false,
         }
@@ -314,6 +318,12 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
     /// Writes what is queued.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut sh = lock(&self.shared);
+        // The deadlines the streams asked for this turn, under the lock the flush takes anyway;
+        // streams past theirs are woken (their answers are flushed on a later turn).
+        if let Due::Expire(now) = self.deadlines.poll(cx, &mut sh.deadlines) {
+            let next = sh.expire(now);
+            self.deadlines.rearm(cx, &mut sh.deadlines, next);
+        }
         let was_full = sh.out.len() >= HIGH_WATER;
         while !sh.out.is_empty() {
             match Pin::new(&mut self.io).poll_write(cx, &sh.out) {
