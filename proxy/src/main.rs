@@ -19,6 +19,7 @@ mod memory;
 mod metrics;
 mod policy_store;
 mod runtime;
+mod task;
 mod tcp;
 mod telemetry;
 mod upstream;

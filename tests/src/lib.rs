@@ -219,3 +219,15 @@ pub fn http_policy(port: u16, http_rules: &str) -> String {
         "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: test\nspec:\n  endpointSelector:\n    matchLabels:\n      app: test\n  ingress:\n  - toPorts:\n    - ports:\n      - port: \"{port}\"\n        protocol: TCP\n      rules:\n        http:\n{http_rules}"
     )
 }
+
+/// Whether the frames a server sent (`out`, read from the start) include a GOAWAY.
+pub fn has_goaway(mut out: &[u8]) -> bool {
+    while out.len() >= 9 {
+        if out[3] == 7 {
+            return true;
+        }
+        let len = usize::from(out[0]) << 16 | usize::from(out[1]) << 8 | usize::from(out[2]);
+        out = out.get(9 + len..).unwrap_or_default();
+    }
+    false
+}

@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use sockmesh_tests::{
-    Nginx, Origin, Sidecar, TempDir, curl, free_port, h2_client, http_policy, nghttp,
+    Nginx, Origin, Sidecar, TempDir, curl, free_port, h2_client, has_goaway, http_policy, nghttp,
 };
 
 fn start(nginx: &Nginx) -> (Sidecar, u16, TempDir) {
@@ -47,18 +47,6 @@ fn raw_bytes(port: u16, bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let _ = c.read_to_end(&mut out);
     out
-}
-
-/// Whether the frames a server sent (`out`, read from the start) include a GOAWAY.
-fn has_goaway(mut out: &[u8]) -> bool {
-    while out.len() >= 9 {
-        if out[3] == 7 {
-            return true;
-        }
-        let len = usize::from(out[0]) << 16 | usize::from(out[1]) << 8 | usize::from(out[2]);
-        out = out.get(9 + len..).unwrap_or_default();
-    }
-    false
 }
 
 #[test]

@@ -3,9 +3,11 @@
 //! that report what they saw; the clients are nghttp and the Python `h2` stack, which can reset
 //! a stream and frame a body as a test needs.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use sockmesh_tests::{Origin, Sidecar, TempDir, h2_client, http_policy, nghttp};
+use sockmesh_tests::{Origin, Sidecar, TempDir, h2_client, has_goaway, http_policy, nghttp};
 
 fn start(origin: &Origin) -> (Sidecar, u16, TempDir) {
     let rules = "        - path: \"/.*\"\n";
@@ -132,4 +134,32 @@ fn connect_to_an_http1_upstream_is_501() {
     assert_eq!(h2_client(port, &["connect", "web:443"]), "501\n");
     let logs = sidecar.wait_log("CONNECT");
     assert!(logs.contains("status=501"), "{logs}");
+}
+
+/// SIGTERM: an idle HTTP/2 connection gets GOAWAY and is closed at once, and the sidecar exits
+/// 0 well within its 5 s drain timeout (which an unnoticed shutdown signal would run out).
+#[test]
+fn shutdown_sends_goaway_to_an_idle_http2_connection() {
+    let origin = Origin::start("probe_origin.py");
+    let (mut sidecar, port, _dir) = start(&origin);
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    // The preface and an empty SETTINGS; the server's SETTINGS come back.
+    c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .expect("preface");
+    let mut out = vec![0u8; 4096];
+    let n = c.read(&mut out).expect("server SETTINGS");
+    assert!(n > 0, "closed before its SETTINGS");
+    out.truncate(n);
+
+    let start = Instant::now();
+    let status = sidecar.child.terminate();
+    let took = start.elapsed();
+    assert!(status.success(), "sockmesh exited with {status}");
+    assert!(took < Duration::from_secs(3), "exit took {took:?}");
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    out.extend_from_slice(&rest);
+    assert!(has_goaway(&out), "no GOAWAY before the close: {out:?}");
 }

@@ -12,10 +12,11 @@
 //! The connection polls the timer once per turn, with the shared state locked (`Timer::poll`);
 //! the streams' side is `Wanted` in the shared state, and `Shared::expire`.
 
-use std::pin::Pin;
 use std::task::Context;
 
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
+
+use crate::task::Alarm;
 
 /// The shared state's side: what the connection's timer is set for, and an earlier time a
 /// stream needs it set for.
@@ -40,7 +41,7 @@ impl Wanted {
 
 /// The connection's side: its one timer.
 pub struct Timer {
-    sleep: Pin<Box<Sleep>>,
+    alarm: Alarm,
 }
 
 /// What the connection's turn must do about deadlines.
@@ -55,7 +56,7 @@ pub enum Due {
 impl Timer {
     pub fn new() -> Self {
         Timer {
-            sleep: Box::pin(tokio::time::sleep_until(Instant::now())),
+            alarm: Alarm::new(Instant::now()),
         }
     }
 
@@ -65,9 +66,10 @@ impl Timer {
         if let Some(earlier) = wanted.earlier.take()
             && wanted.armed.is_none_or(|armed| earlier < armed)
         {
-            self.set(cx, wanted, Some(earlier));
+            wanted.armed = Some(earlier);
+            self.alarm.set(earlier);
         }
-        if wanted.armed.is_none() || !self.sleep.is_elapsed() {
+        if wanted.armed.is_none() || !self.alarm.poll_rang(cx) {
             return Due::No;
         }
         Due::Expire(Instant::now())
@@ -75,16 +77,11 @@ impl Timer {
 
     /// After an expiry: the timer is set for `next` (the earliest deadline left), or unset.
     pub fn rearm(&mut self, cx: &mut Context<'_>, wanted: &mut Wanted, next: Option<Instant>) {
-        self.set(cx, wanted, next);
-    }
-
-    fn set(&mut self, cx: &mut Context<'_>, wanted: &mut Wanted, at: Option<Instant>) {
-        wanted.armed = at;
-        if let Some(at) = at {
-            self.sleep.as_mut().reset(at);
-            // Registers the connection's waker with the timer (it fires at once if `at` has
-            // passed: the next turn expires it).
-            if self.sleep.as_mut().poll(cx).is_ready() {
+        wanted.armed = next;
+        if let Some(at) = next {
+            self.alarm.set(at);
+            // Registers the task with the timer now: nothing else may wake it before `at`.
+            if self.alarm.poll_rang(cx) {
                 cx.waker().wake_by_ref();
             }
         }

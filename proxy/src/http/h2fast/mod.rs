@@ -30,6 +30,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::detect::activity::Activity;
 use crate::listener::ConnCtx;
+use crate::task::OnWake;
 
 use conn::{Conn, Settings};
 use running::Running;
@@ -55,12 +56,14 @@ where
     let activity = Activity::default();
     let mut running = std::pin::pin!(Running::new());
     let mut shutdown = ctx.shutdown.clone();
-    let mut drain = std::pin::pin!(async {
+    // Polled only when its signal or timer fires, not on each of the connection's wake-ups
+    // (see `crate::task`).
+    let mut drain = std::pin::pin!(OnWake::new(async {
         tokio::select! {
             _ = crate::listener::signalled(&mut shutdown) => {}
             _ = activity.idle_for(limits.idle_timeout) => {}
         }
-    });
+    }));
     // Set once GOAWAY went out: in-flight streams get the drain timeout.
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {

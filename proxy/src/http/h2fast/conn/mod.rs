@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use http::Request;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use super::deadline::{Due, Timer};
 use super::running::Running;
@@ -24,6 +24,7 @@ use super::shared::{HIGH_WATER, OUT_KEEP, OUT_START, RECV_WINDOW, Shared, Stream
 use crate::http::h2codec::Reason;
 use crate::http::h2codec::frame::{self, FrameError};
 use crate::http::h2codec::hpack::Decoder;
+use crate::task::Alarm;
 
 /// How long a keep-alive PING may go unanswered (hyper's setting on the other path).
 const PING_TIMEOUT: Duration = Duration::from_secs(20);
@@ -96,7 +97,7 @@ pub struct Conn<I> {
     closing: Option<ConnError>,
     accepted: u64,
     resets: u64,
-    ping: Pin<Box<Sleep>>,
+    ping: Alarm,
     ping_sent: bool,
     /// The streams' request deadlines.
     deadlines: Timer,
@@ -130,7 +131,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
             decoder: Decoder::new(TABLE_SIZE),
             arena: BytesMut::new(),
             partial: None,
-            ping: Box::pin(tokio::time::sleep(settings.preface_timeout)),
+            ping: Alarm::new(Instant::now() + settings.preface_timeout),
             settings,
             last_stream: 0,
             preface: false,
@@ -180,7 +181,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
     ) -> Poll<Result<(), ConnError>> {
         loop {
             running.as_mut().poll(cx);
-            if self.closing.is_none() && self.ping.as_mut().poll(cx).is_ready() {
+            if self.closing.is_none() && self.ping.poll_rang(cx) {
                 if !self.preface {
                     return Poll::Ready(Err(ConnError::NoPreface));
                 }
@@ -189,7 +190,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
                 }
                 self.ping_sent = true;
                 frame::put_ping(&mut lock(&self.shared).out, false, *b"sockmesh");
-                self.ping.as_mut().reset(Instant::now() + PING_TIMEOUT);
+                self.ping.set(Instant::now() + PING_TIMEOUT);
             }
             let mut progressed = false;
             if self.closing.is_none() && !self.eof {
@@ -264,7 +265,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
                     self.rbuf.advance(frame::PREFACE.len());
                     self.preface = true;
                     let next = Instant::now() + self.settings.keepalive;
-                    self.ping.as_mut().reset(next);
+                    self.ping.set(next);
                     continue;
                 }
             } else {

@@ -152,7 +152,7 @@ impl<I> Conn<I> {
                     if self.ping_sent {
                         self.ping_sent = false;
                         let next = Instant::now() + self.settings.keepalive;
-                        self.ping.as_mut().reset(next);
+                        self.ping.set(next);
                     }
                 } else {
                     frame::put_ping(&mut lock(&self.shared).out, true, payload);
