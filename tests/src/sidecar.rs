@@ -56,6 +56,29 @@ impl Sidecar {
         sidecar
     }
 
+    /// `sockmesh run --config`: one inbound listener on a free port in front of the cluster
+    /// `app` (127.0.0.1:`upstream`, spoken to in `protocol`), workload app=test, the HTTP rules
+    /// `http_rules` (YAML list items, see [`crate::http_policy`]) and the `limits` given (YAML
+    /// flow mapping entries, e.g. `requestTimeout: 1s`). Returns the sidecar, its port and the
+    /// directory holding the files.
+    pub fn from_config(
+        upstream: u16,
+        protocol: &str,
+        http_rules: &str,
+        limits: &str,
+    ) -> (Sidecar, u16, TempDir) {
+        let dir = TempDir::new("config");
+        let policy = dir.write("p.yaml", &crate::http_policy(upstream, http_rules));
+        let port = free_port();
+        let config = format!(
+            "workload: {{ labels: {{ app: test }} }}\npolicies: [{}]\nlisteners:\n- {{ address: 127.0.0.1:{port}, direction: inbound, cluster: app }}\nclusters:\n- {{ name: app, endpoints: [127.0.0.1:{upstream}], protocol: {protocol} }}\nlimits: {{ {limits} }}\n",
+            policy.display(),
+        );
+        let config = dir.write("sidecar.yaml", &config);
+        let sidecar = Sidecar::start(&["--config", &config.display().to_string()]);
+        (sidecar, port, dir)
+    }
+
     /// `sockmesh run` from flags alone: listening on a free port in front of the local port
     /// `upstream`, enforcing the policy document `policy` (written to the returned directory),
     /// with `extra` flags (labels, protocol, log settings).

@@ -6,9 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use sockmesh_tests::{
-    Nginx, Origin, Sidecar, TempDir, curl, free_port, h2_client, has_goaway, http_policy, nghttp,
-};
+use sockmesh_tests::{Nginx, Origin, Sidecar, TempDir, curl, h2_client, has_goaway, nghttp};
 
 fn start(nginx: &Nginx) -> (Sidecar, u16, TempDir) {
     start_to(nginx.port, "auto")
@@ -19,20 +17,12 @@ fn start(nginx: &Nginx) -> (Sidecar, u16, TempDir) {
 const H2_PATHS: [&str; 2] = ["auto", "http1"];
 
 fn start_to(upstream: u16, protocol: &str) -> (Sidecar, u16, TempDir) {
-    let dir = TempDir::new("bad");
-    let policy = dir.write(
-        "p.yaml",
-        &http_policy(upstream, "        - path: \"/.*\"\n"),
-    );
-    let port = free_port();
-    let config = format!(
-        "workload: {{ labels: {{ app: test }} }}\npolicies: [{}]\nlisteners:\n- {{ address: 127.0.0.1:{port}, direction: inbound, cluster: app }}\nclusters:\n- {{ name: app, endpoints: [127.0.0.1:{}], protocol: {protocol} }}\nlimits: {{ maxHeaderBytes: 16384, maxRequestBodyBytes: 1000, headerReadTimeout: 1s, detectTimeout: 300ms, idleTimeout: 2s }}\n",
-        policy.display(),
-        upstream
-    );
-    let config = dir.write("sidecar.yaml", &config);
-    let s = Sidecar::start(&["--config", &config.display().to_string()]);
-    (s, port, dir)
+    Sidecar::from_config(
+        upstream,
+        protocol,
+        "        - path: \"/.*\"\n",
+        "maxHeaderBytes: 16384, maxRequestBodyBytes: 1000, headerReadTimeout: 1s, detectTimeout: 300ms, idleTimeout: 2s",
+    )
 }
 
 fn raw(port: u16, bytes: &[u8]) -> String {

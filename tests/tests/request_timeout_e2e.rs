@@ -7,7 +7,7 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use sockmesh_tests::{Sidecar, TempDir, curl, free_port, h2_client, http_policy};
+use sockmesh_tests::{Sidecar, TempDir, curl, h2_client};
 
 const TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -29,20 +29,12 @@ fn silent_upstream() -> u16 {
 
 /// A sidecar with a 1 s request timeout in front of a silent upstream spoken to in `protocol`.
 fn start(protocol: &str) -> (Sidecar, u16, TempDir) {
-    let upstream = silent_upstream();
-    let dir = TempDir::new("timeout");
-    let policy = dir.write(
-        "p.yaml",
-        &http_policy(upstream, "        - path: \"/.*\"\n"),
-    );
-    let port = free_port();
-    let config = format!(
-        "workload: {{ labels: {{ app: test }} }}\npolicies: [{}]\nlisteners:\n- {{ address: 127.0.0.1:{port}, direction: inbound, cluster: app }}\nclusters:\n- {{ name: app, endpoints: [127.0.0.1:{upstream}], protocol: {protocol} }}\nlimits: {{ requestTimeout: 1s, idleTimeout: 30s }}\n",
-        policy.display(),
-    );
-    let config = dir.write("sidecar.yaml", &config);
-    let sidecar = Sidecar::start(&["--config", &config.display().to_string()]);
-    (sidecar, port, dir)
+    Sidecar::from_config(
+        silent_upstream(),
+        protocol,
+        "        - path: \"/.*\"\n",
+        "requestTimeout: 1s, idleTimeout: 30s",
+    )
 }
 
 /// Runs curl with `args` and checks it got a 504 when the timeout had run, and not much later.

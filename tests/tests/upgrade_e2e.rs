@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use sockmesh_tests::{Sidecar, TempDir, free_port, http_policy, metric, wait_until};
+use sockmesh_tests::{Sidecar, http_policy, metric, wait_until};
 
 /// Answers any upgrade request with 101 and then echoes.
 fn upgrading_echo_server() -> u16 {
@@ -89,21 +89,12 @@ fn upgraded_connection_is_spliced_and_denied_upgrade_gets_403() {
 /// idle timeout like opaque TCP.
 #[test]
 fn upgraded_tunnel_is_counted_and_closed_when_idle() {
-    let upstream = upgrading_echo_server();
-    let dir = TempDir::new("upgrade-idle");
-    let policy = dir.write(
-        "p.yaml",
-        &http_policy(upstream, "        - path: \"/ws/.*\"\n"),
+    let (s, port, _dir) = Sidecar::from_config(
+        upgrading_echo_server(),
+        "auto",
+        "        - path: \"/ws/.*\"\n",
+        "idleTimeout: 2s",
     );
-    let port = free_port();
-    let config = dir.write(
-        "sidecar.yaml",
-        &format!(
-            "workload: {{ labels: {{ app: test }} }}\npolicies: [{}]\nlisteners:\n- {{ address: 127.0.0.1:{port}, direction: inbound, cluster: app }}\nclusters:\n- {{ name: app, endpoints: [127.0.0.1:{upstream}] }}\nlimits: {{ idleTimeout: 2s }}\n",
-            policy.display()
-        ),
-    );
-    let s = Sidecar::start(&["--config", &config.display().to_string()]);
 
     let (head, mut c) = upgrade(port, "/ws/idle");
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
