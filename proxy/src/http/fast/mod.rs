@@ -32,6 +32,7 @@ use super::respond::{DENIED_BODY, TEXT_PLAIN, failure_text};
 use crate::detect::PrefixedIo;
 use crate::listener::ConnCtx;
 use crate::metrics::{Protocol, VerdictLabel};
+use crate::task::OnWake;
 use crate::telemetry::access_log;
 
 /// What became of the connection.
@@ -52,6 +53,9 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
     let mut out = Vec::with_capacity(1024);
     let mut resp_out = Vec::with_capacity(1024);
     let mut shutdown = ctx.shutdown.clone();
+    // One wait for the shutdown signal for the connection's life, polled only once it fires
+    // (see `crate::task`): not a new `watch` wait, locking its waiter list, per request.
+    let mut stopping = std::pin::pin!(OnWake::new(crate::listener::signalled(&mut shutdown)));
     let limits = &ctx.shared.limits;
     // When the head being read must be complete: set at its first byte.
     let mut head_deadline: Option<tokio::time::Instant> = None;
@@ -80,7 +84,7 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
                 };
                 let read = tokio::select! {
                     r = tokio::time::timeout_at(deadline, conn.read_more()) => r,
-                    _ = crate::listener::signalled(&mut shutdown), if conn.buf.is_empty() => {
+                    _ = &mut stopping, if conn.buf.is_empty() => {
                         return Served::Done;
                     }
                 };
@@ -159,7 +163,7 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
             let ran = tokio::select! {
                 r = exchange.run(&mut conn.stream, &mut resp_out) => r,
                 _ = async {
-                    crate::listener::signalled(&mut shutdown).await;
+                    (&mut stopping).await;
                     tokio::time::sleep(limits.drain_timeout).await;
                 } => return Served::Done,
             };
