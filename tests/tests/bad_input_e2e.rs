@@ -123,6 +123,30 @@ fn slow_client_is_cut_off_by_header_read_timeout() {
     );
 }
 
+/// A keep-alive connection left idle after its response is closed once `idleTimeout` (2 s)
+/// has passed, not before and not much later.
+#[test]
+fn idle_http1_keep_alive_connection_is_closed_after_idle_timeout() {
+    let nginx = Nginx::start();
+    let (_sidecar, port, _d) = start(&nginx);
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    c.write_all(b"GET / HTTP/1.1\r\nHost: idle\r\n\r\n")
+        .expect("request");
+    let start = Instant::now();
+    let mut out = Vec::new();
+    let ended = c.read_to_end(&mut out);
+    let waited = start.elapsed();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(ended.is_ok(), "not closed in 10 s: {ended:?}");
+    assert!(
+        waited >= Duration::from_millis(1900) && waited < Duration::from_secs(5),
+        "closed after {waited:?} for a 2 s idle timeout"
+    );
+}
+
 #[test]
 fn silent_connection_does_not_hang_the_proxy() {
     let nginx = Nginx::start();

@@ -5,12 +5,15 @@
 //! it held) on every poll, and a `watch` or `Notify` wait locks its waiter list: reference-count
 //! and lock updates on every request for events (keep-alive, idle close, shutdown) that happen
 //! once in minutes. `Alarm` registers its timer once per setting; `OnWake` polls a future only
-//! after that future's own waker fired.
+//! after that future's own waker fired; `Deadline` puts a connection's successive timeouts on
+//! one timer that seldom moves.
 
 mod alarm;
+mod deadline;
 mod on_wake;
 #[cfg(test)]
 mod tests;
 
 pub use alarm::Alarm;
+pub use deadline::Deadline;
 pub use on_wake::OnWake;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::deadline::Passed;
 use super::*;
 
 /// Counts its polls; ready once `open` is set (its waker kept for `open`'s wake-up).
@@ -57,4 +58,45 @@ async fn an_alarm_rings_at_its_time_and_wakes_its_task() {
     assert!(!poll_fn(|cx| Poll::Ready(alarm.poll_rang(cx))).await);
     rung(&mut alarm).await;
     assert_eq!(Instant::now() - start, Duration::from_secs(8));
+}
+
+/// Later deadlines leave the timer where it is; each wait still ends at its own deadline.
+#[tokio::test(start_paused = true)]
+async fn a_deadline_passes_at_its_own_time_whatever_the_timer_was_set_for() {
+    let mut deadline = Deadline::new();
+    let t0 = Instant::now();
+    // Ends in time: the timer stays set for t0 + 5 s.
+    let quick = deadline
+        .within(t0 + Duration::from_secs(5), async { 7 })
+        .await;
+    assert_eq!(quick, Ok(7));
+    // A later deadline: the timer rings at t0 + 5 s, early, and is set again for t0 + 8 s.
+    let never = std::future::pending::<()>();
+    assert_eq!(
+        deadline.within(t0 + Duration::from_secs(8), never).await,
+        Err(Passed)
+    );
+    assert_eq!(Instant::now() - t0, Duration::from_secs(8));
+    // An earlier deadline than the one set moves the timer.
+    let t1 = Instant::now();
+    let _ = deadline
+        .within(t1 + Duration::from_secs(60), async {})
+        .await;
+    let never = std::future::pending::<()>();
+    assert_eq!(
+        deadline.within(t1 + Duration::from_secs(2), never).await,
+        Err(Passed)
+    );
+    assert_eq!(Instant::now() - t1, Duration::from_secs(2));
+    // A future that ends before its deadline is not cut off by a timer set earlier.
+    let t2 = Instant::now();
+    let slow = async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        9
+    };
+    let _ = deadline.within(t2 + Duration::from_secs(1), async {}).await;
+    assert_eq!(
+        deadline.within(t2 + Duration::from_secs(4), slow).await,
+        Ok(9)
+    );
 }

@@ -32,7 +32,7 @@ use super::respond::{DENIED_BODY, TEXT_PLAIN, failure_text};
 use crate::detect::PrefixedIo;
 use crate::listener::ConnCtx;
 use crate::metrics::{Protocol, VerdictLabel};
-use crate::task::OnWake;
+use crate::task::{Deadline, OnWake};
 use crate::telemetry::access_log;
 
 /// What became of the connection.
@@ -59,6 +59,11 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
     let limits = &ctx.shared.limits;
     // When the head being read must be complete: set at its first byte.
     let mut head_deadline: Option<tokio::time::Instant> = None;
+    // The connection's one timer for its idle, header and request timeouts (`crate::task`).
+    let mut timer = Deadline::new();
+    // When the connection last went idle: its start, then the end of each response (the clock
+    // reading the access log takes anyway).
+    let mut idle_since = tokio::time::Instant::now();
     loop {
         let mut storage = head::storage();
         let req = match head::parse_request(&conn.buf, &mut storage) {
@@ -76,14 +81,14 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
                 // Idle timeout until a request's first byte, then the header timeout for the
                 // whole head.
                 let deadline = if conn.buf.is_empty() {
-                    tokio::time::Instant::now() + limits.idle_timeout
+                    idle_since + limits.idle_timeout
                 } else {
                     *head_deadline.get_or_insert_with(|| {
                         tokio::time::Instant::now() + limits.header_read_timeout
                     })
                 };
                 let read = tokio::select! {
-                    r = tokio::time::timeout_at(deadline, conn.read_more()) => r,
+                    r = timer.within(deadline, conn.read_more()) => r,
                     _ = &mut stopping, if conn.buf.is_empty() => {
                         return Served::Done;
                     }
@@ -158,10 +163,11 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
                 head_request: span.is_head(&conn.buf),
                 idempotent: span.is_idempotent(&conn.buf),
                 asked_close,
+                started: start,
             };
             // On shutdown, an exchange (a long stream, say) gets the drain timeout, as on hyper.
             let ran = tokio::select! {
-                r = exchange.run(&mut conn.stream, &mut resp_out) => r,
+                r = exchange.run(&mut conn.stream, &mut resp_out, &mut timer) => r,
                 _ = async {
                     (&mut stopping).await;
                     tokio::time::sleep(limits.drain_timeout).await;
@@ -201,6 +207,8 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
             .await;
             (403, VerdictLabel::Deny, None, kept && !close)
         };
+        let finished = Instant::now();
+        idle_since = finished.into();
         let text = |r: &Range<usize>| Span::text(&conn.buf, r);
         access_log::record(
             &ctx.shared.metrics,
@@ -219,7 +227,7 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
                 grpc_status: None,
                 bytes_in: 0,
                 bytes_out: 0,
-                duration: start.elapsed(),
+                duration: finished - start,
                 note: "",
             },
         );

@@ -4,7 +4,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use super::head::{self, Framing};
 use super::upstream::{BodyEnd, Failure, HeadReader, READ, Tries, max_response_head};
 use crate::listener::ConnCtx;
+use crate::task::Deadline;
 use crate::upstream::RawConn;
 
 pub struct Exchange<'a> {
@@ -25,6 +26,8 @@ pub struct Exchange<'a> {
     pub idempotent: bool,
     /// The client asked to close after this exchange.
     pub asked_close: bool,
+    /// When the request's head was read: the request timeout runs from here.
+    pub started: Instant,
 }
 
 /// A response relayed to the client (in full, or cut off after its head was sent).
@@ -37,9 +40,16 @@ pub struct Done {
 impl Exchange<'_> {
     /// Runs the exchange; `Err` is the status to answer with when no response head came back.
     /// `out` is scratch space for the client-bound head.
-    pub async fn run(&self, client: &mut TcpStream, out: &mut Vec<u8>) -> Result<Done, StatusCode> {
+    /// The request timeout runs on the connection's `timer`.
+    pub async fn run(
+        &self,
+        client: &mut TcpStream,
+        out: &mut Vec<u8>,
+        timer: &mut Deadline,
+    ) -> Result<Done, StatusCode> {
         let limits = &self.ctx.shared.limits;
-        let sent = tokio::time::timeout(limits.request_timeout, self.send(client, out)).await;
+        let deadline = (self.started + limits.request_timeout).into();
+        let sent = timer.within(deadline, self.send(client, out)).await;
         let (mut up, resp) = sent.map_err(|_| StatusCode::GATEWAY_TIMEOUT)??;
         let stall = limits.idle_timeout;
         let status = resp.status;
