@@ -88,6 +88,20 @@ fn h2_preface() -> Vec<u8> {
     b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec()
 }
 
+/// Sends `bytes` on a new connection and reads until the proxy closes it (10 s at most): what
+/// came back, how the read ended, and how long after the send.
+fn until_closed(port: u16, bytes: &[u8]) -> (String, std::io::Result<usize>, Duration) {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    c.write_all(bytes).expect("send");
+    let start = Instant::now();
+    let mut out = Vec::new();
+    let ended = c.read_to_end(&mut out);
+    let waited = start.elapsed();
+    (String::from_utf8_lossy(&out).into_owned(), ended, waited)
+}
+
 /// An HTTP/2 client connection that has said hello (preface, empty SETTINGS) and nothing more.
 fn h2_hello(port: u16) -> TcpStream {
     let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -103,20 +117,11 @@ fn h2_hello(port: u16) -> TcpStream {
 fn slow_client_is_cut_off_by_header_read_timeout() {
     let nginx = Nginx::start();
     let (_sidecar, port, _d) = start(&nginx);
-    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let start = Instant::now();
-    c.write_all(b"GET / HTTP/1.1\r\nHost: slow\r\n")
-        .expect("partial head");
-    let mut out = Vec::new();
-    let _ = c.read_to_end(&mut out);
-    let waited = start.elapsed();
+    let (text, _, waited) = until_closed(port, b"GET / HTTP/1.1\r\nHost: slow\r\n");
     assert!(
         waited < Duration::from_secs(8),
         "connection held for {waited:?}"
     );
-    let text = String::from_utf8_lossy(&out);
     assert!(
         text.is_empty() || text.starts_with("HTTP/1.1 408"),
         "{text}"
@@ -129,16 +134,7 @@ fn slow_client_is_cut_off_by_header_read_timeout() {
 fn idle_http1_keep_alive_connection_is_closed_after_idle_timeout() {
     let nginx = Nginx::start();
     let (_sidecar, port, _d) = start(&nginx);
-    let mut c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    c.write_all(b"GET / HTTP/1.1\r\nHost: idle\r\n\r\n")
-        .expect("request");
-    let start = Instant::now();
-    let mut out = Vec::new();
-    let ended = c.read_to_end(&mut out);
-    let waited = start.elapsed();
-    let text = String::from_utf8_lossy(&out);
+    let (text, ended, waited) = until_closed(port, b"GET / HTTP/1.1\r\nHost: idle\r\n\r\n");
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(ended.is_ok(), "not closed in 10 s: {ended:?}");
     assert!(

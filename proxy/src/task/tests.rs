@@ -60,6 +60,13 @@ async fn an_alarm_rings_at_its_time_and_wakes_its_task() {
     assert_eq!(Instant::now() - start, Duration::from_secs(8));
 }
 
+/// A wait that never ends is cut off by `deadline` exactly `at`.
+async fn passes_at(deadline: &mut Deadline, at: Instant) {
+    let never = std::future::pending::<()>();
+    assert_eq!(deadline.within(at, never).await, Err(Passed));
+    assert_eq!(Instant::now(), at);
+}
+
 /// Later deadlines leave the timer where it is; each wait still ends at its own deadline.
 #[tokio::test(start_paused = true)]
 async fn a_deadline_passes_at_its_own_time_whatever_the_timer_was_set_for() {
@@ -71,23 +78,13 @@ async fn a_deadline_passes_at_its_own_time_whatever_the_timer_was_set_for() {
         .await;
     assert_eq!(quick, Ok(7));
     // A later deadline: the timer rings at t0 + 5 s, early, and is set again for t0 + 8 s.
-    let never = std::future::pending::<()>();
-    assert_eq!(
-        deadline.within(t0 + Duration::from_secs(8), never).await,
-        Err(Passed)
-    );
-    assert_eq!(Instant::now() - t0, Duration::from_secs(8));
+    passes_at(&mut deadline, t0 + Duration::from_secs(8)).await;
     // An earlier deadline than the one set moves the timer.
     let t1 = Instant::now();
     let _ = deadline
         .within(t1 + Duration::from_secs(60), async {})
         .await;
-    let never = std::future::pending::<()>();
-    assert_eq!(
-        deadline.within(t1 + Duration::from_secs(2), never).await,
-        Err(Passed)
-    );
-    assert_eq!(Instant::now() - t1, Duration::from_secs(2));
+    passes_at(&mut deadline, t1 + Duration::from_secs(2)).await;
     // A future that ends before its deadline is not cut off by a timer set earlier.
     let t2 = Instant::now();
     let slow = async {
