@@ -160,29 +160,16 @@ impl StreamRef {
     pub fn send_whole(&self, status: u16, fields: &[u8], body: &[u8]) -> Result<bool, Gone> {
         self.with(|sh, id| {
             let s = sendable(&mut sh.streams, id, Send::Idle)?;
-            s.deadline = None;
             let room = sh.conn_send.min(s.send_window);
             let whole = room >= body.len() as i64 && sh.out.len() < HIGH_WATER;
-            let Shared {
-                out,
-                encoder,
-                max_frame,
-                conn_send,
-                ..
-            } = sh;
-            let start = frame::reserve_head(out);
-            encoder.status(out, status);
-            out.extend_from_slice(fields);
-            frame::finish_headers(out, start, id, false, *max_frame);
-            if !whole {
-                s.send = Send::Open;
-                return Ok(false);
+            put_block(sh, id, Send::Idle, false, |encoder, out| {
+                encoder.status(out, status);
+                out.extend_from_slice(fields);
+            })?;
+            if whole {
+                put_data(sh, id, body, true)?;
             }
-            s.send = Send::End;
-            s.send_window -= body.len() as i64;
-            *conn_send -= body.len() as i64;
-            frame::put_data(out, id, body, true, *max_frame);
-            Ok(true)
+            Ok(whole)
         })
     }
 
@@ -200,21 +187,7 @@ impl StreamRef {
         end: bool,
         write: impl FnOnce(&mut Encoder, &mut BytesMut),
     ) -> Result<(), Gone> {
-        self.with(|sh, id| {
-            let s = sendable(&mut sh.streams, id, from)?;
-            s.deadline = None;
-            s.send = if end { Send::End } else { Send::Open };
-            let Shared {
-                out,
-                encoder,
-                max_frame,
-                ..
-            } = sh;
-            let start = frame::reserve_head(out);
-            write(encoder, out);
-            frame::finish_headers(out, start, id, end, *max_frame);
-            Ok(())
-        })
+        self.with(|sh, id| put_block(sh, id, from, end, write))
     }
 
     /// How many body bytes (up to `want`) may be sent now: within both flow-control windows,
@@ -235,16 +208,7 @@ impl StreamRef {
 
     /// Sends body bytes, at most what [`Self::poll_capacity`] allowed; `end`: the last of it.
     pub fn send_data(&self, data: &[u8], end: bool) -> Result<(), Gone> {
-        self.with(|sh, id| {
-            let s = sendable(&mut sh.streams, id, Send::Open)?;
-            s.send_window -= data.len() as i64;
-            if end {
-                s.send = Send::End;
-            }
-            sh.conn_send -= data.len() as i64;
-            frame::put_data(&mut sh.out, id, data, end, sh.max_frame);
-            Ok(())
-        })
+        self.with(|sh, id| put_data(sh, id, data, end))
     }
 
     /// Ends the response with trailer fields.
@@ -292,6 +256,37 @@ impl Drop for StreamRef {
             frame::put_reset(&mut sh.out, self.id, reason);
         }
     }
+}
+
+/// Queues stream `id`'s header block (`write` encodes it) as HEADERS, if the stream is in state
+/// `from`; a response head ends its wait for a deadline.
+fn put_block(
+    sh: &mut Shared,
+    id: u32,
+    from: Send,
+    end: bool,
+    write: impl FnOnce(&mut Encoder, &mut BytesMut),
+) -> Result<(), Gone> {
+    let s = sendable(&mut sh.streams, id, from)?;
+    s.deadline = None;
+    s.send = if end { Send::End } else { Send::Open };
+    let start = frame::reserve_head(&mut sh.out);
+    write(&mut sh.encoder, &mut sh.out);
+    frame::finish_headers(&mut sh.out, start, id, end, sh.max_frame);
+    Ok(())
+}
+
+/// Queues body bytes of stream `id` as DATA, charged to both send windows (the caller checked
+/// they have room).
+fn put_data(sh: &mut Shared, id: u32, data: &[u8], end: bool) -> Result<(), Gone> {
+    let s = sendable(&mut sh.streams, id, Send::Open)?;
+    s.send_window -= data.len() as i64;
+    if end {
+        s.send = Send::End;
+    }
+    sh.conn_send -= data.len() as i64;
+    frame::put_data(&mut sh.out, id, data, end, sh.max_frame);
+    Ok(())
 }
 
 /// The stream, if it may still send in state `expected`.
