@@ -7,6 +7,9 @@
 //! before the time it is set for. When it rings before the deadline then in force (it was set
 //! for an earlier one), it is set again for that deadline: under a steady stream of requests,
 //! once per timeout period.
+//!
+//! This is the one-waiter case. An HTTP/2 connection, whose streams wait at the same time,
+//! keeps their deadlines in its shared state instead (`http::h2fast::deadline`).
 
 use std::future::{Future, poll_fn};
 use std::task::Poll;

@@ -96,7 +96,8 @@ mod tests {
 
     use super::*;
 
-    /// Polls `timer` once in a task of its own (so the test task's waker is the one set).
+    /// Polls `timer` once, as a turn of the connection does (the test task's waker is the one
+    /// the timer wakes).
     async fn turn(timer: &mut Timer, wanted: &mut Wanted) -> Due {
         poll_fn(|cx| Poll::Ready(timer.poll(cx, wanted))).await
     }
