@@ -65,6 +65,7 @@ fn bench(c: &mut Criterion) {
         peer: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
         port: 80,
         protocol: L4Protocol::Tcp,
+        identity: None,
     };
     let mut g = c.benchmark_group("check_http");
     for n in [10usize, 1_000, 10_000] {

@@ -100,7 +100,7 @@
 //! let policy = CompiledPolicy::compile(&policies, &labels).map_err(|e| e.to_string())?;
 //!
 //! let conn = ConnMeta { direction: Direction::Ingress, peer: "10.1.2.3".parse().map_err(|_| "ip")?,
-//!                       port: 8080, protocol: L4Protocol::Tcp };
+//!                       port: 8080, protocol: L4Protocol::Tcp, identity: None };
 //! let accept = policy.check_connection(&conn);
 //! assert!(accept.allowed && accept.l7 == L7Kind::Http);
 //! let req = HttpRequest { method: "GET", path: "/api/orders?id=7", host: None,
@@ -135,7 +135,8 @@ mod verdict;
 pub use cilium::ParseError;
 pub use compile::{CompileError, CompiledPolicy, check_regex};
 pub use request::{
-    ConnMeta, Direction, GrpcCall, Headers, HttpRequest, L4Protocol, Labels, NoHeaders, join_values,
+    ConnMeta, Direction, GrpcCall, Headers, HttpRequest, Identity, L4Protocol, Labels, NoHeaders,
+    join_values,
 };
 pub use selector::NAMESPACE_LABEL;
 pub use verdict::{ConnVerdict, HeaderAction, L7Kind, RuleId, Verdict};

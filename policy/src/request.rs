@@ -129,7 +129,16 @@ pub struct ConnMeta {
     /// remote port).
     pub port: u16,
     pub protocol: L4Protocol,
+    /// The peer's security identity, when its transport established one (an mTLS certificate,
+    /// or the address-to-identity table). Identity selectors (`fromEndpoints`, `toEndpoints`)
+    /// will match it; the rules of today match the address alone.
+    pub identity: Option<Identity>,
 }
+
+/// A numeric security identity, as Cilium numbers label sets: the proxy allocates one per set of
+/// peer labels, so that a policy decision compares integers rather than label maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Identity(pub u32);
 
 /// Request headers, looked up by lower-case name. Implemented by the proxy over its header map.
 pub trait Headers {

@@ -279,6 +279,7 @@ fn request() -> impl Strategy<Value = Req> {
                         peer: peer.parse::<IpAddr>().expect("ip"),
                         port,
                         protocol,
+                        identity: None,
                     },
                     method,
                     path,
@@ -346,7 +347,7 @@ proptest! {
             Ok(policies) => {
                 let labels: Labels = [("app".to_owned(), "web".to_owned())].into_iter().collect();
                 if let Ok(c) = CompiledPolicy::compile(&policies, &labels) {
-                    let conn = ConnMeta { direction: Direction::Ingress, peer: "10.0.0.1".parse().expect("ip"), port: 8080, protocol: L4Protocol::Tcp };
+                    let conn = ConnMeta { direction: Direction::Ingress, peer: "10.0.0.1".parse().expect("ip"), port: 8080, protocol: L4Protocol::Tcp, identity: None };
                     let _ = c.check_connection(&conn);
                     let _ = c.check_http(&conn, &HttpRequest { method: "GET", path: "/api/v1/x", host: None, headers: &sockmesh_policy::NoHeaders, grpc: None });
                 }

@@ -12,7 +12,7 @@ use sockmesh_xds::client::{self, ClientConfig, DomainState, Generations, Handle}
 use sockmesh_xds::domain::{Cluster, Listener};
 use tokio::sync::watch;
 
-use crate::listener::Shared;
+use crate::conn::Shared;
 use crate::listener::manager::Listeners;
 
 /// A connected xDS client after its first complete sync.

@@ -12,13 +12,14 @@ use crate::admin::{self, AdminState, DynamicSection};
 use crate::bpf::{AccelArgs, Acceleration, ListenerInfo};
 use crate::cli::RunArgs;
 use crate::config::Config;
+use crate::conn::{self, Shared};
 use crate::discovery::{self, Discovery};
 use crate::listener::manager::{self, BindError, Listeners};
-use crate::listener::{self, Shared};
 use crate::metrics::Metrics;
 use crate::policy_store::{self, PolicyStore};
 use crate::telemetry::{self, LogHandle};
-use crate::upstream::{Clusters, Pool};
+use crate::transport::TlsSettings;
+use crate::upstream::{Clusters, Connector, Pool};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -86,155 +87,243 @@ pub async fn serve(
     log: LogHandle,
     started: Option<tokio::sync::oneshot::Sender<Started>>,
 ) -> Result<(), RunError> {
-    let mut registry = Registry::default();
-    let metrics = Arc::new(Metrics::new(&mut registry));
-    registry.register_collector(Box::new(log.dropped_lines_collector()));
-
-    // The admin port comes up first, so that a sidecar waiting for its control plane answers
-    // `/live` and a 503 `/ready` instead of refusing connections.
-    let admin_listener = Arc::new(admin::bind(config.admin).await.map_err(|source| {
-        RunError::Bind(BindError {
-            name: "admin".into(),
-            addr: config.admin,
-            source,
-        })
-    })?);
-    let admin_addr = admin_listener.local_addr().unwrap_or(config.admin);
-
-    // Configuration sources: the control plane (after its first sync) or local files.
-    let discovery = match &config.xds {
-        Some(xds) => {
-            let d = Discovery::start(xds.clone()).map_err(RunError::Runtime)?;
-            let handle = d.handle.clone();
-            let (stop_tx, stop_rx) = watch::channel(false);
-            let pending = tokio::spawn(admin::serve_pending(
-                Arc::clone(&admin_listener),
-                Arc::new(move || handle.status()),
-                stop_rx,
-            ));
-            d.first_sync().await;
-            stop_tx.send_replace(true);
-            let _ = pending.await;
-            Some(d)
-        }
-        None => None,
-    };
-    let initial = discovery.as_ref().map(|d| d.state()).unwrap_or_default();
-    let policy = Arc::new(match &discovery {
-        Some(_) => PolicyStore::new(
-            &initial.policies,
-            config.labels.clone(),
-            Vec::new(),
-            Arc::clone(&metrics),
-        )?,
-        None => PolicyStore::from_files(
-            config.policy_files.clone(),
-            config.labels.clone(),
-            Arc::clone(&metrics),
-        )?,
-    });
-    let wanted = discovery::merge_listeners(&config.listeners, &initial.listeners);
-    let clusters = discovery::merge_clusters(&config.clusters, &initial.clusters);
-
-    // Bind first, so acceleration learns the real ports before any traffic flows.
-    let mut bound = Vec::new();
-    for spec in &wanted {
-        bound.push((spec, manager::bind(spec).await?));
-    }
-    let infos: Vec<ListenerInfo> = bound
-        .iter()
-        .map(|(spec, s)| ListenerInfo {
-            address: s.local_addr().unwrap_or(spec.address),
-            outbound: spec.direction == sockmesh_xds::domain::Direction::Outbound,
-        })
-        .collect();
-    let accel = Acceleration::start(accel_args, config.acceleration.as_ref(), &infos);
-    accel.register_metrics(&mut registry);
-
-    let pool = Pool::new(Arc::clone(&metrics));
-    pool.spawn_sweeper();
-    let shared = Arc::new(Shared {
-        policy: Arc::clone(&policy),
-        clusters: Clusters::new(&clusters),
-        pool,
-        metrics: Arc::clone(&metrics),
-        limits: config.limits.clone(),
-        accel,
-    });
-    let listeners = Arc::new(Listeners::new(Arc::clone(&shared)));
-    for (spec, socket) in bound {
-        listeners.adopt(spec, socket).await;
-    }
-    let _watcher = match policy_store::watch::spawn(Arc::clone(&policy)) {
-        Ok(w) => w,
-        Err(error) => {
-            tracing::warn!(%error);
-            None
-        }
-    };
-    let mut dynamic: Vec<DynamicSection> = Vec::new();
-    if let Some(discovery) = discovery {
-        let handle = discovery.handle.clone();
-        dynamic.push(("xds", Box::new(move || handle.status())));
-        discovery.spawn_apply(
-            initial.generations,
-            Arc::clone(&shared),
-            Arc::clone(&listeners),
-            config.listeners.clone(),
-            config.clusters.clone(),
-        );
-    }
-
-    let (exit_tx, mut exit_rx) = watch::channel(false);
-    let admin_state = Arc::new(AdminState {
-        config: config.clone(),
-        shared: Arc::clone(&shared),
-        listeners: Arc::clone(&listeners),
-        registry,
-        log,
-        ready: Default::default(),
-        dynamic,
-        exit: exit_tx.clone(),
-    });
-    let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
-    tokio::spawn(admin::serve(
-        admin_listener,
-        Arc::clone(&admin_state),
-        admin_stop_rx,
-    ));
-
-    admin_state.ready.store(true, Ordering::Release);
-    tracing::info!(admin = %admin_addr, rules = policy.load().rule_count(), "sockmesh ready");
+    let sidecar = Sidecar::build(config, accel_args, log, TlsSettings::default()).await?;
+    let running = sidecar.start().await;
     if let Some(started) = started {
+        let _ = started.send(running.started());
+    }
+    running.run().await;
+    Ok(())
+}
+
+/// A sidecar built from its configuration: policy loaded, listeners and admin port bound,
+/// acceleration attached, xDS synced once (when configured); nothing served yet but the admin
+/// port's readiness while a control plane is awaited.
+pub struct Sidecar {
+    config: Config,
+    registry: Registry,
+    log: LogHandle,
+    admin_listener: Arc<tokio::net::TcpListener>,
+    discovery: Option<(Discovery, sockmesh_xds::client::Generations)>,
+    shared: Arc<Shared>,
+    bound: Vec<(sockmesh_xds::domain::Listener, tokio::net::TcpListener)>,
+}
+
+impl Sidecar {
+    pub async fn build(
+        config: Config,
+        accel_args: &AccelArgs,
+        log: LogHandle,
+        tls: TlsSettings,
+    ) -> Result<Sidecar, RunError> {
+        let mut registry = Registry::default();
+        let metrics = Arc::new(Metrics::new(&mut registry));
+        registry.register_collector(Box::new(log.dropped_lines_collector()));
+
+        // The admin port comes up first, so that a sidecar waiting for its control plane
+        // answers `/live` and a 503 `/ready` instead of refusing connections.
+        let admin_listener = Arc::new(admin::bind(config.admin).await.map_err(|source| {
+            RunError::Bind(BindError {
+                name: "admin".into(),
+                addr: config.admin,
+                source,
+            })
+        })?);
+        let discovery = match &config.xds {
+            Some(xds) => Some(first_sync(xds.clone(), &admin_listener).await?),
+            None => None,
+        };
+        let initial = discovery.as_ref().map(|d| d.state()).unwrap_or_default();
+        let policy = Arc::new(match &discovery {
+            Some(_) => PolicyStore::new(
+                &initial.policies,
+                config.labels.clone(),
+                Vec::new(),
+                Arc::clone(&metrics),
+            )?,
+            None => PolicyStore::from_files(
+                config.policy_files.clone(),
+                config.labels.clone(),
+                Arc::clone(&metrics),
+            )?,
+        });
+        let wanted = discovery::merge_listeners(&config.listeners, &initial.listeners);
+        let clusters = discovery::merge_clusters(&config.clusters, &initial.clusters);
+
+        // Bind first, so acceleration learns the real ports before any traffic flows.
+        let mut bound = Vec::new();
+        for spec in wanted {
+            let socket = manager::bind(&spec).await?;
+            bound.push((spec, socket));
+        }
+        let infos: Vec<ListenerInfo> = bound
+            .iter()
+            .map(|(spec, s)| ListenerInfo {
+                address: s.local_addr().unwrap_or(spec.address),
+                outbound: spec.direction == sockmesh_xds::domain::Direction::Outbound,
+            })
+            .collect();
+        let accel = Acceleration::start(accel_args, config.acceleration.as_ref(), &infos);
+        accel.register_metrics(&mut registry);
+
+        let pool = Pool::new(Arc::clone(&metrics), Connector::new(tls.client.clone()));
+        let shared = Arc::new(Shared {
+            policy,
+            clusters: Clusters::new(&clusters),
+            pool,
+            metrics,
+            limits: config.limits.clone(),
+            accel,
+            tls,
+        });
+        Ok(Sidecar {
+            config,
+            registry,
+            log,
+            admin_listener,
+            discovery: discovery.map(|d| (d, initial.generations)),
+            shared,
+            bound,
+        })
+    }
+
+    /// Starts serving: listeners accept, the policy watcher and the xDS apply loop run, the
+    /// admin server answers and reports ready.
+    pub async fn start(self) -> Running {
+        let Sidecar {
+            config,
+            registry,
+            log,
+            admin_listener,
+            discovery,
+            shared,
+            bound,
+        } = self;
+        shared.pool.spawn_sweeper();
+        let listeners = Arc::new(Listeners::new(Arc::clone(&shared)));
+        for (spec, socket) in bound {
+            listeners.adopt(&spec, socket).await;
+        }
+        let watcher = match policy_store::watch::spawn(Arc::clone(&shared.policy)) {
+            Ok(w) => w,
+            Err(error) => {
+                tracing::warn!(%error);
+                None
+            }
+        };
+        let mut dynamic: Vec<DynamicSection> = Vec::new();
+        if let Some((discovery, generations)) = discovery {
+            let handle = discovery.handle.clone();
+            dynamic.push(("xds", Box::new(move || handle.status())));
+            discovery.spawn_apply(
+                generations,
+                Arc::clone(&shared),
+                Arc::clone(&listeners),
+                config.listeners.clone(),
+                config.clusters.clone(),
+            );
+        }
+        let admin_addr = admin_listener.local_addr().unwrap_or(config.admin);
+        let (exit, _) = watch::channel(false);
+        let admin_state = Arc::new(AdminState {
+            config,
+            shared: Arc::clone(&shared),
+            listeners: Arc::clone(&listeners),
+            registry,
+            log,
+            ready: Default::default(),
+            dynamic,
+            exit: exit.clone(),
+        });
+        let (admin_stop, admin_stop_rx) = watch::channel(false);
+        tokio::spawn(admin::serve(
+            admin_listener,
+            Arc::clone(&admin_state),
+            admin_stop_rx,
+        ));
+        admin_state.ready.store(true, Ordering::Release);
+        let rules = shared.policy.load().rule_count();
+        tracing::info!(admin = %admin_addr, rules, "sockmesh ready");
         let addrs = listeners
             .bound()
             .await
             .into_iter()
             .map(|(_, a)| a)
             .collect();
-        let _ = started.send(Started {
-            listeners: addrs,
-            admin: admin_addr,
-            exit: exit_tx.clone(),
-        });
+        Running {
+            admin_state,
+            listeners,
+            shared,
+            admin_addr,
+            addrs,
+            exit,
+            admin_stop,
+            _watcher: watcher,
+        }
+    }
+}
+
+/// Waits for the control plane's first complete sync, answering `/live` and a 503 `/ready` on
+/// the admin port meanwhile: serving earlier would enforce no policy.
+async fn first_sync(
+    xds: sockmesh_xds::client::ClientConfig,
+    admin_listener: &Arc<tokio::net::TcpListener>,
+) -> Result<Discovery, RunError> {
+    let d = Discovery::start(xds).map_err(RunError::Runtime)?;
+    let handle = d.handle.clone();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let pending = tokio::spawn(admin::serve_pending(
+        Arc::clone(admin_listener),
+        Arc::new(move || handle.status()),
+        stop_rx,
+    ));
+    d.first_sync().await;
+    stop_tx.send_replace(true);
+    let _ = pending.await;
+    Ok(d)
+}
+
+/// A serving sidecar.
+pub struct Running {
+    admin_state: Arc<AdminState>,
+    listeners: Arc<Listeners>,
+    shared: Arc<Shared>,
+    admin_addr: std::net::SocketAddr,
+    addrs: Vec<std::net::SocketAddr>,
+    exit: watch::Sender<bool>,
+    admin_stop: watch::Sender<bool>,
+    _watcher: Option<policy_store::watch::PolicyWatcher>,
+}
+
+impl Running {
+    /// Where it listens, and the switch that makes it drain and exit.
+    pub fn started(&self) -> Started {
+        Started {
+            listeners: self.addrs.clone(),
+            admin: self.admin_addr,
+            exit: self.exit.clone(),
+        }
     }
 
-    tokio::select! {
-        _ = shutdown_signal() => tracing::info!("shutdown signal received; draining"),
-        _ = listener::signalled(&mut exit_rx) => tracing::info!("exit requested; draining"),
+    /// Serves until SIGTERM, SIGINT or an exit request, then drains: listeners stop
+    /// accepting, connections finish within `drainTimeout`.
+    pub async fn run(self) {
+        let mut exit_rx = self.exit.subscribe();
+        tokio::select! {
+            _ = shutdown_signal() => tracing::info!("shutdown signal received; draining"),
+            _ = conn::signalled(&mut exit_rx) => tracing::info!("exit requested; draining"),
+        }
+        self.admin_state.ready.store(false, Ordering::Release);
+        self.listeners.stop_all().await;
+        let drain = self.shared.limits.drain_timeout;
+        let deadline = tokio::time::Instant::now() + drain;
+        let active = &self.shared.metrics.downstream_active;
+        while active.get() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        self.admin_stop.send_replace(true);
+        tracing::info!(open = active.get(), "drained; exiting");
     }
-    admin_state.ready.store(false, Ordering::Release);
-    listeners.stop_all().await;
-    let deadline = tokio::time::Instant::now() + config.limits.drain_timeout;
-    while shared.metrics.downstream_active.get() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    admin_stop_tx.send_replace(true);
-    tracing::info!(
-        open = shared.metrics.downstream_active.get(),
-        "drained; exiting"
-    );
-    Ok(())
 }
 
 pub async fn shutdown_signal() {

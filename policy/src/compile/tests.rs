@@ -36,6 +36,7 @@ pub(super) fn conn(dir: Direction, peer: &str, port: u16) -> ConnMeta {
         peer: peer.parse::<IpAddr>().expect("ip"),
         port,
         protocol: L4Protocol::Tcp,
+        identity: None,
     }
 }
 

@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::listener::Shared;
+use crate::conn::Shared;
 use crate::listener::manager::Listeners;
 use crate::telemetry::LogHandle;
 
@@ -67,7 +67,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = crate::listener::signalled(&mut shutdown) => return,
+            _ = crate::conn::signalled(&mut shutdown) => return,
         };
         let state = Arc::clone(&state);
         tokio::spawn(async move {
@@ -222,7 +222,7 @@ pub async fn serve_pending(
                 Ok(a) => a,
                 Err(_) => continue,
             },
-            _ = crate::listener::signalled(&mut stop) => return,
+            _ = crate::conn::signalled(&mut stop) => return,
         };
         let status = Arc::clone(&status);
         tokio::spawn(async move {

@@ -3,6 +3,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;
+use crate::transport::PrefixedIo;
 
 #[test]
 fn classifies_prefaces_and_methods() {
@@ -35,7 +36,9 @@ async fn split_preface_is_reassembled_and_replayed() {
         client.write_all(b"rest").await.unwrap();
         client
     });
-    let (found, buf) = detect(&mut server, Duration::from_secs(5)).await.unwrap();
+    let (found, buf) = detect(&mut server, None, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(found, Detected::Http2);
     let _client = task.await.unwrap();
     let mut io = PrefixedIo::new(buf.freeze(), server);
@@ -48,7 +51,7 @@ async fn split_preface_is_reassembled_and_replayed() {
 #[tokio::test]
 async fn silent_client_times_out_to_opaque() {
     let (_client, mut server) = tokio::io::duplex(64);
-    let (found, buf) = detect(&mut server, Duration::from_millis(30))
+    let (found, buf) = detect(&mut server, None, Duration::from_millis(30))
         .await
         .unwrap();
     assert_eq!(found, Detected::Opaque);
@@ -61,7 +64,9 @@ async fn eof_before_decision_is_opaque() {
     let mut client = client;
     client.write_all(b"GE").await.unwrap();
     drop(client);
-    let (found, buf) = detect(&mut server, Duration::from_secs(5)).await.unwrap();
+    let (found, buf) = detect(&mut server, None, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(found, Detected::Opaque);
     assert_eq!(&buf[..], b"GE");
 }

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use hyper::body::{Body, Frame, SizeHint};
 
-use crate::detect::activity::Busy;
+use crate::transport::activity::Busy;
 
 pin_project_lite::pin_project! {
     pub struct BusyBody<B> {

@@ -13,7 +13,7 @@ use sockmesh_xds::domain::UpstreamProtocol;
 
 use super::headers::{content_length, strip_hop_by_hop, wants_upgrade};
 use super::respond::{self, RespBody};
-use crate::listener::ConnCtx;
+use crate::conn::ConnCtx;
 use crate::metrics::Protocol;
 use crate::upstream::HttpVersion;
 
@@ -192,7 +192,7 @@ async fn splice_upgraded(
     };
     let metrics = &ctx.shared.metrics;
     metrics.upstream_active.inc();
-    let relayed = crate::tcp::relay(TokioIo::new(client), TokioIo::new(upstream), &ctx).await;
+    let relayed = crate::conn::relay(TokioIo::new(client), TokioIo::new(upstream), &ctx).await;
     metrics.upstream_active.dec();
     if let Err(error) = relayed {
         tracing::debug!(client = %ctx.client, %error, "upgraded connection ended");
@@ -229,7 +229,7 @@ pub fn switch_to_h2c(ctx: Arc<ConnCtx>, mut req: Request<Incoming>) -> Response<
                 return;
             }
         };
-        super::serve_http2(crate::detect::PrefixedIo::new(prelude, io), ctx).await;
+        super::serve_http2(crate::transport::PrefixedIo::new(prelude, io), ctx).await;
     });
     let mut resp = Response::new(Either::Right(Default::default()));
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;

@@ -8,14 +8,14 @@
 //! `:path`, and its denials are trailers-only responses with `grpc-status`.
 
 mod busy;
-mod fast;
+pub(crate) mod fast;
 mod forward;
 mod grpc;
 mod h2c;
-mod h2codec;
-mod h2fast;
+pub(crate) mod h2codec;
+pub(crate) mod h2fast;
 mod headers;
-mod path;
+pub(crate) mod path;
 mod respond;
 mod service;
 #[cfg(test)]
@@ -34,14 +34,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use self::busy::BusyBody;
 use self::respond::RespBody;
-use crate::detect::PrefixedIo;
-use crate::detect::activity::Activity;
-use crate::listener::ConnCtx;
+use crate::conn::ConnCtx;
 use crate::metrics::Protocol;
+use crate::transport::activity::Activity;
+use crate::transport::{Io, PrefixedIo};
 
 /// Serves HTTP/1.1 on a client connection: on the fast path (see [`fast`]) while requests allow
 /// it and the upstream speaks HTTP/1.1, then with hyper.
-pub async fn serve_http1(io: PrefixedIo<tokio::net::TcpStream>, ctx: Arc<ConnCtx>) {
+pub async fn serve_http1(io: PrefixedIo<Io>, ctx: Arc<ConnCtx>) {
     count_connection(&ctx, Protocol::Http1);
     let io = if forward::upstream_version(&ctx, Protocol::Http1)
         == crate::upstream::HttpVersion::Http1
@@ -164,7 +164,7 @@ async fn drive<C>(
         r = conn.as_mut() => r,
         _ = async {
             tokio::select! {
-                _ = crate::listener::signalled(&mut shutdown) => {}
+                _ = crate::conn::signalled(&mut shutdown) => {}
                 _ = activity.idle_for(ctx.shared.limits.idle_timeout) => {}
             }
         } => {

@@ -17,7 +17,7 @@ use super::forward::{self, Outcome};
 use super::headers::{HeaderView, apply_actions};
 use super::respond::{self, RespBody};
 use super::{grpc, h2c, path};
-use crate::listener::ConnCtx;
+use crate::conn::ConnCtx;
 use crate::metrics::{Protocol, VerdictLabel};
 use crate::telemetry::access_log;
 

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
-use super::Shared;
+use crate::conn::Shared;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen on {addr} ({name}): {source}; is another process using it?")]

@@ -1,5 +1,7 @@
-//! Listeners: accept, find where the connection was going, apply L3/L4 policy, detect the
-//! protocol and hand the connection to the HTTP or TCP path.
+//! Listeners: accept, find where the connection was going, set up its transport, apply L3/L4
+//! policy, detect the protocol and hand the connection to its protocol path. This module only
+//! dispatches: what a connection carries through every path lives in [`crate::conn`], how its
+//! bytes travel in [`crate::transport`].
 //!
 //! One code path serves every interception mode: explicit (the app dials the sidecar and traffic
 //! goes to the listener's cluster), eBPF (the original destination comes from the acceleration
@@ -8,89 +10,20 @@
 pub mod manager;
 mod orig_dst;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use sockmesh_policy::{ConnMeta, ConnVerdict, Direction as PolicyDirection, L4Protocol, L7Kind};
+use bytes::BytesMut;
+use sockmesh_policy::{ConnVerdict, L7Kind};
 use sockmesh_xds::domain::{Direction, Listener, ListenerProtocol};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 
-use crate::bpf::Acceleration;
-use crate::config::Limits;
+use crate::conn::{self, ConnCtx, Shared, Slot, signalled};
 use crate::detect::{self, Detected};
-use crate::metrics::{Metrics, Protocol, VerdictLabel};
-use crate::policy_store::PolicyStore;
-use crate::upstream::{Clusters, Pool, Target};
-
-/// State shared by every listener and connection.
-pub struct Shared {
-    pub policy: Arc<PolicyStore>,
-    pub clusters: Clusters,
-    pub pool: Arc<Pool>,
-    pub metrics: Arc<Metrics>,
-    pub limits: Limits,
-    pub accel: Acceleration,
-}
-
-/// What a connection knows about itself; shared by all requests on it.
-pub struct ConnCtx {
-    pub shared: Arc<Shared>,
-    pub listener: Arc<Listener>,
-    pub client: SocketAddr,
-    pub target: Target,
-    pub shutdown: watch::Receiver<bool>,
-    /// Held for as long as anything serves this connection, including a WebSocket or other
-    /// upgraded tunnel that outlives the HTTP connection task.
-    _slot: Slot,
-}
-
-/// One of the listener's connection slots, counted in `downstream_active` (which the drain on
-/// shutdown waits for) until dropped.
-struct Slot {
-    _permit: OwnedSemaphorePermit,
-    metrics: Arc<Metrics>,
-}
-
-impl Slot {
-    fn new(permit: OwnedSemaphorePermit, metrics: Arc<Metrics>) -> Slot {
-        metrics.downstream_active.inc();
-        Slot {
-            _permit: permit,
-            metrics,
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.metrics.downstream_active.dec();
-    }
-}
-
-impl ConnCtx {
-    /// The policy view of traffic to `endpoint`: inbound, the peer is the client and the port is
-    /// the workload's; outbound, the peer and port are the remote's.
-    pub fn meta(&self, endpoint: SocketAddr) -> ConnMeta {
-        let (direction, peer) = match self.listener.direction {
-            Direction::Inbound => (PolicyDirection::Ingress, self.client.ip()),
-            Direction::Outbound => (PolicyDirection::Egress, endpoint.ip()),
-        };
-        ConnMeta {
-            direction,
-            peer: fold_mapped(peer),
-            port: endpoint.port(),
-            protocol: L4Protocol::Tcp,
-        }
-    }
-}
-
-fn fold_mapped(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    }
-}
+use crate::metrics::{Protocol, VerdictLabel};
+use crate::transport::{self, Io, Peer, PrefixedIo};
+use crate::upstream::Target;
 
 /// Accepts until `shutdown` flips, then stops accepting (connections drain on their own).
 pub async fn serve(
@@ -121,121 +54,179 @@ pub async fn serve(
                 continue;
             }
         };
-        let shared = Arc::clone(&shared);
-        let config = Arc::clone(&config);
-        let shutdown = shutdown.clone();
         let slot = Slot::new(permit, Arc::clone(&shared.metrics));
-        tokio::spawn(handle(stream, client, config, shared, shutdown, slot));
+        let accepted = Accepted {
+            stream,
+            client,
+            listener: Arc::clone(&config),
+            shared: Arc::clone(&shared),
+            shutdown: shutdown.clone(),
+            slot,
+        };
+        tokio::spawn(handle(accepted));
     }
 }
 
-async fn handle(
+/// A connection just accepted, with its listener slot.
+struct Accepted {
     stream: TcpStream,
     client: SocketAddr,
     listener: Arc<Listener>,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
     slot: Slot,
-) {
-    let _ = stream.set_nodelay(true);
-    let Some(target) = resolve_target(&stream, client, &listener, &shared) else {
-        tracing::warn!(listener = %listener.name, %client, "no original destination and no cluster: closing");
-        reset(stream);
+}
+
+/// One connection: its context, its admission at L3/L4, its protocol, then its protocol path.
+async fn handle(accepted: Accepted) {
+    let Some((io, ctx)) = establish(accepted).await else {
         return;
     };
-    let ctx = Arc::new(ConnCtx {
-        shared,
-        listener,
-        client,
-        target,
-        shutdown,
-        _slot: slot,
-    });
+    let Some((mut io, endpoint, verdict)) = admit(io, &ctx) else {
+        return;
+    };
+    let Some((detected, prefix)) = detect_protocol(&mut io, &ctx, &verdict).await else {
+        return;
+    };
+    dispatch(
+        PrefixedIo::new(prefix.freeze(), io),
+        ctx,
+        endpoint,
+        verdict,
+        detected,
+    )
+    .await;
+}
+
+/// Finds where the connection was going and sets up its transport (TLS, where the listener
+/// terminates it); `None` when neither can be had.
+async fn establish(a: Accepted) -> Option<(Io, Arc<ConnCtx>)> {
+    let _ = a.stream.set_nodelay(true);
+    let Some(target) = resolve_target(&a.stream, a.client, &a.listener, &a.shared) else {
+        tracing::warn!(listener = %a.listener.name, client = %a.client, "no original destination and no cluster: closing");
+        conn::reset(a.stream);
+        return None;
+    };
+    let (io, peer) = match a.shared.tls.server.as_ref() {
+        Some(config) if a.listener.direction == Direction::Inbound => {
+            let timeout = a.shared.limits.detect_timeout;
+            match transport::tls::accept(a.stream, config, timeout).await {
+                Ok(done) => done,
+                Err(error) => {
+                    tracing::debug!(client = %a.client, %error, "TLS handshake failed");
+                    return None;
+                }
+            }
+        }
+        _ => (Io::Tcp(a.stream), Peer::default()),
+    };
+    let mut ctx = ConnCtx::new(a.shared, a.listener, a.client, target, a.shutdown, a.slot);
+    ctx.peer = peer;
+    Some((io, Arc::new(ctx)))
+}
+
+/// The L3/L4 check: the endpoint the connection is checked against and the verdict; a denied
+/// connection is reset and recorded here.
+fn admit(io: Io, ctx: &ConnCtx) -> Option<(Io, SocketAddr, ConnVerdict)> {
     // An opaque TCP listener's connection takes its round-robin turn now; on the others, HTTP
     // requests each take one, so the connection check only looks at the next endpoint.
     let endpoint = match ctx.listener.protocol {
         ListenerProtocol::Tcp => ctx.target.pick(),
         _ => ctx.target.peek(),
     };
-    let Some(mut endpoint) = endpoint else {
-        reset(stream);
-        return;
+    let Some(endpoint) = endpoint else {
+        io.reset();
+        return None;
     };
-    let mut verdict = check_connection(&ctx, endpoint);
+    let verdict = check_connection(ctx, endpoint);
     if !verdict.allowed {
-        deny_connection(&ctx, stream, endpoint, verdict.rule.as_str(), "");
-        return;
+        deny_connection(ctx, io, endpoint, verdict.rule.as_str(), "");
+        return None;
+    }
+    Some((io, endpoint, verdict))
+}
+
+/// What the listener or the client's first bytes say the protocol is, with the bytes read;
+/// `None` when the client closed, failed, stayed quiet or shutdown came first.
+async fn detect_protocol(
+    io: &mut Io,
+    ctx: &ConnCtx,
+    verdict: &ConnVerdict,
+) -> Option<(Detected, BytesMut)> {
+    match ctx.listener.protocol {
+        ListenerProtocol::Tcp => return Some((Detected::Opaque, BytesMut::new())),
+        ListenerProtocol::Grpc => return Some((Detected::Http2, BytesMut::new())),
+        ListenerProtocol::Detect | ListenerProtocol::Http => {}
     }
     let limits = &ctx.shared.limits;
-    let mut stream = stream;
-    let (detected, prefix) = match ctx.listener.protocol {
-        ListenerProtocol::Tcp => (Detected::Opaque, Default::default()),
-        ListenerProtocol::Grpc => (Detected::Http2, Default::default()),
-        ListenerProtocol::Detect | ListenerProtocol::Http => {
-            // A port whose rules need HTTP has no server-first protocol to fall back to: a client
-            // that connects ahead of its first request (preconnect, warm pools) may stay quiet
-            // until the idle timeout, as on an HTTP connection between requests. Once it speaks,
-            // detection has its usual deadline.
-            let mut shutdown = ctx.shutdown.clone();
-            if verdict.l7 != L7Kind::None {
-                let mut first = [0u8; 1];
-                tokio::select! {
-                    r = tokio::time::timeout(limits.idle_timeout, stream.peek(&mut first)) => {
-                        // Closed, failed or quiet for the idle timeout: nothing to answer.
-                        if !matches!(r, Ok(Ok(1..))) {
-                            return;
-                        }
-                    }
-                    _ = signalled(&mut shutdown) => return,
-                }
-            }
-            let detected = tokio::select! {
-                d = detect::detect(&mut stream, limits.detect_timeout) => d,
-                _ = signalled(&mut shutdown) => return,
-            };
-            match detected {
-                Ok((Detected::Opaque, buf)) if ctx.listener.protocol == ListenerProtocol::Http => {
-                    (Detected::Http1, buf)
-                }
-                Ok(found) => found,
-                Err(error) => {
-                    tracing::debug!(%client, %error, "connection failed during protocol detection");
-                    return;
-                }
-            }
-        }
+    // A port whose rules need HTTP has no server-first protocol to fall back to: a client that
+    // connects ahead of its first request (preconnect, warm pools) may stay quiet until the idle
+    // timeout, as on an HTTP connection between requests. Once it speaks, detection has its
+    // usual deadline.
+    let quiet = (verdict.l7 != L7Kind::None).then_some(limits.idle_timeout);
+    let mut shutdown = ctx.shutdown.clone();
+    let detected = tokio::select! {
+        d = detect::detect(io, quiet, limits.detect_timeout) => d,
+        _ = signalled(&mut shutdown) => return None,
     };
-    let io = detect::PrefixedIo::new(prefix.freeze(), stream);
+    match detected {
+        // Closed or quiet for the idle timeout on an L7 port: nothing to answer.
+        Ok((_, buf)) if quiet.is_some() && buf.is_empty() => None,
+        Ok((Detected::Opaque, buf)) if ctx.listener.protocol == ListenerProtocol::Http => {
+            Some((Detected::Http1, buf))
+        }
+        Ok(found) => Some(found),
+        Err(error) => {
+            tracing::debug!(client = %ctx.client, %error, "connection failed during protocol detection");
+            None
+        }
+    }
+}
+
+/// Hands the connection to the path its protocol takes.
+async fn dispatch(
+    io: PrefixedIo<Io>,
+    ctx: Arc<ConnCtx>,
+    endpoint: SocketAddr,
+    verdict: ConnVerdict,
+    detected: Detected,
+) {
     match detected {
         Detected::Http1 => crate::http::serve_http1(io, ctx).await,
         Detected::Http2 => crate::http::serve_http2(io, ctx).await,
         Detected::Opaque if verdict.l7 != L7Kind::None => {
             // L7 rules on this port can only be checked on HTTP: refuse what we cannot inspect.
-            let stream = io.into_inner();
-            deny_connection(
-                &ctx,
-                stream,
-                endpoint,
-                verdict.rule.as_str(),
-                "l7 policy requires HTTP; traffic is not HTTP",
-            );
+            let note = "l7 policy requires HTTP; traffic is not HTTP";
+            deny_connection(&ctx, io.into_inner(), endpoint, verdict.rule.as_str(), note);
         }
-        Detected::Opaque => {
-            if ctx.listener.protocol != ListenerProtocol::Tcp {
-                // Detected as opaque: take the turn, and check the endpoint it gives.
-                let taken = ctx.target.pick().unwrap_or(endpoint);
-                if taken != endpoint {
-                    endpoint = taken;
-                    verdict = check_connection(&ctx, endpoint);
-                    if !verdict.allowed {
-                        let stream = io.into_inner();
-                        deny_connection(&ctx, stream, endpoint, verdict.rule.as_str(), "");
-                        return;
-                    }
-                }
+        Detected::Opaque => match take_turn(&ctx, endpoint, verdict) {
+            Ok((endpoint, verdict)) => crate::tcp::proxy(io, ctx, endpoint, verdict.rule).await,
+            Err((endpoint, denied)) => {
+                deny_connection(&ctx, io.into_inner(), endpoint, denied.rule.as_str(), "");
             }
-            crate::tcp::proxy(io, ctx, endpoint, verdict.rule).await
-        }
+        },
+    }
+}
+
+/// A connection detected as opaque on a listener that is not `tcp` takes its round-robin turn
+/// now, and is checked again if that turn gives another endpoint; `Err` if that one is denied.
+fn take_turn(
+    ctx: &ConnCtx,
+    endpoint: SocketAddr,
+    verdict: ConnVerdict,
+) -> Result<(SocketAddr, ConnVerdict), (SocketAddr, ConnVerdict)> {
+    if ctx.listener.protocol == ListenerProtocol::Tcp {
+        return Ok((endpoint, verdict));
+    }
+    let taken = ctx.target.pick().unwrap_or(endpoint);
+    if taken == endpoint {
+        return Ok((endpoint, verdict));
+    }
+    let verdict = check_connection(ctx, taken);
+    if verdict.allowed {
+        Ok((taken, verdict))
+    } else {
+        Err((taken, verdict))
     }
 }
 
@@ -268,27 +259,9 @@ fn resolve_target(
     }
 }
 
-fn deny_connection(ctx: &ConnCtx, stream: TcpStream, endpoint: SocketAddr, rule: &str, note: &str) {
+fn deny_connection(ctx: &ConnCtx, io: Io, endpoint: SocketAddr, rule: &str, note: &str) {
     ctx.shared.metrics.count_connection(Protocol::Tcp);
-    crate::tcp::record(
-        ctx,
-        endpoint,
-        VerdictLabel::Deny,
-        rule,
-        (0, 0),
-        std::time::Duration::ZERO,
-        note,
-    );
-    reset(stream);
-}
-
-/// Resolves once the flag is (or already was) set; a dropped sender counts as set.
-pub async fn signalled(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|set| *set).await;
-}
-
-/// Closes with a TCP RST (zero linger), the L4 denial clients recognise.
-pub fn reset(stream: TcpStream) {
-    let _ = socket2::SockRef::from(&stream).set_linger(Some(std::time::Duration::ZERO));
-    drop(stream);
+    let zero = std::time::Duration::ZERO;
+    conn::record::connection(ctx, endpoint, VerdictLabel::Deny, rule, (0, 0), zero, note);
+    io.reset();
 }

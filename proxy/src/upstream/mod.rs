@@ -5,6 +5,7 @@
 //! endpoints while requests are in flight.
 
 mod body;
+mod connect;
 mod idle_clock;
 mod pool;
 mod raw;
@@ -19,6 +20,7 @@ use arc_swap::ArcSwap;
 use sockmesh_xds::domain::{Cluster, UpstreamProtocol};
 
 pub use body::UpstreamBody;
+pub use connect::Connector;
 pub use pool::{HttpVersion, Pool};
 pub use raw::RawConn;
 
@@ -130,23 +132,6 @@ impl Clusters {
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
-}
-
-/// Connects a TCP stream to `addr` with a timeout and `TCP_NODELAY`.
-pub async fn connect(
-    addr: SocketAddr,
-    timeout: Duration,
-) -> std::io::Result<tokio::net::TcpStream> {
-    let stream = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr))
-        .await
-        .map_err(|_| {
-            std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("connect to {addr} timed out after {timeout:?}"),
-            )
-        })??;
-    stream.set_nodelay(true)?;
-    Ok(stream)
 }
 
 #[cfg(test)]

@@ -16,10 +16,12 @@ use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
+use super::Connector;
 use super::body::{Return, UpstreamBody};
 use super::idle_clock::IdleSince;
 use super::raw::RawConn;
 use crate::metrics::Metrics;
+use crate::transport::Io;
 
 /// The body the proxy sends upstream: the client's body, length-limited.
 pub type UpBody = Limited<Incoming>;
@@ -78,14 +80,21 @@ struct Entry {
 pub struct Pool {
     entries: Mutex<HashMap<SocketAddr, Entry>>,
     metrics: Arc<Metrics>,
+    connector: Connector,
 }
 
 impl Pool {
-    pub fn new(metrics: Arc<Metrics>) -> Arc<Pool> {
+    pub fn new(metrics: Arc<Metrics>, connector: Connector) -> Arc<Pool> {
         Arc::new(Pool {
             entries: Mutex::new(HashMap::new()),
             metrics,
+            connector,
         })
+    }
+
+    /// How this pool connects: for connections it does not pool (opaque TCP).
+    pub fn connector(&self) -> &Connector {
+        &self.connector
     }
 
     /// Sweeps the pool every [`SWEEP_INTERVAL`] until the pool is dropped. Needs a runtime.
@@ -365,8 +374,8 @@ impl Pool {
         &self,
         addr: SocketAddr,
         timeout: Duration,
-    ) -> Result<TokioIo<tokio::net::TcpStream>, UpstreamError> {
-        match super::connect(addr, timeout).await {
+    ) -> Result<TokioIo<Io>, UpstreamError> {
+        match self.connector.connect(addr, timeout).await {
             Ok(stream) => {
                 self.metrics.upstream_connects.inc();
                 self.metrics.upstream_active.inc();
@@ -405,7 +414,7 @@ mod tests {
         let addr = server.local_addr().expect("addr");
         let mut registry = prometheus_client::registry::Registry::default();
         (
-            Pool::new(Arc::new(Metrics::new(&mut registry))),
+            Pool::new(Arc::new(Metrics::new(&mut registry)), Connector::default()),
             server,
             addr,
         )

@@ -1,14 +1,13 @@
 //! Plain upstream HTTP/1.1 connections for the fast path (`http/fast`), which writes and reads
-//! the bytes itself: a socket and its read buffer, pooled per endpoint next to hyper's.
+//! the bytes itself: a transport and its read buffer, pooled per endpoint next to hyper's.
 
 use std::sync::Arc;
 
-use tokio::net::TcpStream;
-
 use crate::metrics::Metrics;
+use crate::transport::Io;
 
 pub struct RawConn {
-    pub stream: TcpStream,
+    pub stream: Io,
     /// Read buffer; holds nothing between exchanges.
     pub buf: Vec<u8>,
     metrics: Arc<Metrics>,
@@ -17,7 +16,7 @@ pub struct RawConn {
 impl RawConn {
     /// Wraps a connected socket already counted in `upstream_connections_active`; the count goes
     /// when this is dropped.
-    pub(super) fn new(stream: TcpStream, metrics: Arc<Metrics>) -> RawConn {
+    pub(super) fn new(stream: Io, metrics: Arc<Metrics>) -> RawConn {
         RawConn {
             stream,
             buf: Vec::new(),
@@ -26,12 +25,9 @@ impl RawConn {
     }
 
     /// An idle connection has nothing to read: a close, or stray bytes, mean the server is done
-    /// with it. The reactor's cached readiness answers without a system call (and without
-    /// touching the waker registered for the next read), except when it still says readable
-    /// from the last exchange; then one non-blocking read decides.
+    /// with it (see [`Io::is_idle_and_open`]).
     pub(super) fn is_idle_and_open(&mut self) -> bool {
-        let mut probe = [0u8; 1];
-        matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        self.stream.is_idle_and_open()
     }
 }
 

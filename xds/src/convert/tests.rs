@@ -102,6 +102,7 @@ fn policy_resource_equals_yaml_policy_model_and_compiled() {
             peer: peer.parse().unwrap(),
             port,
             protocol: L4Protocol::Tcp,
+            identity: None,
         };
         let req = HttpRequest {
             method,

@@ -9,8 +9,8 @@
 //! from the same bytes: the fast path hands the connection over, before consuming it, at a
 //! request boundary. Denials, metrics, access log and limits are the same on both paths.
 
-pub(super) mod chunked;
-pub(super) mod head;
+pub(crate) mod chunked;
+pub(crate) mod head;
 pub(super) mod relay;
 #[cfg(test)]
 mod tests;
@@ -20,30 +20,30 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::transport::Io;
 use bytes::Bytes;
 use http::StatusCode;
 use sockmesh_policy::HttpRequest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use self::head::{FieldView, ParsedRequest};
 use self::relay::Exchange;
 use super::respond::{DENIED_BODY, TEXT_PLAIN, failure_text};
-use crate::detect::PrefixedIo;
-use crate::listener::ConnCtx;
+use crate::conn::ConnCtx;
 use crate::metrics::{Protocol, VerdictLabel};
 use crate::task::{Deadline, OnWake};
 use crate::telemetry::access_log;
+use crate::transport::PrefixedIo;
 
 /// What became of the connection.
 pub enum Served {
     Done,
     /// Serve the rest with hyper: these bytes were read and not consumed.
-    HandOff(PrefixedIo<TcpStream>),
+    HandOff(PrefixedIo<Io>),
 }
 
 /// Serves requests until the client closes, a request needs hyper, or shutdown.
-pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
+pub async fn serve(io: PrefixedIo<Io>, ctx: &Arc<ConnCtx>) -> Served {
     let (prefix, stream) = io.into_parts();
     let mut conn = Downstream {
         stream,
@@ -55,7 +55,7 @@ pub async fn serve(io: PrefixedIo<TcpStream>, ctx: &Arc<ConnCtx>) -> Served {
     let mut shutdown = ctx.shutdown.clone();
     // One wait for the shutdown signal for the connection's life, polled only once it fires
     // (see `crate::task`): not a new `watch` wait, locking its waiter list, per request.
-    let mut stopping = std::pin::pin!(OnWake::new(crate::listener::signalled(&mut shutdown)));
+    let mut stopping = std::pin::pin!(OnWake::new(crate::conn::signalled(&mut shutdown)));
     let limits = &ctx.shared.limits;
     // When the head being read must be complete: set at its first byte.
     let mut head_deadline: Option<tokio::time::Instant> = None;
@@ -251,7 +251,7 @@ fn closing(ctx: &ConnCtx, asked: bool) -> bool {
 
 /// The client connection and its read buffer (which may hold pipelined requests).
 struct Downstream {
-    stream: TcpStream,
+    stream: Io,
     buf: Vec<u8>,
 }
 
@@ -273,7 +273,7 @@ impl Downstream {
         true
     }
 
-    fn hand_off(self) -> PrefixedIo<TcpStream> {
+    fn hand_off(self) -> PrefixedIo<Io> {
         PrefixedIo::new(Bytes::from(self.buf), self.stream)
     }
 }

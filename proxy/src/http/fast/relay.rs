@@ -2,17 +2,18 @@
 //! connection, the response head comes back rewritten, and the body is relayed as it is framed
 //! (length, chunked, or until the upstream closes).
 
+use crate::transport::send;
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::transport::Io;
 use http::StatusCode;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 
 use super::head::{self, Framing};
 use super::upstream::{BodyEnd, Failure, HeadReader, READ, Tries, max_response_head};
-use crate::listener::ConnCtx;
+use crate::conn::ConnCtx;
 use crate::task::Deadline;
 use crate::upstream::RawConn;
 
@@ -43,7 +44,7 @@ impl Exchange<'_> {
     /// The request timeout runs on the connection's `timer`.
     pub async fn run(
         &self,
-        client: &mut TcpStream,
+        client: &mut Io,
         out: &mut Vec<u8>,
         timer: &mut Deadline,
     ) -> Result<Done, StatusCode> {
@@ -77,7 +78,7 @@ impl Exchange<'_> {
     /// once on a fresh connection when a pooled one turns out to be closed.
     async fn send(
         &self,
-        client: &mut TcpStream,
+        client: &mut Io,
         out: &mut Vec<u8>,
     ) -> Result<(RawConn, head::Response), StatusCode> {
         let mut tries = Tries::new(self.ctx, self.endpoint, self.idempotent);
@@ -93,10 +94,10 @@ impl Exchange<'_> {
     async fn head(
         &self,
         up: &mut RawConn,
-        client: &mut TcpStream,
+        client: &mut Io,
         out: &mut Vec<u8>,
     ) -> Result<head::Response, Failure> {
-        if up.stream.write_all(self.request).await.is_err() {
+        if send(&mut up.stream, self.request).await.is_err() {
             return Err(Failure::Early);
         }
         let max = max_response_head(self.ctx);
@@ -114,7 +115,7 @@ impl Exchange<'_> {
                 return Ok(resp);
             }
             // 1xx (103 Early Hints, ...): passed on, then the next head.
-            if client.write_all(out).await.is_err() {
+            if send(client, out).await.is_err() {
                 return Err(Failure::Bad);
             }
             reading.buf.drain(..resp.len);
@@ -126,7 +127,7 @@ impl Exchange<'_> {
 /// Returns whether the body was complete, and whether the upstream sent bytes past its end.
 async fn relay_body(
     up: &mut RawConn,
-    client: &mut TcpStream,
+    client: &mut Io,
     out: &mut Vec<u8>,
     framing: Framing,
     head_len: usize,
@@ -160,7 +161,7 @@ async fn relay_body(
 
 /// Writes all of `bytes`, giving up after `stall` without progress. A write the socket takes at
 /// once (the usual case) arms no timer.
-pub async fn write(client: &mut TcpStream, bytes: &[u8], stall: Duration) -> io::Result<()> {
+pub async fn write(client: &mut Io, bytes: &[u8], stall: Duration) -> io::Result<()> {
     let sent = match client.try_write(bytes) {
         Ok(n) => n,
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
@@ -169,7 +170,7 @@ pub async fn write(client: &mut TcpStream, bytes: &[u8], stall: Duration) -> io:
     if sent == bytes.len() {
         return Ok(());
     }
-    tokio::time::timeout(stall, client.write_all(&bytes[sent..]))
+    tokio::time::timeout(stall, send(client, &bytes[sent..]))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client stalled"))?
 }

@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::chunked::{Chunked, Scan};
 use super::head::{self, Framing, ParsedResponse};
-use crate::listener::ConnCtx;
+use crate::conn::ConnCtx;
 use crate::upstream::RawConn;
 
 /// Bytes read from the upstream at a time.

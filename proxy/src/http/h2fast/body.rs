@@ -2,6 +2,7 @@
 //! uploaded as the client sends it (returning its flow-control window as it goes), and the
 //! response body sent as DATA frames no faster than the client's window allows.
 
+use crate::transport::send;
 use std::future::poll_fn;
 use std::io;
 use std::ops::Range;
@@ -12,7 +13,7 @@ use futures_util::FutureExt;
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
 use smallvec::SmallVec;
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite};
 
 use super::shared::StreamRef;
 use crate::http::fast::head::Framing;
@@ -72,13 +73,13 @@ impl Upload<'_> {
             } else {
                 &data
             };
-            up.write_all(bytes).await.map_err(|_| BodyError::Upstream)?;
+            send(up, bytes).await.map_err(|_| BodyError::Upstream)?;
             self.body.release(len);
         }
         // Request trailers have no place in the HTTP/1.1 request as framed: dropped, as hyper
         // does.
         if self.chunked {
-            up.write_all(b"0\r\n\r\n")
+            send(up, b"0\r\n\r\n")
                 .await
                 .map_err(|_| BodyError::Upstream)?;
         }

@@ -3,6 +3,7 @@
 //! into an HTTP/2 response. A client that resets the stream ends the exchange at once: its
 //! upstream connection is dropped rather than read to the end for nobody.
 
+use crate::transport::send;
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -11,15 +12,15 @@ use bytes::{Bytes, BytesMut};
 use http::header;
 use http::request::Parts;
 use http::{Method, Request, StatusCode};
-use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::io::AsyncRead;
 
 use super::body::{self, BodyError, Upload};
 use super::shared::{Interrupted, StreamRef};
+use crate::conn::ConnCtx;
 use crate::http::fast::head::{self, Framing, HeadOut, write_field};
 use crate::http::fast::upstream::{Failure, HeadReader, Tries, max_response_head};
 use crate::http::h2codec::{Reason, hpack};
 use crate::http::headers::{content_length, is_hop_by_hop};
-use crate::listener::ConnCtx;
 use crate::upstream::RawConn;
 
 /// The status logged for a stream the client reset before its response head (nginx's 499).
@@ -249,7 +250,7 @@ async fn attempt(
     // capacity stays with the pooled connection, so no request allocates one.
     buf.clear();
     write_head(buf);
-    let written = stream.write_all(buf).await;
+    let written = send(stream, buf).await;
     buf.clear();
     if written.is_err() {
         return Err(Failure::Early);

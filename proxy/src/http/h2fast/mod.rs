@@ -28,9 +28,9 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::detect::activity::Activity;
-use crate::listener::ConnCtx;
+use crate::conn::ConnCtx;
 use crate::task::OnWake;
+use crate::transport::activity::Activity;
 
 use conn::{Conn, Settings};
 use running::Running;
@@ -60,7 +60,7 @@ where
     // (see `crate::task`).
     let mut drain = std::pin::pin!(OnWake::new(async {
         tokio::select! {
-            _ = crate::listener::signalled(&mut shutdown) => {}
+            _ = crate::conn::signalled(&mut shutdown) => {}
             _ = activity.idle_for(limits.idle_timeout) => {}
         }
     }));

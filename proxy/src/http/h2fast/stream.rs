@@ -11,12 +11,12 @@ use http_body_util::{BodyExt, Either};
 use super::body;
 use super::exchange;
 use super::shared::StreamRef;
-use crate::detect::activity::Busy;
+use crate::conn::ConnCtx;
 use crate::http::grpc;
 use crate::http::respond::{self, RespBody};
 use crate::http::service::{self, Finished};
-use crate::listener::ConnCtx;
 use crate::metrics::{Protocol, VerdictLabel};
+use crate::transport::activity::Busy;
 
 const CONNECT_REFUSED: &str = "CONNECT is not supported when the upstream speaks HTTP/1.1";
 

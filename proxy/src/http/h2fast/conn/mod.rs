@@ -339,6 +339,10 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
                 }
             }
         }
+        // A socket's flush is a no-op; user-space TLS may still hold records.
+        if let Poll::Ready(Err(e)) = Pin::new(&mut self.io).poll_flush(cx) {
+            return Poll::Ready(Err(e));
+        }
         if was_full {
             sh.wake_senders();
         }

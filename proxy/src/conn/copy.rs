@@ -1,8 +1,9 @@
-//! The copy loop of opaque TCP, bumping the connection's activity counter for the idle timeout.
+//! The copy loop of the relay, bumping the connection's activity counter for the idle timeout.
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use crate::transport::send;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
-use crate::detect::activity::Activity;
+use crate::transport::activity::Activity;
 
 const BUF: usize = 64 * 1024;
 
@@ -19,7 +20,7 @@ where
         if n == 0 {
             return Ok(total);
         }
-        w.write_all(&buf[..n]).await?;
+        send(w, &buf[..n]).await?;
         total += n as u64;
         activity.bump();
     }

@@ -1,0 +1,116 @@
+//! The connection layer, below every protocol path: what one accepted connection knows about
+//! itself ([`ConnCtx`]), the listener slot it holds ([`Slot`]), the drain signal
+//! ([`signalled`]), the L4 denial ([`reset`]), its access record ([`record`]) and the byte
+//! relay ([`relay`]) that opaque TCP and upgraded HTTP connections share.
+//!
+//! Why a layer of its own: the listener dispatches to the protocol paths (HTTP, TCP, and Kafka
+//! and DNS next), and each path needs the connection's context. With that context in
+//! `listener/`, every path imported the dispatcher that imported it back. Here it sits below
+//! them all, as ztunnel keeps its connection record, drain and copy below `proxy/inbound` and
+//! `outbound`. Nothing in this module imports a protocol path or the listener.
+
+mod copy;
+pub mod record;
+pub mod relay;
+mod slot;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use sockmesh_policy::{ConnMeta, Direction as PolicyDirection, L4Protocol};
+use sockmesh_xds::domain::{Direction, Listener};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::bpf::Acceleration;
+use crate::config::Limits;
+use crate::metrics::Metrics;
+use crate::policy_store::PolicyStore;
+use crate::transport::{Peer, TlsSettings};
+use crate::upstream::{Clusters, Pool, Target};
+
+pub use relay::relay;
+pub use slot::Slot;
+
+/// State shared by every listener and connection.
+pub struct Shared {
+    pub policy: Arc<PolicyStore>,
+    pub clusters: Clusters,
+    pub pool: Arc<Pool>,
+    pub metrics: Arc<Metrics>,
+    pub limits: Limits,
+    pub accel: Acceleration,
+    /// TLS the listeners terminate and the upstream connections originate, when set.
+    pub tls: TlsSettings,
+}
+
+/// What a connection knows about itself; shared by all requests on it.
+pub struct ConnCtx {
+    pub shared: Arc<Shared>,
+    pub listener: Arc<Listener>,
+    pub client: SocketAddr,
+    pub target: Target,
+    pub shutdown: watch::Receiver<bool>,
+    /// The client's identity as its transport established it (a TLS peer), if any.
+    pub peer: Peer,
+    /// Held for as long as anything serves this connection, including a WebSocket or other
+    /// upgraded tunnel that outlives the HTTP connection task.
+    _slot: Slot,
+}
+
+impl ConnCtx {
+    pub fn new(
+        shared: Arc<Shared>,
+        listener: Arc<Listener>,
+        client: SocketAddr,
+        target: Target,
+        shutdown: watch::Receiver<bool>,
+        slot: Slot,
+    ) -> ConnCtx {
+        ConnCtx {
+            shared,
+            listener,
+            client,
+            target,
+            shutdown,
+            peer: Peer::default(),
+            _slot: slot,
+        }
+    }
+
+    /// The policy view of traffic to `endpoint`: inbound, the peer is the client and the port is
+    /// the workload's; outbound, the peer and port are the remote's. The peer's identity rides
+    /// along when its transport established one.
+    pub fn meta(&self, endpoint: SocketAddr) -> ConnMeta {
+        let (direction, peer) = match self.listener.direction {
+            Direction::Inbound => (PolicyDirection::Ingress, self.client.ip()),
+            Direction::Outbound => (PolicyDirection::Egress, endpoint.ip()),
+        };
+        ConnMeta {
+            direction,
+            peer: fold_mapped(peer),
+            port: endpoint.port(),
+            protocol: L4Protocol::Tcp,
+            identity: self.peer.identity,
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses are their IPv4 address, as policy CIDRs are written.
+pub fn fold_mapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+/// Resolves once the flag is (or already was) set; a dropped sender counts as set.
+pub async fn signalled(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|set| *set).await;
+}
+
+/// Closes with a TCP RST (zero linger), the L4 denial clients recognise.
+pub fn reset(stream: TcpStream) {
+    let _ = socket2::SockRef::from(&stream).set_linger(Some(std::time::Duration::ZERO));
+    drop(stream);
+}
