@@ -18,11 +18,12 @@ mod bpf;
 pub mod cli;
 mod commands;
 pub mod config;
-pub mod fuzzing;
 pub mod conn;
 mod demo;
 mod detect;
 mod discovery;
+pub mod failure;
+pub mod fuzzing;
 
 mod http;
 pub mod listener;

@@ -14,6 +14,7 @@ use sockmesh_xds::domain::UpstreamProtocol;
 use super::headers::{content_length, strip_hop_by_hop, wants_upgrade};
 use super::respond::{self, RespBody};
 use crate::conn::ConnCtx;
+use crate::failure::Failure;
 use crate::metrics::Protocol;
 use crate::upstream::HttpVersion;
 
@@ -24,9 +25,9 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn failure(is_grpc: bool, status: StatusCode) -> Outcome {
+    fn failure(is_grpc: bool, failure: Failure) -> Outcome {
         Outcome {
-            response: respond::upstream_failure(is_grpc, status),
+            response: respond::failure(is_grpc, failure, ""),
             proxy_error: true,
         }
     }
@@ -41,7 +42,7 @@ pub async fn forward(
 ) -> Outcome {
     let limits = &ctx.shared.limits;
     if content_length(req.headers()).is_some_and(|len| len > limits.max_request_body_bytes) {
-        return Outcome::failure(is_grpc, StatusCode::PAYLOAD_TOO_LARGE);
+        return Outcome::failure(is_grpc, Failure::TooLarge);
     }
     let version = upstream_version(ctx, downstream);
     let upgrade = version == HttpVersion::Http1
@@ -49,8 +50,8 @@ pub async fn forward(
         && wants_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     strip_hop_by_hop(req.headers_mut(), upgrade);
-    if let Err(status) = rewrite_target(&mut req, version, endpoint) {
-        return Outcome::failure(is_grpc, status);
+    if let Err(failure) = rewrite_target(&mut req, version, endpoint) {
+        return Outcome::failure(is_grpc, failure);
     }
     let (parts, body) = req.into_parts();
     let req = Request::from_parts(
@@ -69,14 +70,14 @@ pub async fn forward(
         Ok(Ok(resp)) => resp,
         Ok(Err(error)) => {
             tracing::warn!(%endpoint, %error, "upstream request failed");
-            let status = if error.is_connect() {
-                StatusCode::SERVICE_UNAVAILABLE
+            let failure = if error.is_connect() {
+                Failure::Unreachable
             } else {
-                StatusCode::BAD_GATEWAY
+                Failure::UpstreamFailed
             };
-            return Outcome::failure(is_grpc, status);
+            return Outcome::failure(is_grpc, failure);
         }
-        Err(_) => return Outcome::failure(is_grpc, StatusCode::GATEWAY_TIMEOUT),
+        Err(_) => return Outcome::failure(is_grpc, Failure::UpstreamTimeout),
     };
 
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -117,7 +118,7 @@ fn rewrite_target(
     req: &mut Request<Incoming>,
     version: HttpVersion,
     endpoint: SocketAddr,
-) -> Result<(), StatusCode> {
+) -> Result<(), Failure> {
     let pq = req
         .uri()
         .path_and_query()
@@ -130,14 +131,12 @@ fn rewrite_target(
                 // Absolute-form, or HTTP/2's `:authority`: policy checked this authority, so the
                 // upstream gets it as `Host`, whatever `Host` the client also sent (RFC 9112
                 // section 3.2.2).
-                let host =
-                    HeaderValue::from_str(a.as_str()).map_err(|_| StatusCode::BAD_REQUEST)?;
+                let host = HeaderValue::from_str(a.as_str()).map_err(|_| BAD_AUTHORITY)?;
                 req.headers_mut().insert(header::HOST, host);
             } else if !req.headers().contains_key(header::HOST) {
                 // The common case (an HTTP/1.1 client sent Host) needs no authority parsing.
                 let authority = authority(req, endpoint)?;
-                let host = HeaderValue::from_str(authority.as_str())
-                    .map_err(|_| StatusCode::BAD_REQUEST)?;
+                let host = HeaderValue::from_str(authority.as_str()).map_err(|_| BAD_AUTHORITY)?;
                 req.headers_mut().insert(header::HOST, host);
             }
             *req.uri_mut() = Uri::from(pq);
@@ -151,14 +150,14 @@ fn rewrite_target(
                 .authority(authority)
                 .path_and_query(pq)
                 .build()
-                .map_err(|_| StatusCode::BAD_REQUEST)?;
+                .map_err(|_| BAD_AUTHORITY)?;
         }
     }
     Ok(())
 }
 
 /// The request's authority: `:authority`, else `Host`, else the endpoint itself.
-fn authority(req: &Request<Incoming>, endpoint: SocketAddr) -> Result<Authority, StatusCode> {
+fn authority(req: &Request<Incoming>, endpoint: SocketAddr) -> Result<Authority, Failure> {
     if let Some(a) = req.uri().authority() {
         return Ok(a.clone());
     }
@@ -167,13 +166,16 @@ fn authority(req: &Request<Incoming>, endpoint: SocketAddr) -> Result<Authority,
             .to_str()
             .ok()
             .and_then(|h| h.parse().ok())
-            .ok_or(StatusCode::BAD_REQUEST),
+            .ok_or(BAD_AUTHORITY),
         None => endpoint
             .to_string()
             .parse()
-            .map_err(|_| StatusCode::BAD_GATEWAY),
+            .map_err(|_| Failure::UpstreamFailed),
     }
 }
+
+/// A request whose authority cannot be written as the upstream's `Host` or `:authority`.
+const BAD_AUTHORITY: Failure = Failure::BadRequest("invalid authority");
 
 /// Relays bytes both ways between the client and upstream after a `101 Switching Protocols`.
 /// The connection's context (and so its connection slot) lives as long as the tunnel, which is

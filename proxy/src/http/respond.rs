@@ -1,11 +1,12 @@
-//! Responses the proxy makes itself: policy denials and upstream failures, in the client's
-//! protocol. HTTP gets a status and a short body; gRPC gets a trailers-only response (one HEADERS
+//! Responses the proxy makes itself, in HTTP: policy denials and failures, answered as
+//! [`crate::failure`] maps them to the client's protocol. HTTP gets a status and a short body; gRPC gets a trailers-only response (one HEADERS
 //! frame carrying `grpc-status`), which every gRPC client reports as that status code.
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::{Either, Full};
 
+use crate::failure::{Failure, GrpcCode};
 use crate::upstream::UpstreamBody;
 
 /// Body of every response the proxy sends downstream.
@@ -25,27 +26,13 @@ pub fn drop_body_for_head(resp: &mut Response<RespBody>) {
     }
 }
 
-/// gRPC status codes the proxy produces (grpc/doc/statuscodes.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GrpcCode {
-    DeadlineExceeded = 4,
-    PermissionDenied = 7,
-    ResourceExhausted = 8,
-    Internal = 13,
-    Unavailable = 14,
-}
-
-pub const DENIED_BODY: &str = "Access denied";
-
-/// `403 Access denied`, or gRPC PERMISSION_DENIED naming the rule.
-pub fn denied(grpc: bool, rule: &str) -> Response<RespBody> {
+/// The answer to `failure` in the client's protocol: gRPC's status (the rule named in a
+/// denial's message), else HTTP's status and text (see [`crate::failure`]).
+pub fn failure(grpc: bool, failure: Failure, rule: &str) -> Response<RespBody> {
     if grpc {
-        grpc_status(
-            GrpcCode::PermissionDenied,
-            &format!("request denied by policy: {rule}"),
-        )
+        grpc_status(failure.grpc_code(), &failure.grpc_message(rule))
     } else {
-        text(StatusCode::FORBIDDEN, DENIED_BODY)
+        text(failure.http_status(), failure.text())
     }
 }
 
@@ -76,30 +63,6 @@ pub fn grpc_status(code: GrpcCode, message: &str) -> Response<RespBody> {
         h.insert("grpc-message", v);
     }
     resp
-}
-
-/// Maps an upstream failure onto the client's protocol.
-pub fn upstream_failure(grpc: bool, status: StatusCode) -> Response<RespBody> {
-    if grpc {
-        let code = match status {
-            StatusCode::GATEWAY_TIMEOUT => GrpcCode::DeadlineExceeded,
-            StatusCode::PAYLOAD_TOO_LARGE => GrpcCode::ResourceExhausted,
-            StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE => GrpcCode::Unavailable,
-            _ => GrpcCode::Internal,
-        };
-        return grpc_status(code, status.canonical_reason().unwrap_or("proxy error"));
-    }
-    text(status, failure_text(status))
-}
-
-/// The plain-text body of a response the proxy makes when the upstream failed.
-pub fn failure_text(status: StatusCode) -> &'static str {
-    match status {
-        StatusCode::GATEWAY_TIMEOUT => "upstream request timeout",
-        StatusCode::PAYLOAD_TOO_LARGE => "request body too large",
-        StatusCode::SERVICE_UNAVAILABLE => "no healthy upstream",
-        _ => "upstream connect error or disconnect",
-    }
 }
 
 /// grpc-message is percent-encoded (gRPC over HTTP/2 spec): printable ASCII except `%` as is.

@@ -18,6 +18,7 @@ use super::headers::{HeaderView, apply_actions};
 use super::respond::{self, RespBody};
 use super::{grpc, h2c, path};
 use crate::conn::ConnCtx;
+use crate::failure::Failure;
 use crate::metrics::{Protocol, VerdictLabel};
 use crate::telemetry::access_log;
 
@@ -33,16 +34,18 @@ pub async fn handle(
     let is_grpc = grpc::is_grpc(req.headers());
     let protocol = if is_grpc { Protocol::Grpc } else { downstream };
     let Some(endpoint) = ctx.target.pick() else {
-        return Ok(respond::upstream_failure(
-            is_grpc,
-            StatusCode::SERVICE_UNAVAILABLE,
-        ));
+        return Ok(respond::failure(is_grpc, Failure::Unreachable, ""));
     };
     let (seen, verdict, note) = match decide(&ctx, endpoint, &mut req, is_grpc) {
         Ok(d) => d,
         Err(rejected) => {
             rejected.log(&ctx, protocol, start);
-            return Ok(respond::text(StatusCode::BAD_REQUEST, rejected.why));
+            // Refused before it was read as gRPC: answered in HTTP.
+            return Ok(respond::failure(
+                false,
+                Failure::BadRequest(rejected.why),
+                "",
+            ));
         }
     };
 
@@ -58,7 +61,7 @@ pub async fn handle(
         };
         (response, label, Some(endpoint))
     } else {
-        let resp = respond::denied(is_grpc, verdict.rule.as_str());
+        let resp = respond::failure(is_grpc, Failure::Denied, verdict.rule.as_str());
         (resp, VerdictLabel::Deny, None)
     };
 
@@ -100,8 +103,9 @@ pub fn decide<B>(
     }
     let seen = Seen::of(req);
     let path = seen.path();
-    let verdict = ctx.shared.policy.load().check_http(
-        &ctx.meta(endpoint),
+    let verdict = check(
+        ctx,
+        endpoint,
         &HttpRequest {
             method: seen.method.as_str(),
             path,
@@ -116,6 +120,15 @@ pub fn decide<B>(
     );
     let note = apply_actions(req.headers_mut(), &verdict.header_actions);
     Ok((seen, verdict, note))
+}
+
+/// The policy decision for one HTTP request to `endpoint`, on every HTTP path (hyper's, the
+/// HTTP/1.1 fast path's and the in-task HTTP/2 path's).
+pub fn check(ctx: &ConnCtx, endpoint: SocketAddr, req: &HttpRequest<'_>) -> Verdict {
+    ctx.shared
+        .policy
+        .load()
+        .check_http(&ctx.meta(endpoint), req)
 }
 
 /// A request refused before policy saw it, because its target cannot be made what policy would

@@ -1,7 +1,8 @@
 use http::{HeaderMap, HeaderValue, header};
 
 use super::headers::{strip_hop_by_hop, wants_upgrade};
-use super::respond::{self, GrpcCode};
+use super::respond;
+use crate::failure::{Failure, GrpcCode};
 
 #[test]
 fn hop_by_hop_headers_never_cross_the_proxy() {
@@ -66,7 +67,7 @@ fn upgrade_passthrough_keeps_upgrade_headers() {
 
 #[test]
 fn grpc_denial_is_trailers_only_permission_denied() {
-    let resp = respond::denied(true, "default/p: ingress[0]");
+    let resp = respond::failure(true, Failure::Denied, "default/p: ingress[0]");
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["grpc-status"], "7");
     assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/grpc");
@@ -78,6 +79,6 @@ fn grpc_denial_is_trailers_only_permission_denied() {
 
 #[test]
 fn http_denial_is_403_access_denied() {
-    let resp = respond::denied(false, "default-deny (ingress)");
+    let resp = respond::failure(false, Failure::Denied, "default-deny (ingress)");
     assert_eq!(resp.status(), 403);
 }

@@ -8,12 +8,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::transport::Io;
-use http::StatusCode;
 use tokio::io::AsyncReadExt;
 
 use super::head::{self, Framing};
-use super::upstream::{BodyEnd, Failure, HeadReader, READ, Tries, max_response_head};
+use super::upstream::{Attempt, BodyEnd, HeadReader, READ, Tries, max_response_head};
 use crate::conn::ConnCtx;
+use crate::failure::Failure;
 use crate::task::Deadline;
 use crate::upstream::RawConn;
 
@@ -39,7 +39,7 @@ pub struct Done {
 }
 
 impl Exchange<'_> {
-    /// Runs the exchange; `Err` is the status to answer with when no response head came back.
+    /// Runs the exchange; `Err` is the failure to answer when no response head came back.
     /// `out` is scratch space for the client-bound head.
     /// The request timeout runs on the connection's `timer`.
     pub async fn run(
@@ -47,11 +47,11 @@ impl Exchange<'_> {
         client: &mut Io,
         out: &mut Vec<u8>,
         timer: &mut Deadline,
-    ) -> Result<Done, StatusCode> {
+    ) -> Result<Done, Failure> {
         let limits = &self.ctx.shared.limits;
         let deadline = (self.started + limits.request_timeout).into();
         let sent = timer.within(deadline, self.send(client, out)).await;
-        let (mut up, resp) = sent.map_err(|_| StatusCode::GATEWAY_TIMEOUT)??;
+        let (mut up, resp) = sent.map_err(|_| Failure::UpstreamTimeout)??;
         let stall = limits.idle_timeout;
         let status = resp.status;
         let relayed = relay_body(&mut up, client, out, resp.framing, resp.len, stall).await;
@@ -80,7 +80,7 @@ impl Exchange<'_> {
         &self,
         client: &mut Io,
         out: &mut Vec<u8>,
-    ) -> Result<(RawConn, head::Response), StatusCode> {
+    ) -> Result<(RawConn, head::Response), Failure> {
         let mut tries = Tries::new(self.ctx, self.endpoint, self.idempotent);
         loop {
             let mut up = tries.connect().await?;
@@ -96,9 +96,9 @@ impl Exchange<'_> {
         up: &mut RawConn,
         client: &mut Io,
         out: &mut Vec<u8>,
-    ) -> Result<head::Response, Failure> {
+    ) -> Result<head::Response, Attempt> {
         if send(&mut up.stream, self.request).await.is_err() {
-            return Err(Failure::Early);
+            return Err(Attempt::Early);
         }
         let max = max_response_head(self.ctx);
         let mut reading = HeadReader::new(&mut up.stream, &mut up.buf);
@@ -116,7 +116,7 @@ impl Exchange<'_> {
             }
             // 1xx (103 Early Hints, ...): passed on, then the next head.
             if send(client, out).await.is_err() {
-                return Err(Failure::Bad);
+                return Err(Attempt::Bad);
             }
             reading.buf.drain(..resp.len);
         }

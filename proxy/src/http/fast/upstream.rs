@@ -6,12 +6,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::ops::Range;
 
-use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::chunked::{Chunked, Scan};
 use super::head::{self, Framing, ParsedResponse};
 use crate::conn::ConnCtx;
+use crate::failure::Failure;
 use crate::upstream::RawConn;
 
 /// Bytes read from the upstream at a time.
@@ -20,13 +20,13 @@ pub const READ: usize = 16 * 1024;
 const MAX_RESPONSE_HEAD: usize = 8192 + 4096 * 100;
 
 /// Why an exchange got no response head.
-pub enum Failure {
+pub enum Attempt {
     /// The connection failed before a byte of response: safe to retry if idempotent.
     Early,
     /// The upstream failed or sent something that is not a response.
     Bad,
     /// The exchange cannot go on; answer with this status.
-    Status(StatusCode),
+    Answer(Failure),
 }
 
 /// The attempts of one exchange: on a pooled (or new) connection to `endpoint`, and, when a
@@ -63,7 +63,7 @@ impl<'a> Tries<'a> {
     }
 
     /// A connection for the next attempt; `Err` is the status to answer with.
-    pub async fn connect(&mut self) -> Result<RawConn, StatusCode> {
+    pub async fn connect(&mut self) -> Result<RawConn, Failure> {
         let endpoint = self.endpoint;
         let timeout = self.ctx.target.connect_timeout();
         let (up, pooled) = self
@@ -74,22 +74,22 @@ impl<'a> Tries<'a> {
             .await
             .map_err(|error| {
                 tracing::warn!(%endpoint, %error, "upstream request failed");
-                StatusCode::SERVICE_UNAVAILABLE
+                Failure::Unreachable
             })?;
         self.pooled = pooled;
         Ok(up)
     }
 
     /// After an attempt failed: `Ok` to try again on a fresh connection, else the status to
-    /// answer with.
-    pub fn failed(&mut self, failure: Failure) -> Result<(), StatusCode> {
+    /// failure to answer.
+    pub fn failed(&mut self, failure: Attempt) -> Result<(), Failure> {
         match failure {
-            Failure::Early if self.pooled && self.retry && !self.fresh => {
+            Attempt::Early if self.pooled && self.retry && !self.fresh => {
                 self.fresh = true;
                 Ok(())
             }
-            Failure::Status(status) => Err(status),
-            Failure::Early | Failure::Bad => Err(StatusCode::BAD_GATEWAY),
+            Attempt::Answer(failure) => Err(failure),
+            Attempt::Early | Attempt::Bad => Err(Failure::UpstreamFailed),
         }
     }
 }
@@ -124,23 +124,23 @@ impl<'a, R: AsyncRead + Unpin> HeadReader<'a, R> {
         &mut self,
         max: usize,
         mut parse: impl FnMut(&[u8]) -> ParsedResponse,
-    ) -> Result<head::Response, Failure> {
+    ) -> Result<head::Response, Attempt> {
         loop {
             if !self.buf.is_empty() {
                 match parse(self.buf) {
-                    ParsedResponse::Partial if self.buf.len() > max => return Err(Failure::Bad),
+                    ParsedResponse::Partial if self.buf.len() > max => return Err(Attempt::Bad),
                     ParsedResponse::Partial => {}
                     ParsedResponse::Invalid(reason) => {
                         tracing::debug!(reason, "invalid upstream response");
-                        return Err(Failure::Bad);
+                        return Err(Attempt::Bad);
                     }
                     ParsedResponse::Done(resp) => return Ok(resp),
                 }
             }
             self.buf.reserve(READ);
             match self.read.read_buf(self.buf).await {
-                Ok(0) | Err(_) if !self.any => return Err(Failure::Early),
-                Ok(0) | Err(_) => return Err(Failure::Bad),
+                Ok(0) | Err(_) if !self.any => return Err(Attempt::Early),
+                Ok(0) | Err(_) => return Err(Attempt::Bad),
                 Ok(_) => self.any = true,
             }
         }

@@ -11,14 +11,15 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use http::header;
 use http::request::Parts;
-use http::{Method, Request, StatusCode};
+use http::{Method, Request};
 use tokio::io::AsyncRead;
 
 use super::body::{self, BodyError, Upload};
 use super::shared::{Interrupted, StreamRef};
 use crate::conn::ConnCtx;
+use crate::failure::Failure;
 use crate::http::fast::head::{self, Framing, HeadOut, write_field};
-use crate::http::fast::upstream::{Failure, HeadReader, Tries, max_response_head};
+use crate::http::fast::upstream::{Attempt, HeadReader, Tries, max_response_head};
 use crate::http::h2codec::{Reason, hpack};
 use crate::http::headers::{content_length, is_hop_by_hop};
 use crate::upstream::RawConn;
@@ -28,6 +29,9 @@ pub const CLIENT_RESET: u16 = 499;
 /// How long a body without `Content-Length` may keep its first DATA frame before it is sent
 /// chunked anyway: long enough for a frame that came with the HEADERS, short enough for a
 /// client that waits for the response first.
+/// The answer's text when the client's request body broke its own framing.
+const MALFORMED_BODY: &str = "malformed request body";
+
 const FIRST_DATA_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// A response relayed to the client, in full or cut off after its head.
@@ -65,7 +69,7 @@ pub async fn run(
     req: Request<()>,
     stream: &StreamRef,
     started: Instant,
-) -> Result<Relayed, StatusCode> {
+) -> Result<Relayed, Failure> {
     let limits = &ctx.shared.limits;
     let (parts, ()) = req.into_parts();
     let exchange = async {
@@ -94,7 +98,7 @@ pub async fn run(
             )
             .await
             {
-                Ok((resp, uploaded)) => return Ok::<_, StatusCode>((up, resp, out, uploaded)),
+                Ok((resp, uploaded)) => return Ok::<_, Failure>((up, resp, out, uploaded)),
                 Err(failure) => tries.failed(failure)?,
             }
         }
@@ -109,7 +113,7 @@ pub async fn run(
         biased;
         sent = exchange => sent,
         why = interrupted => match why {
-            Interrupted::TimedOut => Err(StatusCode::GATEWAY_TIMEOUT),
+            Interrupted::TimedOut => Err(Failure::UpstreamTimeout),
             Interrupted::Reset(_) => {
                 tracing::debug!(%endpoint, "client reset the stream before the response");
                 return Ok(Relayed::client_reset());
@@ -127,7 +131,7 @@ pub async fn run(
     };
     if out.invalid {
         tracing::debug!(%endpoint, "upstream response has a field HTTP/2 cannot carry");
-        return Err(StatusCode::BAD_GATEWAY);
+        return Err(Failure::UpstreamFailed);
     }
     let relayed = Relayed {
         status: resp.status,
@@ -198,13 +202,13 @@ async fn request_body(
     parts: &Parts,
     body: &StreamRef,
     max: u64,
-) -> Result<(RequestBody, Option<Bytes>), StatusCode> {
+) -> Result<(RequestBody, Option<Bytes>), Failure> {
     if body.is_end_stream() {
         return Ok((RequestBody::None, None));
     }
     if let Some(length) = content_length(&parts.headers) {
         if length > max {
-            return Err(StatusCode::PAYLOAD_TOO_LARGE);
+            return Err(Failure::TooLarge);
         }
         return Ok((RequestBody::Length(length), None));
     }
@@ -217,12 +221,12 @@ async fn request_body(
         let Some(data) = next else {
             return Ok((RequestBody::None, None));
         };
-        let data = data.map_err(|_| StatusCode::BAD_REQUEST)?;
+        let data = data.map_err(|_| Failure::BadRequest(MALFORMED_BODY))?;
         if data.is_empty() {
             continue;
         }
         if data.len() as u64 > max {
-            return Err(StatusCode::PAYLOAD_TOO_LARGE);
+            return Err(Failure::TooLarge);
         }
         let framing = if body.is_end_stream() {
             RequestBody::Length(data.len() as u64)
@@ -244,7 +248,7 @@ async fn attempt(
     max: usize,
     head_request: bool,
     out: &mut H2Head,
-) -> Result<(head::Response, bool), Failure> {
+) -> Result<(head::Response, bool), Attempt> {
     let RawConn { stream, buf, .. } = up;
     // The head goes out from the connection's read buffer, empty between exchanges: its
     // capacity stays with the pooled connection, so no request allocates one.
@@ -253,7 +257,7 @@ async fn attempt(
     let written = send(stream, buf).await;
     buf.clear();
     if written.is_err() {
-        return Err(Failure::Early);
+        return Err(Attempt::Early);
     }
     let (mut read, mut write) = stream.split();
     let head = read_head(&mut read, buf, max, head_request, out);
@@ -268,9 +272,11 @@ async fn attempt(
             sent = &mut sending, if uploaded.is_none() => match sent {
                 Ok(()) => uploaded = Some(true),
                 Err(BodyError::TooLarge) => {
-                    return Err(Failure::Status(StatusCode::PAYLOAD_TOO_LARGE));
+                    return Err(Attempt::Answer(Failure::TooLarge));
                 }
-                Err(BodyError::Client) => return Err(Failure::Status(StatusCode::BAD_REQUEST)),
+                Err(BodyError::Client) => {
+                    return Err(Attempt::Answer(Failure::BadRequest(MALFORMED_BODY)));
+                }
                 // The upstream stopped reading: its answer may say why.
                 Err(BodyError::Upstream) => uploaded = Some(false),
             },
@@ -286,7 +292,7 @@ async fn read_head<R: AsyncRead + Unpin>(
     max: usize,
     head_request: bool,
     out: &mut H2Head,
-) -> Result<head::Response, Failure> {
+) -> Result<head::Response, Attempt> {
     let mut reading = HeadReader::new(read, buf);
     loop {
         let resp = reading

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Either};
 
 use super::body;
 use super::exchange;
 use super::shared::StreamRef;
 use crate::conn::ConnCtx;
+use crate::failure::Failure;
 use crate::http::grpc;
 use crate::http::respond::{self, RespBody};
 use crate::http::service::{self, Finished};
@@ -31,7 +32,7 @@ pub async fn serve(ctx: &Arc<ConnCtx>, mut req: Request<()>, stream: StreamRef, 
     };
     let head_request = req.method() == Method::HEAD;
     let Some(endpoint) = ctx.target.pick() else {
-        let resp = respond::upstream_failure(is_grpc, StatusCode::SERVICE_UNAVAILABLE);
+        let resp = respond::failure(is_grpc, Failure::Unreachable, "");
         answer(ctx, &stream, resp, head_request).await;
         return;
     };
@@ -39,14 +40,14 @@ pub async fn serve(ctx: &Arc<ConnCtx>, mut req: Request<()>, stream: StreamRef, 
         Ok(decided) => decided,
         Err(rejected) => {
             rejected.log(ctx, protocol, start);
-            let resp = respond::text(StatusCode::BAD_REQUEST, rejected.why);
+            let resp = respond::failure(false, Failure::BadRequest(rejected.why), "");
             answer(ctx, &stream, resp, head_request).await;
             return;
         }
     };
     let done = if verdict.allowed && req.method() == Method::CONNECT {
         // A tunnel has no HTTP/1.1 request to become on this path: refused, no upstream tried.
-        let resp = respond::text(StatusCode::NOT_IMPLEMENTED, CONNECT_REFUSED);
+        let resp = respond::failure(false, Failure::NotImplemented(CONNECT_REFUSED), "");
         answer(ctx, &stream, resp, false)
             .await
             .with(VerdictLabel::Error, None)
@@ -58,15 +59,15 @@ pub async fn serve(ctx: &Arc<ConnCtx>, mut req: Request<()>, stream: StreamRef, 
                 status: relayed.status,
                 grpc_status: relayed.grpc_status,
             },
-            Err(status) => {
-                let resp = respond::upstream_failure(is_grpc, status);
+            Err(failure) => {
+                let resp = respond::failure(is_grpc, failure, "");
                 answer(ctx, &stream, resp, head_request)
                     .await
                     .with(VerdictLabel::Error, Some(endpoint))
             }
         }
     } else {
-        let resp = respond::denied(is_grpc, verdict.rule.as_str());
+        let resp = respond::failure(is_grpc, Failure::Denied, verdict.rule.as_str());
         answer(ctx, &stream, resp, head_request)
             .await
             .with(VerdictLabel::Deny, None)

@@ -2,6 +2,7 @@
 //! lifecycle, GOAWAY, keep-alive PINGs), starts a stream future for each request, and writes
 //! what the streams queued, once per turn.
 
+mod control;
 mod recv;
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use http::Request;
-use tokio::time::Instant;
 
 use super::{BlockHead, Conn, ConnError, Partial, RESET_ALLOWANCE, protocol};
 use crate::http::h2codec::Reason;
@@ -37,7 +36,7 @@ impl<I> Conn<I> {
 
     /// A stream the client opened ended in a reset, its or ours: a client that has most of its
     /// streams reset is closed (CVE-2023-44487, "rapid reset"; the h2 crate counts both too).
-    fn count_reset(&mut self) -> Result<(), ConnError> {
+    pub(super) fn count_reset(&mut self) -> Result<(), ConnError> {
         self.resets += 1;
         if self.resets > RESET_ALLOWANCE && self.resets * 2 > self.accepted {
             return Err(protocol(
@@ -48,6 +47,7 @@ impl<I> Conn<I> {
         Ok(())
     }
 
+    /// What one frame does: each kind has its own method, here or in `control.rs`.
     pub(super) fn handle<S: Future<Output = ()>>(
         &mut self,
         f: Frame,
@@ -76,67 +76,16 @@ impl<I> Conn<I> {
                     end_stream,
                     self_dependent,
                 };
-                if end_headers {
-                    self.headers(head, &block, running, serve)
-                } else {
-                    self.partial = Some(Partial {
-                        head,
-                        block: BytesMut::from(&block[..]),
-                    });
-                    Ok(())
-                }
+                self.headers_frame(head, block, end_headers, running, serve)
             }
             Frame::Continuation {
                 stream,
                 block,
                 end_headers,
-            } => {
-                let Some(mut p) = self.partial.take() else {
-                    return Err(protocol(
-                        Reason::PROTOCOL_ERROR,
-                        "CONTINUATION without HEADERS",
-                    ));
-                };
-                if p.head.stream != stream {
-                    return Err(protocol(
-                        Reason::PROTOCOL_ERROR,
-                        "CONTINUATION on another stream",
-                    ));
-                }
-                if p.block.len() + block.len() > self.max_block() {
-                    return Err(protocol(
-                        Reason::ENHANCE_YOUR_CALM,
-                        "header block too large",
-                    ));
-                }
-                p.block.extend_from_slice(&block);
-                if end_headers {
-                    self.headers(p.head, &p.block, running, serve)
-                } else {
-                    self.partial = Some(p);
-                    Ok(())
-                }
-            }
+            } => self.continuation(stream, &block, end_headers, running, serve),
             // Priorities are advisory; a PRIORITY for an idle stream leaves it idle.
             Frame::Priority => Ok(()),
-            Frame::Reset { stream, reason } => {
-                if stream > self.last_stream {
-                    return Err(protocol(
-                        Reason::PROTOCOL_ERROR,
-                        "RST_STREAM on an idle stream",
-                    ));
-                }
-                let mut sh = lock(&self.shared);
-                let open = sh.streams.contains_key(&stream);
-                if open {
-                    sh.recv_closed(stream, Recv::Reset(Reason(reason)));
-                }
-                drop(sh);
-                if open {
-                    self.count_reset()?;
-                }
-                Ok(())
-            }
+            Frame::Reset { stream, reason } => self.reset_frame(stream, reason),
             Frame::Settings { ack, params } => {
                 if !ack {
                     self.settings(&params)?;
@@ -148,15 +97,7 @@ impl<I> Conn<I> {
                 "PUSH_PROMISE from a client",
             )),
             Frame::Ping { ack, payload } => {
-                if ack {
-                    if self.ping_sent {
-                        self.ping_sent = false;
-                        let next = Instant::now() + self.settings.keepalive;
-                        self.ping.set(next);
-                    }
-                } else {
-                    frame::put_ping(&mut lock(&self.shared).out, true, payload);
-                }
+                self.ping(ack, payload);
                 Ok(())
             }
             Frame::GoAway { reason, .. } => {
@@ -164,25 +105,64 @@ impl<I> Conn<I> {
                 self.client_done = true;
                 Ok(())
             }
-            Frame::WindowUpdate { stream, increment } => {
-                if stream > self.last_stream {
-                    return Err(protocol(
-                        Reason::PROTOCOL_ERROR,
-                        "WINDOW_UPDATE on an idle stream",
-                    ));
-                }
-                if lock(&self.shared).window_update(stream, increment).is_err() {
-                    if stream == 0 {
-                        return Err(protocol(
-                            Reason::FLOW_CONTROL_ERROR,
-                            "connection window over 2^31-1",
-                        ));
-                    }
-                    self.stream_error(stream, Reason::FLOW_CONTROL_ERROR)?;
-                }
-                Ok(())
-            }
+            Frame::WindowUpdate { stream, increment } => self.window_update(stream, increment),
             Frame::Unknown => Ok(()),
+        }
+    }
+
+    /// HEADERS: a whole block starts (or trails) a stream; a partial one waits for its
+    /// CONTINUATION frames.
+    fn headers_frame<S: Future<Output = ()>>(
+        &mut self,
+        head: BlockHead,
+        block: Bytes,
+        end_headers: bool,
+        running: Pin<&mut Running<S>>,
+        serve: &mut impl FnMut(Request<()>, StreamRef) -> S,
+    ) -> Result<(), ConnError> {
+        if end_headers {
+            return self.headers(head, &block, running, serve);
+        }
+        self.partial = Some(Partial {
+            head,
+            block: BytesMut::from(&block[..]),
+        });
+        Ok(())
+    }
+
+    /// CONTINUATION: more of the block a HEADERS frame on the same stream started, bounded.
+    fn continuation<S: Future<Output = ()>>(
+        &mut self,
+        stream: u32,
+        block: &[u8],
+        end_headers: bool,
+        running: Pin<&mut Running<S>>,
+        serve: &mut impl FnMut(Request<()>, StreamRef) -> S,
+    ) -> Result<(), ConnError> {
+        let Some(mut p) = self.partial.take() else {
+            return Err(protocol(
+                Reason::PROTOCOL_ERROR,
+                "CONTINUATION without HEADERS",
+            ));
+        };
+        if p.head.stream != stream {
+            return Err(protocol(
+                Reason::PROTOCOL_ERROR,
+                "CONTINUATION on another stream",
+            ));
+        }
+        if p.block.len() + block.len() > self.max_block() {
+            return Err(protocol(
+                Reason::ENHANCE_YOUR_CALM,
+                "header block too large",
+            ));
+        }
+        p.block.extend_from_slice(block);
+        if end_headers {
+            self.headers(p.head, &p.block, running, serve)
+        } else {
+            self.partial = Some(p);
+            Ok(())
         }
     }
 
@@ -193,42 +173,6 @@ impl<I> Conn<I> {
             .max_header_list
             .saturating_mul(2)
             .max(64 * 1024)
-    }
-
-    fn settings(&mut self, params: &[u8]) -> Result<(), ConnError> {
-        let mut sh = lock(&self.shared);
-        for p in params.chunks_exact(6) {
-            let id = u16::from_be_bytes([p[0], p[1]]);
-            let value = u32::from_be_bytes([p[2], p[3], p[4], p[5]]);
-            match id {
-                0x1 => sh.encoder.table_size_changed(),
-                0x2 if value > 1 => {
-                    return Err(protocol(
-                        Reason::PROTOCOL_ERROR,
-                        "SETTINGS_ENABLE_PUSH not 0 or 1",
-                    ));
-                }
-                0x4 => sh.set_init_send(value).map_err(|()| {
-                    protocol(
-                        Reason::FLOW_CONTROL_ERROR,
-                        "SETTINGS_INITIAL_WINDOW_SIZE over 2^31-1",
-                    )
-                })?,
-                0x5 => {
-                    if !(16_384..=16_777_215).contains(&value) {
-                        return Err(protocol(
-                            Reason::PROTOCOL_ERROR,
-                            "SETTINGS_MAX_FRAME_SIZE out of range",
-                        ));
-                    }
-                    sh.max_frame = value as usize;
-                }
-                // The others concern what we send (we push nothing) or are unknown: ignored.
-                _ => {}
-            }
-        }
-        frame::put_head(&mut sh.out, 0, frame::SETTINGS, frame::ACK, 0);
-        Ok(())
     }
 
     fn data(&mut self, id: u32, data: Bytes, end: bool, flow: u32) -> Result<(), ConnError> {
