@@ -24,6 +24,7 @@ mod detect;
 mod discovery;
 pub mod failure;
 pub mod fuzzing;
+pub mod harness;
 
 mod http;
 pub mod listener;
