@@ -11,6 +11,17 @@
 //! per request, and on a plain socket each one stays a direct `TcpStream` call (a branch on
 //! the variant), with vectored writes kept for hyper.
 
+/// Runs `$body` on whichever variant (`Tcp` or `Tls`) of `$enum` `$value` is, bound to `$s`:
+/// the transports' delegation of each I/O call.
+macro_rules! dispatch {
+    ($value:expr, $enum:ident, $s:ident => $body:expr) => {
+        match $value {
+            $enum::Tcp($s) => $body,
+            $enum::Tls($s) => $body,
+        }
+    };
+}
+
 pub mod activity;
 mod io;
 mod prefixed;

@@ -45,10 +45,7 @@ impl AsyncRead for ReadHalf<'_> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ReadHalf::Tcp(r) => Pin::new(r).poll_read(cx, buf),
-            ReadHalf::Tls(r) => Pin::new(r).poll_read(cx, buf),
-        }
+        dispatch!(self.get_mut(), ReadHalf, r => Pin::new(r).poll_read(cx, buf))
     }
 }
 
@@ -58,23 +55,14 @@ impl AsyncWrite for WriteHalf<'_> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            WriteHalf::Tcp(w) => Pin::new(w).poll_write(cx, buf),
-            WriteHalf::Tls(w) => Pin::new(w).poll_write(cx, buf),
-        }
+        dispatch!(self.get_mut(), WriteHalf, w => Pin::new(w).poll_write(cx, buf))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            WriteHalf::Tcp(w) => Pin::new(w).poll_flush(cx),
-            WriteHalf::Tls(w) => Pin::new(w).poll_flush(cx),
-        }
+        dispatch!(self.get_mut(), WriteHalf, w => Pin::new(w).poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            WriteHalf::Tcp(w) => Pin::new(w).poll_shutdown(cx),
-            WriteHalf::Tls(w) => Pin::new(w).poll_shutdown(cx),
-        }
+        dispatch!(self.get_mut(), WriteHalf, w => Pin::new(w).poll_shutdown(cx))
     }
 }
