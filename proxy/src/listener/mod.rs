@@ -22,6 +22,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::conn::{self, ConnCtx, Shared, Slot, signalled};
 use crate::detect::{self, Detected};
 use crate::metrics::{Protocol, VerdictLabel};
+use crate::telemetry::ratelimit::warn_limited;
 use crate::transport::{self, Io, Peer, PrefixedIo};
 use crate::upstream::Target;
 
@@ -49,7 +50,7 @@ pub async fn serve(
             Ok(a) => a,
             Err(error) => {
                 // EMFILE and friends: back off briefly instead of spinning.
-                tracing::warn!(listener = %config.name, %error, "accept failed");
+                warn_limited!((config.name.as_str(), error.kind()), listener = %config.name, %error, "accept failed");
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             }
@@ -103,7 +104,7 @@ async fn handle(accepted: Accepted) {
 async fn establish(a: Accepted) -> Option<(Io, Arc<ConnCtx>)> {
     let _ = a.stream.set_nodelay(true);
     let Some(target) = resolve_target(&a.stream, a.client, &a.listener, &a.shared) else {
-        tracing::warn!(listener = %a.listener.name, client = %a.client, "no original destination and no cluster: closing");
+        warn_limited!(a.listener.name.as_str(), listener = %a.listener.name, client = %a.client, "no original destination and no cluster: closing");
         conn::reset(a.stream);
         return None;
     };
