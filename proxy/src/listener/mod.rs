@@ -26,7 +26,8 @@ use crate::telemetry::ratelimit::warn_limited;
 use crate::transport::{self, Io, Peer, PrefixedIo};
 use crate::upstream::Target;
 
-/// Accepts until `shutdown` flips, then stops accepting (connections drain on their own).
+/// Accepts until `shutdown` flips, then takes what waits in the backlog and stops accepting
+/// (connections drain on their own).
 pub async fn serve(
     listener: TcpListener,
     config: Arc<Listener>,
@@ -40,11 +41,11 @@ pub async fn serve(
                 Ok(p) => p,
                 Err(_) => return,
             },
-            _ = signalled(&mut shutdown) => return,
+            _ = signalled(&mut shutdown) => break,
         };
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = signalled(&mut shutdown) => return,
+            _ = signalled(&mut shutdown) => break,
         };
         let (stream, client) = match accepted {
             Ok(a) => a,
@@ -63,6 +64,43 @@ pub async fn serve(
             shared: Arc::clone(&shared),
             shutdown: shutdown.clone(),
             slot,
+        };
+        tokio::spawn(handle(accepted));
+    }
+    take_backlog(listener, &config, &shared, &shutdown, &permits);
+}
+
+/// On shutdown, the connections the kernel completed that nobody accepted yet: their clients
+/// may have sent a request before the listener closed, and closing it would reset them. They are
+/// accepted (asked of the kernel, not of the reactor's readiness) and drain like the others.
+fn take_backlog(
+    listener: TcpListener,
+    config: &Arc<Listener>,
+    shared: &Arc<Shared>,
+    shutdown: &watch::Receiver<bool>,
+    permits: &Arc<Semaphore>,
+) {
+    // Non-blocking, as tokio left it: `accept` ends the loop with `WouldBlock`.
+    let Ok(listener) = listener.into_std() else {
+        return;
+    };
+    while let Ok((stream, client)) = listener.accept() {
+        let Ok(permit) = Arc::clone(permits).try_acquire_owned() else {
+            return;
+        };
+        let Ok(stream) = stream
+            .set_nonblocking(true)
+            .and_then(|()| TcpStream::from_std(stream))
+        else {
+            continue;
+        };
+        let accepted = Accepted {
+            stream,
+            client,
+            listener: Arc::clone(config),
+            shared: Arc::clone(shared),
+            shutdown: shutdown.clone(),
+            slot: Slot::new(permit, Arc::clone(&shared.metrics)),
         };
         tokio::spawn(handle(accepted));
     }
@@ -166,9 +204,14 @@ async fn detect_protocol(
     // usual deadline.
     let quiet = (verdict.l7 != L7Kind::None).then_some(limits.idle_timeout);
     let mut shutdown = ctx.shutdown.clone();
+    // On shutdown a client that connected still has the drain grace for its first bytes, as
+    // an idle keep-alive connection has for its next request.
     let detected = tokio::select! {
         d = detect::detect(io, quiet, limits.detect_timeout) => d,
-        _ = signalled(&mut shutdown) => return None,
+        _ = async {
+            signalled(&mut shutdown).await;
+            tokio::time::sleep(conn::drain_grace(limits)).await;
+        } => return None,
     };
     match detected {
         // Closed or quiet for the idle timeout on an L7 port: nothing to answer.
