@@ -14,6 +14,7 @@ const RST_STREAM: u8 = 3;
 const SETTINGS: u8 = 4;
 const PING: u8 = 6;
 const GOAWAY: u8 = 7;
+const WINDOW_UPDATE: u8 = 8;
 const END_STREAM: u8 = 1;
 const ACK: u8 = 1;
 
@@ -53,12 +54,14 @@ pub enum Outcome {
 }
 
 impl H2Conn {
-    /// Connects, sends the preface and empty SETTINGS.
+    /// Connects, sends the preface, empty SETTINGS, and a connection window of 2^30 (bodies are
+    /// never acknowledged: the connection's window must outlast a load test).
     pub fn connect(port: u16) -> std::io::Result<H2Conn> {
         let mut sock = TcpStream::connect(("127.0.0.1", port))?;
         sock.set_read_timeout(Some(Duration::from_secs(10)))?;
         sock.write_all(PREFACE)?;
         sock.write_all(&frame(SETTINGS, 0, 0, &[]))?;
+        sock.write_all(&frame(WINDOW_UPDATE, 0, 0, &(1u32 << 30).to_be_bytes()))?;
         Ok(H2Conn {
             sock,
             buf: Vec::new(),
