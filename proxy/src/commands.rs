@@ -9,7 +9,7 @@ use crate::policy_store::{self, PolicyLoadError};
 pub fn policy_check(files: &[PathBuf]) -> ExitCode {
     let mut failed = false;
     for file in files {
-        match policy_store::read_files(std::slice::from_ref(file)) {
+        match policy_store::read_files(std::slice::from_ref(file), policy_store::Missing::Error) {
             Ok(policies) => {
                 // Parsing checked every field, with its position. Compiling (for a workload with no
                 // labels) adds the set-level checks: duplicate policy names, and the compiled

@@ -5,6 +5,7 @@
 //! `scripts/test.sh` installs everything and builds the binary first.
 
 pub mod bpf;
+pub mod h2raw;
 pub mod nginx;
 pub mod origin;
 pub mod proc;

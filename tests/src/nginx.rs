@@ -1,5 +1,6 @@
 //! An nginx origin in a temp dir: one HTTP/1.1 port and one h2c (prior knowledge) port, answering
-//! every request with `nginx <method> <uri>`.
+//! every request with `nginx <method> <uri>`; with [`Nginx::logged`], each request it served is
+//! also a line of its access log, for tests that check what reached the upstream.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -10,7 +11,7 @@ pub struct Nginx {
     pub port: u16,
     pub h2c_port: u16,
     child: Child,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 /// nginx's workers outlive a killed master (and keep the ports): stop it as nginx expects.
@@ -22,6 +23,26 @@ impl Drop for Nginx {
 
 impl Nginx {
     pub fn start() -> Nginx {
+        Nginx::start_with("access_log off;")
+    }
+
+    /// As [`Nginx::start`], with an access log of one line per request served: `METHOD URI`.
+    pub fn logged() -> Nginx {
+        Nginx::start_with(
+            "log_format served '$request_method $request_uri';\n  access_log access.log served;",
+        )
+    }
+
+    /// The requests served so far (with [`Nginx::logged`]), as `METHOD URI` lines.
+    pub fn served(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn start_with(access_log: &str) -> Nginx {
         require("nginx", "apt-get install -y nginx-light");
         let dir = TempDir::new("nginx");
         let (port, h2c_port) = (free_port(), free_port());
@@ -29,7 +50,7 @@ impl Nginx {
         let conf = format!(
             "daemon off;\nworker_processes 1;\nerror_log {d}/error.log warn;\npid {d}/nginx.pid;\n\
              events {{ worker_connections 4096; }}\n\
-             http {{\n  access_log off;\n  sendfile off;\n  keepalive_requests 1000000;\n\
+             http {{\n  {access_log}\n  sendfile off;\n  keepalive_requests 1000000;\n\
                client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;\n\
                uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
                server {{ listen 127.0.0.1:{port}; listen 127.0.0.1:{h2c_port} http2;\n\
@@ -57,7 +78,7 @@ impl Nginx {
             port,
             h2c_port,
             child,
-            _dir: dir,
+            dir,
         }
     }
 }

@@ -29,6 +29,14 @@ impl Child {
         self.0.wait().expect("wait for child")
     }
 
+    /// Sends signal `sig` (e.g. 19, SIGSTOP; 18, SIGCONT; 15, SIGTERM).
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe {
+            libc_kill(self.0.id() as i32, sig);
+        }
+    }
+
     /// SIGTERM, then SIGKILL if the process has not exited within `grace`.
     pub fn stop(&mut self, grace: std::time::Duration) {
         // SAFETY: plain kill(2) on our own child's pid.

@@ -108,3 +108,68 @@ fn the_log_writer_thread_starts_with_the_first_line() {
     sidecar.wait_log("/logged");
     assert_eq!(threads(pid), 2, "a writer thread once lines are written");
 }
+
+/// With the upstream down, every request fails, and the warning it causes is written at most
+/// once a second per cause, with the count left out: an outage cannot fill a disk. (One line
+/// per failed request was 128,236 lines, 25.5 MB in 5 s.) Both HTTP paths: the fast path
+/// (HTTP/1.1, wrk) and hyper's (HTTP/2 to an HTTP/2 upstream, h2load).
+#[test]
+fn warnings_of_a_down_upstream_are_rate_limited_with_a_count() {
+    require("wrk", "apt-get install -y wrk");
+    require("h2load", "apt-get install -y nghttp2-client");
+    let down = free_port();
+    let rule = "        - method: GET\n";
+    for (client, protocol) in [("wrk", "http1"), ("h2load", "http2")] {
+        let (sidecar, port, _dir) = Sidecar::in_front_of(
+            down,
+            &http_policy(down, rule),
+            &[
+                "--label",
+                "app=test",
+                "--log-level",
+                "warn",
+                "--upstream-protocol",
+                protocol,
+            ],
+        );
+        let url = format!("http://127.0.0.1:{port}/x");
+        let out = match client {
+            "wrk" => Command::new("wrk")
+                .args(["-t1", "-c4", "-d3s", "--timeout", "5s", &url])
+                .output(),
+            _ => Command::new("h2load")
+                .args(["-D", "3", "-c", "4", "-m", "8", &url])
+                .output(),
+        }
+        .expect("run the load");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let failed = metric(&sidecar.metrics(), "sockmesh_requests_total{");
+        assert!(
+            failed > 1000.0,
+            "{client}: too few requests to mean anything:\n{text}"
+        );
+        // The writer thread may trail: give it a moment.
+        std::thread::sleep(Duration::from_millis(300));
+        let logs = sidecar.logs();
+        let lines: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("upstream request failed"))
+            .collect();
+        assert!(
+            !lines.is_empty() && lines.len() <= 6,
+            "{client}: {} warnings for {failed} failed requests in 3 s:\n{}",
+            lines.len(),
+            lines
+                .iter()
+                .take(10)
+                .copied()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("suppressed=")),
+            "{client}: no count of the lines left out:\n{}",
+            lines.join("\n")
+        );
+    }
+}

@@ -32,6 +32,7 @@ use crate::config::Config;
 use crate::conn::Shared;
 use crate::listener::manager::Listeners;
 use crate::telemetry::LogHandle;
+use crate::telemetry::ratelimit::warn_limited;
 
 /// A `/config_dump` section computed on request (for example the xDS state).
 pub type DynamicSection = (
@@ -63,7 +64,7 @@ pub async fn serve(
             a = listener.accept() => match a {
                 Ok(a) => a,
                 Err(error) => {
-                    tracing::warn!(%error, "admin accept failed");
+                    warn_limited!(error.kind(), %error, "admin accept failed");
                     continue;
                 }
             },

@@ -16,6 +16,7 @@ use super::respond::{self, RespBody};
 use crate::conn::ConnCtx;
 use crate::failure::Failure;
 use crate::metrics::Protocol;
+use crate::telemetry::ratelimit::warn_limited;
 use crate::upstream::HttpVersion;
 
 /// The response for the client and whether it was made by the proxy because the upstream failed.
@@ -69,7 +70,7 @@ pub async fn forward(
     let mut resp = match tokio::time::timeout(limits.request_timeout, send).await {
         Ok(Ok(resp)) => resp,
         Ok(Err(error)) => {
-            tracing::warn!(%endpoint, %error, "upstream request failed");
+            warn_limited!((endpoint, error.cause()), %endpoint, %error, "upstream request failed");
             let failure = if error.is_connect() {
                 Failure::Unreachable
             } else {

@@ -77,7 +77,10 @@ where
         .keep_alive(true)
         .serve_connection(TokioIo::new(io), svc)
         .with_upgrades();
-    drive(conn, |c| c.graceful_shutdown(), activity, ctx).await;
+    // hyper's graceful shutdown closes an idle HTTP/1.1 connection at once, even with a request
+    // waiting in its socket: first the drain grace, with `Connection: close` on each response.
+    let grace = crate::conn::drain_grace(limits);
+    drive(conn, |c| c.graceful_shutdown(), grace, activity, ctx).await;
 }
 
 /// Serves HTTP/2 (prior knowledge, or after an h2c upgrade) on `io`: in the connection's task
@@ -121,7 +124,16 @@ where
         .keep_alive_interval(Some(limits.idle_timeout / 2))
         .keep_alive_timeout(std::time::Duration::from_secs(20))
         .serve_connection(TokioIo::new(io), svc);
-    drive(conn, |c| c.graceful_shutdown(), activity, ctx).await;
+    // hyper's (the h2 crate's) graceful shutdown is already RFC 9113 section 6.8's two steps: a
+    // GOAWAY with 2^31-1 and a PING, the final GOAWAY when the PING's answer comes.
+    drive(
+        conn,
+        |c| c.graceful_shutdown(),
+        std::time::Duration::ZERO,
+        activity,
+        ctx,
+    )
+    .await;
 }
 
 /// One request, counted as open in `activity` from its head until its response body is dropped.
@@ -133,11 +145,21 @@ fn counted(
 ) -> impl Future<Output = Result<Response<BusyBody<RespBody>>, Infallible>> + use<> {
     let busy = activity.busy();
     let head = req.method() == http::Method::HEAD;
+    let http1 = (protocol == Protocol::Http1).then(|| Arc::clone(&ctx));
     let handled = service::handle(ctx, protocol, req);
     async move {
         let mut resp = handled.await?;
         if head {
             respond::drop_body_for_head(&mut resp);
+        }
+        // Draining: the client sends nothing more on this connection (hyper closes it after
+        // this response). Not on a 101, whose connection becomes the upgraded one.
+        let draining = http1.is_some_and(|ctx| *ctx.shutdown.borrow());
+        if draining && resp.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+            resp.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
         }
         Ok(resp.map(|body| BusyBody::new(body, busy)))
     }
@@ -147,12 +169,14 @@ fn count_connection(ctx: &ConnCtx, protocol: Protocol) {
     ctx.shared.metrics.count_connection(protocol);
 }
 
-/// Runs the connection; on shutdown, or after `idleTimeout` without activity, asks it
-/// to finish in-flight requests and stop (HTTP/1.1: `Connection: close`; HTTP/2: GOAWAY), bounded
-/// by the drain timeout.
+/// Runs the connection; on shutdown (after `grace`, while it still serves), or after
+/// `idleTimeout` without activity, asks it to finish in-flight requests and stop (HTTP/1.1:
+/// `Connection: close`, an idle connection closed; HTTP/2: GOAWAY), bounded by the drain
+/// timeout.
 async fn drive<C>(
     conn: C,
     graceful: fn(std::pin::Pin<&mut C>),
+    grace: std::time::Duration,
     activity: Activity,
     ctx: Arc<ConnCtx>,
 ) where
@@ -164,7 +188,7 @@ async fn drive<C>(
         r = conn.as_mut() => r,
         _ = async {
             tokio::select! {
-                _ = crate::conn::signalled(&mut shutdown) => {}
+                _ = crate::conn::signalled(&mut shutdown) => tokio::time::sleep(grace).await,
                 _ = activity.idle_for(ctx.shared.limits.idle_timeout) => {}
             }
         } => {

@@ -22,10 +22,12 @@ use tokio::sync::{Semaphore, watch};
 use crate::conn::{self, ConnCtx, Shared, Slot, signalled};
 use crate::detect::{self, Detected};
 use crate::metrics::{Protocol, VerdictLabel};
+use crate::telemetry::ratelimit::warn_limited;
 use crate::transport::{self, Io, Peer, PrefixedIo};
 use crate::upstream::Target;
 
-/// Accepts until `shutdown` flips, then stops accepting (connections drain on their own).
+/// Accepts until `shutdown` flips, then takes what waits in the backlog and stops accepting
+/// (connections drain on their own).
 pub async fn serve(
     listener: TcpListener,
     config: Arc<Listener>,
@@ -39,17 +41,17 @@ pub async fn serve(
                 Ok(p) => p,
                 Err(_) => return,
             },
-            _ = signalled(&mut shutdown) => return,
+            _ = signalled(&mut shutdown) => break,
         };
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = signalled(&mut shutdown) => return,
+            _ = signalled(&mut shutdown) => break,
         };
         let (stream, client) = match accepted {
             Ok(a) => a,
             Err(error) => {
                 // EMFILE and friends: back off briefly instead of spinning.
-                tracing::warn!(listener = %config.name, %error, "accept failed");
+                warn_limited!((config.name.as_str(), error.kind()), listener = %config.name, %error, "accept failed");
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             }
@@ -62,6 +64,43 @@ pub async fn serve(
             shared: Arc::clone(&shared),
             shutdown: shutdown.clone(),
             slot,
+        };
+        tokio::spawn(handle(accepted));
+    }
+    take_backlog(listener, &config, &shared, &shutdown, &permits);
+}
+
+/// On shutdown, the connections the kernel completed that nobody accepted yet: their clients
+/// may have sent a request before the listener closed, and closing it would reset them. They are
+/// accepted (asked of the kernel, not of the reactor's readiness) and drain like the others.
+fn take_backlog(
+    listener: TcpListener,
+    config: &Arc<Listener>,
+    shared: &Arc<Shared>,
+    shutdown: &watch::Receiver<bool>,
+    permits: &Arc<Semaphore>,
+) {
+    // Non-blocking, as tokio left it: `accept` ends the loop with `WouldBlock`.
+    let Ok(listener) = listener.into_std() else {
+        return;
+    };
+    while let Ok((stream, client)) = listener.accept() {
+        let Ok(permit) = Arc::clone(permits).try_acquire_owned() else {
+            return;
+        };
+        let Ok(stream) = stream
+            .set_nonblocking(true)
+            .and_then(|()| TcpStream::from_std(stream))
+        else {
+            continue;
+        };
+        let accepted = Accepted {
+            stream,
+            client,
+            listener: Arc::clone(config),
+            shared: Arc::clone(shared),
+            shutdown: shutdown.clone(),
+            slot: Slot::new(permit, Arc::clone(&shared.metrics)),
         };
         tokio::spawn(handle(accepted));
     }
@@ -103,7 +142,7 @@ async fn handle(accepted: Accepted) {
 async fn establish(a: Accepted) -> Option<(Io, Arc<ConnCtx>)> {
     let _ = a.stream.set_nodelay(true);
     let Some(target) = resolve_target(&a.stream, a.client, &a.listener, &a.shared) else {
-        tracing::warn!(listener = %a.listener.name, client = %a.client, "no original destination and no cluster: closing");
+        warn_limited!(a.listener.name.as_str(), listener = %a.listener.name, client = %a.client, "no original destination and no cluster: closing");
         conn::reset(a.stream);
         return None;
     };
@@ -165,9 +204,14 @@ async fn detect_protocol(
     // usual deadline.
     let quiet = (verdict.l7 != L7Kind::None).then_some(limits.idle_timeout);
     let mut shutdown = ctx.shutdown.clone();
+    // On shutdown a client that connected still has the drain grace for its first bytes, as
+    // an idle keep-alive connection has for its next request.
     let detected = tokio::select! {
         d = detect::detect(io, quiet, limits.detect_timeout) => d,
-        _ = signalled(&mut shutdown) => return None,
+        _ = async {
+            signalled(&mut shutdown).await;
+            tokio::time::sleep(conn::drain_grace(limits)).await;
+        } => return None,
     };
     match detected {
         // Closed or quiet for the idle timeout on an L7 port: nothing to answer.

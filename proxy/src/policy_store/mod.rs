@@ -4,17 +4,22 @@
 //! Sources are local CiliumNetworkPolicy files (watched, see [`watch`]) or xDS updates; both
 //! produce the same `sockmesh_policy::model::Policy` values. An invalid change is refused, logged,
 //! counted (`sockmesh_policy_reloads{result="failed"}`), and the last good policy keeps enforcing.
+//! What counts as invalid when reading the files (an empty file, every file gone) is in
+//! [`read`].
 
+mod read;
 pub mod watch;
 
 use std::borrow::Borrow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use sockmesh_policy::{CompileError, CompiledPolicy, Labels, ParseError, model::Policy};
 
 use crate::metrics::{Metrics, ReloadLabels, ReloadResult};
+
+pub use read::{Missing, read_files};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyLoadError {
@@ -25,6 +30,11 @@ pub enum PolicyLoadError {
     },
     #[error("{}", render_parse_errors(.0))]
     Parse(Vec<ParseError>),
+    #[error(
+        "every policy file is gone (a volume unmounted, a directory being replaced?): keeping the \
+         last good policy; to run without policies, restart without them"
+    )]
+    AllRemoved,
     #[error("policy does not compile: {0}")]
     Compile(#[from] CompileError),
 }
@@ -35,33 +45,6 @@ fn render_parse_errors(errors: &[ParseError]) -> String {
         .map(|e| e.to_string())
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// Reads and parses policy files, collecting every parse error of every file.
-pub fn read_files(files: &[PathBuf]) -> Result<Vec<Policy>, PolicyLoadError> {
-    let mut policies = Vec::new();
-    let mut errors = Vec::new();
-    for path in files {
-        match read_file(path) {
-            Ok(mut p) => policies.append(&mut p),
-            Err(PolicyLoadError::Parse(mut e)) => errors.append(&mut e),
-            Err(other) => return Err(other),
-        }
-    }
-    if errors.is_empty() {
-        Ok(policies)
-    } else {
-        Err(PolicyLoadError::Parse(errors))
-    }
-}
-
-fn read_file(path: &Path) -> Result<Vec<Policy>, PolicyLoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PolicyLoadError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    sockmesh_policy::cilium::parse_documents(&path.display().to_string(), &text)
-        .map_err(PolicyLoadError::Parse)
 }
 
 /// The compiled policy in force and where it came from.
@@ -100,7 +83,7 @@ impl PolicyStore {
         labels: Labels,
         metrics: Arc<Metrics>,
     ) -> Result<PolicyStore, PolicyLoadError> {
-        let policies = read_files(&files)?;
+        let policies = read_files(&files, Missing::Error)?;
         PolicyStore::new(&policies, labels, files, metrics)
     }
 
@@ -118,10 +101,11 @@ impl PolicyStore {
         self.last_error.lock().ok().and_then(|e| e.clone())
     }
 
-    /// Re-reads the policy files; on error keeps the policy in force.
+    /// Re-reads the policy files (a file deleted from its directory takes its policies with it);
+    /// on error keeps the policy in force.
     pub fn reload_files(&self) -> Result<(), PolicyLoadError> {
         let start = std::time::Instant::now();
-        let result = read_files(&self.files).and_then(|p| self.compile(&p));
+        let result = read_files(&self.files, Missing::Removed).and_then(|p| self.compile(&p));
         self.finish(result, start)
     }
 

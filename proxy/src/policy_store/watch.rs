@@ -2,13 +2,21 @@
 //!
 //! With inotify directly, with masks chosen per watch (the sidecar needs Linux anyway):
 //! each policy file's directory for entries created, removed or renamed (editors and
-//! `kubectl`-style tooling replace files by rename; a ConfigMap update swaps a `..data` link),
-//! and each file itself (through its links) for writes. Writes to other files in the
-//! directory make no event: with a directory-wide mask, as the `notify` crate sets, every
-//! line a process logged next to the policies woke the watcher (2-3 us of sidecar CPU per
-//! write, measured). The watch runs on the runtime's reactor, without a thread.
+//! `kubectl`-style tooling replace files by rename; a ConfigMap update swaps a `..data` link)
+//! and for files there closed after writing, and each file itself (through its links) for its
+//! close after writing. Writes to other files in the directory make no event: with a
+//! directory-wide write mask, as the `notify` crate sets, every line a process logged next to
+//! the policies woke the watcher (2-3 us of sidecar CPU per write, measured); a close is one
+//! event per file written, not one per line. The watch runs on the runtime's reactor, without a
+//! thread.
 //!
-//! Events are debounced so a burst of writes produces one reload. A directory that is removed
+//! A change is a file closed after writing, or an entry renamed, removed or linked into place;
+//! never a write alone. Reacting to each write (and reading 150 ms after the first) loaded a file
+//! written slowly in place half-written: as 0 rules, then as 1 rule with its L7 part missing,
+//! and a denied path reached the upstream meanwhile. A file created by `open` is read at its
+//! close, not at its creation.
+//!
+//! Events are debounced so a burst of changes produces one reload. A directory that is removed
 //! and made again is found within [`RECHECK`] and watched again.
 
 use std::collections::HashSet;
@@ -29,18 +37,19 @@ const DEBOUNCE: Duration = Duration::from_millis(150);
 /// made again (a volume re-mounted, `rm -rf` and a fresh checkout) would go unwatched for good.
 const RECHECK: Duration = Duration::from_secs(2);
 
-/// A directory: its entries coming, going or renamed, and itself going.
+/// A directory: its entries coming, going, renamed or closed after writing, and itself going.
 const DIR_EVENTS: WatchMask = WatchMask::CREATE
+    .union(WatchMask::CLOSE_WRITE)
     .union(WatchMask::DELETE)
     .union(WatchMask::MOVED_FROM)
     .union(WatchMask::MOVED_TO)
     .union(WatchMask::DELETE_SELF)
     .union(WatchMask::MOVE_SELF)
     .union(WatchMask::ONLYDIR);
-/// A policy file (the file a link leads to): written, or its metadata changed. Not opens or
-/// reads: the reload's own read would otherwise start the next reload, forever.
-const FILE_EVENTS: WatchMask = WatchMask::MODIFY
-    .union(WatchMask::CLOSE_WRITE)
+/// A policy file (the file a link leads to): closed after writing, or its metadata changed
+/// (`touch`, `chmod`). Not each write: a writer may still be half-way. Not opens or reads: the
+/// reload's own read would otherwise start the next reload, forever.
+const FILE_EVENTS: WatchMask = WatchMask::CLOSE_WRITE
     .union(WatchMask::ATTRIB)
     .union(WatchMask::DELETE_SELF)
     .union(WatchMask::MOVE_SELF);
@@ -195,10 +204,14 @@ impl State {
             self.lost = true;
             return false;
         }
-        event
-            .name
-            .as_deref()
-            .is_some_and(|name| self.covers(&armed.dir, name))
+        let Some(name) = event.name.as_deref() else {
+            return false;
+        };
+        if !self.covers(&armed.dir, name) {
+            return false;
+        }
+        // A file made by `open` is being written: its close is the change.
+        !(event.mask.contains(EventMask::CREATE) && being_written(&armed.dir.join(name)))
     }
 
     /// A policy file, or an entry whose name starts with `..` in a policy file's directory:
@@ -247,6 +260,13 @@ impl State {
         }
         any
     }
+}
+
+/// An entry just created that a writer is likely still filling: a regular file with one link
+/// (not a symlink, nor a hard link to a file written elsewhere), whose close will follow.
+fn being_written(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file() && m.nlink() == 1)
 }
 
 fn identity(dir: &Path) -> Option<(u64, u64)> {

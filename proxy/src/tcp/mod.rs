@@ -9,6 +9,7 @@ use sockmesh_policy::RuleId;
 
 use crate::conn::{self, ConnCtx};
 use crate::metrics::{Protocol, VerdictLabel};
+use crate::telemetry::ratelimit::warn_limited;
 use crate::transport::{Io, PrefixedIo};
 
 pub async fn proxy(
@@ -39,7 +40,7 @@ pub async fn proxy(
         }
         Err(error) => {
             metrics.upstream_connect_errors.inc();
-            tracing::warn!(%endpoint, %error, "upstream connect failed");
+            warn_limited!((endpoint, error.kind()), %endpoint, %error, "upstream connect failed");
             downstream.into_inner().reset();
             (VerdictLabel::Error, (0, 0), error.to_string())
         }

@@ -1,7 +1,9 @@
 //! Logging: `tracing` with human or JSON output, a log filter that the admin server can change at
 //! run time, and the access log (target `access`), one line per request or TCP connection.
+//! Warnings that a request, a connection or an accept can cause are rate-limited ([`ratelimit`]).
 
 pub mod access_log;
+pub mod ratelimit;
 mod writer;
 
 use std::io::Stdout;

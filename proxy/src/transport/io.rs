@@ -64,6 +64,18 @@ impl Io {
         }
     }
 
+    /// Whether bytes from the peer wait in the socket: asked of the kernel (a peek), not of the
+    /// reactor's cached readiness, which may not have seen them yet. Over TLS these are records
+    /// not yet decrypted.
+    pub fn has_input(&self) -> bool {
+        let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        let flags = libc::MSG_PEEK | libc::MSG_DONTWAIT;
+        matches!(
+            socket2::SockRef::from(self.socket()).recv_with_flags(&mut probe, flags),
+            Ok(n) if n > 0
+        )
+    }
+
     /// Closes with a TCP RST (zero linger), the L4 denial clients recognise.
     pub fn reset(self) {
         let _ = socket2::SockRef::from(self.socket()).set_linger(Some(std::time::Duration::ZERO));

@@ -63,6 +63,16 @@ impl UpstreamError {
     pub fn is_connect(&self) -> bool {
         matches!(self, UpstreamError::Connect { .. })
     }
+
+    /// What went wrong without its details: the cause under which repeated warnings are
+    /// counted (`telemetry::ratelimit`).
+    pub fn cause(&self) -> (u8, Option<std::io::ErrorKind>) {
+        match self {
+            UpstreamError::Connect { source, .. } => (0, Some(source.kind())),
+            UpstreamError::Handshake { .. } => (1, None),
+            UpstreamError::Request { .. } => (2, None),
+        }
+    }
 }
 
 #[derive(Default)]

@@ -212,10 +212,22 @@ pub struct NackStatus {
     pub at: f64,
 }
 
+/// Why the last stream (or connection attempt) ended, and when.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Disconnect {
+    pub error: String,
+    pub at: f64,
+}
+
 #[derive(Debug, Default)]
 struct StatusInner {
     connected: bool,
+    /// The error that stands: set when a stream or connection attempt fails, cleared once a
+    /// stream delivers a response again (a connection alone proves little: a stalled control
+    /// plane accepts it).
     last_error: Option<String>,
+    /// The last failure, kept after it is cleared, for an operator asking why it reconnected.
+    last_disconnect: Option<Disconnect>,
     connects: u64,
     types: BTreeMap<ResourceType, TypeStatus>,
 }
@@ -278,6 +290,7 @@ impl Handle {
             "connected": inner.connected,
             "connects": inner.connects,
             "lastError": inner.last_error,
+            "lastDisconnect": inner.last_disconnect,
             "ready": self.ready(),
             "types": types,
         })
@@ -341,6 +354,8 @@ impl Ctx {
             );
         }
         self.with_status(|s| {
+            // The control plane answers again: what made it go away no longer stands.
+            s.last_error = None;
             let t = s.types.entry(ty).or_default();
             t.accepted_version = accepted;
             t.nonce = nonce.to_owned();
@@ -449,6 +464,10 @@ async fn run(mut ctx: Ctx) {
         tracing::warn!(error = %msg, retry_in_ms = delay.as_millis() as u64, "xds: control plane unavailable; keeping the last good configuration");
         ctx.with_status(|s| {
             s.connected = false;
+            s.last_disconnect = Some(Disconnect {
+                error: msg.clone(),
+                at: now_secs(),
+            });
             s.last_error = Some(msg);
         });
         tokio::time::sleep(delay).await;

@@ -31,7 +31,7 @@ use self::downstream::Downstream;
 use self::head::{FieldView, ParsedRequest};
 use self::relay::Exchange;
 use self::span::Span;
-use crate::conn::{ConnCtx, signalled};
+use crate::conn::{self, ConnCtx, signalled};
 use crate::failure::Failure;
 use crate::http::service;
 use crate::metrics::{Protocol, VerdictLabel};
@@ -114,6 +114,10 @@ struct Conn<'c> {
     /// When the connection last went idle: its start, then the end of each response (the
     /// clock reading the access log takes anyway).
     idle_since: tokio::time::Instant,
+    /// The shutdown signal came (the drain began).
+    stopped: bool,
+    /// Draining and idle: until when a request on its way is still read ([`conn::drain_grace`]).
+    grace_end: Option<tokio::time::Instant>,
 }
 
 impl<'c> Conn<'c> {
@@ -126,6 +130,8 @@ impl<'c> Conn<'c> {
             timer: Deadline::new(),
             head_deadline: None,
             idle_since: tokio::time::Instant::now(),
+            stopped: false,
+            grace_end: None,
         }
     }
 
@@ -164,15 +170,22 @@ impl<'c> Conn<'c> {
     }
 
     /// Reads more of a head: within the idle timeout until a request's first byte, then
-    /// within the header timeout for the whole head. Shutdown ends an idle connection.
+    /// within the header timeout for the whole head. Once the drain began, an idle connection
+    /// still takes a request for the drain grace (it is answered with `Connection: close`), then
+    /// closes: closing at once reset requests clients had already sent, and a `select!` between
+    /// a waiting request and the signal picked either at random.
     async fn read_head<S>(&mut self, stopping: &mut Pin<&mut S>) -> Result<(), Exit>
     where
         S: Future<Output = ()>,
     {
         let limits = &self.ctx.shared.limits;
         let idle = self.down.buf.is_empty();
+        if idle && self.stopped && self.grace_end.is_none() {
+            self.grace_end = Some(tokio::time::Instant::now() + conn::drain_grace(limits));
+        }
         let deadline = if idle {
-            self.idle_since + limits.idle_timeout
+            let idle_end = self.idle_since + limits.idle_timeout;
+            self.grace_end.map_or(idle_end, |grace| grace.min(idle_end))
         } else {
             *self
                 .head_deadline
@@ -180,11 +193,29 @@ impl<'c> Conn<'c> {
         };
         let read = tokio::select! {
             r = self.timer.within(deadline, self.down.read_more()) => r,
-            _ = stopping.as_mut(), if idle => return Err(Exit::Done),
+            _ = stopping.as_mut(), if idle && !self.stopped => {
+                // Read on, now within the grace.
+                self.stopped = true;
+                return Ok(());
+            }
         };
         match read {
             Ok(Ok(true)) => Ok(()),
+            Err(_) if idle && self.grace_end.is_some() => self.last_request().await,
             // Closed, failed or timed out: nothing to answer.
+            _ => Err(Exit::Done),
+        }
+    }
+
+    /// The drain grace is over for an idle connection: it closes, unless a request's bytes came
+    /// just now (the reactor may not have seen them yet); that request is still read.
+    async fn last_request(&mut self) -> Result<(), Exit> {
+        if !self.down.stream.has_input() {
+            return Err(Exit::Done);
+        }
+        let wait = self.ctx.shared.limits.header_read_timeout;
+        match tokio::time::timeout(wait, self.down.read_more()).await {
+            Ok(Ok(true)) => Ok(()),
             _ => Err(Exit::Done),
         }
     }
@@ -224,13 +255,18 @@ impl<'c> Conn<'c> {
             started: adm.start,
         };
         // On shutdown, an exchange (a long stream, say) gets the drain timeout, as on hyper.
+        let mut stopped = false;
         let ran = tokio::select! {
             r = exchange.run(&mut self.down.stream, &mut self.resp_out, &mut self.timer) => r,
             _ = async {
                 stopping.as_mut().await;
+                stopped = true;
                 tokio::time::sleep(limits.drain_timeout).await;
             } => return Err(Exit::Done),
         };
+        // Its response may have gone out without `Connection: close`: the connection drains
+        // once idle.
+        self.stopped |= stopped;
         Ok(match ran {
             Ok(done) => Answered {
                 status: done.status,

@@ -12,6 +12,7 @@ use super::chunked::{Chunked, Scan};
 use super::head::{self, Framing, ParsedResponse};
 use crate::conn::ConnCtx;
 use crate::failure::Failure;
+use crate::telemetry::ratelimit::warn_limited;
 use crate::upstream::RawConn;
 
 /// Bytes read from the upstream at a time.
@@ -73,7 +74,7 @@ impl<'a> Tries<'a> {
             .checkout_raw(endpoint, timeout, self.fresh)
             .await
             .map_err(|error| {
-                tracing::warn!(%endpoint, %error, "upstream request failed");
+                warn_limited!((endpoint, error.cause()), %endpoint, %error, "upstream request failed");
                 Failure::Unreachable
             })?;
         self.pooled = pooled;

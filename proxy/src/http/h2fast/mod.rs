@@ -64,8 +64,10 @@ where
             _ = activity.idle_for(limits.idle_timeout) => {}
         }
     }));
-    // Set once GOAWAY went out: in-flight streams get the drain timeout.
+    // Set once the first GOAWAY went out: the final one follows the client's answer to a PING,
+    // or the drain grace at most; in-flight streams get the drain timeout.
     let mut deadline: Option<tokio::time::Instant> = None;
+    let mut grace: Option<tokio::time::Instant> = None;
     loop {
         let event = tokio::select! {
             event = conn.run(running.as_mut(), |req, stream| {
@@ -73,7 +75,14 @@ where
             }) => event,
             () = &mut drain, if deadline.is_none() => {
                 conn.graceful_shutdown();
-                deadline = Some(tokio::time::Instant::now() + limits.drain_timeout);
+                let now = tokio::time::Instant::now();
+                grace = Some(now + crate::conn::drain_grace(limits));
+                deadline = Some(now + limits.drain_timeout);
+                continue;
+            }
+            () = sleep_until(grace), if grace.is_some() => {
+                conn.final_goaway();
+                grace = None;
                 continue;
             }
             () = sleep_until(deadline), if deadline.is_some() => return,

@@ -350,6 +350,11 @@ async fn garbage_and_silent_tcp_peers_do_not_lose_last_good_state() {
     ]));
     let _remote = Remote::start(server, addr);
     wait_state(&mut rx, "a and b after the junk", |s| s.policies.len() == 2).await;
+    // Back and answering: the old error no longer stands (it stays as the last disconnect).
+    let status = handle.status();
+    assert_eq!(status["connected"], true, "{status}");
+    assert!(status["lastError"].is_null(), "{status}");
+    assert!(status["lastDisconnect"]["error"].is_string(), "{status}");
     handle.shutdown();
 }
 

@@ -3,12 +3,27 @@
 
 use tokio::time::Instant;
 
-use super::{Conn, ConnError, protocol};
+use super::{Conn, ConnError, DRAIN_PING, protocol};
 use crate::http::h2codec::Reason;
 use crate::http::h2codec::frame;
 use crate::http::h2fast::shared::{Recv, lock};
 
 impl<I> Conn<I> {
+    /// The second GOAWAY of a graceful close: streams up to the last one opened finish, later
+    /// ones are refused. Also when the client never answers the PING (called after the drain
+    /// grace).
+    pub fn final_goaway(&mut self) {
+        if !self.going_away {
+            self.going_away = true;
+            frame::put_goaway(
+                &mut lock(&self.shared).out,
+                self.last_stream,
+                Reason::NO_ERROR,
+                b"",
+            );
+        }
+    }
+
     /// RST_STREAM: the client ends a stream; counted towards the rapid-reset allowance.
     pub(super) fn reset_frame(&mut self, stream: u32, reason: u32) -> Result<(), ConnError> {
         if stream > self.last_stream {
@@ -29,10 +44,13 @@ impl<I> Conn<I> {
         Ok(())
     }
 
-    /// PING: answered; the answer to our keep-alive PING moves the next one.
+    /// PING: answered; the answer to our keep-alive PING moves the next one, the answer to the
+    /// one after a first GOAWAY brings the final GOAWAY.
     pub(super) fn ping(&mut self, ack: bool, payload: [u8; 8]) {
         if !ack {
             frame::put_ping(&mut lock(&self.shared).out, true, payload);
+        } else if payload == DRAIN_PING && self.draining {
+            self.final_goaway();
         } else if self.ping_sent {
             self.ping_sent = false;
             let next = Instant::now() + self.settings.keepalive;

@@ -34,6 +34,11 @@ const TABLE_SIZE: usize = 4096;
 /// Streams reset by the client, beyond which a connection resetting most of what it opens is
 /// closed (the "rapid reset" attack, CVE-2023-44487).
 const RESET_ALLOWANCE: u64 = 100;
+/// The payload of the PING that follows the first GOAWAY of a graceful close: its answer means
+/// the client has seen that GOAWAY, so every stream it opened before is in.
+const DRAIN_PING: [u8; 8] = *b"draining";
+/// The largest stream id: the first GOAWAY of a graceful close names it (RFC 9113 section 6.8).
+const MAX_STREAM_ID: u32 = (1 << 31) - 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnError {
@@ -90,8 +95,11 @@ pub struct Conn<I> {
     /// The highest stream id the client has opened.
     last_stream: u32,
     preface: bool,
-    /// We sent GOAWAY: no new streams.
+    /// We sent the GOAWAY with the last stream id: no new streams.
     going_away: bool,
+    /// We sent the first GOAWAY of a graceful close (2^31-1) and wait for the client to answer
+    /// the PING after it: streams it opens meanwhile are still served.
+    draining: bool,
     /// The client sent GOAWAY: it opens no new streams.
     client_done: bool,
     /// A connection error to report once the GOAWAY that says so is written.
@@ -137,6 +145,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
             last_stream: 0,
             preface: false,
             going_away: false,
+            draining: false,
             client_done: false,
             closing: None,
             accepted: 0,
@@ -148,16 +157,16 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
         }
     }
 
-    /// Starts a graceful close: GOAWAY naming the last stream served; those in flight finish.
+    /// Starts a graceful close in two steps (RFC 9113 section 6.8): a GOAWAY with the largest
+    /// stream id and a PING now; the final GOAWAY, naming the last stream the client opened, when
+    /// the PING's answer comes (or at [`Conn::final_goaway`]). A single GOAWAY with the last id
+    /// seen refused the streams the client had sent meanwhile, which it had no way to know.
     pub fn graceful_shutdown(&mut self) {
-        if !self.going_away {
-            self.going_away = true;
-            frame::put_goaway(
-                &mut lock(&self.shared).out,
-                self.last_stream,
-                Reason::NO_ERROR,
-                b"",
-            );
+        if !self.going_away && !self.draining {
+            self.draining = true;
+            let mut sh = lock(&self.shared);
+            frame::put_goaway(&mut sh.out, MAX_STREAM_ID, Reason::NO_ERROR, b"");
+            frame::put_ping(&mut sh.out, false, DRAIN_PING);
         }
     }
 

@@ -2,6 +2,7 @@
 //! `abuse`: what a hostile or broken client can and cannot do; `fuzz`: random input.
 
 mod abuse;
+mod drain;
 mod fuzz;
 
 use std::future::poll_fn;
