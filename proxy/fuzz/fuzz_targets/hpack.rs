@@ -1,0 +1,4 @@
+//! `hpack`: see `sockmesh::fuzzing::hpack` and docs/FUZZING.md.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sockmesh::fuzzing::hpack(data));
