@@ -1,5 +1,10 @@
-//! An nginx origin in a temp dir: one HTTP/1.1 port and one h2c (prior knowledge) port, answering
-//! every request with `nginx <method> <uri>`.
+//! An nginx origin in a temp dir: one HTTP/1.1 port and one h2c (prior knowledge) port.
+//!
+//! [`Nginx::start`] answers every request with `nginx <method> <uri>`. [`Nginx::sites`] serves
+//! several virtual hosts, as an origin behind a host rule would: `admin.local` and
+//! `public.local` by `server_name`, anything else by the default server, each answering with
+//! the site, the `Host` it got and the path it decoded (and `/private/` on the default server
+//! answering `PRIVATE`), so a test sees which site a request reached.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -20,21 +25,46 @@ impl Drop for Nginx {
     }
 }
 
+/// What [`Nginx::sites`] serves on each of its ports: `{port}` and `{h2c}` stand for them.
+const SITES: &str = "\
+  server { listen 127.0.0.1:{port} default_server; listen 127.0.0.1:{h2c} http2 default_server;\n\
+    server_name _;\n\
+    location / { return 200 \"site=default host=$http_host uri=$uri raw=$request_uri tenant=$http_x_tenant\\n\"; }\n\
+    location /private/ { return 200 \"PRIVATE uri=$uri\\n\"; } }\n\
+  server { listen 127.0.0.1:{port}; listen 127.0.0.1:{h2c} http2; server_name admin.local;\n\
+    location / { return 200 \"site=admin host=$http_host uri=$uri\\n\"; } }\n\
+  server { listen 127.0.0.1:{port}; listen 127.0.0.1:{h2c} http2; server_name public.local;\n\
+    location / { return 200 \"site=public host=$http_host uri=$uri tenant=$http_x_tenant\\n\"; } }\n";
+
 impl Nginx {
     pub fn start() -> Nginx {
+        Nginx::with_servers(
+            "  server { listen 127.0.0.1:{port}; listen 127.0.0.1:{h2c} http2;\n\
+                 location / { return 200 \"nginx $request_method $request_uri\\n\"; }\n\
+                 location /whoami { return 200 \"host=$http_host uri=$request_uri\\n\"; } }\n",
+        )
+    }
+
+    /// nginx with the virtual hosts described in the module docs.
+    pub fn sites() -> Nginx {
+        Nginx::with_servers(SITES)
+    }
+
+    /// nginx with `servers` (server blocks, `{port}` and `{h2c}` standing for its ports).
+    fn with_servers(servers: &str) -> Nginx {
         require("nginx", "apt-get install -y nginx-light");
         let dir = TempDir::new("nginx");
         let (port, h2c_port) = (free_port(), free_port());
         let d = dir.path().display();
+        let servers = servers
+            .replace("{port}", &port.to_string())
+            .replace("{h2c}", &h2c_port.to_string());
         let conf = format!(
             "daemon off;\nworker_processes 1;\nerror_log {d}/error.log warn;\npid {d}/nginx.pid;\n\
              events {{ worker_connections 4096; }}\n\
              http {{\n  access_log off;\n  sendfile off;\n  keepalive_requests 1000000;\n\
                client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;\n\
-               uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
-               server {{ listen 127.0.0.1:{port}; listen 127.0.0.1:{h2c_port} http2;\n\
-                 location / {{ return 200 \"nginx $request_method $request_uri\\n\"; }}\n\
-                 location /whoami {{ return 200 \"host=$http_host uri=$request_uri\\n\"; }} }}\n}}\n"
+               uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n{servers}}}\n"
         );
         let conf_path = dir.write("nginx.conf", &conf);
         let child = Child::spawn(
