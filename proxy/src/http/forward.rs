@@ -11,17 +11,23 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use sockmesh_xds::domain::UpstreamProtocol;
 
+use sockmesh_policy::Verdict;
+
 use super::headers::{content_length, strip_hop_by_hop, wants_upgrade};
 use super::respond::{self, RespBody};
+use super::trailers::Refusal;
 use crate::conn::ConnCtx;
 use crate::failure::Failure;
 use crate::metrics::Protocol;
-use crate::upstream::HttpVersion;
+use crate::upstream::{Checked, HttpVersion, TrailerCheck};
 
-/// The response for the client and whether it was made by the proxy because the upstream failed.
+/// The response for the client and whether it was made by the proxy because the upstream failed
+/// or because policy denied the request's trailers.
 pub struct Outcome {
     pub response: Response<RespBody>,
     pub proxy_error: bool,
+    /// The verdict that denied the request's trailers (see [`super::trailers`]).
+    pub refused: Option<Verdict>,
 }
 
 impl Outcome {
@@ -29,16 +35,28 @@ impl Outcome {
         Outcome {
             response: respond::failure(is_grpc, failure, ""),
             proxy_error: true,
+            refused: None,
+        }
+    }
+
+    fn refused(is_grpc: bool, verdict: &Verdict) -> Outcome {
+        Outcome {
+            response: respond::failure(is_grpc, Failure::Denied, verdict.rule.as_str()),
+            proxy_error: false,
+            refused: Some(verdict.clone()),
         }
     }
 }
 
+/// Forwards an allowed request; its trailers, if any, go through `trailers` (see
+/// [`super::trailers`]).
 pub async fn forward(
     ctx: &Arc<ConnCtx>,
     downstream: Protocol,
     is_grpc: bool,
     endpoint: SocketAddr,
     mut req: Request<Incoming>,
+    trailers: Option<(TrailerCheck, Refusal)>,
 ) -> Outcome {
     let limits = &ctx.shared.limits;
     if content_length(req.headers()).is_some_and(|len| len > limits.max_request_body_bytes) {
@@ -53,11 +71,12 @@ pub async fn forward(
     if let Err(failure) = rewrite_target(&mut req, version, endpoint) {
         return Outcome::failure(is_grpc, failure);
     }
+    let (check, refusal) = trailers.unzip();
     let (parts, body) = req.into_parts();
     let req = Request::from_parts(
         parts,
         Limited::new(
-            body,
+            Checked::new(body, check),
             usize::try_from(limits.max_request_body_bytes).unwrap_or(usize::MAX),
         ),
     );
@@ -69,6 +88,9 @@ pub async fn forward(
     let mut resp = match tokio::time::timeout(limits.request_timeout, send).await {
         Ok(Ok(resp)) => resp,
         Ok(Err(error)) => {
+            if let Some(verdict) = refusal.as_ref().and_then(Refusal::verdict) {
+                return Outcome::refused(is_grpc, verdict);
+            }
             tracing::warn!(%endpoint, %error, "upstream request failed");
             let failure = if error.is_connect() {
                 Failure::Unreachable
@@ -93,12 +115,14 @@ pub async fn forward(
         return Outcome {
             response: Response::from_parts(parts, Either::Right(Default::default())),
             proxy_error: false,
+            refused: None,
         };
     }
     strip_hop_by_hop(resp.headers_mut(), false);
     Outcome {
         response: resp.map(Either::Left),
         proxy_error: false,
+        refused: None,
     }
 }
 

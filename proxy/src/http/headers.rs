@@ -28,6 +28,25 @@ impl sockmesh_policy::Headers for HeaderView<'_> {
     }
 }
 
+/// Lets the policy engine read two header maps as one (a request's fields, then its trailer
+/// fields), in that order.
+pub struct HeaderViews<'a>(pub [&'a HeaderMap; 2]);
+
+impl sockmesh_policy::Headers for HeaderViews<'_> {
+    fn get(&self, lowercase_name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        let [first, second] = &self.0;
+        let values = first.get_all(lowercase_name).iter();
+        let values = values.chain(second.get_all(lowercase_name).iter());
+        sockmesh_policy::join_values(values.map(|v| v.to_str().ok()))
+    }
+
+    fn any_value(&self, lowercase_name: &str, f: &mut dyn FnMut(Option<&str>) -> bool) -> bool {
+        self.0
+            .iter()
+            .any(|m| m.get_all(lowercase_name).iter().any(|v| f(v.to_str().ok())))
+    }
+}
+
 /// The request's `Content-Length`, when it has one that is a number.
 pub fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers

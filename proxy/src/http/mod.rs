@@ -22,6 +22,7 @@ pub(crate) mod sanitize;
 mod service;
 #[cfg(test)]
 mod tests;
+mod trailers;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -16,7 +16,7 @@ use super::forward::{self, Outcome};
 use super::headers::{HeaderView, apply_actions};
 use super::respond::{self, RespBody};
 use super::sanitize::{Reading, sanitize};
-use super::{grpc, h2c};
+use super::{grpc, h2c, trailers};
 use crate::conn::ConnCtx;
 use crate::failure::Failure;
 use crate::metrics::{Protocol, VerdictLabel};
@@ -43,7 +43,7 @@ pub async fn handle(
     let Some(endpoint) = ctx.target.pick() else {
         return Ok(respond::failure(is_grpc, Failure::Unreachable, ""));
     };
-    let (seen, verdict, note) = match decide(&ctx, endpoint, &mut req, is_grpc) {
+    let (seen, mut verdict, mut note) = match decide(&ctx, endpoint, &mut req, is_grpc) {
         Ok(d) => d,
         Err(rejected) => {
             rejected.log(&ctx, protocol, start);
@@ -52,11 +52,21 @@ pub async fn handle(
     };
 
     let (resp, label, upstream) = if verdict.allowed {
+        let trailers = trailers::check(&ctx, endpoint, &req, is_grpc);
         let Outcome {
             response,
             proxy_error,
-        } = Box::pin(forward::forward(&ctx, downstream, is_grpc, endpoint, req)).await;
-        let label = if proxy_error {
+            refused,
+        } = Box::pin(forward::forward(
+            &ctx, downstream, is_grpc, endpoint, req, trailers,
+        ))
+        .await;
+        let label = if let Some(refused) = refused {
+            // The request's trailers were denied: logged under the rule that denied them.
+            verdict = refused;
+            note = join_note(note, "trailers denied");
+            VerdictLabel::Deny
+        } else if proxy_error {
             VerdictLabel::Error
         } else {
             VerdictLabel::Allow
@@ -86,6 +96,15 @@ pub async fn handle(
         start,
     );
     Ok(resp)
+}
+
+/// `note`, with `more` after a comma when it has something already.
+fn join_note(note: String, more: &str) -> String {
+    if note.is_empty() {
+        more.to_owned()
+    } else {
+        format!("{note},{more}")
+    }
 }
 
 /// Checks a request against policy, after making it what the upstream will receive
