@@ -29,10 +29,11 @@
 //!   ports, L4 only.
 //! * **HTTP (L7).** `method`, `path`, `host` are regular expressions matched against the *whole*
 //!   value (they are anchored as `^(?:…)$`, as Cilium/Envoy do): `path: /api` does **not** match
-//!   `/api/v1`; write `/api/.*`. `path` sees path *and query* as the proxy hands it over (the proxy normalises the path first, as Envoy's `normalize_path` and `merge_slashes` do). `host` sees the
+//!   `/api/v1`; write `/api/.*`. `path` sees path *and query* as the proxy hands it over; a `CONNECT` request has no path, so a rule with a `path` never matches one (the proxy normalises the path first, as Envoy's `normalize_path` and `merge_slashes` do). `host` sees the
 //!   whole `Host`/`:authority` value, port included (`web\.example(:80)?`). `headers` entries are
 //!   `"Name"` (must be present) or `"Name: value"` / `"Name value"` (exact value; split at the
-//!   first blank as Cilium does). A `toPorts` entry whose `rules` hold no rule (`rules: {}`) is
+//!   first blank as Cilium does; `"Name : value"`, which that split reads as the value
+//!   `": value"`, is an error, and so is a name that is no field name). A `toPorts` entry whose `rules` hold no rule (`rules: {}`) is
 //!   L4 only. `headerMatches` `{name, value, mismatch}`: without `mismatch` the header must equal
 //!   `value` (no `value`: must be present); with `mismatch: LOG|ADD|DELETE|REPLACE` a mismatch does
 //!   not stop the rule from matching but yields a [`HeaderAction`] for the proxy to apply. Header
@@ -42,7 +43,8 @@
 //!   ([`Headers::any_value`]).
 //! * **gRPC (our extension).** `rules.grpc: [{service, method, serviceRegex, methodRegex}]`:
 //!   `service`/`method` are exact, `*Regex` full-match; absent = any. They only match requests the
-//!   proxy identified as gRPC ([`HttpRequest::grpc`]). A port may carry `http` and `grpc` rules
+//!   proxy identified as gRPC ([`HttpRequest::grpc`]), whose `:path` is exactly
+//!   `/Service/Method` ([`GrpcCall::from_path`]; the proxy refuses other gRPC paths). A port may carry `http` and `grpc` rules
 //!   together: the request passes L7 if any `http` rule or (for gRPC calls) any `grpc` rule matches.
 //! * **Deny rules with L7 (our extension).** `ingressDeny`/`egressDeny` entries may carry `rules`;
 //!   such a deny rule only denies requests that match one of its L7 rules. Deny rules without L7

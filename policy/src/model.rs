@@ -301,20 +301,58 @@ pub enum LabelOperator {
 }
 
 /// Splits a `headers` entry the way Cilium does: `"Name"` → (`name`, None); `"Name: value"` or
-/// `"Name value"` (split at the first blank, a trailing `:` on the name dropped) → (`name`,
+/// `"Name value"` (split at the first blank, one trailing `:` on the name dropped) → (`name`,
 /// Some(`value`)); `"Name:value"` is accepted too. The name is lower-cased (header names are
-/// case-insensitive); `None` if the name is empty.
-pub fn parse_header_line(line: &str) -> Option<(String, Option<String>)> {
+/// case-insensitive).
+///
+/// `Err` for an entry that cannot mean what it seems to: an empty name, a name that is no field
+/// name (RFC 9110 token: `X-Odd:`, `a;b`), or a blank before the colon (`X-Evil : yes`, which
+/// Cilium's split reads as the name `X-Evil` with the value `": yes"`, so a deny rule written
+/// that way matched nothing).
+pub fn parse_header_line(line: &str) -> Result<(String, Option<String>), HeaderLineError> {
     let line = line.trim();
     let (name, value) = match line.split_once(char::is_whitespace) {
-        Some((n, v)) => (n.trim_end_matches(':'), Some(v.trim().to_owned())),
+        Some((n, v)) => {
+            let v = v.trim();
+            if !n.ends_with(':')
+                && let Some(after) = v.strip_prefix(':')
+            {
+                return Err(HeaderLineError {
+                    message: "a blank before the colon makes `:` part of the value".to_owned(),
+                    help: format!(
+                        "write `{n}: {}` (no blank before the colon), or `{n} {v}` if the value does start with `:`",
+                        after.trim()
+                    ),
+                });
+            }
+            (n.strip_suffix(':').unwrap_or(n), Some(v.to_owned()))
+        }
         None => match line.split_once(':') {
             Some((n, v)) => (n, Some(v.to_owned())),
             None => (line, None),
         },
     };
-    if name.is_empty() || name.contains(':') {
-        return None;
+    if name.is_empty() || !name.bytes().all(is_tchar) {
+        return Err(HeaderLineError {
+            message: if name.is_empty() {
+                "the header name is empty".to_owned()
+            } else {
+                format!("`{name}` is not a header name")
+            },
+            help: "write `Name` (header must be present) or `Name: value` (exact value); names are letters, digits and `-` (RFC 9110 tokens)".to_owned(),
+        });
     }
-    Some((name.to_ascii_lowercase(), value))
+    Ok((name.to_ascii_lowercase(), value))
+}
+
+/// Why a `headers` entry was refused, and what to write instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderLineError {
+    pub message: String,
+    pub help: String,
+}
+
+/// A character of an RFC 9110 token (section 5.6.2), what a field name is made of.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }

@@ -256,11 +256,19 @@ pub struct GrpcCall<'a> {
 }
 
 impl<'a> GrpcCall<'a> {
-    /// Splits a gRPC `:path` (`/pkg.Service/Method`) into service and method.
+    /// Splits a gRPC `:path` into service and method. Only `/Service/Method` as gRPC's wire
+    /// spec writes it (`"/" Service-Name "/" Method-Name`, protobuf names: a service is
+    /// dot-separated words of letters, digits and `_`, a method one such word) is a call;
+    /// anything else is `None`: a query (`?x=1`, a bare `?`), a `;` parameter, an escape, an
+    /// empty name or another `/`. No server dispatches such a path by the method its text
+    /// seems to name (grpcio dispatches on the whole path and finds nothing; a server on an
+    /// HTTP router drops the query and finds the method), so a proxy must not guess either.
     pub fn from_path(path: &'a str) -> Option<GrpcCall<'a>> {
         let rest = path.strip_prefix('/')?;
         let (service, method) = rest.split_once('/')?;
-        if service.is_empty() || method.is_empty() || method.contains('/') {
+        let word =
+            |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !word(method) || !service.split('.').all(word) {
             return None;
         }
         Some(GrpcCall { service, method })
@@ -271,7 +279,9 @@ impl<'a> GrpcCall<'a> {
 #[derive(Clone, Copy)]
 pub struct HttpRequest<'a> {
     pub method: &'a str,
-    /// Path and query, exactly as `:path` / the request target.
+    /// Path and query, exactly as `:path` / the request target. A `CONNECT` request has none
+    /// (its target is an authority, RFC 9110 section 9.3.6): whatever is given here, no rule
+    /// with a `path` matches it.
     pub path: &'a str,
     /// `Host` or `:authority`.
     pub host: Option<&'a str>,

@@ -109,7 +109,7 @@ fn http_rule() -> impl Strategy<Value = HttpRule> {
         ]),
     ];
     (
-        opt(&["GET", "GET|POST", "P.*", "PUT"]),
+        opt(&["GET", "GET|POST", "P.*", "PUT", "CONNECT|GET"]),
         opt(&[
             "/a",
             "/a/.*",
@@ -239,7 +239,7 @@ fn request() -> impl Strategy<Value = Req> {
             proptest::sample::select(&[80u16, 81, 84, 85, 443, 444, 9][..]),
             proptest::sample::select(&[L4Protocol::Tcp, L4Protocol::Udp, L4Protocol::Sctp][..]),
         ),
-        proptest::sample::select(&["GET", "POST", "PUT"][..]),
+        proptest::sample::select(&["GET", "POST", "PUT", "CONNECT"][..]),
         proptest::sample::select(
             &[
                 "/a", "/a/x", "/b", "/c", "/a/x?q=1", "/a/", "/a/x/", "/b/x", "/A/x",
@@ -307,6 +307,25 @@ proptest! {
             let c = compiled.check_connection(&req.conn);
             let (allowed, rule, l7) = reference_conn(&policies, &labels, req);
             prop_assert_eq!(c, ConnVerdict { allowed, rule: sockmesh_policy::RuleId::new(rule), l7 }, "connection {:?}", req.conn);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// A gRPC call is read from exactly `/Service/Method` (dot-separated words of letters,
+    /// digits and `_`, then one such word), and from nothing else: what the policy matches is
+    /// then the method a server dispatching on the whole path finds.
+    #[test]
+    fn grpc_calls_come_only_from_plain_paths(path in "[/a-zA-Z0-9_.?;%# -]{0,24}") {
+        let plain = regex::Regex::new(r"^/[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*/[A-Za-z0-9_]+$").expect("regex");
+        match GrpcCall::from_path(&path) {
+            Some(call) => {
+                prop_assert!(plain.is_match(&path), "{} read as {:?}", path, call);
+                prop_assert_eq!(format!("/{}/{}", call.service, call.method), path);
+            }
+            None => prop_assert!(!plain.is_match(&path), "{} is a call", path),
         }
     }
 }

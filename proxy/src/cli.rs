@@ -85,7 +85,7 @@ pub enum LogFormatArg {
 /// `sockmesh run`.
 ///
 /// With `--config FILE` everything comes from the file (flags given as well override the admin
-/// address, log settings and workers). Without it, `--listen` and `--upstream` are required:
+/// address, log settings, workers and the HTTP reading settings). Without it, `--listen` and `--upstream` are required:
 ///
 ///   sockmesh run --listen 127.0.0.1:15001 --upstream 127.0.0.1:8080 --policy policy.yaml
 ///
@@ -132,6 +132,12 @@ pub struct RunArgs {
     /// Worker threads (1 runs everything on one thread, the sidecar default).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// What becomes of `%2F` and `%5C` in a request path [default: reject].
+    #[arg(long, value_enum)]
+    pub escaped_slashes: Option<EscapedSlashesArg>,
+    /// What becomes of request fields whose name holds `_` [default: drop].
+    #[arg(long, value_enum)]
+    pub headers_with_underscores: Option<UnderscoresArg>,
     /// Take policies (and listeners and clusters, if it sends them) from this xDS control plane
     /// (`host:port`); `/ready` stays 503 until the first complete sync.
     #[arg(long, value_name = "ADDR", conflicts_with = "policies")]
@@ -144,6 +150,26 @@ pub struct RunArgs {
     pub node_id: Option<String>,
     #[command(flatten)]
     pub accel: crate::bpf::AccelArgs,
+}
+
+/// `--escaped-slashes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EscapedSlashesArg {
+    /// Answer 400.
+    Reject,
+    /// Decode them to `/`, normalise the path, and check and forward that.
+    Decode,
+}
+
+/// `--headers-with-underscores`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UnderscoresArg {
+    /// Forward them, and let policy see them, as they are.
+    Allow,
+    /// Remove them before policy sees the request.
+    Drop,
+    /// Answer 400.
+    Reject,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

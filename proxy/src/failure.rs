@@ -29,6 +29,9 @@ pub enum Failure {
     Overloaded,
     /// The request asks for something this path cannot do; the text says what.
     NotImplemented(&'static str),
+    /// A gRPC request whose `:path` is not `/package.Service/Method`: no server would dispatch
+    /// it to the method its text seems to name, so policy cannot know which it reaches.
+    BadGrpcPath,
 }
 
 /// gRPC status codes the proxy produces (grpc/doc/statuscodes.md).
@@ -37,6 +40,7 @@ pub enum GrpcCode {
     DeadlineExceeded = 4,
     PermissionDenied = 7,
     ResourceExhausted = 8,
+    Unimplemented = 12,
     Internal = 13,
     Unavailable = 14,
 }
@@ -49,7 +53,7 @@ impl Failure {
     pub fn http_status(self) -> StatusCode {
         match self {
             Failure::Denied => StatusCode::FORBIDDEN,
-            Failure::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Failure::BadRequest(_) | Failure::BadGrpcPath => StatusCode::BAD_REQUEST,
             Failure::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::Unreachable | Failure::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Failure::UpstreamFailed => StatusCode::BAD_GATEWAY,
@@ -68,6 +72,7 @@ impl Failure {
             Failure::UpstreamFailed => "upstream connect error or disconnect",
             Failure::UpstreamTimeout => "upstream request timeout",
             Failure::Overloaded => "overloaded",
+            Failure::BadGrpcPath => "malformed gRPC method path: expected /package.Service/Method",
         }
     }
 
@@ -80,6 +85,8 @@ impl Failure {
                 GrpcCode::Unavailable
             }
             Failure::UpstreamTimeout => GrpcCode::DeadlineExceeded,
+            // What a server answers for a method it does not have.
+            Failure::BadGrpcPath => GrpcCode::Unimplemented,
             Failure::BadRequest(_) | Failure::NotImplemented(_) => GrpcCode::Internal,
         }
     }
@@ -88,6 +95,7 @@ impl Failure {
     pub fn grpc_message(self, rule: &str) -> String {
         match self {
             Failure::Denied => format!("request denied by policy: {rule}"),
+            Failure::BadGrpcPath => self.text().to_owned(),
             other => other
                 .http_status()
                 .canonical_reason()
@@ -113,6 +121,7 @@ mod tests {
             (Failure::UpstreamTimeout, 504, GrpcCode::DeadlineExceeded),
             (Failure::NotImplemented("x"), 501, GrpcCode::Internal),
             (Failure::Overloaded, 503, GrpcCode::Unavailable),
+            (Failure::BadGrpcPath, 400, GrpcCode::Unimplemented),
         ];
         for (failure, status, code) in cases {
             assert_eq!(failure.http_status().as_u16(), status, "{failure:?}");

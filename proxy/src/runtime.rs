@@ -173,6 +173,7 @@ impl Sidecar {
             pool,
             metrics,
             limits: config.limits.clone(),
+            http: config.http,
             accel,
             tls,
         });

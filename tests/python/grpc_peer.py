@@ -3,8 +3,12 @@
 No generated code: the service `demo.Greeter` is registered with a generic handler and messages
 are raw protobuf bytes (HelloRequest/HelloReply: field 1, a string).
 
-    grpc_peer.py server PORT          serve SayHello and SayGoodbye on 127.0.0.1:PORT
+    grpc_peer.py server PORT [--log-calls]
+                                      serve SayHello and SayGoodbye on 127.0.0.1:PORT; with
+                                      --log-calls, print "call PATH" for every call that
+                                      reaches the server, whatever its path
     grpc_peer.py client TARGET METHOD call demo.Greeter/METHOD, print "CODE|details|reply"
+    grpc_peer.py path TARGET PATH     call PATH exactly as given (as :path), print as above
 """
 import sys
 from concurrent import futures
@@ -23,7 +27,18 @@ def decode(msg):
     return ""
 
 
-def serve(port):
+class Logged(grpc.GenericRpcHandler):
+    """Prints the path of every call the server is asked to dispatch, then dispatches it."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def service(self, handler_call_details):
+        print(f"call {handler_call_details.method}", flush=True)
+        return self.inner.service(handler_call_details)
+
+
+def serve(port, log_calls):
     def say(prefix):
         def handler(request, context):
             return encode(f"{prefix} {decode(request)}")
@@ -33,16 +48,16 @@ def serve(port):
         "demo.Greeter", {"SayHello": say("Hello"), "SayGoodbye": say("Goodbye")}
     )
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    server.add_generic_rpc_handlers((generic,))
+    server.add_generic_rpc_handlers((Logged(generic) if log_calls else generic,))
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     print("ready", flush=True)
     server.wait_for_termination()
 
 
-def call(target, method):
+def call(target, path):
     with grpc.insecure_channel(target) as channel:
-        stub = channel.unary_unary(f"/demo.Greeter/{method}")
+        stub = channel.unary_unary(path)
         try:
             reply = stub(encode("sockmesh"), timeout=10)
             print(f"OK||{decode(reply)}")
@@ -52,6 +67,8 @@ def call(target, method):
 
 if __name__ == "__main__":
     if sys.argv[1] == "server":
-        serve(int(sys.argv[2]))
-    else:
+        serve(int(sys.argv[2]), "--log-calls" in sys.argv[3:])
+    elif sys.argv[1] == "path":
         call(sys.argv[2], sys.argv[3])
+    else:
+        call(sys.argv[2], f"/demo.Greeter/{sys.argv[3]}")

@@ -17,6 +17,14 @@ in a chosen way.
     h2_client.py PORT staggered PATH N MS   on one connection: N GETs of PATH, MS ms apart;
                                             prints, for each as it ends, "stream K: STATUS
                                             after T ms" (T from its own start)
+    h2_client.py PORT get PATH AUTHORITY [NAME=VALUE...]
+                                            GET PATH with exactly this :authority and these
+                                            fields; prints the status and the body, or
+                                            "reset CODE" when the stream is reset
+    h2_client.py PORT trailers PATH NAME=VALUE...
+                                            POST PATH with a body ("hello") and then a
+                                            trailers block of these fields; prints the status
+                                            and the body, or "reset CODE"
 """
 import socket
 import sys
@@ -186,6 +194,38 @@ def staggered(port, path, n, ms):
                     print(f"stream {(s + 1) // 2}: {status} after {took} ms", flush=True)
 
 
+def fields(pairs):
+    return [tuple(p.split("=", 1)) for p in pairs]
+
+
+def answer(sock, conn, stream):
+    """Prints the response on `stream`: status and body, or how the stream was reset."""
+    try:
+        status, body = response(sock, conn, stream)
+    except SystemExit as e:
+        print(str(e).replace("stream reset:", "reset"))
+        return
+    print(status)
+    sys.stdout.write(body.decode())
+
+
+def get(port, path, authority, extra):
+    sock, conn = connect(port)
+    head = [(":method", "GET"), (":path", path), (":scheme", "http"), (":authority", authority)]
+    conn.send_headers(1, head + fields(extra), end_stream=True)
+    sock.sendall(conn.data_to_send())
+    answer(sock, conn, 1)
+
+
+def trailers(port, path, extra):
+    sock, conn = connect(port)
+    conn.send_headers(1, headers("POST", path), end_stream=False)
+    conn.send_data(1, b"hello", end_stream=False)
+    conn.send_headers(1, fields(extra), end_stream=True)
+    sock.sendall(conn.data_to_send())
+    answer(sock, conn, 1)
+
+
 if __name__ == "__main__":
     port, mode = int(sys.argv[1]), sys.argv[2]
     path = sys.argv[3] if len(sys.argv) > 3 else None
@@ -197,6 +237,10 @@ if __name__ == "__main__":
         connect_tunnel(port, path)
     elif mode == "post":
         post(port, path, sys.argv[4:])
+    elif mode == "get":
+        get(port, path, sys.argv[4], sys.argv[5:])
+    elif mode == "trailers":
+        trailers(port, path, sys.argv[4:])
     elif mode == "staggered":
         staggered(port, path, int(sys.argv[4]), int(sys.argv[5]))
     else:

@@ -3,8 +3,9 @@
     python3 probe_origin.py PORT     # prints "ready" once listening, then one line per event
 
 Paths:
-  /echo   answers 200 with the request head it received (lower-cased names), then the body
-          length it read, as "body=N"
+  /echo   answers 200 with the request head it received (lower-cased names), then each
+          trailer field of a chunked body as "trailer: name: value", then the body length it
+          read, as "body=N"
   /stall  never answers; prints "stalled" when the request came and "closed" when the proxy
           closes the connection
   /early  answers 403 "early" at once, without reading the request body, and never reads it
@@ -23,24 +24,30 @@ def say(line):
 
 
 def read_body(rfile, head):
+    """The body's length and its trailer section's lines (lower-cased)."""
     fields = {}
     for line in head.split(b"\r\n")[1:]:
         if b":" in line:
             name, value = line.split(b":", 1)
             fields[name.strip().lower()] = value.strip()
     if b"content-length" in fields:
-        return len(rfile.read(int(fields[b"content-length"])))
+        return len(rfile.read(int(fields[b"content-length"]))), []
     if fields.get(b"transfer-encoding", b"").lower() == b"chunked":
         total = 0
         while True:
             size = int(rfile.readline().split(b";")[0], 16)
             if size == 0:
-                while rfile.readline() not in (b"\r\n", b""):
-                    pass
-                return total
+                trailers = []
+                while True:
+                    line = rfile.readline()
+                    if line == b"":
+                        raise ValueError("no end of the trailer section")
+                    if line == b"\r\n":
+                        return total, trailers
+                    trailers.append(line.strip().lower())
             total += len(rfile.read(size))
             rfile.readline()
-    return 0
+    return 0, []
 
 
 class Handler(socketserver.StreamRequestHandler):
@@ -94,12 +101,14 @@ class Handler(socketserver.StreamRequestHandler):
                 self.wfile.flush()
                 continue
             try:
-                n = read_body(self.rfile, head)
+                n, trailers = read_body(self.rfile, head)
             except ValueError:
                 # The proxy gave up on the request mid-body (over its limit, say).
                 say("request cut off")
                 return
-            body = head.lower() + b"body=%d\n" % n
+            body = head.lower()
+            body += b"".join(b"trailer: %s\n" % t for t in trailers)
+            body += b"body=%d\n" % n
             self.wfile.write(
                 b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
             )

@@ -153,6 +153,30 @@ pub fn http_request(addr: SocketAddr, method: &str, path: &str) -> std::io::Resu
     Ok((status, body))
 }
 
+/// Sends `request` (raw HTTP/1.1 bytes, which should say `Connection: close`) to the local
+/// `port` and reads until the server closes; returns the status and the body (empty status 0
+/// when the connection closed without an answer).
+pub fn raw_http(port: u16, request: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(local(port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(request.as_bytes()).expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
 /// Runs curl with `args`; returns (HTTP status, body). `-s -o - -w` adds the status at the end.
 pub fn curl(args: &[&str]) -> (u16, String) {
     require("curl", "apt-get install -y curl");
@@ -219,6 +243,29 @@ pub fn http_policy(port: u16, http_rules: &str) -> String {
     format!(
         "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: test\nspec:\n  endpointSelector:\n    matchLabels:\n      app: test\n  ingress:\n  - toPorts:\n    - ports:\n      - port: \"{port}\"\n        protocol: TCP\n      rules:\n        http:\n{http_rules}"
     )
+}
+
+/// A policy for app=test on each of `ports`: ingress allowed by the HTTP rules `allow` (YAML
+/// list items at the indentation of [`http_policy`]'s), and denied by the HTTP rules `deny`
+/// when there are any (an `ingressDeny` section with L7 rules).
+pub fn http_policy_with_deny(ports: &[u16], allow: &str, deny: &str) -> String {
+    let ports: String = ports
+        .iter()
+        .map(|p| format!("      - port: \"{p}\"\n        protocol: TCP\n"))
+        .collect();
+    let section = |name: &str, rules: &str| {
+        format!(
+            "  {name}:\n  - toPorts:\n    - ports:\n{ports}      rules:\n        http:\n{rules}"
+        )
+    };
+    let mut policy = format!(
+        "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: test\nspec:\n  endpointSelector:\n    matchLabels:\n      app: test\n{}",
+        section("ingress", allow)
+    );
+    if !deny.is_empty() {
+        policy.push_str(&section("ingressDeny", deny));
+    }
+    policy
 }
 
 /// Whether the frames a server sent (`out`, read from the start) include a GOAWAY.

@@ -1,6 +1,7 @@
-//! Small HTTP/1.1 origins written in Python (`tests/python/*_origin.py`) for what nginx will not
-//! do on request: trailers, stalls, answers before the request body. Each prints `ready` once
-//! listening and then one line per event, which a test waits for.
+//! Small origins written in Python (`tests/python/*_origin.py`) for what nginx will not do on
+//! request: trailers, stalls, answers before the request body, a WSGI application, an HTTP/2
+//! server that shows request trailers. Each prints `ready` once listening and then one line per
+//! event, which a test waits for.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -16,11 +17,21 @@ pub struct Origin {
 }
 
 impl Origin {
-    /// Starts `tests/python/<script>` on a free port and waits for its `ready`.
+    /// Starts `tests/python/<script>` (standard library only) on a free port and waits for its
+    /// `ready`.
     pub fn start(script: &str) -> Origin {
+        Origin::start_with(std::path::Path::new("python3"), script)
+    }
+
+    /// As [`Origin::start`], for a script that needs the venv's packages (`h2`).
+    pub fn start_venv(script: &str) -> Origin {
+        Origin::start_with(&crate::python(), script)
+    }
+
+    fn start_with(python: &std::path::Path, script: &str) -> Origin {
         let port = free_port();
         let mut child = Child::spawn(
-            Command::new("python3")
+            Command::new(python)
                 .arg(root().join("tests/python").join(script))
                 .arg(port.to_string())
                 .stdout(Stdio::piped()),
@@ -42,6 +53,11 @@ impl Origin {
         };
         origin.expect("ready", Duration::from_secs(10));
         origin
+    }
+
+    /// The lines the origin printed so far (and not yet taken by [`Origin::expect`]).
+    pub fn printed(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
     }
 
     /// Waits up to `within` for the origin to print `line`; lines before it are passed over.

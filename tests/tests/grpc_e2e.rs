@@ -1,8 +1,10 @@
 //! gRPC through the binary with real grpcio peers: an allowed method returns OK with the server's
-//! reply, a denied method raises PERMISSION_DENIED in the client with a message naming the rule.
+//! reply, a denied method raises PERMISSION_DENIED in the client with a message naming the rule,
+//! and no other spelling of a denied method's path reaches the server.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
 
 use sockmesh_tests::{Child, Sidecar, free_port, metric, python, root};
 
@@ -43,9 +45,14 @@ fn start_server(port: u16) -> Child {
 }
 
 fn call(target: &str, method: &str) -> (String, String, String) {
+    call_path(target, &format!("/demo.Greeter/{method}"))
+}
+
+/// Calls `path` (the gRPC `:path`, exactly as given): code, details and reply.
+fn call_path(target: &str, path: &str) -> (String, String, String) {
     let out = Command::new(python())
         .arg(root().join("tests/python/grpc_peer.py"))
-        .args(["client", target, method])
+        .args(["path", target, path])
         .output()
         .expect("run grpc client");
     let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
@@ -112,6 +119,113 @@ fn grpc_denial_on_the_path_to_an_http1_upstream() {
     );
     let m = sidecar.metrics();
     assert_eq!(grpc_requests(&m, "deny"), 1.0, "{m}");
+}
+
+/// A server that prints the path of every call it is asked to dispatch; those lines come on the
+/// receiver.
+fn start_logging_server(port: u16) -> (Child, Receiver<String>) {
+    let mut child = Child::spawn(
+        Command::new(python())
+            .arg(root().join("tests/python/grpc_peer.py"))
+            .args(["server", &port.to_string(), "--log-calls"])
+            .stdout(Stdio::piped()),
+    );
+    let mut stdout = BufReader::new(child.0.stdout.take().expect("piped stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("server output");
+    assert_eq!(line.trim(), "ready", "grpc server did not start");
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (child, rx)
+}
+
+const DENY_GOODBYE: &str = r#"apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: greeter
+  namespace: shop
+spec:
+  endpointSelector:
+    matchLabels:
+      app: greeter
+  ingress:
+  - toPorts:
+    - ports:
+      - port: "PORT"
+      rules:
+        grpc:
+        - service: demo.Greeter
+  ingressDeny:
+  - toPorts:
+    - ports:
+      - port: "PORT"
+      rules:
+        grpc:
+        - service: demo.Greeter
+          method: SayGoodbye
+"#;
+
+/// Issue 14, item 6: a query, a `;` parameter or a bare `?` after a denied method made the
+/// proxy read another method than the one denied. grpcio dispatches on the whole `:path`, so
+/// each spelling must either be read as the method it names (and stay denied) or be refused
+/// by the proxy: none may reach the server.
+#[test]
+fn no_spelling_of_a_denied_method_reaches_the_server() {
+    let server_port = free_port();
+    let (_server, calls) = start_logging_server(server_port);
+    let (_sidecar, port, _dir) = Sidecar::in_front_of(
+        server_port,
+        &DENY_GOODBYE.replace("PORT", &server_port.to_string()),
+        &["--protocol", "grpc", "--label", "app=greeter"],
+    );
+    let target = format!("127.0.0.1:{port}");
+    let (code, _, reply) = call(&target, "SayHello");
+    assert_eq!((code.as_str(), reply.as_str()), ("OK", "Hello sockmesh"));
+    assert_eq!(
+        calls.recv().ok().as_deref(),
+        Some("call /demo.Greeter/SayHello")
+    );
+    for path in [
+        "/demo.Greeter/SayGoodbye",
+        "/demo.Greeter/SayGoodbye?x=1",
+        "/demo.Greeter/SayGoodbye;x",
+        "/demo.Greeter/SayGoodbye?",
+        "/demo.Greeter/SayGoodbye/",
+        "/demo.Greeter/SayGoodbye#x",
+        "/demo.Greeter/Say%47oodbye",
+        "/demo.Greeter/SayGoodbye%3Fx",
+        "/demo.Greeter/./SayGoodbye",
+        "//demo.Greeter/SayGoodbye",
+    ] {
+        let (code, details, _) = call_path(&target, path);
+        assert_ne!(code, "OK", "{path}: {details}");
+    }
+    // The server prints each call as it dispatches it, in order: everything that reached it
+    // comes before this last allowed call.
+    assert_eq!(call(&target, "SayHello").0, "OK");
+    let mut reached = Vec::new();
+    loop {
+        match calls.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok(line) if line == "call /demo.Greeter/SayHello" => break,
+            Ok(line) => reached.push(line),
+            Err(_) => panic!("the server never logged the last call; before it: {reached:?}"),
+        }
+    }
+    assert!(reached.is_empty(), "reached the server: {reached:?}");
+    // The exact path is denied by the rule; a path that names no method the server could
+    // dispatch to is refused as such.
+    let (code, details, _) = call_path(&target, "/demo.Greeter/SayGoodbye?x=1");
+    assert_eq!(code, "UNIMPLEMENTED", "{details}");
+    assert!(details.contains("gRPC method path"), "{details}");
+    let (code, details, _) = call_path(&target, "/demo.Greeter/Say%47oodbye");
+    assert_eq!(code, "PERMISSION_DENIED", "{details}");
 }
 
 /// gRPC requests counted with `verdict` in the metrics text `m`.

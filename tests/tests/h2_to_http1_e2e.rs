@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use sockmesh_tests::{Origin, Sidecar, TempDir, h2_client, has_goaway, http_policy, nghttp};
 
 fn start(origin: &Origin) -> (Sidecar, u16, TempDir) {
-    let rules = "        - path: \"/.*\"\n";
+    // A CONNECT has no path: a rule of its own allows it.
+    let rules = "        - path: \"/.*\"\n        - method: CONNECT\n";
     Sidecar::in_front_of(
         origin.port,
         &http_policy(origin.port, rules),

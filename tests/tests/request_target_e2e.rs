@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use sockmesh_tests::{Nginx, Sidecar, TempDir, curl, http_policy, metric};
+use sockmesh_tests::{Nginx, Sidecar, TempDir, curl, http_policy, metric, raw_http};
 
 const RULES: &str = "        - path: \"/public/.*\"\n        - path: /whoami\n          host: good\\.example\n          headers: [\"X-Team: checkout\"]\n";
 
@@ -22,30 +22,8 @@ fn start() -> (Nginx, Sidecar, u16, TempDir) {
     (nginx, sidecar, port, dir)
 }
 
-/// Sends one raw HTTP/1.1 request (which should say `Connection: close`) and returns status and
-/// body.
-fn raw(port: u16, request: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    s.write_all(request.as_bytes()).expect("write");
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    (status, body)
-}
-
 fn get(port: u16, target: &str, fields: &str) -> (u16, String) {
-    raw(
+    raw_http(
         port,
         &format!("GET {target} HTTP/1.1\r\n{fields}Connection: close\r\n\r\n"),
     )

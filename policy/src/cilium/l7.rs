@@ -220,14 +220,13 @@ fn parse_http(ctx: &mut Ctx<'_>, node: &Node) -> Option<HttpRule> {
             let Some(line) = ctx.string(item, "headers") else {
                 continue;
             };
-            if parse_header_line(&line).is_some() {
-                r.headers.push(line);
-            } else {
-                ctx.error(
+            match parse_header_line(&line) {
+                Ok(_) => r.headers.push(line),
+                Err(e) => ctx.error(
                     item.pos,
-                    format!("invalid `headers` entry `{line}`"),
-                    "write `Name` (header must be present) or `Name: value` (exact value)",
-                );
+                    format!("invalid `headers` entry `{line}`: {}", e.message),
+                    e.help,
+                ),
             }
         }
     }

@@ -331,7 +331,24 @@ fn http_and_grpc_field_errors() {
     let (_, _, m, _) = one_error(&spec(
         "  ingress:\n  - toPorts:\n    - rules:\n        http: [{headers: [\": x\"]}]\n",
     ));
-    assert_eq!(m, "invalid `headers` entry `: x`");
+    assert_eq!(m, "invalid `headers` entry `: x`: the header name is empty");
+    // Cilium's split reads `X-Evil : yes` as the value `": yes"`: flagged, with the fix.
+    let (l, c, m, help) = one_error(&spec(
+        "  ingress:\n  - toPorts:\n    - rules:\n        http: [{headers: [\"X-Evil : yes\"]}]\n",
+    ));
+    assert_eq!((l, c), (10, 27));
+    assert!(
+        m.starts_with("invalid `headers` entry `X-Evil : yes`: a blank before the colon"),
+        "{m}"
+    );
+    assert!(help.starts_with("write `X-Evil: yes`"), "{help}");
+    for bad in ["X-Odd:: 2", "a;b: 1", "X(Y): 1"] {
+        let text = format!(
+            "  ingress:\n  - toPorts:\n    - rules:\n        http: [{{headers: [\"{bad}\"]}}]\n"
+        );
+        let (_, _, m, _) = one_error(&spec(&text));
+        assert!(m.contains("is not a header name"), "{bad}: {m}");
+    }
     let (_, _, m, _) = one_error(&spec(
         "  ingress:\n  - toPorts:\n    - rules:\n        http: [{headerMatches: [{name: a, mismatch: DROP}]}]\n",
     ));

@@ -207,12 +207,12 @@ fn compile_l7(policy: &str, id: &str, r: Arc<L7Rules>) -> Result<EntryL7, Compil
         check(&rid, "path", &h.path)?;
         check(&rid, "host", &h.host)?;
         for line in &h.headers {
-            if crate::model::parse_header_line(line).is_none() {
+            if let Err(e) = crate::model::parse_header_line(line) {
                 return Err(CompileError::Invalid {
                     policy: policy.to_owned(),
                     rule: rid,
                     field: "headers",
-                    message: format!("`{line}` is not `Name` or `Name: value`"),
+                    message: format!("`{line}`: {}; {}", e.message, e.help),
                 });
             }
         }

@@ -85,7 +85,7 @@ impl L7Index {
                     path.push((i, Pattern::regex(&r.path)));
                     host.push((i, Pattern::regex(&r.host)));
                     for line in &r.headers {
-                        if let Some(h) = crate::model::parse_header_line(line) {
+                        if let Ok(h) = crate::model::parse_header_line(line) {
                             required.push(h);
                         }
                     }
@@ -149,9 +149,11 @@ impl L7Index {
         headers: HeaderMatching,
     ) -> Option<&L7Rule> {
         // Path first: it is the most selective field, and an empty candidate set stops early.
+        // A CONNECT has no path: only rules without one can match it.
         let mut cand = self.http.clone();
         cand.and_assign(peer_rules);
-        self.path.and_into(Some(req.path), &mut cand);
+        let path = (req.method != "CONNECT").then_some(req.path);
+        self.path.and_into(path, &mut cand);
         if !cand.is_empty() {
             self.method.and_into(Some(req.method), &mut cand);
             self.host.and_into(req.host, &mut cand);

@@ -82,8 +82,10 @@ fn header_ok(req: &Req, name: &str, want: Option<&str>, deny: bool) -> bool {
 }
 
 fn http_matches(r: &HttpRule, req: &Req, deny: bool) -> bool {
+    // A CONNECT has no path (RFC 9110 section 9.3.6).
+    let path = (req.method != "CONNECT").then_some(req.path);
     full(&r.method, Some(req.method))
-        && full(&r.path, Some(req.path))
+        && full(&r.path, path)
         && full(&r.host, req.host)
         && r.headers.iter().all(|line| match line.split_once(' ') {
             // Cilium: split at the first space, drop a trailing ':' from the name.

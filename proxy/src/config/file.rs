@@ -31,6 +31,9 @@ pub struct FileConfig {
     pub clusters: Vec<ClusterFile>,
     #[serde(default)]
     pub limits: LimitsFile,
+    /// How requests are read before policy sees them; every field has a default.
+    #[serde(default)]
+    pub http: super::HttpSettings,
     pub acceleration: Option<crate::bpf::AccelConfig>,
     /// Configuration from a control plane instead of (or on top of) local files.
     pub xds: Option<sockmesh_xds::client::ClientConfig>,

@@ -6,6 +6,7 @@
 
 mod duration;
 mod file;
+mod http;
 #[cfg(test)]
 mod tests;
 
@@ -18,10 +19,12 @@ use sockmesh_policy::Labels;
 use sockmesh_xds::domain::{Cluster, Direction, Listener, ListenerProtocol, UpstreamProtocol};
 
 use crate::cli::{
-    DirectionArg, LogFormatArg, ProtocolArg, RunArgs, UpstreamProtocolArg, XdsModeArg,
+    DirectionArg, EscapedSlashesArg, LogFormatArg, ProtocolArg, RunArgs, UnderscoresArg,
+    UpstreamProtocolArg, XdsModeArg,
 };
 use file::FileConfig;
 pub use file::LogFormat;
+pub use http::{EscapedSlashes, HeadersWithUnderscores, HttpSettings};
 
 /// Default admin address: loopback only, like Envoy's and linkerd's admin ports.
 pub const DEFAULT_ADMIN: SocketAddr =
@@ -123,6 +126,8 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     pub clusters: Vec<Cluster>,
     pub limits: Limits,
+    /// How requests are read before policy sees them (see [`HttpSettings`]).
+    pub http: HttpSettings,
     pub acceleration: Option<crate::bpf::AccelConfig>,
     /// When set, policies (and any listeners and clusters it sends) come from this control plane.
     pub xds: Option<sockmesh_xds::client::ClientConfig>,
@@ -149,6 +154,19 @@ impl Config {
         }
         if let Some(workers) = args.workers {
             config.workers = workers;
+        }
+        if let Some(slashes) = args.escaped_slashes {
+            config.http.escaped_slashes = match slashes {
+                EscapedSlashesArg::Reject => EscapedSlashes::Reject,
+                EscapedSlashesArg::Decode => EscapedSlashes::Decode,
+            };
+        }
+        if let Some(underscores) = args.headers_with_underscores {
+            config.http.headers_with_underscores = match underscores {
+                UnderscoresArg::Allow => HeadersWithUnderscores::Allow,
+                UnderscoresArg::Drop => HeadersWithUnderscores::Drop,
+                UnderscoresArg::Reject => HeadersWithUnderscores::Reject,
+            };
         }
         if let Some(address) = &args.xds {
             let node_id = args
@@ -241,6 +259,7 @@ impl Config {
             listeners,
             clusters,
             limits,
+            http: file.http,
             acceleration: file.acceleration,
             xds: file.xds,
         })
@@ -263,6 +282,7 @@ impl Config {
             listeners: Vec::new(),
             clusters: Vec::new(),
             limits: Limits::default(),
+            http: HttpSettings::default(),
             acceleration: None,
             xds: None,
         };

@@ -24,6 +24,7 @@ listeners:
 clusters:
   - { name: app, endpoints: [127.0.0.1:8080], connectTimeout: 250ms, protocol: http2 }
 limits: { maxHeaderBytes: 16384, idleTimeout: 2m }
+http: { escapedSlashes: decode, headersWithUnderscores: reject }
 "#;
 
 #[test]
@@ -45,6 +46,25 @@ fn full_file_is_understood() {
     assert_eq!(c.limits.max_header_bytes, 16384);
     assert_eq!(c.limits.idle_timeout, Duration::from_secs(120));
     assert_eq!(c.limits.drain_timeout, Limits::default().drain_timeout);
+    assert_eq!(c.http.escaped_slashes, EscapedSlashes::Decode);
+    assert_eq!(
+        c.http.headers_with_underscores,
+        HeadersWithUnderscores::Reject
+    );
+}
+
+#[test]
+fn http_settings_default_to_the_secure_reading() {
+    let c = load("listeners: [{ address: 127.0.0.1:1, direction: outbound }]\n").unwrap();
+    assert_eq!(c.http.escaped_slashes, EscapedSlashes::Reject);
+    assert_eq!(
+        c.http.headers_with_underscores,
+        HeadersWithUnderscores::Drop
+    );
+    let err = load("listeners: []\nhttp: { escapedSlashes: keep }\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("keep") && err.contains("reject"), "{err}");
 }
 
 #[test]
@@ -127,4 +147,17 @@ fn label_source_prefixes_select_like_plain_keys() {
     assert_eq!(flags("any:app=web").unwrap().labels.get("app"), Some("web"));
     let err = flags("=web").unwrap_err().to_string();
     assert!(err.contains("`=web`") && err.contains("key=value"), "{err}");
+}
+
+/// The example shows every setting with its default: it must load, and say the defaults.
+#[test]
+fn the_example_config_loads_with_the_defaults_it_shows() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sidecar.yaml");
+    let c = Config::load(&path).unwrap();
+    c.validate().unwrap();
+    assert_eq!(c.http, HttpSettings::default());
+    assert_eq!(
+        c.limits.max_header_bytes,
+        Limits::default().max_header_bytes
+    );
 }

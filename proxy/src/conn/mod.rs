@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::bpf::Acceleration;
-use crate::config::Limits;
+use crate::config::{HttpSettings, Limits};
 use crate::metrics::Metrics;
 use crate::policy_store::PolicyStore;
 use crate::transport::{Peer, TlsSettings};
@@ -40,6 +40,8 @@ pub struct Shared {
     pub pool: Arc<Pool>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
+    /// How requests are read before policy sees them.
+    pub http: HttpSettings,
     pub accel: Acceleration,
     /// TLS the listeners terminate and the upstream connections originate, when set.
     pub tls: TlsSettings,

@@ -11,18 +11,24 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use sockmesh_xds::domain::UpstreamProtocol;
 
+use sockmesh_policy::Verdict;
+
 use super::headers::{content_length, strip_hop_by_hop, wants_upgrade};
 use super::respond::{self, RespBody};
+use super::trailers::Refusal;
 use crate::conn::ConnCtx;
 use crate::failure::Failure;
 use crate::metrics::Protocol;
 use crate::telemetry::ratelimit::warn_limited;
-use crate::upstream::HttpVersion;
+use crate::upstream::{Checked, HttpVersion, TrailerCheck};
 
-/// The response for the client and whether it was made by the proxy because the upstream failed.
+/// The response for the client and whether it was made by the proxy because the upstream failed
+/// or because policy denied the request's trailers.
 pub struct Outcome {
     pub response: Response<RespBody>,
     pub proxy_error: bool,
+    /// The verdict that denied the request's trailers (see [`super::trailers`]).
+    pub refused: Option<Verdict>,
 }
 
 impl Outcome {
@@ -30,16 +36,28 @@ impl Outcome {
         Outcome {
             response: respond::failure(is_grpc, failure, ""),
             proxy_error: true,
+            refused: None,
+        }
+    }
+
+    fn refused(is_grpc: bool, verdict: &Verdict) -> Outcome {
+        Outcome {
+            response: respond::failure(is_grpc, Failure::Denied, verdict.rule.as_str()),
+            proxy_error: false,
+            refused: Some(verdict.clone()),
         }
     }
 }
 
+/// Forwards an allowed request; its trailers, if any, go through `trailers` (see
+/// [`super::trailers`]).
 pub async fn forward(
     ctx: &Arc<ConnCtx>,
     downstream: Protocol,
     is_grpc: bool,
     endpoint: SocketAddr,
     mut req: Request<Incoming>,
+    trailers: Option<(TrailerCheck, Refusal)>,
 ) -> Outcome {
     let limits = &ctx.shared.limits;
     if content_length(req.headers()).is_some_and(|len| len > limits.max_request_body_bytes) {
@@ -54,11 +72,12 @@ pub async fn forward(
     if let Err(failure) = rewrite_target(&mut req, version, endpoint) {
         return Outcome::failure(is_grpc, failure);
     }
+    let (check, refusal) = trailers.unzip();
     let (parts, body) = req.into_parts();
     let req = Request::from_parts(
         parts,
         Limited::new(
-            body,
+            Checked::new(body, check),
             usize::try_from(limits.max_request_body_bytes).unwrap_or(usize::MAX),
         ),
     );
@@ -70,6 +89,9 @@ pub async fn forward(
     let mut resp = match tokio::time::timeout(limits.request_timeout, send).await {
         Ok(Ok(resp)) => resp,
         Ok(Err(error)) => {
+            if let Some(verdict) = refusal.as_ref().and_then(Refusal::verdict) {
+                return Outcome::refused(is_grpc, verdict);
+            }
             warn_limited!((endpoint, error.cause()), %endpoint, %error, "upstream request failed");
             let failure = if error.is_connect() {
                 Failure::Unreachable
@@ -94,12 +116,14 @@ pub async fn forward(
         return Outcome {
             response: Response::from_parts(parts, Either::Right(Default::default())),
             proxy_error: false,
+            refused: None,
         };
     }
     strip_hop_by_hop(resp.headers_mut(), false);
     Outcome {
         response: resp.map(Either::Left),
         proxy_error: false,
+        refused: None,
     }
 }
 

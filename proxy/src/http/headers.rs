@@ -5,6 +5,8 @@ use http::HeaderMap;
 use http::header::{self, HeaderName, HeaderValue};
 use sockmesh_policy::HeaderAction;
 
+use crate::config::HeadersWithUnderscores;
+
 /// Lets the policy engine read request headers without copying them.
 pub struct HeaderView<'a>(pub &'a HeaderMap);
 
@@ -23,6 +25,25 @@ impl sockmesh_policy::Headers for HeaderView<'_> {
             .get_all(lowercase_name)
             .iter()
             .any(|v| f(v.to_str().ok()))
+    }
+}
+
+/// Lets the policy engine read two header maps as one (a request's fields, then its trailer
+/// fields), in that order.
+pub struct HeaderViews<'a>(pub [&'a HeaderMap; 2]);
+
+impl sockmesh_policy::Headers for HeaderViews<'_> {
+    fn get(&self, lowercase_name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        let [first, second] = &self.0;
+        let values = first.get_all(lowercase_name).iter();
+        let values = values.chain(second.get_all(lowercase_name).iter());
+        sockmesh_policy::join_values(values.map(|v| v.to_str().ok()))
+    }
+
+    fn any_value(&self, lowercase_name: &str, f: &mut dyn FnMut(Option<&str>) -> bool) -> bool {
+        self.0
+            .iter()
+            .any(|m| m.get_all(lowercase_name).iter().any(|v| f(v.to_str().ok())))
     }
 }
 
@@ -179,6 +200,78 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     {
         headers.remove(header::TE);
     }
+}
+
+/// Fields a `Connection` header may not name: the proxy forwards them itself. Dropping `Host`
+/// would forward another host than the one policy checked (the upstream then got the
+/// endpoint's address and served its default site); dropping a framing field, a body without
+/// the framing it came in.
+const NEVER_NAMED: [&str; 3] = ["host", "content-length", "transfer-encoding"];
+
+/// Removes the fields a request's `Connection` header names (RFC 9110 section 7.6.1), and the
+/// names themselves from `Connection`, which keeps only its own tokens (`close`, `keep-alive`,
+/// `upgrade`) and hop-by-hop names. Runs before policy sees the request: no rule then decides
+/// on a field the upstream will not get, and a field a rule's header action sets later is not
+/// removed on the way out by [`strip_hop_by_hop`]. `Err` (a 400) when it names `Host` or a
+/// framing field, or is not text.
+pub fn take_connection_named(headers: &mut HeaderMap) -> Result<(), &'static str> {
+    if !headers.contains_key(header::CONNECTION) {
+        return Ok(());
+    }
+    let mut kept: Vec<&str> = Vec::new();
+    let mut named: Vec<HeaderName> = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        let value = value
+            .to_str()
+            .map_err(|_| "Connection header is not text")?;
+        for token in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            if NEVER_NAMED.iter().any(|n| token.eq_ignore_ascii_case(n)) {
+                return Err("Connection header names a field the proxy forwards");
+            }
+            if token.eq_ignore_ascii_case("close") || is_hop_by_hop(token) {
+                kept.push(token);
+            } else if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                named.push(name);
+            }
+            // Anything else is no field name: nothing to remove.
+        }
+    }
+    if named.is_empty() {
+        return Ok(());
+    }
+    let kept = HeaderValue::from_str(&kept.join(", ")).ok();
+    for name in named {
+        headers.remove(name);
+    }
+    match kept.filter(|k| !k.is_empty()) {
+        Some(kept) => headers.insert(header::CONNECTION, kept),
+        None => headers.remove(header::CONNECTION),
+    };
+    Ok(())
+}
+
+/// Applies `headersWithUnderscores` to request fields (or trailer fields): `Allow` leaves
+/// them, `Drop` removes every field whose name holds `_`, `Reject` refuses the request (400).
+pub fn remove_underscored(
+    headers: &mut HeaderMap,
+    action: HeadersWithUnderscores,
+) -> Result<(), &'static str> {
+    if action == HeadersWithUnderscores::Allow || !headers.keys().any(|n| n.as_str().contains('_'))
+    {
+        return Ok(());
+    }
+    if action == HeadersWithUnderscores::Reject {
+        return Err("header name with an underscore");
+    }
+    let names: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| n.as_str().contains('_'))
+        .cloned()
+        .collect();
+    for name in names {
+        headers.remove(name);
+    }
+    Ok(())
 }
 
 /// True for `Connection: ... upgrade ...` with an `Upgrade` header.

@@ -15,11 +15,14 @@ mod h2c;
 pub(crate) mod h2codec;
 pub(crate) mod h2fast;
 mod headers;
+mod host;
 pub(crate) mod path;
 mod respond;
+pub(crate) mod sanitize;
 mod service;
 #[cfg(test)]
 mod tests;
+mod trailers;
 
 use std::convert::Infallible;
 use std::future::Future;

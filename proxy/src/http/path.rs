@@ -6,23 +6,45 @@
 //! `normalize_path` and `merge_slashes` on, the proxy normalises the path (RFC 3986 section
 //! 6.2.2: percent-encoded unreserved characters decoded, other escapes upper-cased, dot segments
 //! removed; plus repeated slashes merged), checks policy on the result and forwards the result,
-//! so what was checked is what the upstream serves. The query is left as it is. `%2F` stays
-//! encoded: decoding it would change which segment a slash belongs to.
+//! so what was checked is what the upstream serves. The query is left as it is.
+//!
+//! An escaped slash (`%2F`, `%5C`, any case) is where servers part ways: nginx and WSGI servers
+//! decode it before resolving dot segments (`/public/..%2fprivate` is `/private` to nginx),
+//! others keep it as a byte of a segment. No one reading suits both, so by default such a path
+//! is refused ([`EscapedSlashes::Reject`], Envoy's `REJECT_REQUEST`); with
+//! [`EscapedSlashes::Decode`] it is decoded to `/` and then normalised like any other.
 
 use std::borrow::Cow;
 
-/// A `%` not followed by two hex digits: the request is malformed (400).
-#[derive(Debug, PartialEq, Eq)]
-pub struct InvalidEscape;
+use crate::config::EscapedSlashes;
+
+/// Why a path cannot be made what policy checks: the request is answered 400.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum BadPath {
+    /// A `%` not followed by two hex digits.
+    InvalidEscape,
+    /// `%2F` or `%5C` under [`EscapedSlashes::Reject`].
+    EscapedSlash,
+}
+
+impl BadPath {
+    /// The reason, for the 400's text and the access log.
+    pub fn why(self) -> &'static str {
+        match self {
+            BadPath::InvalidEscape => "invalid percent-encoding in the path",
+            BadPath::EscapedSlash => "escaped slash (%2F or %5C) in the path",
+        }
+    }
+}
 
 /// The normalised form of `target` (origin-form: path and optional query), borrowed when it is
 /// already normal, which is the common case and costs one scan.
-pub fn normalize(target: &str) -> Result<Cow<'_, str>, InvalidEscape> {
+pub fn normalize(target: &str, slashes: EscapedSlashes) -> Result<Cow<'_, str>, BadPath> {
     let (path, query) = match target.find('?') {
         Some(i) => target.split_at(i),
         None => (target, ""),
     };
-    if !path.starts_with('/') || is_normal(path)? {
+    if !path.starts_with('/') || is_normal(path, slashes)? {
         return Ok(Cow::Borrowed(target));
     }
     let decoded = decode_unreserved(path)?;
@@ -32,14 +54,19 @@ pub fn normalize(target: &str) -> Result<Cow<'_, str>, InvalidEscape> {
 }
 
 /// True when nothing would change: no escapes to rewrite, no `//`, no `.`/`..` segment.
-fn is_normal(path: &str) -> Result<bool, InvalidEscape> {
+fn is_normal(path: &str, slashes: EscapedSlashes) -> Result<bool, BadPath> {
     let b = path.as_bytes();
     let mut normal = true;
     for (i, &c) in b.iter().enumerate() {
         match c {
             b'%' => {
                 let (hi, lo) = escape_at(b, i)?;
-                if is_unreserved(hex_byte(hi, lo))
+                let byte = hex_byte(hi, lo);
+                if is_slash(byte) && slashes == EscapedSlashes::Reject {
+                    return Err(BadPath::EscapedSlash);
+                }
+                if is_unreserved(byte)
+                    || is_slash(byte)
                     || hi.is_ascii_lowercase()
                     || lo.is_ascii_lowercase()
                 {
@@ -55,11 +82,16 @@ fn is_normal(path: &str) -> Result<bool, InvalidEscape> {
 }
 
 /// The two hex digits after the `%` at `i`.
-fn escape_at(b: &[u8], i: usize) -> Result<(u8, u8), InvalidEscape> {
+fn escape_at(b: &[u8], i: usize) -> Result<(u8, u8), BadPath> {
     match (b.get(i + 1), b.get(i + 2)) {
         (Some(&hi), Some(&lo)) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => Ok((hi, lo)),
-        _ => Err(InvalidEscape),
+        _ => Err(BadPath::InvalidEscape),
     }
+}
+
+/// `/` or `\`: a separator once decoded, to nginx, WSGI servers or Windows.
+fn is_slash(c: u8) -> bool {
+    c == b'/' || c == b'\\'
 }
 
 /// `.` or `..` starting at `i` (just after a `/`) and ending the segment.
@@ -81,8 +113,9 @@ fn is_unreserved(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')
 }
 
-/// Decodes escapes of unreserved characters and upper-cases the hex digits of the others.
-fn decode_unreserved(path: &str) -> Result<String, InvalidEscape> {
+/// Decodes escapes of unreserved characters and of slashes (to `/`; [`is_normal`] refused them
+/// already unless they are to be decoded), and upper-cases the hex digits of the others.
+fn decode_unreserved(path: &str) -> Result<String, BadPath> {
     let b = path.as_bytes();
     let mut out = String::with_capacity(path.len());
     let mut i = 0;
@@ -92,6 +125,8 @@ fn decode_unreserved(path: &str) -> Result<String, InvalidEscape> {
             let c = hex_byte(hi, lo);
             if is_unreserved(c) {
                 out.push(char::from(c));
+            } else if is_slash(c) {
+                out.push('/');
             } else {
                 out.push('%');
                 out.push(char::from(hi.to_ascii_uppercase()));

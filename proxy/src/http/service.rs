@@ -3,7 +3,6 @@
 //! The decision ([`decide`]) and the log line ([`Seen::log`]) are shared with the in-task HTTP/2
 //! path (`http/h2fast`), which forwards without hyper.
 
-use std::borrow::Cow;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,7 +15,8 @@ use sockmesh_policy::{GrpcCall, HttpRequest, RuleId, Verdict};
 use super::forward::{self, Outcome};
 use super::headers::{HeaderView, apply_actions};
 use super::respond::{self, RespBody};
-use super::{grpc, h2c, path};
+use super::sanitize::{Reading, sanitize};
+use super::{grpc, h2c, trailers};
 use crate::conn::ConnCtx;
 use crate::failure::Failure;
 use crate::metrics::{Protocol, VerdictLabel};
@@ -29,6 +29,13 @@ pub async fn handle(
 ) -> Result<Response<RespBody>, Infallible> {
     let start = Instant::now();
     if downstream == Protocol::Http1 && h2c::is_h2c_upgrade(req.headers()) {
+        // Checked as any request is (two `Host` fields are a 400, not an upgrade); policy
+        // then sees it once, as stream 1 of the HTTP/2 connection.
+        if let Err(why) = sanitize(&mut req, Reading::of(&ctx)) {
+            let rejected = Rejected::new(&req, Failure::BadRequest(why), false);
+            rejected.log(&ctx, downstream, start);
+            return Ok(rejected.answer());
+        }
         return Ok(forward::switch_to_h2c(ctx, req));
     }
     let is_grpc = grpc::is_grpc(req.headers());
@@ -36,25 +43,30 @@ pub async fn handle(
     let Some(endpoint) = ctx.target.pick() else {
         return Ok(respond::failure(is_grpc, Failure::Unreachable, ""));
     };
-    let (seen, verdict, note) = match decide(&ctx, endpoint, &mut req, is_grpc) {
+    let (seen, mut verdict, mut note) = match decide(&ctx, endpoint, &mut req, is_grpc) {
         Ok(d) => d,
         Err(rejected) => {
             rejected.log(&ctx, protocol, start);
-            // Refused before it was read as gRPC: answered in HTTP.
-            return Ok(respond::failure(
-                false,
-                Failure::BadRequest(rejected.why),
-                "",
-            ));
+            return Ok(rejected.answer());
         }
     };
 
     let (resp, label, upstream) = if verdict.allowed {
+        let trailers = trailers::check(&ctx, endpoint, &req, is_grpc);
         let Outcome {
             response,
             proxy_error,
-        } = Box::pin(forward::forward(&ctx, downstream, is_grpc, endpoint, req)).await;
-        let label = if proxy_error {
+            refused,
+        } = Box::pin(forward::forward(
+            &ctx, downstream, is_grpc, endpoint, req, trailers,
+        ))
+        .await;
+        let label = if let Some(refused) = refused {
+            // The request's trailers were denied: logged under the rule that denied them.
+            verdict = refused;
+            note = join_note(note, "trailers denied");
+            VerdictLabel::Deny
+        } else if proxy_error {
             VerdictLabel::Error
         } else {
             VerdictLabel::Allow
@@ -86,22 +98,42 @@ pub async fn handle(
     Ok(resp)
 }
 
-/// Checks a request against policy, after making its target what the upstream will receive
-/// ([`sanitize_target`]), and applies the verdict's header actions. `Err`: the request is
-/// answered `400` instead.
+/// `note`, with `more` after a comma when it has something already.
+fn join_note(note: String, more: &str) -> String {
+    if note.is_empty() {
+        more.to_owned()
+    } else {
+        format!("{note},{more}")
+    }
+}
+
+/// Checks a request against policy, after making it what the upstream will receive
+/// (`super::sanitize`), and applies the verdict's header actions. `Err`: the request is
+/// answered without policy (a 400; a gRPC call whose path names no method, UNIMPLEMENTED).
 pub fn decide<B>(
     ctx: &ConnCtx,
     endpoint: SocketAddr,
     req: &mut Request<B>,
     is_grpc: bool,
 ) -> Result<(Seen, Verdict, String), Box<Rejected>> {
-    if let Err(why) = sanitize_target(req) {
-        return Err(Box::new(Rejected {
-            seen: Seen::of(req),
-            why,
-        }));
+    if let Err(why) = sanitize(req, Reading::of(ctx)) {
+        // Refused before it was read as gRPC: answered in HTTP.
+        return Err(Box::new(Rejected::new(
+            req,
+            Failure::BadRequest(why),
+            false,
+        )));
     }
     let seen = Seen::of(req);
+    // A gRPC server dispatches on the whole `:path`: a path that is not exactly
+    // `/Service/Method` names no method policy could check.
+    if is_grpc && GrpcCall::from_path(seen.path()).is_none() {
+        return Err(Box::new(Rejected {
+            seen,
+            failure: Failure::BadGrpcPath,
+            grpc: true,
+        }));
+    }
     let path = seen.path();
     let verdict = check(
         ctx,
@@ -131,15 +163,30 @@ pub fn check(ctx: &ConnCtx, endpoint: SocketAddr, req: &HttpRequest<'_>) -> Verd
         .check_http(&ctx.meta(endpoint), req)
 }
 
-/// A request refused before policy saw it, because its target cannot be made what policy would
-/// check (see [`sanitize_target`]).
+/// A request refused before policy saw it, because it cannot be made what policy would check
+/// (see `super::sanitize`).
 pub struct Rejected {
     seen: Seen,
-    pub why: &'static str,
+    pub failure: Failure,
+    /// Answered in gRPC's terms.
+    pub grpc: bool,
 }
 
 impl Rejected {
-    /// Records the `400` in metrics (verdict `error`, rule `bad-request`) and the access log,
+    fn new<B>(req: &Request<B>, failure: Failure, grpc: bool) -> Rejected {
+        Rejected {
+            seen: Seen::of(req),
+            failure,
+            grpc,
+        }
+    }
+
+    /// The answer, in the client's protocol.
+    pub fn answer(&self) -> Response<RespBody> {
+        respond::failure(self.grpc, self.failure, "")
+    }
+
+    /// Records the refusal in metrics (verdict `error`, rule `bad-request`) and the access log,
     /// with the target as the client sent it and the reason as the note.
     pub fn log(&self, ctx: &ConnCtx, protocol: Protocol, start: Instant) {
         let verdict = Verdict {
@@ -147,14 +194,19 @@ impl Rejected {
             rule: RuleId::new(BAD_REQUEST_RULE),
             header_actions: Vec::new(),
         };
+        let (status, grpc_status) = if self.grpc {
+            (StatusCode::OK, Some(self.failure.grpc_code() as u32))
+        } else {
+            (self.failure.http_status(), None)
+        };
         let done = Finished {
             label: VerdictLabel::Error,
             upstream: None,
-            status: StatusCode::BAD_REQUEST.as_u16(),
-            grpc_status: None,
+            status: status.as_u16(),
+            grpc_status,
         };
         self.seen
-            .log(ctx, protocol, &verdict, self.why, done, start);
+            .log(ctx, protocol, &verdict, self.failure.text(), done, start);
     }
 }
 
@@ -230,48 +282,4 @@ impl Seen {
             },
         );
     }
-}
-
-/// `host[:port]` and nothing more: the `http` crate's authority (which refuses `a/b`, `a:1:2`
-/// and a stray `%`) without userinfo.
-pub(super) fn is_host_port(v: &[u8]) -> bool {
-    http::uri::Authority::try_from(v).is_ok_and(|a| !a.as_str().contains('@'))
-}
-
-/// Makes the request target what policy checks and the upstream receives: one `Host` at most
-/// (RFC 9112 section 3.2; a second one could name another site than the one checked), and the
-/// normalised path (see [`path`]). `Err` says why the request cannot be made so (a `400`).
-fn sanitize_target<B>(req: &mut Request<B>) -> Result<(), &'static str> {
-    if req.headers().get_all(header::HOST).iter().nth(1).is_some() {
-        return Err("more than one Host header");
-    }
-    // `user@host`: RFC 9110 section 4.2.4 makes it an error; the credentials would otherwise be
-    // matched as the host, forwarded as `Host` and logged.
-    if req
-        .uri()
-        .authority()
-        .is_some_and(|a| a.as_str().contains('@'))
-    {
-        return Err("userinfo in the request target");
-    }
-    // A `Host` is forwarded as it is (as `Host`, or as HTTP/2's `:authority`): it must be one.
-    if req.uri().authority().is_none()
-        && let Some(host) = req.headers().get(header::HOST)
-        && !host.is_empty()
-        && !is_host_port(host.as_bytes())
-    {
-        return Err("Host header is not a valid host[:port]");
-    }
-    let Some(pq) = req.uri().path_and_query() else {
-        return Ok(());
-    };
-    let normal = match path::normalize(pq.as_str()) {
-        Ok(Cow::Borrowed(_)) => return Ok(()),
-        Ok(Cow::Owned(p)) => p,
-        Err(path::InvalidEscape) => return Err("invalid percent-encoding in the path"),
-    };
-    let mut parts = req.uri().clone().into_parts();
-    parts.path_and_query = Some(normal.parse().map_err(|_| "invalid path")?);
-    *req.uri_mut() = Uri::from_parts(parts).map_err(|_| "invalid path")?;
-    Ok(())
 }

@@ -1,7 +1,8 @@
 use http::{HeaderMap, HeaderValue, header};
 
-use super::headers::{strip_hop_by_hop, wants_upgrade};
+use super::headers::{remove_underscored, strip_hop_by_hop, take_connection_named, wants_upgrade};
 use super::respond;
+use crate::config::HeadersWithUnderscores;
 use crate::failure::{Failure, GrpcCode};
 
 #[test]
@@ -44,6 +45,69 @@ fn connection_tokens_name_headers_to_drop_in_any_case_and_spacing() {
     strip_hop_by_hop(&mut h, false);
     assert_eq!(h.len(), 1, "{h:?}");
     assert_eq!(h["x-kept"], "yes");
+}
+
+/// Before policy: the fields `Connection` names go, and so do their names, so a field set later
+/// (a rule's header action) survives `strip_hop_by_hop`; `Host` and the framing stay or the
+/// request is refused.
+#[test]
+fn connection_named_fields_go_before_policy_and_host_and_framing_never_do() {
+    let mut h = HeaderMap::new();
+    h.append(
+        header::CONNECTION,
+        HeaderValue::from_static("close, X-Tenant"),
+    );
+    h.append(header::CONNECTION, HeaderValue::from_static("Upgrade,te"));
+    h.insert("x-tenant", HeaderValue::from_static("b"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    take_connection_named(&mut h).expect("allowed");
+    assert!(!h.contains_key("x-tenant"));
+    assert_eq!(h[header::CONNECTION], "close, Upgrade, te");
+    assert!(wants_upgrade(&h));
+    // A rule's action sets it again: it now crosses the proxy.
+    h.insert("x-tenant", HeaderValue::from_static("a"));
+    strip_hop_by_hop(&mut h, false);
+    assert_eq!(h["x-tenant"], "a");
+
+    for named in [
+        "close, Host",
+        "HOST",
+        "keep-alive, content-length",
+        "Transfer-Encoding",
+    ] {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("web"));
+        h.insert(header::CONNECTION, HeaderValue::from_static(named));
+        assert!(take_connection_named(&mut h).is_err(), "{named}");
+    }
+    // Only its own tokens: nothing to do.
+    let mut h = HeaderMap::new();
+    h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    take_connection_named(&mut h).expect("allowed");
+    assert_eq!(h[header::CONNECTION], "keep-alive");
+}
+
+#[test]
+fn underscored_names_are_kept_dropped_or_refused() {
+    let fields = || {
+        let mut h = HeaderMap::new();
+        h.insert("x_evil", HeaderValue::from_static("yes"));
+        h.append("x_evil", HeaderValue::from_static("again"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        h
+    };
+    let mut h = fields();
+    remove_underscored(&mut h, HeadersWithUnderscores::Allow).expect("allowed");
+    assert_eq!(h.len(), 3);
+    let mut h = fields();
+    remove_underscored(&mut h, HeadersWithUnderscores::Drop).expect("allowed");
+    assert_eq!(h.len(), 1);
+    assert_eq!(h["x-kept"], "1");
+    let mut h = fields();
+    assert!(remove_underscored(&mut h, HeadersWithUnderscores::Reject).is_err());
+    let mut plain = HeaderMap::new();
+    plain.insert("x-kept", HeaderValue::from_static("1"));
+    remove_underscored(&mut plain, HeadersWithUnderscores::Reject).expect("no underscore");
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod connect;
 mod idle_clock;
 mod pool;
 mod raw;
+mod trailers;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ pub use body::UpstreamBody;
 pub use connect::Connector;
 pub use pool::{HttpVersion, Pool};
 pub use raw::RawConn;
+pub use trailers::{Checked, TrailerCheck, TrailersRefused};
 
 /// One cluster and its round-robin cursor.
 #[derive(Debug)]

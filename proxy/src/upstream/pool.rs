@@ -20,11 +20,12 @@ use super::Connector;
 use super::body::{Return, UpstreamBody};
 use super::idle_clock::IdleSince;
 use super::raw::RawConn;
+use super::trailers::Checked;
 use crate::metrics::Metrics;
 use crate::transport::Io;
 
 /// The body the proxy sends upstream: the client's body, length-limited.
-pub type UpBody = Limited<Incoming>;
+pub type UpBody = Limited<Checked>;
 
 /// Idle HTTP/1.1 connections kept per endpoint.
 const MAX_IDLE_PER_ENDPOINT: usize = 512;

@@ -182,6 +182,63 @@ fn grpc_rules_match_only_grpc_calls() {
             method: "SayHello"
         })
     );
+    assert_eq!(
+        GrpcCall::from_path("/Svc/Get_2"),
+        Some(GrpcCall {
+            service: "Svc",
+            method: "Get_2"
+        })
+    );
+}
+
+/// Only a path a gRPC server would dispatch by its text is a call: with anything after the
+/// method (a query, a parameter), an escape, or an empty name, the proxy cannot know which
+/// method the server reaches (issue 14, item 6).
+#[test]
+fn grpc_paths_that_name_no_method_are_no_call() {
+    for path in [
+        "/peers.echo.v1.Echo/ClientStream?x=1",
+        "/peers.echo.v1.Echo/ClientStream?",
+        "/peers.echo.v1.Echo/ClientStream;x",
+        "/peers.echo.v1.Echo/ClientStream/",
+        "/peers.echo.v1.Echo/Client%53tream",
+        "/peers.echo.v1.Echo/Client Stream",
+        "/peers.echo..v1.Echo/ClientStream",
+        "/.Echo/ClientStream",
+        "/Echo./ClientStream",
+        "//ClientStream",
+        "/Echo/",
+        "Echo/ClientStream",
+        "/Echo",
+        "*",
+    ] {
+        assert_eq!(GrpcCall::from_path(path), None, "{path}");
+    }
+}
+
+/// A CONNECT has no path: a rule naming one never matches it, even `/` or `.*`; a rule
+/// without a path does (issue 14, item 7).
+#[test]
+fn a_rule_with_a_path_never_matches_connect() {
+    let c = compile(
+        "  ingress:\n  - toPorts:\n    - ports: [{port: 80}]\n      rules:\n        http: [{path: \"/\"}, {path: \".*\", method: CONNECT}, {method: \"CONN.*\", host: \"ok\\\\.example:443\"}]\n",
+    );
+    let m = ing("1.1.1.1", 80);
+    assert!(c.check_http(&m, &req("GET", "/")).allowed);
+    let connect = |host| HttpRequest {
+        host: Some(host),
+        ..req("CONNECT", "/")
+    };
+    let v = c.check_http(&m, &connect("evil.example:443"));
+    assert_eq!(
+        (v.allowed, v.rule.as_str()),
+        (false, "default-deny (ingress)")
+    );
+    let v = c.check_http(&m, &connect("ok.example:443"));
+    assert_eq!(
+        (v.allowed, v.rule.as_str()),
+        (true, "ns/p: ingress[0].toPorts[0].rules.http[2]")
+    );
 }
 
 #[test]

@@ -6,7 +6,10 @@ use std::mem::MaybeUninit;
 
 use httparse::{Header, Status};
 
+use crate::config::HeadersWithUnderscores;
 use crate::http::headers::{is_hop_by_hop, length_digits, status_digits};
+use crate::http::host as hosts;
+use crate::http::sanitize::Reading;
 
 /// Header fields a request may have on the fast path; more goes to hyper (which allows 100).
 pub const MAX_HEADERS: usize = 64;
@@ -55,8 +58,14 @@ fn needs_hyper(b: u8) -> bool {
         )
 }
 
-/// Parses a request head from the start of `buf`.
-pub fn parse_request<'h>(buf: &'h [u8], storage: &'h mut Storage<'h>) -> ParsedRequest<'h> {
+/// Parses a request head from the start of `buf`. Only a request that `http::sanitize` would
+/// leave as it is (read as `reading` says) is `Fast`: the fast path forwards what it checked
+/// without rewriting it.
+pub fn parse_request<'h>(
+    buf: &'h [u8],
+    storage: &'h mut Storage<'h>,
+    reading: &Reading,
+) -> ParsedRequest<'h> {
     let mut req = httparse::Request::new(&mut []);
     let len = match req.parse_with_uninit_headers(buf, storage) {
         Ok(Status::Complete(len)) => len,
@@ -66,27 +75,34 @@ pub fn parse_request<'h>(buf: &'h [u8], storage: &'h mut Storage<'h>) -> ParsedR
     let (Some(method), Some(target), Some(1)) = (req.method, req.path, req.version) else {
         return ParsedRequest::Slow;
     };
-    // A path that normalises to something else (or not at all), or with bytes the `http` crate
-    // treats differently from httparse (a `#fragment` it strips, `<` and the like it refuses),
-    // is rewritten or refused by the hyper path, which forwards what it checked.
+    // A path that normalises to something else (or not at all, an escaped slash included), or
+    // with bytes the `http` crate treats differently from httparse (a `#fragment` it strips,
+    // `<` and the like it refuses), is rewritten or refused by the hyper path, which forwards
+    // what it checked.
     if method == "CONNECT"
         || !target.starts_with('/')
         || target.bytes().any(needs_hyper)
         || !matches!(
-            crate::http::path::normalize(target),
+            crate::http::path::normalize(target, reading.settings.escaped_slashes),
             Ok(std::borrow::Cow::Borrowed(_))
         )
     {
         return ParsedRequest::Slow;
     }
+    let keep_underscored =
+        reading.settings.headers_with_underscores == HeadersWithUnderscores::Allow;
     let (mut host, mut body, mut close) = (None, None, false);
     for h in req.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("host") {
             // A second Host (answered 400 by the hyper path), or one that is not a plain
-            // host[:port] (checked, and refused if need be, there too).
+            // host[:port] in canonical form (checked, made canonical or refused there).
             match (host, visible_ascii(h.value)) {
-                (None, Some(v)) if plain_host(v) => host = Some(v),
+                (None, Some(v))
+                    if plain_host(v) && hosts::is_canonical(v, reading.default_port(None)) =>
+                {
+                    host = Some(v)
+                }
                 _ => return ParsedRequest::Slow,
             }
         } else if name.eq_ignore_ascii_case("content-length") {
@@ -101,7 +117,8 @@ pub fn parse_request<'h>(buf: &'h [u8], storage: &'h mut Storage<'h>) -> ParsedR
                 Some(c) => close |= c,
                 None => return ParsedRequest::Slow,
             }
-        } else if is_slow_request_field(name) {
+        } else if is_slow_request_field(name) || (!keep_underscored && name.contains('_')) {
+            // Underscored names are dropped or refused by the hyper path.
             return ParsedRequest::Slow;
         }
     }

@@ -33,6 +33,7 @@ use self::relay::Exchange;
 use self::span::Span;
 use crate::conn::{self, ConnCtx, signalled};
 use crate::failure::Failure;
+use crate::http::sanitize::Reading;
 use crate::http::service;
 use crate::metrics::{Protocol, VerdictLabel};
 use crate::task::{Deadline, OnWake};
@@ -148,9 +149,10 @@ impl<'c> Conn<'c> {
         S: Future<Output = ()>,
     {
         let limits = &self.ctx.shared.limits;
+        let reading = Reading::of(self.ctx);
         loop {
             let mut storage = head::storage();
-            match head::parse_request(&self.down.buf, &mut storage) {
+            match head::parse_request(&self.down.buf, &mut storage, &reading) {
                 // A head over the limit that came in one read: hyper answers it with 431, as it
                 // does a head that arrives in pieces.
                 ParsedRequest::Fast(req) if req.len > limits.max_header_bytes => {

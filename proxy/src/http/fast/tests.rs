@@ -1,9 +1,23 @@
 use super::chunked::{Chunked, Scan};
 use super::head::{self, Framing, ParsedRequest, ParsedResponse};
+use crate::config::{HeadersWithUnderscores, HttpSettings};
+use crate::http::sanitize::Reading;
+
+const PLAIN: Reading = Reading {
+    settings: HttpSettings {
+        escaped_slashes: crate::config::EscapedSlashes::Reject,
+        headers_with_underscores: HeadersWithUnderscores::Drop,
+    },
+    tls: false,
+};
 
 fn request(raw: &str) -> Option<(String, u64, bool)> {
+    request_read(raw, &PLAIN)
+}
+
+fn request_read(raw: &str, reading: &Reading) -> Option<(String, u64, bool)> {
     let mut storage = head::storage();
-    match head::parse_request(raw.as_bytes(), &mut storage) {
+    match head::parse_request(raw.as_bytes(), &mut storage, reading) {
         ParsedRequest::Fast(r) => {
             let mut out = Vec::new();
             head::write_request(&r, &mut out);
@@ -58,16 +72,51 @@ fn everything_else_goes_to_hyper() {
         "GET / HTTP/1.1\r\nHost: w:80:80\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: a%2fb\r\n\r\n",
+        // Hosts, paths and fields the hyper path rewrites or refuses.
+        "GET / HTTP/1.1\r\nHost: Web\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: web.\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: web:\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: web:80\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: web:080\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a..b\r\n\r\n",
+        "GET /a%2fb HTTP/1.1\r\nHost: w\r\n\r\n",
+        "GET /a%5C HTTP/1.1\r\nHost: w\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: w\r\nX_Evil: yes\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: w\r\nConnection: close, Host\r\n\r\n",
     ] {
         assert!(request(raw).is_none(), "took the fast path: {raw:?}");
     }
 }
 
 #[test]
+fn the_settings_decide_what_is_plain() {
+    let raw = "GET /a?q=%2F HTTP/1.1\r\nHost: w:8080\r\nX_A: 1\r\n\r\n";
+    assert!(request(raw).is_none());
+    let allow = Reading {
+        settings: HttpSettings {
+            headers_with_underscores: HeadersWithUnderscores::Allow,
+            ..PLAIN.settings
+        },
+        ..PLAIN
+    };
+    let (out, ..) = request_read(raw, &allow).expect("fast when underscores are allowed");
+    assert_eq!(
+        out,
+        "GET /a?q=%2F HTTP/1.1\r\nHost: w:8080\r\nX_A: 1\r\n\r\n"
+    );
+    // On a TLS connection 443 is the default port, 80 is not.
+    let tls = Reading { tls: true, ..PLAIN };
+    let raw = "GET / HTTP/1.1\r\nHost: w:80\r\n\r\n";
+    assert!(request_read(raw, &tls).is_some());
+    let raw = "GET / HTTP/1.1\r\nHost: w:443\r\n\r\n";
+    assert!(request_read(raw, &tls).is_none());
+}
+
+#[test]
 fn an_incomplete_head_is_partial() {
     let mut storage = head::storage();
     assert!(matches!(
-        head::parse_request(b"GET / HTTP/1.1\r\nHost: w\r\n", &mut storage),
+        head::parse_request(b"GET / HTTP/1.1\r\nHost: w\r\n", &mut storage, &PLAIN),
         ParsedRequest::Partial
     ));
 }
@@ -232,11 +281,13 @@ fn chunked_bodies_give_their_data_and_trailers_in_any_split() {
 }
 
 /// The fast path forwards a `Host` that `plain_host` accepts without the hyper path's check:
-/// every such value must pass that check too, or the two paths would disagree on a request.
+/// every such value must pass that check too, or the two paths would disagree on a request;
+/// and one it also takes as canonical must be left as it is by the hyper path.
 #[test]
 fn a_host_the_fast_path_forwards_is_one_the_hyper_path_accepts() {
-    use crate::http::service::is_host_port;
-    const ALPHABET: &[u8] = b"a7-._~!$&'()*+,;=:@[]/%? 0";
+    use crate::http::host::{canonical, is_canonical};
+    use crate::http::sanitize::is_host_port;
+    const ALPHABET: &[u8] = b"a7-._~!$&'()*+,;=:@[]/%? 0A8";
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = || {
         seed ^= seed << 13;
@@ -256,6 +307,12 @@ fn a_host_the_fast_path_forwards_is_one_the_hyper_path_accepts() {
                 is_host_port(v.as_bytes()),
                 "{v:?}: fast path forwards it, hyper path refuses it"
             );
+            if is_canonical(&v, 80) {
+                assert!(
+                    matches!(canonical(&v, 80), Ok(std::borrow::Cow::Borrowed(_))),
+                    "{v:?}: fast path forwards it, hyper path rewrites it"
+                );
+            }
         }
     }
     assert!(

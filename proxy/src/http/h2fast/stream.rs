@@ -40,8 +40,7 @@ pub async fn serve(ctx: &Arc<ConnCtx>, mut req: Request<()>, stream: StreamRef, 
         Ok(decided) => decided,
         Err(rejected) => {
             rejected.log(ctx, protocol, start);
-            let resp = respond::failure(false, Failure::BadRequest(rejected.why), "");
-            answer(ctx, &stream, resp, head_request).await;
+            answer(ctx, &stream, rejected.answer(), head_request).await;
             return;
         }
     };
