@@ -12,3 +12,5 @@ export SOCKMESH_PYTHON="$PWD/.venv/bin/python"
 ./scripts/check-ebpf-object.sh
 cargo build --locked --workspace --bins
 cargo test --locked --workspace
+# Every codec's fuzz target for a bounded time (FUZZ_SECONDS each; docs/FUZZING.md).
+./scripts/fuzz.sh
