@@ -17,6 +17,10 @@ in a chosen way.
     h2_client.py PORT staggered PATH N MS   on one connection: N GETs of PATH, MS ms apart;
                                             prints, for each as it ends, "stream K: STATUS
                                             after T ms" (T from its own start)
+    h2_client.py PORT trickle PATH LEN MS   POST PATH with content-length LEN, its body one
+                                            byte every MS ms; prints "STATUS after T ms" at
+                                            the response head, "reset after T ms" or "closed
+                                            after T ms", or "still open after T ms" at 10 s
 """
 import socket
 import sys
@@ -186,6 +190,39 @@ def staggered(port, path, n, ms):
                     print(f"stream {(s + 1) // 2}: {status} after {took} ms", flush=True)
 
 
+def trickle(port, path, length, ms):
+    sock, conn = connect(port)
+    fields = headers("POST", path) + [("content-length", str(length))]
+    conn.send_headers(1, fields, end_stream=False)
+    sock.sendall(conn.data_to_send())
+    start = time.time()
+    took = lambda: round((time.time() - start) * 1000)
+    sent = 0
+    while time.time() - start < 10:
+        if sent < length:
+            conn.send_data(1, b"x", end_stream=sent + 1 == length)
+            sent += 1
+        try:
+            sock.sendall(conn.data_to_send())
+            events = pump(sock, conn, ms / 1000)
+        except socket.timeout:
+            continue
+        except (OSError, SystemExit):
+            print(f"closed after {took()} ms")
+            return
+        for event in events:
+            if isinstance(event, h2.events.ResponseReceived) and event.stream_id == 1:
+                print(f"{STATUSES[1]} after {took()} ms")
+                return
+            if isinstance(event, h2.events.StreamReset) and event.stream_id == 1:
+                print(f"reset after {took()} ms")
+                return
+            if isinstance(event, h2.events.ConnectionTerminated):
+                print(f"closed after {took()} ms")
+                return
+    print(f"still open after {took()} ms")
+
+
 if __name__ == "__main__":
     port, mode = int(sys.argv[1]), sys.argv[2]
     path = sys.argv[3] if len(sys.argv) > 3 else None
@@ -199,5 +236,7 @@ if __name__ == "__main__":
         post(port, path, sys.argv[4:])
     elif mode == "staggered":
         staggered(port, path, int(sys.argv[4]), int(sys.argv[5]))
+    elif mode == "trickle":
+        trickle(port, path, int(sys.argv[4]), int(sys.argv[5]))
     else:
         raise SystemExit(f"unknown mode {mode}")

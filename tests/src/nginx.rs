@@ -1,5 +1,7 @@
 //! An nginx origin in a temp dir: one HTTP/1.1 port and one h2c (prior knowledge) port, answering
-//! every request with `nginx <method> <uri>`.
+//! every request with `nginx <method> <uri>`, but `/upload`: nginx reads the whole request body
+//! first (as it does before proxying to an app) and logs each upload it completed (see
+//! [`Nginx::uploads`]).
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -10,7 +12,7 @@ pub struct Nginx {
     pub port: u16,
     pub h2c_port: u16,
     child: Child,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 /// nginx's workers outlive a killed master (and keep the ports): stop it as nginx expects.
@@ -21,6 +23,11 @@ impl Drop for Nginx {
 }
 
 impl Nginx {
+    /// One line per request body nginx received whole at `/upload`.
+    pub fn uploads(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("uploads.log")).unwrap_or_default()
+    }
+
     pub fn start() -> Nginx {
         require("nginx", "apt-get install -y nginx-light");
         let dir = TempDir::new("nginx");
@@ -34,6 +41,8 @@ impl Nginx {
                uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
                server {{ listen 127.0.0.1:{port}; listen 127.0.0.1:{h2c_port} http2;\n\
                  location / {{ return 200 \"nginx $request_method $request_uri\\n\"; }}\n\
+                 location = /upload {{ proxy_pass http://127.0.0.1:{port}/uploaded; }}\n\
+                 location = /uploaded {{ access_log {d}/uploads.log; return 200 \"uploaded $content_length\\n\"; }}\n\
                  location /whoami {{ return 200 \"host=$http_host uri=$request_uri\\n\"; }} }}\n}}\n"
         );
         let conf_path = dir.write("nginx.conf", &conf);
@@ -57,7 +66,7 @@ impl Nginx {
             port,
             h2c_port,
             child,
-            _dir: dir,
+            dir,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
-use http_body_util::{Either, Limited};
+use http_body_util::Either;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use sockmesh_xds::domain::UpstreamProtocol;
@@ -16,7 +16,7 @@ use super::respond::{self, RespBody};
 use crate::conn::ConnCtx;
 use crate::failure::Failure;
 use crate::metrics::Protocol;
-use crate::upstream::HttpVersion;
+use crate::upstream::{HttpVersion, UpBody};
 
 /// The response for the client and whether it was made by the proxy because the upstream failed.
 pub struct Outcome {
@@ -54,13 +54,9 @@ pub async fn forward(
         return Outcome::failure(is_grpc, failure);
     }
     let (parts, body) = req.into_parts();
-    let req = Request::from_parts(
-        parts,
-        Limited::new(
-            body,
-            usize::try_from(limits.max_request_body_bytes).unwrap_or(usize::MAX),
-        ),
-    );
+    let max = usize::try_from(limits.max_request_body_bytes).unwrap_or(usize::MAX);
+    let (body, received) = UpBody::new(body, max);
+    let req = Request::from_parts(parts, body);
 
     let send = ctx
         .shared
@@ -77,6 +73,8 @@ pub async fn forward(
             };
             return Outcome::failure(is_grpc, failure);
         }
+        // Still waiting for the client's body: the client's slowness, not the upstream's.
+        Err(_) if !received.get() => return Outcome::failure(is_grpc, Failure::ClientTimeout),
         Err(_) => return Outcome::failure(is_grpc, Failure::UpstreamTimeout),
     };
 

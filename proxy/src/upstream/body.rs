@@ -1,16 +1,79 @@
-//! The upstream response body, which gives its HTTP/1.1 connection back to the pool once the body
-//! has been read to the end, without a task per request.
+//! The bodies of hyper's upstream exchanges: the request body, which tells when the client has
+//! sent all of it (a request timeout is then the upstream's, else the client's), and the
+//! response body, which gives its HTTP/1.1 connection back to the pool once read to the end,
+//! without a task per request.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http_body_util::Limited;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1;
 
-use super::pool::{Pool, UpBody};
+use super::pool::Pool;
+
+pin_project_lite::pin_project! {
+    /// The body the proxy sends upstream: the client's, cut at `max` bytes, marking [`Received`]
+    /// once read to its end.
+    pub struct UpBody {
+        #[pin]
+        inner: Limited<Incoming>,
+        received: Option<Arc<AtomicBool>>,
+    }
+}
+
+/// Whether the client's whole body has been read (and sent on). Allocates only for a request
+/// that has a body.
+pub struct Received(Option<Arc<AtomicBool>>);
+
+impl Received {
+    pub fn get(&self) -> bool {
+        self.0.as_ref().is_none_or(|r| r.load(Ordering::Relaxed))
+    }
+}
+
+impl UpBody {
+    pub fn new(body: Incoming, max: usize) -> (UpBody, Received) {
+        let received = (!body.is_end_stream()).then(|| Arc::new(AtomicBool::new(false)));
+        let handle = Received(received.clone());
+        let inner = Limited::new(body, max);
+        (UpBody { inner, received }, handle)
+    }
+}
+
+impl Body for UpBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let mut this = self.project();
+        let polled = this.inner.as_mut().poll_frame(cx);
+        let ended = match &polled {
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(Ok(_))) => this.inner.is_end_stream(),
+            _ => false,
+        };
+        if ended && let Some(received) = this.received.as_ref() {
+            received.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
 
 /// A connection to return when the response body ends.
 pub(super) struct Return {

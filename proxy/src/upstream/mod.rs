@@ -19,7 +19,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use sockmesh_xds::domain::{Cluster, UpstreamProtocol};
 
-pub use body::UpstreamBody;
+pub use body::{UpBody, UpstreamBody};
 pub use connect::Connector;
 pub use pool::{HttpVersion, Pool};
 pub use raw::RawConn;

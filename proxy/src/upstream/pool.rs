@@ -11,20 +11,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{Request, Response};
-use http_body_util::Limited;
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use super::Connector;
-use super::body::{Return, UpstreamBody};
+use super::body::{Return, UpBody, UpstreamBody};
 use super::idle_clock::IdleSince;
 use super::raw::RawConn;
 use crate::metrics::Metrics;
 use crate::transport::Io;
-
-/// The body the proxy sends upstream: the client's body, length-limited.
-pub type UpBody = Limited<Incoming>;
 
 /// Idle HTTP/1.1 connections kept per endpoint.
 const MAX_IDLE_PER_ENDPOINT: usize = 512;

@@ -113,6 +113,8 @@ pub async fn run(
         biased;
         sent = exchange => sent,
         why = interrupted => match why {
+            // Still waiting for the client's body: the client's slowness, not the upstream's.
+            Interrupted::TimedOut if !stream.is_received() => Err(Failure::ClientTimeout),
             Interrupted::TimedOut => Err(Failure::UpstreamTimeout),
             Interrupted::Reset(_) => {
                 tracing::debug!(%endpoint, "client reset the stream before the response");
