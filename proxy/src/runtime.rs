@@ -200,6 +200,7 @@ impl Sidecar {
             bound,
         } = self;
         shared.pool.spawn_sweeper();
+        crate::memory::spawn_releaser();
         let listeners = Arc::new(Listeners::new(Arc::clone(&shared)));
         for (spec, socket) in bound {
             listeners.adopt(&spec, socket).await;

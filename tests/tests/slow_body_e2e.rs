@@ -1,7 +1,8 @@
 //! Slow request bodies (issue 14, item 8): `requestTimeout` runs from a request's start to its
 //! end, body included, on every path. A body that trickles in, a byte at a time and never
 //! stalling for long, is cut once the timeout has run (408, or a close), and nginx, which reads
-//! a whole upload before it passes it on, never gets the request.
+//! a whole upload before it passes it on, never gets the request. And the memory a burst of such
+//! connections took comes back once they close.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -104,4 +105,71 @@ fn a_trickled_body_is_cut_at_the_request_timeout_on_every_path() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.ends_with("uploaded 3\n"), "{answer}");
     assert_eq!(nginx.uploads().lines().count(), 1, "{}", nginx.uploads());
+}
+
+/// Resident memory of process `pid`, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// 400 connections each hold most of a 64 KiB body (the default request timeout lets them):
+/// the sidecar's memory grows by their buffers, a bounded amount each, and comes back once they
+/// close. Bounds are generous (a debug build, allocator slack); the wait is for memory to come
+/// back, not a measure of how fast.
+#[test]
+fn memory_held_by_slow_bodies_comes_back_after_they_close() {
+    const CONNECTIONS: usize = 400;
+    let nginx = Nginx::start();
+    let (sidecar, port, _dir) = start(nginx.port, "http1", "idleTimeout: 60s");
+    let pid = sidecar.child.pid();
+    let (status, _) = sockmesh_tests::curl(&[&format!("http://127.0.0.1:{port}/warm")]);
+    assert_eq!(status, 200);
+    let before = rss_kib(pid);
+
+    let body = vec![b'x'; 60_000];
+    let clients: Vec<TcpStream> = (0..CONNECTIONS)
+        .map(|_| {
+            let mut s = TcpStream::connect(local(port)).expect("connect");
+            write!(
+                s,
+                "POST /upload HTTP/1.1\r\nHost: web\r\nContent-Length: 65536\r\n\r\n"
+            )
+            .expect("head");
+            s.write_all(&body).expect("body");
+            s
+        })
+        .collect();
+    // The bodies are in once memory stops growing: each connection holds at least its 60 KB.
+    let held = CONNECTIONS as u64 * 60_000 / 1024;
+    let grew =
+        sockmesh_tests::wait_until(Duration::from_secs(20), || rss_kib(pid) >= before + held);
+    let holding = rss_kib(pid);
+    assert!(
+        grew,
+        "RSS {before} -> {holding} KiB: the held bodies do not show"
+    );
+    // Bounded per connection: the body and little more (the buffer is not doubled past it).
+    let per_connection = (holding - before) / CONNECTIONS as u64;
+    assert!(
+        per_connection < 128,
+        "{per_connection} KiB held per connection ({before} -> {holding} KiB)"
+    );
+
+    drop(clients);
+    let back = sockmesh_tests::wait_until(Duration::from_secs(30), || {
+        rss_kib(pid) < before + (holding - before) / 4
+    });
+    let after = rss_kib(pid);
+    assert!(
+        back,
+        "RSS {before} KiB before, {holding} KiB holding, {after} KiB after the connections closed"
+    );
+    // The sidecar still serves.
+    let (status, _) = sockmesh_tests::curl(&[&format!("http://127.0.0.1:{port}/after")]);
+    assert_eq!(status, 200);
 }
