@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use sockmesh_xds::domain::{Direction, ListenerProtocol, UpstreamProtocol};
+use sockmesh_xds::domain::{CircuitBreakers, Direction, ListenerProtocol, UpstreamProtocol};
 
 use super::duration;
 
@@ -85,6 +85,9 @@ pub struct ClusterFile {
     pub connect_timeout: Option<Duration>,
     #[serde(default)]
     pub protocol: UpstreamProtocol,
+    /// Caps on what the cluster holds at once; each has a default (see [`CircuitBreakers`]).
+    #[serde(default)]
+    pub circuit_breakers: CircuitBreakers,
 }
 
 /// Resource limits and timeouts; every field has a default (see [`super::Limits`]).

@@ -68,6 +68,13 @@ pub enum ConfigError {
     Workers(usize),
     #[error("limit `{name}` must be greater than zero")]
     ZeroLimit { name: &'static str },
+    #[error(
+        "cluster `{cluster}`: `circuitBreakers.{name}` must be greater than zero (0 refuses every request)"
+    )]
+    ZeroBreaker {
+        cluster: String,
+        name: &'static str,
+    },
 }
 
 /// Resource limits and timeouts, with sane defaults.
@@ -228,6 +235,7 @@ impl Config {
                     .connect_timeout
                     .unwrap_or(Cluster::DEFAULT_CONNECT_TIMEOUT),
                 protocol: c.protocol,
+                circuit_breakers: c.circuit_breakers,
             })
             .collect();
         Ok(Config {
@@ -302,6 +310,7 @@ impl Config {
                 UpstreamProtocolArg::Http2 => UpstreamProtocol::Http2,
                 UpstreamProtocolArg::Auto => UpstreamProtocol::Auto,
             },
+            circuit_breakers: Default::default(),
         }];
         Ok(config)
     }
@@ -327,6 +336,12 @@ impl Config {
             }
             if cluster.endpoints.is_empty() {
                 return Err(ConfigError::EmptyCluster(cluster.name.clone()));
+            }
+            if let Some(name) = cluster.circuit_breakers.zero() {
+                return Err(ConfigError::ZeroBreaker {
+                    cluster: cluster.name.clone(),
+                    name,
+                });
             }
         }
         let mut listener_names = HashSet::new();

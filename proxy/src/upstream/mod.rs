@@ -147,6 +147,7 @@ mod tests {
             endpoints: vec![a, b],
             connect_timeout: Cluster::DEFAULT_CONNECT_TIMEOUT,
             protocol: UpstreamProtocol::Auto,
+            circuit_breakers: Default::default(),
         });
         // A connection check (peek) followed by its one request (pick), twice: both endpoints
         // get a request, in order.
