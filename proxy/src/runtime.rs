@@ -169,7 +169,7 @@ impl Sidecar {
         let pool = Pool::new(Arc::clone(&metrics), Connector::new(tls.client.clone()));
         let shared = Arc::new(Shared {
             policy,
-            clusters: Clusters::new(&clusters),
+            clusters: Clusters::new(&clusters, Arc::clone(&metrics)),
             pool,
             metrics,
             limits: config.limits.clone(),

@@ -17,6 +17,11 @@ in a chosen way.
     h2_client.py PORT staggered PATH N MS   on one connection: N GETs of PATH, MS ms apart;
                                             prints, for each as it ends, "stream K: STATUS
                                             after T ms" (T from its own start)
+    h2_client.py PORT hold PATH C N SECS    on each of C connections, N POSTs of PATH with a
+                                            content-length and no body, as fast as the
+                                            server's SETTINGS allow; prints "ready" once all
+                                            are sent, then after SECS s "STATUS: COUNT" for
+                                            the responses (and "none: COUNT" for the rest)
     h2_client.py PORT trickle PATH LEN MS   POST PATH with content-length LEN, its body one
                                             byte every MS ms; prints "STATUS after T ms" at
                                             the response head, "reset after T ms" or "closed
@@ -190,6 +195,49 @@ def staggered(port, path, n, ms):
                     print(f"stream {(s + 1) // 2}: {status} after {took} ms", flush=True)
 
 
+def hold(port, path, conns, streams, secs):
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    statuses = {}
+    for _ in range(conns):
+        sock, conn = connect(port)
+        # The server's SETTINGS first: how many streams it takes at once.
+        while not any(
+            isinstance(e, h2.events.RemoteSettingsChanged) for e in pump(sock, conn, 10)
+        ):
+            pass
+        for k in range(streams):
+            stream = 1 + 2 * k
+            fields = headers("POST", path) + [("content-length", "1000")]
+            conn.send_headers(stream, fields, end_stream=False)
+            statuses[(sock.fileno(), stream)] = None
+        sock.sendall(conn.data_to_send())
+        sel.register(sock, selectors.EVENT_READ, conn)
+    print("ready", flush=True)
+    end = time.time() + secs
+    while time.time() < end:
+        for key, _ in sel.select(timeout=max(0.01, end - time.time())):
+            sock, conn = key.fileobj, key.data
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                sel.unregister(sock)
+                continue
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    status = dict(event.headers)[b":status"].decode()
+                    statuses[(sock.fileno(), event.stream_id)] = status
+            sock.sendall(conn.data_to_send())
+    counts = {}
+    for status in statuses.values():
+        counts[status or "none"] = counts.get(status or "none", 0) + 1
+    for status, count in sorted(counts.items()):
+        print(f"{status}: {count}", flush=True)
+
+
 def trickle(port, path, length, ms):
     sock, conn = connect(port)
     fields = headers("POST", path) + [("content-length", str(length))]
@@ -236,6 +284,8 @@ if __name__ == "__main__":
         post(port, path, sys.argv[4:])
     elif mode == "staggered":
         staggered(port, path, int(sys.argv[4]), int(sys.argv[5]))
+    elif mode == "hold":
+        hold(port, path, int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]))
     elif mode == "trickle":
         trickle(port, path, int(sys.argv[4]), int(sys.argv[5]))
     else:

@@ -98,6 +98,7 @@ pub struct LimitsFile {
     pub max_request_body_bytes: Option<u64>,
     pub max_concurrent_streams: Option<u32>,
     pub max_connections: Option<usize>,
+    pub max_upstream_per_connection: Option<usize>,
     #[serde(default, deserialize_with = "duration::de_opt")]
     pub detect_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "duration::de_opt")]

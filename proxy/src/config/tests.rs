@@ -121,6 +121,14 @@ fn circuit_breakers_default_each_unset_threshold_and_refuse_zero() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("maxRetries"), "{err}");
+    assert!(matches!(
+        load(&format!(
+            "{base}limits: {{ maxUpstreamPerConnection: 0 }}\n"
+        )),
+        Err(ConfigError::ZeroLimit {
+            name: "maxUpstreamPerConnection"
+        })
+    ));
 }
 
 #[test]

@@ -16,7 +16,7 @@ use super::respond::{self, RespBody};
 use crate::conn::ConnCtx;
 use crate::failure::Failure;
 use crate::metrics::Protocol;
-use crate::upstream::{HttpVersion, UpBody};
+use crate::upstream::{Breaker, HttpVersion, UpBody};
 
 /// The response for the client and whether it was made by the proxy because the upstream failed.
 pub struct Outcome {
@@ -58,12 +58,21 @@ pub async fn forward(
     let (body, received) = UpBody::new(body, max);
     let req = Request::from_parts(parts, body);
 
+    let breaker = ctx.target.breaker();
+    let Some(in_flight) = Breaker::request(Arc::clone(breaker)) else {
+        return Outcome::failure(is_grpc, Failure::Overloaded);
+    };
+    let timeout = ctx.target.connect_timeout();
     let send = ctx
         .shared
         .pool
-        .send(endpoint, version, ctx.target.connect_timeout(), req);
+        .send(endpoint, version, timeout, req, breaker);
     let mut resp = match tokio::time::timeout(limits.request_timeout, send).await {
         Ok(Ok(resp)) => resp,
+        // Counted, not logged per request (see `fast::upstream`).
+        Ok(Err(error)) if error.is_overflow() => {
+            return Outcome::failure(is_grpc, Failure::Overloaded);
+        }
         Ok(Err(error)) => {
             tracing::warn!(%endpoint, %error, "upstream request failed");
             let failure = if error.is_connect() {
@@ -94,6 +103,8 @@ pub async fn forward(
         };
     }
     strip_hop_by_hop(resp.headers_mut(), false);
+    // In flight until the response body is done with.
+    resp.body_mut().hold(in_flight);
     Outcome {
         response: resp.map(Either::Left),
         proxy_error: false,

@@ -250,7 +250,7 @@ fn resolve_target(
             .flatten()
     });
     match original {
-        Some(addr) => Some(Target::Original(addr)),
+        Some(addr) => Some(shared.clusters.original(addr)),
         None => listener
             .cluster
             .as_deref()

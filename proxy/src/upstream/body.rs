@@ -12,9 +12,9 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body_util::Limited;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::client::conn::http1;
 
-use super::pool::Pool;
+use super::breaker::{Breaker, RequestSlot};
+use super::pool::{H1Conn, Pool};
 
 pin_project_lite::pin_project! {
     /// The body the proxy sends upstream: the client's, cut at `max` bytes, marking [`Received`]
@@ -79,15 +79,17 @@ impl Body for UpBody {
 pub(super) struct Return {
     pub pool: Arc<Pool>,
     pub addr: SocketAddr,
-    pub sender: http1::SendRequest<UpBody>,
+    pub conn: H1Conn,
 }
 
 pin_project_lite::pin_project! {
-    /// `Incoming`, plus the pooled connection it came on (HTTP/1.1 only).
+    /// `Incoming`, plus the pooled connection it came on (HTTP/1.1 only) and the request's slot
+    /// among its cluster's requests in flight, held until the body is done with.
     pub struct UpstreamBody {
         #[pin]
         inner: Incoming,
         give_back: Option<Return>,
+        request: Option<RequestSlot<Arc<Breaker>>>,
     }
 
     impl PinnedDrop for UpstreamBody {
@@ -98,7 +100,7 @@ pin_project_lite::pin_project! {
             if this.inner.is_end_stream()
                 && let Some(r) = this.give_back.take()
             {
-                r.pool.checkin_h1(r.addr, r.sender);
+                r.pool.checkin_h1(r.addr, r.conn);
             }
         }
     }
@@ -106,7 +108,16 @@ pin_project_lite::pin_project! {
 
 impl UpstreamBody {
     pub(super) fn new(inner: Incoming, give_back: Option<Return>) -> UpstreamBody {
-        UpstreamBody { inner, give_back }
+        UpstreamBody {
+            inner,
+            give_back,
+            request: None,
+        }
+    }
+
+    /// Keeps the request counted in flight until the body is dropped.
+    pub fn hold(&mut self, request: RequestSlot<Arc<Breaker>>) {
+        self.request = Some(request);
     }
 }
 
