@@ -46,6 +46,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let caps = config
+        .clusters
+        .iter()
+        .map(|c| u64::from(c.circuit_breakers.max_connections))
+        .sum();
+    crate::fds::raise_and_log(caps);
     let result = build_runtime(config.workers)
         .map_err(RunError::Runtime)
         .and_then(|rt| rt.block_on(serve(config, &args.accel, log, None)));

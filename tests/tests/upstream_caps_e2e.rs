@@ -4,15 +4,17 @@
 //! attack runs against nginx (whose `/upload` waits for a body that never comes), under that
 //! limit: a client connection gets a bounded share of upstream connections, a cluster's circuit
 //! breakers refuse (503, gRPC UNAVAILABLE, counted) what is past its caps, and new clients are
-//! served throughout.
+//! served throughout. The soft descriptor limit is raised to the hard one at start, and a
+//! process at its limit keeps serving the connections it has without spinning on accept.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sockmesh_tests::{
-    Child, Nginx, Sidecar, TempDir, curl, free_port, http_get, http_policy, metric, python,
+    Child, Nginx, Sidecar, TempDir, curl, free_port, http_get, http_policy, local, metric, python,
     require, root, wait_until,
 };
 
@@ -122,6 +124,7 @@ fn metrics(sidecar: &Sidecar) -> String {
 fn http2_streams_cannot_use_up_the_descriptors_new_clients_need() {
     let nginx = Nginx::start();
     let (sidecar, port, _dir) = start(&nginx, "1024:1024", "", "requestTimeout: 30s");
+    sidecar.wait_log("file descriptor limit limit=1024");
     let attack = Attack::start(port, 4, 256, 15);
     // Counted at nginx: a sidecar out of descriptors answers no metrics either.
     let taken = wait_until(Duration::from_secs(15), || {
@@ -189,4 +192,86 @@ fn requests_past_a_clusters_caps_are_refused_with_503_and_counted() {
     assert!(count(&outcome, "503") >= 900, "{outcome:?}");
     assert!(count(&outcome, "none") <= 60, "{outcome:?}");
     sidecar.wait_log("status=503");
+}
+
+#[test]
+fn the_soft_descriptor_limit_is_raised_to_the_hard_one_at_start() {
+    let nginx = Nginx::start();
+    let (sidecar, _port, _dir) = start(&nginx, "256:4096", "", "");
+    sidecar.wait_log("file descriptor limit limit=4096 raised_from=256");
+    let limits =
+        std::fs::read_to_string(format!("/proc/{}/limits", sidecar.child.pid())).expect("limits");
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files");
+    let values: Vec<&str> = open_files.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(values, ["4096", "4096"], "{open_files}");
+}
+
+/// CPU time (user and system) the process has used, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // The fields after the command name (which may hold spaces): utime and stime are the 12th
+    // and 13th of them.
+    let after = stat.rsplit_once(')').expect("stat format").1;
+    let fields: Vec<u64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse().expect("ticks"))
+        .collect();
+    fields.iter().sum()
+}
+
+/// A sidecar out of descriptors (64, filled with idle client connections): the client already
+/// connected keeps getting answers on its keep-alive connection, the accept loop backs off
+/// instead of spinning (CPU stays low, one log line for the episode), and once descriptors are
+/// free new clients are served again.
+#[test]
+fn at_the_descriptor_limit_open_connections_keep_being_served() {
+    let nginx = Nginx::start();
+    let (sidecar, port, _dir) = start(&nginx, "64:64", "", "idleTimeout: 60s");
+    let mut client = TcpStream::connect(local(port)).expect("connect");
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut ask = |n: usize| {
+        write!(client, "GET /still-{n} HTTP/1.1\r\nHost: web\r\n\r\n").expect("request");
+        let mut buf = [0u8; 4096];
+        let got = client.read(&mut buf).expect("response");
+        String::from_utf8_lossy(&buf[..got]).into_owned()
+    };
+    assert!(ask(0).starts_with("HTTP/1.1 200"));
+
+    let idle: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(local(port)).expect("connect"))
+        .collect();
+    sidecar.wait_log("accept failed");
+    let pid = sidecar.child.pid();
+    let (cpu_before, started) = (cpu_ticks(pid), Instant::now());
+    for n in 1..=20 {
+        let answer = ask(n);
+        assert!(answer.starts_with("HTTP/1.1 200"), "request {n}: {answer}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let cpu = cpu_ticks(pid) - cpu_before;
+    let wall = started.elapsed().as_secs_f64() * 100.0;
+    // Clock ticks are 1/100 s: half the wall time is a generous bound for 20 requests.
+    assert!(
+        (cpu as f64) < wall / 2.0,
+        "{cpu} ticks of CPU in {wall:.0} ticks at the descriptor limit"
+    );
+    let failures = sidecar.logs().matches("accept failed").count();
+    assert!(failures <= 2, "{failures} accept failures logged");
+
+    drop(idle);
+    let served = wait_until(Duration::from_secs(10), || {
+        curl(&[&format!("http://127.0.0.1:{port}/again")]).0 == 200
+    });
+    assert!(
+        served,
+        "no new client was served after the descriptors came free"
+    );
+    sidecar.wait_log("accepting again");
 }
