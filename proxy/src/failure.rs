@@ -25,6 +25,9 @@ pub enum Failure {
     UpstreamFailed,
     /// No response head within `requestTimeout`.
     UpstreamTimeout,
+    /// The request itself did not arrive whole within `requestTimeout` (a body that trickles or
+    /// stops): the client's doing, not the upstream's.
+    ClientTimeout,
     /// A limit of the proxy's own was reached (connections, requests in flight).
     Overloaded,
     /// The request asks for something this path cannot do; the text says what.
@@ -58,6 +61,7 @@ impl Failure {
             Failure::Unreachable | Failure::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Failure::UpstreamFailed => StatusCode::BAD_GATEWAY,
             Failure::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Failure::ClientTimeout => StatusCode::REQUEST_TIMEOUT,
             Failure::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         }
     }
@@ -71,6 +75,7 @@ impl Failure {
             Failure::Unreachable => "no healthy upstream",
             Failure::UpstreamFailed => "upstream connect error or disconnect",
             Failure::UpstreamTimeout => "upstream request timeout",
+            Failure::ClientTimeout => "request timeout",
             Failure::Overloaded => "overloaded",
             Failure::BadGrpcPath => "malformed gRPC method path: expected /package.Service/Method",
         }
@@ -84,7 +89,7 @@ impl Failure {
             Failure::Unreachable | Failure::UpstreamFailed | Failure::Overloaded => {
                 GrpcCode::Unavailable
             }
-            Failure::UpstreamTimeout => GrpcCode::DeadlineExceeded,
+            Failure::UpstreamTimeout | Failure::ClientTimeout => GrpcCode::DeadlineExceeded,
             // What a server answers for a method it does not have.
             Failure::BadGrpcPath => GrpcCode::Unimplemented,
             Failure::BadRequest(_) | Failure::NotImplemented(_) => GrpcCode::Internal,
@@ -119,6 +124,7 @@ mod tests {
             (Failure::Unreachable, 503, GrpcCode::Unavailable),
             (Failure::UpstreamFailed, 502, GrpcCode::Unavailable),
             (Failure::UpstreamTimeout, 504, GrpcCode::DeadlineExceeded),
+            (Failure::ClientTimeout, 408, GrpcCode::DeadlineExceeded),
             (Failure::NotImplemented("x"), 501, GrpcCode::Internal),
             (Failure::Overloaded, 503, GrpcCode::Unavailable),
             (Failure::BadGrpcPath, 400, GrpcCode::Unimplemented),

@@ -23,6 +23,7 @@ mod demo;
 mod detect;
 mod discovery;
 pub mod failure;
+mod fds;
 pub mod fuzzing;
 pub mod harness;
 

@@ -43,7 +43,7 @@ macro_rules! label_value {
     )*};
 }
 
-label_value!(Protocol, VerdictLabel, ReloadResult);
+label_value!(Protocol, VerdictLabel, ReloadResult, OverflowKind);
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum VerdictLabel {
@@ -83,6 +83,33 @@ pub struct ReloadLabels {
     pub result: ReloadResult,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OverflowLabels {
+    pub cluster: String,
+    pub kind: OverflowKind,
+}
+
+/// Which of a cluster's circuit breakers a request ran into (`upstream::breaker`).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum OverflowKind {
+    /// `maxConnections` were open: the request waited for one (not refused).
+    Connections,
+    /// `maxPendingRequests` were waiting already: refused.
+    Pending,
+    /// `maxRequests` were in flight: refused.
+    Requests,
+}
+
+impl OverflowKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverflowKind::Connections => "connections",
+            OverflowKind::Pending => "pending",
+            OverflowKind::Requests => "requests",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum ReloadResult {
     Ok,
@@ -108,6 +135,7 @@ pub struct Metrics {
     pub upstream_connects: Counter<u64, AtomicU64>,
     pub upstream_connect_errors: Counter<u64, AtomicU64>,
     pub upstream_active: Gauge<i64, std::sync::atomic::AtomicI64>,
+    pub upstream_overflow: Family<OverflowLabels, Counter>,
     pub policy_reloads: Family<ReloadLabels, Counter>,
     pub policy_rules: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Series of `requests` and `request_duration` resolved once, so that recording a request
@@ -158,6 +186,7 @@ impl Metrics {
             upstream_connects: Counter::default(),
             upstream_connect_errors: Counter::default(),
             upstream_active: Gauge::default(),
+            upstream_overflow: Family::default(),
             policy_reloads: Family::default(),
             policy_rules: Gauge::default(),
         };
@@ -201,6 +230,12 @@ impl Metrics {
             "upstream_connections_active",
             "Upstream connections open now (pooled and in use)",
             metrics.upstream_active.clone(),
+        );
+        r.register(
+            "upstream_overflow",
+            "Requests that ran into a cluster's circuit breaker, by kind: connections (waited \
+             for a connection), pending and requests (refused with 503)",
+            metrics.upstream_overflow.clone(),
         );
         r.register(
             "policy_reloads",

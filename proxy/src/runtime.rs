@@ -46,6 +46,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let caps = config
+        .clusters
+        .iter()
+        .map(|c| u64::from(c.circuit_breakers.max_connections))
+        .sum();
+    crate::fds::raise_and_log(caps);
     let result = build_runtime(config.workers)
         .map_err(RunError::Runtime)
         .and_then(|rt| rt.block_on(serve(config, &args.accel, log, None)));
@@ -169,7 +175,7 @@ impl Sidecar {
         let pool = Pool::new(Arc::clone(&metrics), Connector::new(tls.client.clone()));
         let shared = Arc::new(Shared {
             policy,
-            clusters: Clusters::new(&clusters),
+            clusters: Clusters::new(&clusters, Arc::clone(&metrics)),
             pool,
             metrics,
             limits: config.limits.clone(),
@@ -201,6 +207,7 @@ impl Sidecar {
             bound,
         } = self;
         shared.pool.spawn_sweeper();
+        crate::memory::spawn_releaser();
         let listeners = Arc::new(Listeners::new(Arc::clone(&shared)));
         for (spec, socket) in bound {
             listeners.adopt(&spec, socket).await;

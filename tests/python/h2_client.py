@@ -25,6 +25,15 @@ in a chosen way.
                                             POST PATH with a body ("hello") and then a
                                             trailers block of these fields; prints the status
                                             and the body, or "reset CODE"
+    h2_client.py PORT hold PATH C N SECS    on each of C connections, N POSTs of PATH with a
+                                            content-length and no body, as fast as the
+                                            server's SETTINGS allow; prints "ready" once all
+                                            are sent, then after SECS s "STATUS: COUNT" for
+                                            the responses (and "none: COUNT" for the rest)
+    h2_client.py PORT trickle PATH LEN MS   POST PATH with content-length LEN, its body one
+                                            byte every MS ms; prints "STATUS after T ms" at
+                                            the response head, "reset after T ms" or "closed
+                                            after T ms", or "still open after T ms" at 10 s
 """
 import socket
 import sys
@@ -226,6 +235,82 @@ def trailers(port, path, extra):
     answer(sock, conn, 1)
 
 
+def hold(port, path, conns, streams, secs):
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    statuses = {}
+    for _ in range(conns):
+        sock, conn = connect(port)
+        # The server's SETTINGS first: how many streams it takes at once.
+        while not any(
+            isinstance(e, h2.events.RemoteSettingsChanged) for e in pump(sock, conn, 10)
+        ):
+            pass
+        for k in range(streams):
+            stream = 1 + 2 * k
+            fields = headers("POST", path) + [("content-length", "1000")]
+            conn.send_headers(stream, fields, end_stream=False)
+            statuses[(sock.fileno(), stream)] = None
+        sock.sendall(conn.data_to_send())
+        sel.register(sock, selectors.EVENT_READ, conn)
+    print("ready", flush=True)
+    end = time.time() + secs
+    while time.time() < end:
+        for key, _ in sel.select(timeout=max(0.01, end - time.time())):
+            sock, conn = key.fileobj, key.data
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                sel.unregister(sock)
+                continue
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    status = dict(event.headers)[b":status"].decode()
+                    statuses[(sock.fileno(), event.stream_id)] = status
+            sock.sendall(conn.data_to_send())
+    counts = {}
+    for status in statuses.values():
+        counts[status or "none"] = counts.get(status or "none", 0) + 1
+    for status, count in sorted(counts.items()):
+        print(f"{status}: {count}", flush=True)
+
+
+def trickle(port, path, length, ms):
+    sock, conn = connect(port)
+    fields = headers("POST", path) + [("content-length", str(length))]
+    conn.send_headers(1, fields, end_stream=False)
+    sock.sendall(conn.data_to_send())
+    start = time.time()
+    took = lambda: round((time.time() - start) * 1000)
+    sent = 0
+    while time.time() - start < 10:
+        if sent < length:
+            conn.send_data(1, b"x", end_stream=sent + 1 == length)
+            sent += 1
+        try:
+            sock.sendall(conn.data_to_send())
+            events = pump(sock, conn, ms / 1000)
+        except socket.timeout:
+            continue
+        except (OSError, SystemExit):
+            print(f"closed after {took()} ms")
+            return
+        for event in events:
+            if isinstance(event, h2.events.ResponseReceived) and event.stream_id == 1:
+                print(f"{STATUSES[1]} after {took()} ms")
+                return
+            if isinstance(event, h2.events.StreamReset) and event.stream_id == 1:
+                print(f"reset after {took()} ms")
+                return
+            if isinstance(event, h2.events.ConnectionTerminated):
+                print(f"closed after {took()} ms")
+                return
+    print(f"still open after {took()} ms")
+
+
 if __name__ == "__main__":
     port, mode = int(sys.argv[1]), sys.argv[2]
     path = sys.argv[3] if len(sys.argv) > 3 else None
@@ -243,5 +328,9 @@ if __name__ == "__main__":
         trailers(port, path, sys.argv[4:])
     elif mode == "staggered":
         staggered(port, path, int(sys.argv[4]), int(sys.argv[5]))
+    elif mode == "hold":
+        hold(port, path, int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]))
+    elif mode == "trickle":
+        trickle(port, path, int(sys.argv[4]), int(sys.argv[5]))
     else:
         raise SystemExit(f"unknown mode {mode}")

@@ -6,7 +6,8 @@
 //! host rule would: `admin.local` and `public.local` by `server_name`, anything else by the
 //! default server, each answering with the site, the `Host` it got and the path it decoded (and
 //! `/private/` on the default server answering `PRIVATE`), so a test sees which site a request
-//! reached.
+//! reached. At `/upload`, nginx reads the whole request body first (as it does before proxying
+//! to an app) and logs each upload it completed (see [`Nginx::uploads`]).
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -32,6 +33,8 @@ const ACCESS_LOG_OFF: &str = "access_log off;";
 /// What [`Nginx::start`] serves.
 const DEFAULT_SERVER: &str = "  server { listen 127.0.0.1:{port}; listen 127.0.0.1:{h2c} http2;\n\
                  location / { return 200 \"nginx $request_method $request_uri\\n\"; }\n\
+                 location = /upload { proxy_pass http://127.0.0.1:{port}/uploaded; }\n\
+                 location = /uploaded { access_log uploads.log; return 200 \"uploaded $content_length\\n\"; }\n\
                  location /whoami { return 200 \"host=$http_host uri=$request_uri\\n\"; } }\n";
 
 /// What [`Nginx::sites`] serves on each of its ports: `{port}` and `{h2c}` stand for them.
@@ -46,6 +49,11 @@ const SITES: &str = "\
     location / { return 200 \"site=public host=$http_host uri=$uri tenant=$http_x_tenant\\n\"; } }\n";
 
 impl Nginx {
+    /// One line per request body nginx received whole at `/upload`.
+    pub fn uploads(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("uploads.log")).unwrap_or_default()
+    }
+
     pub fn start() -> Nginx {
         Nginx::with(ACCESS_LOG_OFF, DEFAULT_SERVER)
     }

@@ -23,6 +23,16 @@ impl Sidecar {
     /// As [`Sidecar::start`], with standard output (where the logs go) sent to `stdout` instead
     /// of the log file, which then gets standard error alone.
     pub fn start_with_stdout(args: &[&str], stdout: Option<std::fs::File>) -> Sidecar {
+        Sidecar::spawn(&[], args, stdout)
+    }
+
+    /// As [`Sidecar::start`], run under `wrapper`: a command and its arguments that execs the
+    /// sidecar in its place (`prlimit --nofile=256:256`, say), so the pid is the sidecar's.
+    pub fn start_under(wrapper: &[&str], args: &[&str]) -> Sidecar {
+        Sidecar::spawn(wrapper, args, None)
+    }
+
+    fn spawn(wrapper: &[&str], args: &[&str], stdout: Option<std::fs::File>) -> Sidecar {
         let dir = TempDir::new("sidecar");
         let admin = local(free_port());
         let log = dir.path().join("sockmesh.log");
@@ -31,7 +41,14 @@ impl Sidecar {
             Some(f) => f,
             None => err.try_clone().expect("log file"),
         };
-        let mut cmd = Command::new(bin());
+        let mut cmd = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(wrapper_args).arg(bin());
+                cmd
+            }
+            None => Command::new(bin()),
+        };
         cmd.arg("run")
             .args(args)
             .args(["--admin", &admin.to_string()])

@@ -62,6 +62,45 @@ pub struct Cluster {
     pub endpoints: Vec<SocketAddr>,
     pub connect_timeout: Duration,
     pub protocol: UpstreamProtocol,
+    pub circuit_breakers: CircuitBreakers,
+}
+
+/// What one cluster may hold at once, as Envoy's circuit breakers (its default-priority
+/// thresholds, with Envoy's defaults). A request over a cap is refused (503, gRPC UNAVAILABLE)
+/// rather than queued without bound. (De)serialised as in config files: `maxConnections`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct CircuitBreakers {
+    /// Connections open to the cluster's endpoints, idle ones included. A request that needs a
+    /// new one past this waits, as a pending request, for one to close or come back.
+    pub max_connections: u32,
+    /// Requests waiting for a connection at once.
+    pub max_pending_requests: u32,
+    /// Requests in flight to the cluster at once (sent, or waiting for a connection).
+    pub max_requests: u32,
+}
+
+impl Default for CircuitBreakers {
+    fn default() -> Self {
+        CircuitBreakers {
+            max_connections: 1024,
+            max_pending_requests: 1024,
+            max_requests: 1024,
+        }
+    }
+}
+
+impl CircuitBreakers {
+    /// The name of the first threshold that is zero (which would refuse every request).
+    pub fn zero(&self) -> Option<&'static str> {
+        [
+            ("maxConnections", self.max_connections),
+            ("maxPendingRequests", self.max_pending_requests),
+            ("maxRequests", self.max_requests),
+        ]
+        .into_iter()
+        .find_map(|(name, v)| (v == 0).then_some(name))
+    }
 }
 
 impl Cluster {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use sockmesh_xds::domain::{Direction, ListenerProtocol, UpstreamProtocol};
+use sockmesh_xds::domain::{CircuitBreakers, Direction, ListenerProtocol, UpstreamProtocol};
 
 use super::duration;
 
@@ -88,6 +88,9 @@ pub struct ClusterFile {
     pub connect_timeout: Option<Duration>,
     #[serde(default)]
     pub protocol: UpstreamProtocol,
+    /// Caps on what the cluster holds at once; each has a default (see [`CircuitBreakers`]).
+    #[serde(default)]
+    pub circuit_breakers: CircuitBreakers,
 }
 
 /// Resource limits and timeouts; every field has a default (see [`super::Limits`]).
@@ -98,6 +101,7 @@ pub struct LimitsFile {
     pub max_request_body_bytes: Option<u64>,
     pub max_concurrent_streams: Option<u32>,
     pub max_connections: Option<usize>,
+    pub max_upstream_per_connection: Option<usize>,
     #[serde(default, deserialize_with = "duration::de_opt")]
     pub detect_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "duration::de_opt")]

@@ -71,6 +71,10 @@ pub enum ConfigError {
     Workers(usize),
     #[error("limit `{name}` must be greater than zero")]
     ZeroLimit { name: &'static str },
+    #[error(
+        "cluster `{cluster}`: `circuitBreakers.{name}` must be greater than zero (0 refuses every request)"
+    )]
+    ZeroBreaker { cluster: String, name: &'static str },
 }
 
 /// Resource limits and timeouts, with sane defaults.
@@ -84,6 +88,10 @@ pub struct Limits {
     pub max_concurrent_streams: u32,
     /// Downstream connections open at once per listener; further accepts wait.
     pub max_connections: usize,
+    /// Upstream connections one downstream connection may hold at once: HTTP/2 streams to an
+    /// HTTP/1.1 upstream each need one, and those past this wait for a turn. A bounded share of
+    /// a cluster's `maxConnections` per client.
+    pub max_upstream_per_connection: usize,
     /// How long protocol detection waits for the client's first bytes before treating the
     /// connection as opaque TCP (server-first protocols send nothing).
     pub detect_timeout: Duration,
@@ -104,6 +112,7 @@ impl Default for Limits {
             max_request_body_bytes: 64 * 1024 * 1024,
             max_concurrent_streams: 256,
             max_connections: 100_000,
+            max_upstream_per_connection: 100,
             detect_timeout: Duration::from_millis(500),
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
@@ -216,6 +225,9 @@ impl Config {
                 .max_concurrent_streams
                 .unwrap_or(defaults.max_concurrent_streams),
             max_connections: l.max_connections.unwrap_or(defaults.max_connections),
+            max_upstream_per_connection: l
+                .max_upstream_per_connection
+                .unwrap_or(defaults.max_upstream_per_connection),
             detect_timeout: l.detect_timeout.unwrap_or(defaults.detect_timeout),
             header_read_timeout: l
                 .header_read_timeout
@@ -246,6 +258,7 @@ impl Config {
                     .connect_timeout
                     .unwrap_or(Cluster::DEFAULT_CONNECT_TIMEOUT),
                 protocol: c.protocol,
+                circuit_breakers: c.circuit_breakers,
             })
             .collect();
         Ok(Config {
@@ -322,6 +335,7 @@ impl Config {
                 UpstreamProtocolArg::Http2 => UpstreamProtocol::Http2,
                 UpstreamProtocolArg::Auto => UpstreamProtocol::Auto,
             },
+            circuit_breakers: Default::default(),
         }];
         Ok(config)
     }
@@ -347,6 +361,12 @@ impl Config {
             }
             if cluster.endpoints.is_empty() {
                 return Err(ConfigError::EmptyCluster(cluster.name.clone()));
+            }
+            if let Some(name) = cluster.circuit_breakers.zero() {
+                return Err(ConfigError::ZeroBreaker {
+                    cluster: cluster.name.clone(),
+                    name,
+                });
             }
         }
         let mut listener_names = HashSet::new();
@@ -380,6 +400,10 @@ impl Config {
             ("maxRequestBodyBytes", l.max_request_body_bytes == 0),
             ("maxConcurrentStreams", l.max_concurrent_streams == 0),
             ("maxConnections", l.max_connections == 0),
+            (
+                "maxUpstreamPerConnection",
+                l.max_upstream_per_connection == 0,
+            ),
             ("detectTimeout", l.detect_timeout.is_zero()),
             ("headerReadTimeout", l.header_read_timeout.is_zero()),
             ("idleTimeout", l.idle_timeout.is_zero()),

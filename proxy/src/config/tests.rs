@@ -115,6 +115,43 @@ fn bad_durations_and_zero_limits_are_refused() {
 }
 
 #[test]
+fn circuit_breakers_default_each_unset_threshold_and_refuse_zero() {
+    let base = "listeners:\n  - { address: 127.0.0.1:1, direction: outbound }\n";
+    let cluster = |breakers: &str| {
+        load(&format!(
+            "{base}clusters:\n  - {{ name: a, endpoints: [127.0.0.1:2], {breakers} }}\n"
+        ))
+    };
+    let c = cluster("circuitBreakers: { maxRequests: 50 }").unwrap();
+    let b = c.clusters[0].circuit_breakers;
+    assert_eq!(
+        (b.max_connections, b.max_pending_requests, b.max_requests),
+        (1024, 1024, 50)
+    );
+    let c = cluster("protocol: http1").unwrap();
+    assert_eq!(c.clusters[0].circuit_breakers, Default::default());
+    assert!(matches!(
+        cluster("circuitBreakers: { maxPendingRequests: 0 }"),
+        Err(ConfigError::ZeroBreaker {
+            name: "maxPendingRequests",
+            ..
+        })
+    ));
+    let err = cluster("circuitBreakers: { maxRetries: 3 }")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("maxRetries"), "{err}");
+    assert!(matches!(
+        load(&format!(
+            "{base}limits: {{ maxUpstreamPerConnection: 0 }}\n"
+        )),
+        Err(ConfigError::ZeroLimit {
+            name: "maxUpstreamPerConnection"
+        })
+    ));
+}
+
+#[test]
 fn durations_parse() {
     assert_eq!(duration::parse("250ms"), Ok(Duration::from_millis(250)));
     assert_eq!(duration::parse("1h"), Ok(Duration::from_secs(3600)));

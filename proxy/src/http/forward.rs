@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
-use http_body_util::{Either, Limited};
+use http_body_util::Either;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use sockmesh_xds::domain::UpstreamProtocol;
@@ -20,7 +20,7 @@ use crate::conn::ConnCtx;
 use crate::failure::Failure;
 use crate::metrics::Protocol;
 use crate::telemetry::ratelimit::warn_limited;
-use crate::upstream::{Checked, HttpVersion, TrailerCheck};
+use crate::upstream::{Breaker, Checked, HttpVersion, TrailerCheck, UpBody};
 
 /// The response for the client and whether it was made by the proxy because the upstream failed
 /// or because policy denied the request's trailers.
@@ -74,20 +74,25 @@ pub async fn forward(
     }
     let (check, refusal) = trailers.unzip();
     let (parts, body) = req.into_parts();
-    let req = Request::from_parts(
-        parts,
-        Limited::new(
-            Checked::new(body, check),
-            usize::try_from(limits.max_request_body_bytes).unwrap_or(usize::MAX),
-        ),
-    );
+    let max = usize::try_from(limits.max_request_body_bytes).unwrap_or(usize::MAX);
+    let (body, received) = UpBody::new(Checked::new(body, check), max);
+    let req = Request::from_parts(parts, body);
 
+    let breaker = ctx.target.breaker();
+    let Some(in_flight) = Breaker::request(Arc::clone(breaker)) else {
+        return Outcome::failure(is_grpc, Failure::Overloaded);
+    };
+    let timeout = ctx.target.connect_timeout();
     let send = ctx
         .shared
         .pool
-        .send(endpoint, version, ctx.target.connect_timeout(), req);
+        .send(endpoint, version, timeout, req, breaker);
     let mut resp = match tokio::time::timeout(limits.request_timeout, send).await {
         Ok(Ok(resp)) => resp,
+        // Counted, not logged per request (see `fast::upstream`).
+        Ok(Err(error)) if error.is_overflow() => {
+            return Outcome::failure(is_grpc, Failure::Overloaded);
+        }
         Ok(Err(error)) => {
             if let Some(verdict) = refusal.as_ref().and_then(Refusal::verdict) {
                 return Outcome::refused(is_grpc, verdict);
@@ -100,6 +105,8 @@ pub async fn forward(
             };
             return Outcome::failure(is_grpc, failure);
         }
+        // Still waiting for the client's body: the client's slowness, not the upstream's.
+        Err(_) if !received.get() => return Outcome::failure(is_grpc, Failure::ClientTimeout),
         Err(_) => return Outcome::failure(is_grpc, Failure::UpstreamTimeout),
     };
 
@@ -120,6 +127,8 @@ pub async fn forward(
         };
     }
     strip_hop_by_hop(resp.headers_mut(), false);
+    // In flight until the response body is done with.
+    resp.body_mut().hold(in_flight);
     Outcome {
         response: resp.map(Either::Left),
         proxy_error: false,

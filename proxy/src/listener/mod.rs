@@ -35,6 +35,7 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(shared.limits.max_connections));
+    let mut failing = AcceptFailures::default();
     loop {
         let permit = tokio::select! {
             p = Arc::clone(&permits).acquire_owned() => match p {
@@ -50,12 +51,17 @@ pub async fn serve(
         let (stream, client) = match accepted {
             Ok(a) => a,
             Err(error) => {
-                // EMFILE and friends: back off briefly instead of spinning.
-                warn_limited!((config.name.as_str(), error.kind()), listener = %config.name, %error, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                // EMFILE and friends: the connection waits in the backlog while this task
+                // sleeps; the connections already open keep being served meanwhile.
+                let pause = failing.failed(&config.name, &error);
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = signalled(&mut shutdown) => return,
+                }
                 continue;
             }
         };
+        failing.recovered(&config.name);
         let slot = Slot::new(permit, Arc::clone(&shared.metrics));
         let accepted = Accepted {
             stream,
@@ -103,6 +109,37 @@ fn take_backlog(
             slot: Slot::new(permit, Arc::clone(&shared.metrics)),
         };
         tokio::spawn(handle(accepted));
+    }
+}
+
+/// Accepts that failed in a row (out of descriptors, say): each waits twice as long as the one
+/// before, from 10 ms up to 500 ms (nginx stops accepting for 500 ms on `EMFILE`), so a process
+/// at its descriptor limit neither spins on a ready listener nor leaves a freed descriptor
+/// unused for long; one line is logged when it starts, one when it ends.
+#[derive(Default)]
+struct AcceptFailures {
+    count: u64,
+}
+
+impl AcceptFailures {
+    const FIRST: std::time::Duration = std::time::Duration::from_millis(10);
+    const MAX: std::time::Duration = std::time::Duration::from_millis(500);
+
+    /// Records a failure; how long to wait before the next accept.
+    fn failed(&mut self, listener: &str, error: &std::io::Error) -> std::time::Duration {
+        if self.count == 0 {
+            tracing::warn!(%listener, %error, "accept failed; retrying with a backoff");
+        }
+        self.count += 1;
+        let doublings = u32::try_from(self.count - 1).unwrap_or(u32::MAX).min(6);
+        (Self::FIRST * 2u32.pow(doublings)).min(Self::MAX)
+    }
+
+    fn recovered(&mut self, listener: &str) {
+        if self.count > 0 {
+            tracing::info!(%listener, failures = self.count, "accepting again");
+            self.count = 0;
+        }
     }
 }
 
@@ -294,7 +331,7 @@ fn resolve_target(
             .flatten()
     });
     match original {
-        Some(addr) => Some(Target::Original(addr)),
+        Some(addr) => Some(shared.clusters.original(addr)),
         None => listener
             .cluster
             .as_deref()
@@ -308,4 +345,23 @@ fn deny_connection(ctx: &ConnCtx, io: Io, endpoint: SocketAddr, rule: &str, note
     let zero = std::time::Duration::ZERO;
     conn::record::connection(ctx, endpoint, VerdictLabel::Deny, rule, (0, 0), zero, note);
     io.reset();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::AcceptFailures;
+
+    #[test]
+    fn failed_accepts_back_off_to_half_a_second_and_start_over_once_one_succeeds() {
+        let mut failures = AcceptFailures::default();
+        let error = std::io::Error::from_raw_os_error(24);
+        let pauses: Vec<u64> = (0..8)
+            .map(|_| failures.failed("l", &error).as_millis() as u64)
+            .collect();
+        assert_eq!(pauses, [10, 20, 40, 80, 160, 320, 500, 500]);
+        failures.recovered("l");
+        assert_eq!(failures.failed("l", &error), Duration::from_millis(10));
+    }
 }

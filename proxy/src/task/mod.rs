@@ -15,5 +15,5 @@ mod on_wake;
 mod tests;
 
 pub use alarm::Alarm;
-pub use deadline::Deadline;
+pub use deadline::{Deadline, Passed};
 pub use on_wake::OnWake;

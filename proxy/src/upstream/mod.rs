@@ -5,11 +5,13 @@
 //! endpoints while requests are in flight.
 
 mod body;
+mod breaker;
 mod connect;
 mod idle_clock;
 mod pool;
 mod raw;
 mod trailers;
+mod share;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,26 +20,31 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use sockmesh_xds::domain::{Cluster, UpstreamProtocol};
+use sockmesh_xds::domain::{CircuitBreakers, Cluster, UpstreamProtocol};
 
-pub use body::UpstreamBody;
+use crate::metrics::Metrics;
+
+pub use body::{UpBody, UpstreamBody};
+pub use breaker::Breaker;
 pub use connect::Connector;
 pub use pool::{HttpVersion, Pool};
 pub use raw::RawConn;
 pub use trailers::{Checked, TrailerCheck, TrailersRefused};
+pub use share::Share;
 
-/// One cluster and its round-robin cursor.
-#[derive(Debug)]
+/// One cluster, its round-robin cursor and its circuit breakers.
 pub struct ClusterState {
     pub cluster: Cluster,
     next: AtomicUsize,
+    pub breaker: Arc<Breaker>,
 }
 
 impl ClusterState {
-    pub fn new(cluster: Cluster) -> ClusterState {
+    pub fn new(cluster: Cluster, breaker: Arc<Breaker>) -> ClusterState {
         ClusterState {
             cluster,
             next: AtomicUsize::new(0),
+            breaker,
         }
     }
 
@@ -58,10 +65,11 @@ impl ClusterState {
 }
 
 /// Where a downstream connection's traffic goes.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Target {
-    /// The destination the client originally dialed (interception).
-    Original(SocketAddr),
+    /// The destination the client originally dialed (interception), under the breakers all
+    /// original destinations share (Envoy's `ORIGINAL_DST` cluster is one cluster too).
+    Original(SocketAddr, Arc<Breaker>),
     /// A configured cluster (explicit mode).
     Cluster(Arc<ClusterState>),
 }
@@ -69,8 +77,16 @@ pub enum Target {
 impl Target {
     pub fn pick(&self) -> Option<SocketAddr> {
         match self {
-            Target::Original(addr) => Some(*addr),
+            Target::Original(addr, _) => Some(*addr),
             Target::Cluster(c) => c.pick(),
+        }
+    }
+
+    /// The circuit breakers requests to this target count against.
+    pub fn breaker(&self) -> &Arc<Breaker> {
+        match self {
+            Target::Original(_, breaker) => breaker,
+            Target::Cluster(c) => &c.breaker,
         }
     }
 
@@ -78,86 +94,91 @@ impl Target {
     /// check of a connection whose requests each pick their own endpoint.
     pub fn peek(&self) -> Option<SocketAddr> {
         match self {
-            Target::Original(addr) => Some(*addr),
+            Target::Original(addr, _) => Some(*addr),
             Target::Cluster(c) => c.peek(),
         }
     }
 
     pub fn connect_timeout(&self) -> Duration {
         match self {
-            Target::Original(_) => Cluster::DEFAULT_CONNECT_TIMEOUT,
+            Target::Original(..) => Cluster::DEFAULT_CONNECT_TIMEOUT,
             Target::Cluster(c) => c.cluster.connect_timeout,
         }
     }
 
     pub fn protocol(&self) -> UpstreamProtocol {
         match self {
-            Target::Original(_) => UpstreamProtocol::Auto,
+            Target::Original(..) => UpstreamProtocol::Auto,
             Target::Cluster(c) => c.cluster.protocol,
         }
     }
 }
 
 /// All clusters by name; replaced whole on change.
-#[derive(Default)]
-pub struct Clusters(ArcSwap<HashMap<String, Arc<ClusterState>>>);
+pub struct Clusters {
+    map: ArcSwap<HashMap<String, Arc<ClusterState>>>,
+    /// The breakers of original destinations (interception), with the default caps.
+    original: Arc<Breaker>,
+    metrics: Arc<Metrics>,
+}
+
+/// The name the original destinations' breakers are counted under.
+const ORIGINAL_DST: &str = "original-destination";
 
 impl Clusters {
-    pub fn new(clusters: &[Cluster]) -> Clusters {
-        let c = Clusters::default();
+    pub fn new(clusters: &[Cluster], metrics: Arc<Metrics>) -> Clusters {
+        let c = Clusters {
+            map: ArcSwap::default(),
+            original: Breaker::new(ORIGINAL_DST, CircuitBreakers::default(), &metrics),
+            metrics,
+        };
         c.replace(clusters);
         c
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<ClusterState>> {
-        self.0.load().get(name).cloned()
+        self.map.load().get(name).cloned()
     }
 
-    /// Replaces the set; clusters whose definition did not change keep their cursor.
+    /// Where an intercepted connection to `addr` goes.
+    pub fn original(&self, addr: SocketAddr) -> Target {
+        Target::Original(addr, Arc::clone(&self.original))
+    }
+
+    /// Replaces the set; clusters whose definition did not change keep their cursor, and those
+    /// whose caps did not change keep their breakers (and what is counted against them).
     pub fn replace(&self, clusters: &[Cluster]) {
-        let old = self.0.load();
+        let old = self.map.load();
         let map = clusters
             .iter()
             .map(|c| {
                 let state = match old.get(&c.name) {
                     Some(s) if s.cluster == *c => s.clone(),
-                    _ => Arc::new(ClusterState::new(c.clone())),
+                    Some(s) if s.breaker.limits() == c.circuit_breakers => {
+                        Arc::new(ClusterState::new(c.clone(), Arc::clone(&s.breaker)))
+                    }
+                    _ => Arc::new(ClusterState::new(
+                        c.clone(),
+                        Breaker::new(&c.name, c.circuit_breakers, &self.metrics),
+                    )),
                 };
                 (c.name.clone(), state)
             })
             .collect();
-        self.0.store(Arc::new(map));
+        self.map.store(Arc::new(map));
     }
 
     pub fn snapshot(&self) -> Vec<Cluster> {
-        let mut v: Vec<Cluster> = self.0.load().values().map(|s| s.cluster.clone()).collect();
+        let mut v: Vec<Cluster> = self
+            .map
+            .load()
+            .values()
+            .map(|s| s.cluster.clone())
+            .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn peek_shows_the_next_turn_without_taking_it() {
-        let a: SocketAddr = "127.0.0.1:1".parse().expect("addr");
-        let b: SocketAddr = "127.0.0.1:2".parse().expect("addr");
-        let c = ClusterState::new(Cluster {
-            name: "web".into(),
-            endpoints: vec![a, b],
-            connect_timeout: Cluster::DEFAULT_CONNECT_TIMEOUT,
-            protocol: UpstreamProtocol::Auto,
-        });
-        // A connection check (peek) followed by its one request (pick), twice: both endpoints
-        // get a request, in order.
-        assert_eq!((c.peek(), c.pick()), (Some(a), Some(a)));
-        assert_eq!((c.peek(), c.pick()), (Some(b), Some(b)));
-        let empty = ClusterState::new(Cluster {
-            endpoints: Vec::new(),
-            ..c.cluster.clone()
-        });
-        assert_eq!((empty.peek(), empty.pick()), (None, None));
-    }
-}
+mod tests;

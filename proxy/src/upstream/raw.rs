@@ -1,8 +1,14 @@
 //! Plain upstream HTTP/1.1 connections for the fast path (`http/fast`), which writes and reads
-//! the bytes itself: a transport and its read buffer, pooled per endpoint next to hyper's.
+//! the bytes itself: a transport and its read buffer, pooled per endpoint next to hyper's, and
+//! counted against its cluster's `maxConnections` for as long as it is open.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use super::breaker::{Breaker, ConnSlot, Ready};
+use super::idle_clock::IdleSince;
+use super::pool::{IDLE_TIMEOUT, MAX_IDLE_PER_ENDPOINT, Pool, UpstreamError};
 use crate::metrics::Metrics;
 use crate::transport::Io;
 
@@ -11,16 +17,18 @@ pub struct RawConn {
     /// Read buffer; holds nothing between exchanges.
     pub buf: Vec<u8>,
     metrics: Arc<Metrics>,
+    pub(super) slot: ConnSlot,
 }
 
 impl RawConn {
     /// Wraps a connected socket already counted in `upstream_connections_active`; the count goes
-    /// when this is dropped.
-    pub(super) fn new(stream: Io, metrics: Arc<Metrics>) -> RawConn {
+    /// when this is dropped, and so does its slot under the cluster's cap.
+    pub(super) fn new(stream: Io, metrics: Arc<Metrics>, slot: ConnSlot) -> RawConn {
         RawConn {
             stream,
             buf: Vec::new(),
             metrics,
+            slot,
         }
     }
 
@@ -34,5 +42,55 @@ impl RawConn {
 impl Drop for RawConn {
     fn drop(&mut self) {
         self.metrics.upstream_active.dec();
+    }
+}
+
+impl Pool {
+    /// An idle fast-path connection to `addr` that is still open (unless `fresh`), and whether
+    /// it came from the pool; else a new one within `breaker`'s caps (the cluster's).
+    pub async fn checkout_raw(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+        fresh: bool,
+        breaker: &Arc<Breaker>,
+    ) -> Result<(RawConn, bool), UpstreamError> {
+        let pooled = || (!fresh).then(|| self.pop_raw(addr)).flatten();
+        let ready = breaker
+            .connection(pooled, || self.evict_idle(breaker))
+            .await
+            .map_err(|kind| UpstreamError::Overflow { addr, kind })?;
+        match ready {
+            Ready::Pooled(conn) => Ok((conn, true)),
+            Ready::New(slot) => {
+                let stream = self.connect_tcp(addr, timeout).await?.into_inner();
+                let metrics = Arc::clone(&self.metrics);
+                Ok((RawConn::new(stream, metrics, slot), false))
+            }
+        }
+    }
+
+    /// The most recently returned idle connection to `addr` still open and not expired.
+    fn pop_raw(&self, addr: SocketAddr) -> Option<RawConn> {
+        let mut entries = self.entries.lock().ok()?;
+        let idle = &mut entries.get_mut(&addr)?.raw_idle;
+        while let Some((mut conn, since)) = idle.pop() {
+            if since.age() < IDLE_TIMEOUT && conn.is_idle_and_open() {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    /// Takes back a fast-path connection after a complete exchange.
+    pub fn checkin_raw(&self, addr: SocketAddr, mut conn: RawConn) {
+        conn.buf.clear();
+        if let Ok(mut entries) = self.entries.lock() {
+            let entry = entries.entry(addr).or_default();
+            if entry.raw_idle.len() < MAX_IDLE_PER_ENDPOINT {
+                conn.slot.breaker().returned();
+                entry.raw_idle.push((conn, IdleSince::now()));
+            }
+        }
     }
 }

@@ -8,9 +8,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster};
+use envoy_types::pb::envoy::config::cluster::v3::{
+    CircuitBreakers, Cluster, circuit_breakers, cluster,
+};
 use envoy_types::pb::envoy::config::core::v3::{
-    Address, ConfigSource, Locality, SocketAddress, address, config_source, socket_address,
+    Address, ConfigSource, Locality, RoutingPriority, SocketAddress, address, config_source,
+    socket_address,
 };
 use envoy_types::pb::envoy::config::endpoint::v3::{
     ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint,
@@ -41,6 +44,10 @@ pub enum ClusterConvertError {
     Endpoint { index: usize, reason: String },
     #[error("typed_extension_protocol_options[{HTTP_PROTOCOL_OPTIONS}]: {0}")]
     ProtocolOptions(String),
+    #[error(
+        "circuit_breakers: {0} is 0, which refuses every request; leave it unset for the default (1024)"
+    )]
+    ZeroThreshold(&'static str),
 }
 
 /// A converted `Cluster`: the domain cluster (with inline endpoints, if any) and, for EDS clusters,
@@ -221,9 +228,43 @@ pub fn cluster_to_domain(c: &Cluster) -> Result<ClusterResource, ClusterConvertE
             endpoints: inline,
             connect_timeout,
             protocol,
+            circuit_breakers: breakers(c.circuit_breakers.as_ref())?,
         },
         eds_service,
     })
+}
+
+/// The default-priority `circuit_breakers` thresholds, Envoy's defaults where unset. HIGH
+/// priority and per-host thresholds are not used: Sockmesh routes no request at high priority.
+fn breakers(cb: Option<&CircuitBreakers>) -> Result<domain::CircuitBreakers, ClusterConvertError> {
+    let mut out = domain::CircuitBreakers::default();
+    let Some(t) = cb.and_then(|cb| {
+        cb.thresholds
+            .iter()
+            .find(|t| t.priority == RoutingPriority::Default as i32)
+    }) else {
+        return Ok(out);
+    };
+    for (name, value, field) in [
+        (
+            "max_connections",
+            t.max_connections,
+            &mut out.max_connections,
+        ),
+        (
+            "max_pending_requests",
+            t.max_pending_requests,
+            &mut out.max_pending_requests,
+        ),
+        ("max_requests", t.max_requests, &mut out.max_requests),
+    ] {
+        match value {
+            Some(UInt32Value { value: 0 }) => return Err(ClusterConvertError::ZeroThreshold(name)),
+            Some(UInt32Value { value }) => *field = value,
+            None => {}
+        }
+    }
+    Ok(out)
 }
 
 /// An ADS config source (`ads: {}`), as EDS and RDS references use.
@@ -251,6 +292,22 @@ pub fn cluster_from_domain(c: &domain::Cluster) -> (Cluster, ClusterLoadAssignme
         }),
         connect_timeout: Some(pb_duration(c.connect_timeout)),
         lb_policy: cluster::LbPolicy::RoundRobin as i32,
+        circuit_breakers: Some(CircuitBreakers {
+            thresholds: vec![circuit_breakers::Thresholds {
+                priority: RoutingPriority::Default as i32,
+                max_connections: Some(UInt32Value {
+                    value: c.circuit_breakers.max_connections,
+                }),
+                max_pending_requests: Some(UInt32Value {
+                    value: c.circuit_breakers.max_pending_requests,
+                }),
+                max_requests: Some(UInt32Value {
+                    value: c.circuit_breakers.max_requests,
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
         ..Default::default()
     };
     use http_protocol_options::UpstreamProtocolOptions as U;

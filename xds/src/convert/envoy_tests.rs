@@ -125,6 +125,59 @@ fn envoy_documented_static_example_decodes() {
     );
 }
 
+/// After Envoy's circuit breaking docs (`circuit_breakers.thresholds` with a DEFAULT and a HIGH
+/// priority): the DEFAULT thresholds are the cluster's caps, Envoy's defaults (1024) for what is
+/// unset; HIGH is not used. A cap of 0 would refuse everything and is refused.
+#[test]
+fn envoy_circuit_breakers_decode_from_the_default_priority() {
+    use envoy_types::pb::envoy::config::cluster::v3::{CircuitBreakers, circuit_breakers};
+    use envoy_types::pb::envoy::config::core::v3::RoutingPriority;
+    use envoy_types::pb::google::protobuf::UInt32Value;
+
+    let threshold =
+        |priority: RoutingPriority, requests, pending: Option<u32>| circuit_breakers::Thresholds {
+            priority: priority as i32,
+            max_requests: Some(UInt32Value { value: requests }),
+            max_pending_requests: pending.map(|value| UInt32Value { value }),
+            ..Default::default()
+        };
+    let mut c = Cluster {
+        name: "web".into(),
+        circuit_breakers: Some(CircuitBreakers {
+            thresholds: vec![
+                threshold(RoutingPriority::High, 2000, None),
+                threshold(RoutingPriority::Default, 75, Some(35)),
+            ],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let (_, conv) = decode_resource(ResourceType::Cluster, &any_of(&c), &labels()).unwrap();
+    let Converted::Cluster(dc) = conv else {
+        panic!()
+    };
+    let expected = crate::domain::CircuitBreakers {
+        max_connections: 1024,
+        max_pending_requests: 35,
+        max_requests: 75,
+    };
+    assert_eq!(dc.cluster.circuit_breakers, expected);
+
+    c.circuit_breakers = None;
+    let (_, conv) = decode_resource(ResourceType::Cluster, &any_of(&c), &labels()).unwrap();
+    let Converted::Cluster(dc) = conv else {
+        panic!()
+    };
+    assert_eq!(dc.cluster.circuit_breakers, Default::default());
+
+    c.circuit_breakers = Some(CircuitBreakers {
+        thresholds: vec![threshold(RoutingPriority::Default, 0, None)],
+        ..Default::default()
+    });
+    let e = decode_resource(ResourceType::Cluster, &any_of(&c), &labels()).unwrap_err();
+    assert!(e.to_string().contains("max_requests is 0"), "{e}");
+}
+
 /// After Envoy's "Configuration: Dynamic from control plane" docs: an EDS cluster
 /// (`eds_cluster_config` over ADS with a `service_name`), its ClusterLoadAssignment, a tcp_proxy
 /// listener marked OUTBOUND, and an SDS TLS certificate with inline PEM strings.
@@ -274,12 +327,18 @@ fn control_plane_forms_convert_back_to_the_same_domain_values() {
         endpoints: vec!["127.0.0.1:8080".parse().unwrap()],
         connect_timeout: Duration::from_millis(1500),
         protocol: UpstreamProtocol::Http2,
+        circuit_breakers: crate::domain::CircuitBreakers {
+            max_connections: 10,
+            max_pending_requests: 20,
+            max_requests: 30,
+        },
     };
     let (cl, cla) = super::cluster::cluster_from_domain(&c);
     let back = super::cluster::cluster_to_domain(&cl).unwrap();
     assert_eq!(back.eds_service.as_deref(), Some("web"));
     assert_eq!(back.cluster.protocol, UpstreamProtocol::Http2);
     assert_eq!(back.cluster.connect_timeout, c.connect_timeout);
+    assert_eq!(back.cluster.circuit_breakers, c.circuit_breakers);
     assert_eq!(
         super::cluster::endpoint_to_domain(&cla).unwrap().endpoints,
         c.endpoints

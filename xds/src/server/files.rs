@@ -59,6 +59,8 @@ pub struct ClusterEntry {
     pub connect_timeout_ms: Option<u64>,
     #[serde(default)]
     pub protocol: UpstreamProtocol,
+    #[serde(default)]
+    pub circuit_breakers: domain::CircuitBreakers,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -98,6 +100,14 @@ impl ClustersFile {
             .map_err(|e| FilesError::Clusters(path.to_owned(), e.to_string()))?;
         // Directions and protocols are checked by the parse itself (the domain enums).
         let bad = |m: String| FilesError::Clusters(path.to_owned(), m);
+        for c in &f.clusters {
+            if let Some(name) = c.circuit_breakers.zero() {
+                return Err(bad(format!(
+                    "cluster `{}`: circuitBreakers.{name} must be greater than zero",
+                    c.name
+                )));
+            }
+        }
         for s in &f.secrets {
             let cert = s.certificate_chain_file.is_some() && s.private_key_file.is_some();
             if cert == s.trusted_ca_file.is_some() {
@@ -121,6 +131,7 @@ impl ClustersFile {
                     Duration::from_millis,
                 ),
                 protocol: c.protocol,
+                circuit_breakers: c.circuit_breakers,
             })
             .collect()
     }

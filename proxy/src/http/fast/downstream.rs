@@ -1,13 +1,27 @@
 //! The client connection of the fast path and its read buffer (which may hold pipelined
 //! requests), and the short answers the proxy makes on it.
 
+use std::time::Duration;
+
 use bytes::Bytes;
+use tokio::time::Instant;
 
 use super::relay;
 use super::span::Span;
 use crate::failure::Failure;
 use crate::http::respond::TEXT_PLAIN;
+use crate::task::{Deadline, Passed};
 use crate::transport::{Io, PrefixedIo};
+
+/// How reading the rest of a request ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Filled {
+    Whole,
+    /// The client closed, or the read failed.
+    Closed,
+    /// The request timeout passed, or the client stalled.
+    TimedOut,
+}
 
 pub struct Downstream {
     pub stream: Io,
@@ -29,15 +43,31 @@ impl Downstream {
         Ok(self.stream.read_buf(&mut self.buf).await? > 0)
     }
 
-    /// Reads until `buf` holds `len` bytes; false if the client closed, failed or stalled.
-    pub async fn fill(&mut self, len: usize, stall: std::time::Duration) -> bool {
+    /// Reads until `buf` holds `len` bytes (the rest of a request's body): by `deadline` in all,
+    /// on the connection's `timer`, and within `stall` of the last read.
+    pub async fn fill(
+        &mut self,
+        len: usize,
+        timer: &mut Deadline,
+        deadline: Instant,
+        stall: Duration,
+    ) -> Filled {
+        use tokio::io::AsyncReadExt;
+        let Some(missing) = len.checked_sub(self.buf.len()).filter(|&n| n > 0) else {
+            return Filled::Whole;
+        };
+        // Room for the rest and no more: a body that trickles in does not double the buffer
+        // past it (the body is at most 64 KiB, so this is bounded however slow the client).
+        self.buf.reserve_exact(missing);
         while self.buf.len() < len {
-            match tokio::time::timeout(stall, self.read_more()).await {
-                Ok(Ok(true)) => {}
-                _ => return false,
+            let at = deadline.min(Instant::now() + stall);
+            match timer.within(at, self.stream.read_buf(&mut self.buf)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                Ok(_) => return Filled::Closed,
+                Err(Passed) => return Filled::TimedOut,
             }
         }
-        true
+        Filled::Whole
     }
 
     /// The connection for hyper, with the bytes read and not consumed.

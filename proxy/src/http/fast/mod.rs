@@ -27,7 +27,7 @@ use std::time::Instant;
 use sockmesh_policy::{HttpRequest, Verdict};
 use tokio::io::AsyncWriteExt;
 
-use self::downstream::Downstream;
+use self::downstream::{Downstream, Filled};
 use self::head::{FieldView, ParsedRequest};
 use self::relay::Exchange;
 use self::span::Span;
@@ -233,13 +233,16 @@ impl<'c> Conn<'c> {
         S: Future<Output = ()>,
     {
         let limits = &self.ctx.shared.limits;
-        // The whole message (head and body) must be in `buf` before it is relayed or skipped.
-        if !self
-            .down
-            .fill(adm.span.message.end, limits.idle_timeout)
-            .await
-        {
-            return Err(Exit::Done);
+        // The whole message (head and body) must be in `buf` before it is relayed or skipped,
+        // and the request timeout runs while it comes: a body that trickles in is cut there.
+        let deadline = (adm.start + limits.request_timeout).into();
+        let stall = limits.idle_timeout;
+        let end = adm.span.message.end;
+        match self.down.fill(end, &mut self.timer, deadline, stall).await {
+            Filled::Whole => {}
+            Filled::Closed => return Err(Exit::Done),
+            // The rest of the body cannot be skipped: the connection closes after the answer.
+            Filled::TimedOut => return Ok(self.cut_off(adm).await),
         }
         if !adm.verdict.allowed {
             return Ok(self
@@ -303,6 +306,19 @@ impl<'c> Conn<'c> {
         }
     }
 
+    /// Answers a request whose body did not come in time, and closes the connection.
+    async fn cut_off(&mut self, adm: &Admitted) -> Answered {
+        let failure = Failure::ClientTimeout;
+        let stall = self.ctx.shared.limits.idle_timeout;
+        self.down.answer(&adm.span, failure, true, stall).await;
+        Answered {
+            status: failure.http_status().as_u16(),
+            label: VerdictLabel::Error,
+            upstream: None,
+            keep: false,
+        }
+    }
+
     /// The request's metrics and access-log line.
     fn log(&mut self, adm: &Admitted, ans: &Answered) {
         let finished = Instant::now();
@@ -334,7 +350,9 @@ impl<'c> Conn<'c> {
     /// Drops the request from the buffer; closes the connection unless `keep`. Whether another
     /// request may follow.
     async fn finish(&mut self, adm: &Admitted, keep: bool) -> bool {
-        self.down.buf.drain(..adm.span.message.end);
+        // A request cut off before its body was whole leaves less than its length.
+        let end = adm.span.message.end.min(self.down.buf.len());
+        self.down.buf.drain(..end);
         if self.down.buf.is_empty() {
             // A large body's buffer is not kept by an idle connection.
             self.down.buf.shrink_to(4096);

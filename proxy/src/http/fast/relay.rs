@@ -15,7 +15,7 @@ use super::upstream::{Attempt, BodyEnd, HeadReader, READ, Tries, max_response_he
 use crate::conn::ConnCtx;
 use crate::failure::Failure;
 use crate::task::Deadline;
-use crate::upstream::RawConn;
+use crate::upstream::{Breaker, RawConn};
 
 pub struct Exchange<'a> {
     pub ctx: &'a ConnCtx,
@@ -49,6 +49,8 @@ impl Exchange<'_> {
         timer: &mut Deadline,
     ) -> Result<Done, Failure> {
         let limits = &self.ctx.shared.limits;
+        let _in_flight =
+            Breaker::request(&**self.ctx.target.breaker()).ok_or(Failure::Overloaded)?;
         let deadline = (self.started + limits.request_timeout).into();
         let sent = timer.within(deadline, self.send(client, out)).await;
         let (mut up, resp) = sent.map_err(|_| Failure::UpstreamTimeout)??;

@@ -66,14 +66,25 @@ impl<'a> Tries<'a> {
     /// A connection for the next attempt; `Err` is the status to answer with.
     pub async fn connect(&mut self) -> Result<RawConn, Failure> {
         let endpoint = self.endpoint;
-        let timeout = self.ctx.target.connect_timeout();
+        let target = &self.ctx.target;
         let (up, pooled) = self
             .ctx
             .shared
             .pool
-            .checkout_raw(endpoint, timeout, self.fresh)
+            .checkout_raw(
+                endpoint,
+                target.connect_timeout(),
+                self.fresh,
+                target.breaker(),
+            )
             .await
             .map_err(|error| {
+                // An overflow is counted (`sockmesh_upstream_overflow_total`), not logged per
+                // request: there is one for every request of a flood.
+                if error.is_overflow() {
+                    tracing::debug!(%endpoint, %error, "upstream request refused");
+                    return Failure::Overloaded;
+                }
                 warn_limited!((endpoint, error.cause()), %endpoint, %error, "upstream request failed");
                 Failure::Unreachable
             })?;

@@ -22,7 +22,7 @@ use crate::http::fast::head::{self, Framing, HeadOut, write_field};
 use crate::http::fast::upstream::{Attempt, HeadReader, Tries, max_response_head};
 use crate::http::h2codec::{Reason, hpack};
 use crate::http::headers::{content_length, is_hop_by_hop};
-use crate::upstream::RawConn;
+use crate::upstream::{Breaker, RawConn, Share};
 
 /// The status logged for a stream the client reset before its response head (nginx's 499).
 pub const CLIENT_RESET: u16 = 499;
@@ -61,18 +61,24 @@ pub enum RequestBody {
 }
 
 /// Forwards `req` to `endpoint` and relays the response on `stream`; the response head is due
-/// within the request timeout of `started`. `Err` is the status to answer with when no response
-/// head was sent.
+/// within the request timeout of `started`. The exchange waits for its turn in `share` (the
+/// downstream connection's share of upstream connections) and takes its place among the
+/// cluster's requests in flight. `Err` is the status to answer with when no response head was
+/// sent.
 pub async fn run(
     ctx: &ConnCtx,
     endpoint: SocketAddr,
     req: Request<()>,
     stream: &StreamRef,
     started: Instant,
+    share: &Share,
 ) -> Result<Relayed, Failure> {
     let limits = &ctx.shared.limits;
     let (parts, ()) = req.into_parts();
     let exchange = async {
+        let turn = share.turn().await;
+        let in_flight = Breaker::request(&**ctx.target.breaker()).ok_or(Failure::Overloaded)?;
+        let held = (turn, in_flight);
         let (framing, first) = request_body(&parts, stream, limits.max_request_body_bytes).await?;
         let head_request = parts.method == Method::HEAD;
         let idempotent = framing == RequestBody::None
@@ -98,7 +104,9 @@ pub async fn run(
             )
             .await
             {
-                Ok((resp, uploaded)) => return Ok::<_, Failure>((up, resp, out, uploaded)),
+                Ok((resp, uploaded)) => {
+                    return Ok::<_, Failure>((up, resp, out, uploaded, held));
+                }
                 Err(failure) => tries.failed(failure)?,
             }
         }
@@ -113,6 +121,8 @@ pub async fn run(
         biased;
         sent = exchange => sent,
         why = interrupted => match why {
+            // Still waiting for the client's body: the client's slowness, not the upstream's.
+            Interrupted::TimedOut if !stream.is_received() => Err(Failure::ClientTimeout),
             Interrupted::TimedOut => Err(Failure::UpstreamTimeout),
             Interrupted::Reset(_) => {
                 tracing::debug!(%endpoint, "client reset the stream before the response");
@@ -123,7 +133,8 @@ pub async fn run(
     // The client's body is no longer read: what comes of it returns its flow-control window
     // at once (the rest of an upload answered early would otherwise hold the connection's).
     stream.discard_body();
-    let (mut up, resp, out, uploaded) = match sent {
+    // `_held` until the response is relayed: the upstream connection is in use till then.
+    let (mut up, resp, out, uploaded, _held) = match sent {
         Ok(sent) => sent,
         // A reset seen first as a failed body read (the exchange is polled before the reset).
         Err(_) if stream.is_reset() => return Ok(Relayed::client_reset()),

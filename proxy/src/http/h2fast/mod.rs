@@ -31,6 +31,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::conn::ConnCtx;
 use crate::task::OnWake;
 use crate::transport::activity::Activity;
+use crate::upstream::Share;
 
 use conn::{Conn, Settings};
 use running::Running;
@@ -54,6 +55,9 @@ where
     // Open streams, not bytes: the keep-alive PINGs (and the client's answers) must not keep an
     // otherwise idle connection open forever.
     let activity = Activity::default();
+    // Upstream connections this connection's streams hold at once (each exchange holds one):
+    // a bounded share of the cluster's, however many streams the client opens.
+    let share = Share::new(limits.max_upstream_per_connection);
     let mut running = std::pin::pin!(Running::new());
     let mut shutdown = ctx.shutdown.clone();
     // Polled only when its signal or timer fires, not on each of the connection's wake-ups
@@ -71,7 +75,7 @@ where
     loop {
         let event = tokio::select! {
             event = conn.run(running.as_mut(), |req, stream| {
-                stream::serve(&ctx, req, stream, activity.busy())
+                stream::serve(&ctx, req, stream, activity.busy(), &share)
             }) => event,
             () = &mut drain, if deadline.is_none() => {
                 conn.graceful_shutdown();

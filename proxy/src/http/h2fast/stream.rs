@@ -18,11 +18,19 @@ use crate::http::respond::{self, RespBody};
 use crate::http::service::{self, Finished};
 use crate::metrics::{Protocol, VerdictLabel};
 use crate::transport::activity::Busy;
+use crate::upstream::Share;
 
 const CONNECT_REFUSED: &str = "CONNECT is not supported when the upstream speaks HTTP/1.1";
 
-/// Serves one stream; `_busy` keeps the connection from idling out meanwhile.
-pub async fn serve(ctx: &Arc<ConnCtx>, mut req: Request<()>, stream: StreamRef, _busy: Busy) {
+/// Serves one stream; `_busy` keeps the connection from idling out meanwhile. Its upstream
+/// exchange waits for a turn in the connection's `share` of upstream connections.
+pub async fn serve(
+    ctx: &Arc<ConnCtx>,
+    mut req: Request<()>,
+    stream: StreamRef,
+    _busy: Busy,
+    share: &Share,
+) {
     let start = Instant::now();
     let is_grpc = grpc::is_grpc(req.headers());
     let protocol = if is_grpc {
@@ -51,7 +59,7 @@ pub async fn serve(ctx: &Arc<ConnCtx>, mut req: Request<()>, stream: StreamRef, 
             .await
             .with(VerdictLabel::Error, None)
     } else if verdict.allowed {
-        match exchange::run(ctx, endpoint, req, &stream, start).await {
+        match exchange::run(ctx, endpoint, req, &stream, start, share).await {
             Ok(relayed) => Finished {
                 label: VerdictLabel::Allow,
                 upstream: Some(endpoint),

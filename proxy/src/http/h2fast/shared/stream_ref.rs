@@ -71,6 +71,11 @@ impl StreamRef {
         })
     }
 
+    /// Whether the client has sent its whole request (END_STREAM came), read or not.
+    pub fn is_received(&self) -> bool {
+        self.with(|sh, id| sh.streams.get(&id).is_some_and(|s| s.recv == Recv::End))
+    }
+
     /// `n` bytes of body were consumed: the client may send that many more.
     pub fn release(&self, n: usize) {
         self.with(|sh, id| {
