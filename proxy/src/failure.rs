@@ -25,6 +25,9 @@ pub enum Failure {
     UpstreamFailed,
     /// No response head within `requestTimeout`.
     UpstreamTimeout,
+    /// The request needs HTTP/2 upstream (gRPC, or a cluster set to `http2`), and the endpoint
+    /// answered the HTTP/2 preface with HTTP/1.x or closed on it.
+    UpstreamNotHttp2,
     /// A limit of the proxy's own was reached (connections, requests in flight).
     Overloaded,
     /// The request asks for something this path cannot do; the text says what.
@@ -52,7 +55,7 @@ impl Failure {
             Failure::BadRequest(_) => StatusCode::BAD_REQUEST,
             Failure::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::Unreachable | Failure::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
-            Failure::UpstreamFailed => StatusCode::BAD_GATEWAY,
+            Failure::UpstreamFailed | Failure::UpstreamNotHttp2 => StatusCode::BAD_GATEWAY,
             Failure::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Failure::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         }
@@ -67,6 +70,7 @@ impl Failure {
             Failure::Unreachable => "no healthy upstream",
             Failure::UpstreamFailed => "upstream connect error or disconnect",
             Failure::UpstreamTimeout => "upstream request timeout",
+            Failure::UpstreamNotHttp2 => "upstream does not speak HTTP/2",
             Failure::Overloaded => "overloaded",
         }
     }
@@ -76,9 +80,10 @@ impl Failure {
         match self {
             Failure::Denied => GrpcCode::PermissionDenied,
             Failure::TooLarge => GrpcCode::ResourceExhausted,
-            Failure::Unreachable | Failure::UpstreamFailed | Failure::Overloaded => {
-                GrpcCode::Unavailable
-            }
+            Failure::Unreachable
+            | Failure::UpstreamFailed
+            | Failure::UpstreamNotHttp2
+            | Failure::Overloaded => GrpcCode::Unavailable,
             Failure::UpstreamTimeout => GrpcCode::DeadlineExceeded,
             Failure::BadRequest(_) | Failure::NotImplemented(_) => GrpcCode::Internal,
         }
@@ -88,6 +93,10 @@ impl Failure {
     pub fn grpc_message(self, rule: &str) -> String {
         match self {
             Failure::Denied => format!("request denied by policy: {rule}"),
+            Failure::UpstreamNotHttp2 => "upstream does not speak HTTP/2 (it answered the \
+                                          HTTP/2 preface with HTTP/1.x or closed the \
+                                          connection), and gRPC needs HTTP/2"
+                .to_owned(),
             other => other
                 .http_status()
                 .canonical_reason()
@@ -113,6 +122,7 @@ mod tests {
             (Failure::UpstreamTimeout, 504, GrpcCode::DeadlineExceeded),
             (Failure::NotImplemented("x"), 501, GrpcCode::Internal),
             (Failure::Overloaded, 503, GrpcCode::Unavailable),
+            (Failure::UpstreamNotHttp2, 502, GrpcCode::Unavailable),
         ];
         for (failure, status, code) in cases {
             assert_eq!(failure.http_status().as_u16(), status, "{failure:?}");

@@ -18,11 +18,17 @@ pub struct Origin {
 impl Origin {
     /// Starts `tests/python/<script>` on a free port and waits for its `ready`.
     pub fn start(script: &str) -> Origin {
+        Origin::start_with(script, &[])
+    }
+
+    /// As [`Origin::start`], with `args` after the port.
+    pub fn start_with(script: &str, args: &[&str]) -> Origin {
         let port = free_port();
         let mut child = Child::spawn(
             Command::new("python3")
                 .arg(root().join("tests/python").join(script))
                 .arg(port.to_string())
+                .args(args)
                 .stdout(Stdio::piped()),
         );
         let stdout = child.0.stdout.take().expect("piped stdout");
@@ -42,6 +48,11 @@ impl Origin {
         };
         origin.expect("ready", Duration::from_secs(10));
         origin
+    }
+
+    /// The lines printed since the last `expect` or `printed`, as far as they have come.
+    pub fn printed(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
     }
 
     /// Waits up to `within` for the origin to print `line`; lines before it are passed over.

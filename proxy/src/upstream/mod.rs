@@ -8,6 +8,7 @@ mod body;
 mod connect;
 mod idle_clock;
 mod pool;
+mod preface;
 mod raw;
 
 use std::collections::HashMap;
@@ -21,7 +22,8 @@ use sockmesh_xds::domain::{Cluster, UpstreamProtocol};
 
 pub use body::UpstreamBody;
 pub use connect::Connector;
-pub use pool::{HttpVersion, Pool};
+pub use pool::{HttpVersion, NOT_HTTP2_FOR, Pool, UpBody, UpstreamError};
+pub use preface::Answer;
 pub use raw::RawConn;
 
 /// One cluster and its round-robin cursor.
