@@ -28,6 +28,9 @@ pub enum Failure {
     /// The request itself did not arrive whole within `requestTimeout` (a body that trickles or
     /// stops): the client's doing, not the upstream's.
     ClientTimeout,
+    /// The request needs HTTP/2 upstream (gRPC, or a cluster set to `http2`), and the endpoint
+    /// answered the HTTP/2 preface with HTTP/1.x or closed on it.
+    UpstreamNotHttp2,
     /// A limit of the proxy's own was reached (connections, requests in flight).
     Overloaded,
     /// The request asks for something this path cannot do; the text says what.
@@ -59,7 +62,7 @@ impl Failure {
             Failure::BadRequest(_) | Failure::BadGrpcPath => StatusCode::BAD_REQUEST,
             Failure::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::Unreachable | Failure::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
-            Failure::UpstreamFailed => StatusCode::BAD_GATEWAY,
+            Failure::UpstreamFailed | Failure::UpstreamNotHttp2 => StatusCode::BAD_GATEWAY,
             Failure::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Failure::ClientTimeout => StatusCode::REQUEST_TIMEOUT,
             Failure::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
@@ -76,6 +79,7 @@ impl Failure {
             Failure::UpstreamFailed => "upstream connect error or disconnect",
             Failure::UpstreamTimeout => "upstream request timeout",
             Failure::ClientTimeout => "request timeout",
+            Failure::UpstreamNotHttp2 => "upstream does not speak HTTP/2",
             Failure::Overloaded => "overloaded",
             Failure::BadGrpcPath => "malformed gRPC method path: expected /package.Service/Method",
         }
@@ -86,9 +90,10 @@ impl Failure {
         match self {
             Failure::Denied => GrpcCode::PermissionDenied,
             Failure::TooLarge => GrpcCode::ResourceExhausted,
-            Failure::Unreachable | Failure::UpstreamFailed | Failure::Overloaded => {
-                GrpcCode::Unavailable
-            }
+            Failure::Unreachable
+            | Failure::UpstreamFailed
+            | Failure::UpstreamNotHttp2
+            | Failure::Overloaded => GrpcCode::Unavailable,
             Failure::UpstreamTimeout | Failure::ClientTimeout => GrpcCode::DeadlineExceeded,
             // What a server answers for a method it does not have.
             Failure::BadGrpcPath => GrpcCode::Unimplemented,
@@ -101,6 +106,10 @@ impl Failure {
         match self {
             Failure::Denied => format!("request denied by policy: {rule}"),
             Failure::BadGrpcPath => self.text().to_owned(),
+            Failure::UpstreamNotHttp2 => "upstream does not speak HTTP/2 (it answered the \
+                                          HTTP/2 preface with HTTP/1.x or closed the \
+                                          connection), and gRPC needs HTTP/2"
+                .to_owned(),
             other => other
                 .http_status()
                 .canonical_reason()
@@ -128,6 +137,7 @@ mod tests {
             (Failure::NotImplemented("x"), 501, GrpcCode::Internal),
             (Failure::Overloaded, 503, GrpcCode::Unavailable),
             (Failure::BadGrpcPath, 400, GrpcCode::Unimplemented),
+            (Failure::UpstreamNotHttp2, 502, GrpcCode::Unavailable),
         ];
         for (failure, status, code) in cases {
             assert_eq!(failure.http_status().as_u16(), status, "{failure:?}");

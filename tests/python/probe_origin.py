@@ -1,6 +1,11 @@
 """An HTTP/1.1 origin that shows what a proxy sends it and how it treats the connection.
 
-    python3 probe_origin.py PORT     # prints "ready" once listening, then one line per event
+    python3 probe_origin.py PORT [--close-on-preface]
+                                     # prints "ready" once listening, then one line per event
+
+The HTTP/2 connection preface (`PRI * HTTP/2.0`) is read as a request, printed as "preface",
+and answered 200 as any other path, as HTTP/1.1 servers do; with --close-on-preface the
+connection is closed instead, without a word.
 
 Paths:
   /echo   answers 200 with the request head it received (lower-cased names), then each
@@ -62,6 +67,10 @@ class Handler(socketserver.StreamRequestHandler):
                 if line in (b"\r\n", b"\n"):
                     break
             path = head.split(b" ")[1]
+            if head.startswith(b"PRI * HTTP/2.0"):
+                say("preface")
+                if CLOSE_ON_PREFACE:
+                    return
             if path == b"/stall":
                 say("stalled")
                 # Waits for the proxy to give up on the exchange: EOF or a reset.
@@ -119,6 +128,8 @@ class Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
 
+
+CLOSE_ON_PREFACE = "--close-on-preface" in sys.argv[2:]
 
 if __name__ == "__main__":
     srv = Server(("127.0.0.1", int(sys.argv[1])), Handler)

@@ -20,20 +20,26 @@ impl Origin {
     /// Starts `tests/python/<script>` (standard library only) on a free port and waits for its
     /// `ready`.
     pub fn start(script: &str) -> Origin {
-        Origin::start_with(std::path::Path::new("python3"), script)
+        Origin::spawn(std::path::Path::new("python3"), script, &[])
     }
 
     /// As [`Origin::start`], for a script that needs the venv's packages (`h2`).
     pub fn start_venv(script: &str) -> Origin {
-        Origin::start_with(&crate::python(), script)
+        Origin::spawn(&crate::python(), script, &[])
     }
 
-    fn start_with(python: &std::path::Path, script: &str) -> Origin {
+    /// As [`Origin::start`], with `args` after the port.
+    pub fn start_with(script: &str, args: &[&str]) -> Origin {
+        Origin::spawn(std::path::Path::new("python3"), script, args)
+    }
+
+    fn spawn(python: &std::path::Path, script: &str, args: &[&str]) -> Origin {
         let port = free_port();
         let mut child = Child::spawn(
             Command::new(python)
                 .arg(root().join("tests/python").join(script))
                 .arg(port.to_string())
+                .args(args)
                 .stdout(Stdio::piped()),
         );
         let stdout = child.0.stdout.take().expect("piped stdout");
@@ -55,7 +61,7 @@ impl Origin {
         origin
     }
 
-    /// The lines the origin printed so far (and not yet taken by [`Origin::expect`]).
+    /// The lines printed since the last `expect` or `printed`, as far as they have come.
     pub fn printed(&self) -> Vec<String> {
         self.lines.try_iter().collect()
     }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderValue, Request, Response, StatusCode, Uri, Version, header};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version, header};
 use http_body_util::Either;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -20,7 +20,10 @@ use crate::conn::ConnCtx;
 use crate::failure::Failure;
 use crate::metrics::Protocol;
 use crate::telemetry::ratelimit::warn_limited;
-use crate::upstream::{Breaker, Checked, HttpVersion, TrailerCheck, UpBody};
+use crate::upstream::{
+    Answer, Breaker, Checked, HttpVersion, NOT_HTTP2_FOR, TrailerCheck, UpBody, UpstreamBody,
+    UpstreamError,
+};
 
 /// The response for the client and whether it was made by the proxy because the upstream failed
 /// or because policy denied the request's trailers.
@@ -63,7 +66,14 @@ pub async fn forward(
     if content_length(req.headers()).is_some_and(|len| len > limits.max_request_body_bytes) {
         return Outcome::failure(is_grpc, Failure::TooLarge);
     }
-    let version = upstream_version(ctx, downstream);
+    let auto = ctx.target.protocol() == UpstreamProtocol::Auto;
+    let mut version = upstream_version(ctx, downstream);
+    if version == HttpVersion::Http2 && auto && ctx.shared.pool.speaks_only_http1(endpoint) {
+        if is_grpc {
+            return Outcome::failure(is_grpc, Failure::UpstreamNotHttp2);
+        }
+        version = HttpVersion::Http1;
+    }
     let upgrade = version == HttpVersion::Http1
         && downstream == Protocol::Http1
         && wants_upgrade(req.headers());
@@ -82,27 +92,18 @@ pub async fn forward(
     let Some(in_flight) = Breaker::request(Arc::clone(breaker)) else {
         return Outcome::failure(is_grpc, Failure::Overloaded);
     };
-    let timeout = ctx.target.connect_timeout();
-    let send = ctx
-        .shared
-        .pool
-        .send(endpoint, version, timeout, req, breaker);
+    let fallback = Fallback {
+        auto,
+        grpc: is_grpc,
+    };
+    let send = send(ctx, endpoint, version, fallback, req, breaker);
     let mut resp = match tokio::time::timeout(limits.request_timeout, send).await {
         Ok(Ok(resp)) => resp,
-        // Counted, not logged per request (see `fast::upstream`).
-        Ok(Err(error)) if error.is_overflow() => {
-            return Outcome::failure(is_grpc, Failure::Overloaded);
-        }
-        Ok(Err(error)) => {
+        Ok(Err(failure)) => {
+            // A failure the trailers' denial caused is that denial.
             if let Some(verdict) = refusal.as_ref().and_then(Refusal::verdict) {
                 return Outcome::refused(is_grpc, verdict);
             }
-            warn_limited!((endpoint, error.cause()), %endpoint, %error, "upstream request failed");
-            let failure = if error.is_connect() {
-                Failure::Unreachable
-            } else {
-                Failure::UpstreamFailed
-            };
             return Outcome::failure(is_grpc, failure);
         }
         // Still waiting for the client's body: the client's slowness, not the upstream's.
@@ -136,6 +137,90 @@ pub async fn forward(
     }
 }
 
+/// Whether a request may go again in HTTP/1.1 when its endpoint does not speak HTTP/2.
+#[derive(Clone, Copy)]
+struct Fallback {
+    /// The cluster's protocol is `auto`.
+    auto: bool,
+    /// gRPC needs HTTP/2: it never falls back.
+    grpc: bool,
+}
+
+/// Sends `req` upstream in `version`. With `auto`, a request that found its endpoint does not
+/// speak HTTP/2 was not sent (`upstream::preface`): it goes again in HTTP/1.1, whatever its
+/// method, unless it is gRPC.
+async fn send(
+    ctx: &ConnCtx,
+    endpoint: SocketAddr,
+    version: HttpVersion,
+    fallback: Fallback,
+    req: Request<UpBody>,
+    breaker: &Arc<Breaker>,
+) -> Result<Response<UpstreamBody>, Failure> {
+    let pool = &ctx.shared.pool;
+    let timeout = ctx.target.connect_timeout();
+    let error = match pool.send(endpoint, version, timeout, req, breaker).await {
+        Ok(resp) => return Ok(resp),
+        Err(error) => error,
+    };
+    let UpstreamError::NotHttp2 {
+        answer,
+        learned,
+        unsent,
+        ..
+    } = error
+    else {
+        return Err(upstream_failed(endpoint, &error));
+    };
+    if learned {
+        say_not_http2(endpoint, answer, fallback);
+    }
+    match unsent {
+        Some(mut req) if fallback.auto && !fallback.grpc => {
+            rewrite_target(&mut req, HttpVersion::Http1, endpoint)?;
+            pool.send(endpoint, HttpVersion::Http1, timeout, *req, breaker)
+                .await
+                .map_err(|error| upstream_failed(endpoint, &error))
+        }
+        _ => Err(Failure::UpstreamNotHttp2),
+    }
+}
+
+fn upstream_failed(endpoint: SocketAddr, error: &UpstreamError) -> Failure {
+    // Counted, not logged per request (see `fast::upstream`).
+    if error.is_overflow() {
+        return Failure::Overloaded;
+    }
+    warn_limited!((endpoint, error.cause()), %endpoint, %error, "upstream request failed");
+    if error.is_connect() {
+        Failure::Unreachable
+    } else {
+        Failure::UpstreamFailed
+    }
+}
+
+/// The one log line for an endpoint found not to speak HTTP/2 (again after
+/// [`NOT_HTTP2_FOR`]), saying what follows from it.
+fn say_not_http2(endpoint: SocketAddr, answer: Answer, fallback: Fallback) {
+    let remembered = NOT_HTTP2_FOR.as_secs();
+    if fallback.auto {
+        tracing::warn!(
+            %endpoint,
+            "upstream {endpoint} does not speak HTTP/2 (it {answer}): with upstream protocol \
+             auto, requests from HTTP/2 clients go to it in HTTP/1.1 for the next {remembered} s \
+             (gRPC calls fail with UNAVAILABLE); set the cluster's protocol to http1 to serve \
+             them without trying HTTP/2"
+        );
+    } else {
+        tracing::warn!(
+            %endpoint,
+            "upstream {endpoint} does not speak HTTP/2 (it {answer}), and the cluster's protocol \
+             is http2: its requests fail with 502 (gRPC UNAVAILABLE); set the protocol to auto \
+             or http1"
+        );
+    }
+}
+
 /// The HTTP version spoken upstream: the cluster's, or with `auto` the client's.
 pub fn upstream_version(ctx: &ConnCtx, downstream: Protocol) -> HttpVersion {
     match (ctx.target.protocol(), downstream) {
@@ -148,8 +233,8 @@ pub fn upstream_version(ctx: &ConnCtx, downstream: Protocol) -> HttpVersion {
 
 /// Sets the request target for the upstream: origin-form plus `Host` for HTTP/1.1,
 /// scheme + authority (kept from the client) for HTTP/2.
-fn rewrite_target(
-    req: &mut Request<Incoming>,
+fn rewrite_target<B>(
+    req: &mut Request<B>,
     version: HttpVersion,
     endpoint: SocketAddr,
 ) -> Result<(), Failure> {
@@ -160,6 +245,9 @@ fn rewrite_target(
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
     match version {
         HttpVersion::Http1 => {
+            if req.version() == Version::HTTP_2 {
+                join_cookies(req.headers_mut());
+            }
             *req.version_mut() = Version::HTTP_11;
             if let Some(a) = req.uri().authority() {
                 // Absolute-form, or HTTP/2's `:authority`: policy checked this authority, so the
@@ -191,7 +279,7 @@ fn rewrite_target(
 }
 
 /// The request's authority: `:authority`, else `Host`, else the endpoint itself.
-fn authority(req: &Request<Incoming>, endpoint: SocketAddr) -> Result<Authority, Failure> {
+fn authority<B>(req: &Request<B>, endpoint: SocketAddr) -> Result<Authority, Failure> {
     if let Some(a) = req.uri().authority() {
         return Ok(a.clone());
     }
@@ -205,6 +293,23 @@ fn authority(req: &Request<Incoming>, endpoint: SocketAddr) -> Result<Authority,
             .to_string()
             .parse()
             .map_err(|_| Failure::UpstreamFailed),
+    }
+}
+
+/// Joins the `cookie` fields HTTP/2 lets a client split into one, as HTTP/1.1 needs (RFC 9113
+/// section 8.2.3).
+fn join_cookies(headers: &mut HeaderMap) {
+    let mut cookies = headers.get_all(header::COOKIE).iter();
+    let (Some(first), Some(_)) = (cookies.next(), cookies.next()) else {
+        return;
+    };
+    let mut joined = first.as_bytes().to_vec();
+    for c in headers.get_all(header::COOKIE).iter().skip(1) {
+        joined.extend_from_slice(b"; ");
+        joined.extend_from_slice(c.as_bytes());
+    }
+    if let Ok(v) = HeaderValue::from_bytes(&joined) {
+        headers.insert(header::COOKIE, v);
     }
 }
 

@@ -14,8 +14,8 @@ use http_body_util::Limited;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use super::breaker::{Breaker, RequestSlot};
-use super::trailers::Checked;
 use super::pool::{H1Conn, Pool};
+use super::trailers::Checked;
 
 pin_project_lite::pin_project! {
     /// The body the proxy sends upstream: the client's, its trailers checked against policy
@@ -34,6 +34,12 @@ pub struct Received(Option<Arc<AtomicBool>>);
 impl Received {
     pub fn get(&self) -> bool {
         self.0.as_ref().is_none_or(|r| r.load(Ordering::Relaxed))
+    }
+}
+
+impl std::fmt::Debug for UpBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpBody").finish_non_exhaustive()
     }
 }
 

@@ -9,9 +9,10 @@ mod breaker;
 mod connect;
 mod idle_clock;
 mod pool;
+mod preface;
 mod raw;
-mod trailers;
 mod share;
+mod trailers;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,10 +28,11 @@ use crate::metrics::Metrics;
 pub use body::{UpBody, UpstreamBody};
 pub use breaker::Breaker;
 pub use connect::Connector;
-pub use pool::{HttpVersion, Pool};
+pub use pool::{HttpVersion, NOT_HTTP2_FOR, Pool, UpstreamError};
+pub use preface::Answer;
 pub use raw::RawConn;
-pub use trailers::{Checked, TrailerCheck, TrailersRefused};
 pub use share::Share;
+pub use trailers::{Checked, TrailerCheck, TrailersRefused};
 
 /// One cluster, its round-robin cursor and its circuit breakers.
 pub struct ClusterState {

@@ -4,6 +4,11 @@
 //! body has been read to its end (by the body itself: no task per request); HTTP/2 connections are shared by all requests to the endpoint. A request that
 //! a pooled connection could not even start (the server closed it while idle) is retried once on
 //! a fresh connection: it never reached the server, so this is safe for every method.
+//!
+//! A new HTTP/2 connection carries no request until the endpoint's first bytes show it speaks
+//! HTTP/2 ([`super::preface`]). One that answered the preface with HTTP/1.x, or closed on it, is
+//! remembered for [`NOT_HTTP2_FOR`], so that `upstream protocol auto` speaks HTTP/1.1 to it
+//! without asking again; after that HTTP/2 is tried again (the app may have been replaced).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,6 +24,7 @@ use super::Connector;
 use super::body::{Return, UpBody, UpstreamBody};
 use super::breaker::{Breaker, ConnSlot, Ready};
 use super::idle_clock::IdleSince;
+use super::preface::{Answer, Watched};
 use super::raw::RawConn;
 use crate::metrics::{Metrics, OverflowKind};
 use crate::transport::Io;
@@ -30,6 +36,8 @@ pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often [`Pool::sweep`] runs: expired and closed connections go, and so do endpoints with
 /// nothing pooled (with interception, every original destination gets an entry).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(15);
+/// How long an endpoint that did not speak HTTP/2 is remembered as such.
+pub const NOT_HTTP2_FOR: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HttpVersion {
@@ -59,6 +67,16 @@ pub enum UpstreamError {
         addr: SocketAddr,
         source: hyper::Error,
     },
+    /// The endpoint does not speak HTTP/2: it said so to this request's connection (`learned`),
+    /// or had said so to the connection this request waited for. The request was not sent:
+    /// here it is, to send again in HTTP/1.1.
+    #[error("upstream {addr} does not speak HTTP/2: it {answer}")]
+    NotHttp2 {
+        addr: SocketAddr,
+        answer: Answer,
+        learned: bool,
+        unsent: Option<Box<Request<UpBody>>>,
+    },
 }
 
 impl UpstreamError {
@@ -74,6 +92,7 @@ impl UpstreamError {
             UpstreamError::Handshake { .. } => (1, None),
             UpstreamError::Request { .. } => (2, None),
             UpstreamError::Overflow { .. } => (3, None),
+            UpstreamError::NotHttp2 { .. } => (4, None),
         }
     }
 
@@ -98,6 +117,17 @@ pub(super) struct Entry {
     /// Held while an HTTP/2 connection is being set up, so that a burst of first requests
     /// shares one connection instead of opening one each.
     h2_connecting: Arc<tokio::sync::Mutex<()>>,
+    /// When the endpoint last showed it does not speak HTTP/2, and how.
+    not_http2: Option<(IdleSince, Answer)>,
+}
+
+impl Entry {
+    /// How the endpoint showed, within [`NOT_HTTP2_FOR`] of `now`, that it does not speak HTTP/2.
+    fn not_http2(&self, now: IdleSince) -> Option<Answer> {
+        self.not_http2
+            .filter(|(since, _)| since.age_at(now) < NOT_HTTP2_FOR)
+            .map(|(_, answer)| answer)
+    }
 }
 
 /// The connection pool shared by all listeners.
@@ -151,10 +181,14 @@ impl Pool {
             if entry.h2.as_ref().is_some_and(|h2| h2.is_closed()) {
                 entry.h2 = None;
             }
+            if entry.not_http2(now).is_none() {
+                entry.not_http2 = None;
+            }
             // A strong count above one: a request is connecting and will store its connection.
             !entry.h1_idle.is_empty()
                 || !entry.raw_idle.is_empty()
                 || entry.h2.is_some()
+                || entry.not_http2.is_some()
                 || Arc::strong_count(&entry.h2_connecting) > 1
         });
     }
@@ -316,6 +350,27 @@ impl Pool {
         Ok(H1Conn { sender, breaker })
     }
 
+    /// Whether `addr` showed, within [`NOT_HTTP2_FOR`], that it does not speak HTTP/2.
+    pub fn speaks_only_http1(&self, addr: SocketAddr) -> bool {
+        self.entries.lock().is_ok_and(|entries| {
+            entries
+                .get(&addr)
+                .is_some_and(|e| e.not_http2(IdleSince::now()).is_some())
+        })
+    }
+
+    /// Remembers that `addr` does not speak HTTP/2; true unless it was known already.
+    fn learn_not_http2(&self, addr: SocketAddr, answer: Answer) -> bool {
+        let Ok(mut entries) = self.entries.lock() else {
+            return false;
+        };
+        let now = IdleSince::now();
+        let entry = entries.entry(addr).or_default();
+        let known = entry.not_http2(now).is_some();
+        entry.not_http2 = Some((now, answer));
+        !known
+    }
+
     async fn send_h2(
         self: &Arc<Self>,
         addr: SocketAddr,
@@ -328,7 +383,25 @@ impl Pool {
             let shared = (!fresh).then(|| self.checkout_h2(addr)).flatten();
             let mut sender = match shared {
                 Some(s) => s,
-                None => Box::pin(self.connect_h2_once(addr, timeout, &mut fresh, breaker)).await?,
+                None => {
+                    match Box::pin(self.connect_h2_once(addr, timeout, &mut fresh, breaker)).await {
+                        Ok(s) => s,
+                        Err(UpstreamError::NotHttp2 {
+                            addr,
+                            answer,
+                            learned,
+                            unsent: None,
+                        }) => {
+                            return Err(UpstreamError::NotHttp2 {
+                                addr,
+                                answer,
+                                learned,
+                                unsent: Some(Box::new(req)),
+                            });
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
             };
             if sender.ready().await.is_err() {
                 if fresh {
@@ -365,7 +438,8 @@ impl Pool {
     }
 
     /// Connects unless another request is already connecting, in which case it waits for and
-    /// shares that connection. `fresh` tells whether the returned sender is a new connection.
+    /// shares that connection, or that connection's finding that the endpoint does not speak
+    /// HTTP/2. `fresh` tells whether the returned sender is a new connection.
     async fn connect_h2_once(
         &self,
         addr: SocketAddr,
@@ -377,7 +451,21 @@ impl Pool {
             Ok(mut entries) => Arc::clone(&entries.entry(addr).or_default().h2_connecting),
             Err(_) => Arc::default(),
         };
-        let _connecting = lock.lock().await;
+        let _connecting = match lock.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                let guard = lock.lock().await;
+                if let Some(answer) = self.not_http2(addr) {
+                    return Err(UpstreamError::NotHttp2 {
+                        addr,
+                        answer,
+                        learned: false,
+                        unsent: None,
+                    });
+                }
+                guard
+            }
+        };
         if !*fresh && let Some(sender) = self.checkout_h2(addr) {
             return Ok(sender);
         }
@@ -396,18 +484,24 @@ impl Pool {
         self.connect_h2(addr, timeout, slot).await
     }
 
-    async fn connect_h2(
+    fn not_http2(&self, addr: SocketAddr) -> Option<Answer> {
+        let entries = self.entries.lock().ok()?;
+        entries.get(&addr)?.not_http2(IdleSince::now())
+    }
+
+    pub(super) async fn connect_h2(
         &self,
         addr: SocketAddr,
         timeout: Duration,
         slot: ConnSlot,
     ) -> Result<http2::SendRequest<UpBody>, UpstreamError> {
         let io = self.connect_tcp(addr, timeout).await?;
+        let (io, answer) = Watched::new(io.into_inner());
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .keep_alive_interval(Duration::from_secs(30))
             .keep_alive_timeout(Duration::from_secs(10))
-            .handshake(io)
+            .handshake(TokioIo::new(io))
             .await
             .map_err(|source| UpstreamError::Handshake { addr, source })?;
         let metrics = Arc::clone(&self.metrics);
@@ -418,6 +512,28 @@ impl Pool {
             metrics.upstream_active.dec();
             drop(slot);
         });
+        // No request goes on the connection before the endpoint's first bytes are in. The task
+        // above ends without a word (the sender dropped) only if the connection failed first.
+        let answer = match tokio::time::timeout(timeout, answer).await {
+            Ok(answer) => answer.unwrap_or(Answer::Closed),
+            Err(_) => {
+                return Err(UpstreamError::Connect {
+                    addr,
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no answer to the HTTP/2 preface within {timeout:?}"),
+                    ),
+                });
+            }
+        };
+        if answer != Answer::Http2 {
+            return Err(UpstreamError::NotHttp2 {
+                addr,
+                answer,
+                learned: self.learn_not_http2(addr, answer),
+                unsent: None,
+            });
+        }
         if let Ok(mut entries) = self.entries.lock() {
             entries.entry(addr).or_default().h2 = Some(sender.clone());
         }

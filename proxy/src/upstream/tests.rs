@@ -10,7 +10,8 @@ use tokio::io::AsyncReadExt;
 
 use super::breaker::{Breaker, ConnSlot, Ready};
 use super::idle_clock::IdleSince;
-use super::pool::{IDLE_TIMEOUT, Pool, UpstreamError};
+use super::pool::{IDLE_TIMEOUT, NOT_HTTP2_FOR, Pool, UpstreamError};
+use super::preface::Answer;
 use super::{ClusterState, Clusters, Connector};
 use crate::metrics::{Metrics, OverflowKind};
 
@@ -232,4 +233,56 @@ async fn sweep_drops_fast_path_connections_the_server_closed() {
         (0, 0),
         "a connection the server closed was kept"
     );
+}
+
+/// A server that answers whatever comes with an HTTP/1.1 400 and closes, as nginx answers the
+/// HTTP/2 preface on a port without `http2`.
+async fn http1_only_server() -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = server.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = server.accept().await {
+            let mut buf = [0u8; 64];
+            let _ = conn.read(&mut buf).await;
+            let _ = conn
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+                .await;
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_endpoint_that_does_not_speak_http2_is_remembered_for_a_while() {
+    let (pool, _unused, _) = pool_and_server().await;
+    let addr = http1_only_server().await;
+    let timeout = Duration::from_secs(5);
+    let web = breaker(caps(10, 10));
+    let first = pool.connect_h2(addr, timeout, new_slot(&web).await).await;
+    assert!(
+        matches!(
+            first,
+            Err(UpstreamError::NotHttp2 {
+                answer: Answer::Http1,
+                learned: true,
+                ..
+            })
+        ),
+        "{first:?}"
+    );
+    assert!(pool.speaks_only_http1(addr));
+    let again = pool.connect_h2(addr, timeout, new_slot(&web).await).await;
+    assert!(
+        matches!(again, Err(UpstreamError::NotHttp2 { learned: false, .. })),
+        "learned once: {again:?}"
+    );
+    pool.sweep(IdleSince::now());
+    assert!(pool.speaks_only_http1(addr), "swept while remembered");
+    pool.sweep(IdleSince::now().plus(NOT_HTTP2_FOR));
+    assert!(!pool.speaks_only_http1(addr), "remembered for good");
+    assert_eq!(held(&pool), (0, 0));
 }
