@@ -261,16 +261,20 @@ impl Pool {
     ) -> Result<(H1Conn, bool), UpstreamError> {
         loop {
             let pooled = || (!fresh).then(|| self.pop_h1(addr)).flatten();
-            let ready = breaker
-                .connection(pooled, || self.evict_idle(breaker))
-                .await
-                .map_err(|kind| UpstreamError::Overflow { addr, kind })?;
-            let mut conn = match ready {
-                Ready::Pooled(conn) => conn,
-                Ready::New(slot) => {
-                    let conn = Box::pin(self.connect_h1(addr, timeout, slot)).await?;
-                    return Ok((conn, true));
-                }
+            // The common case (a pooled connection) without the breaker's future, which is
+            // boxed as the connects are.
+            let mut conn = match pooled() {
+                Some(conn) => conn,
+                None => match Box::pin(breaker.connection(pooled, || self.evict_idle(breaker)))
+                    .await
+                    .map_err(|kind| UpstreamError::Overflow { addr, kind })?
+                {
+                    Ready::Pooled(conn) => conn,
+                    Ready::New(slot) => {
+                        let conn = Box::pin(self.connect_h1(addr, timeout, slot)).await?;
+                        return Ok((conn, true));
+                    }
+                },
             };
             if conn.sender.is_ready() || conn.sender.ready().await.is_ok() {
                 return Ok((conn, false));

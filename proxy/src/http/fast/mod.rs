@@ -235,14 +235,16 @@ impl<'c> Conn<'c> {
         let limits = &self.ctx.shared.limits;
         // The whole message (head and body) must be in `buf` before it is relayed or skipped,
         // and the request timeout runs while it comes: a body that trickles in is cut there.
-        let deadline = (adm.start + limits.request_timeout).into();
-        let stall = limits.idle_timeout;
         let end = adm.span.message.end;
-        match self.down.fill(end, &mut self.timer, deadline, stall).await {
-            Filled::Whole => {}
-            Filled::Closed => return Err(Exit::Done),
-            // The rest of the body cannot be skipped: the connection closes after the answer.
-            Filled::TimedOut => return Ok(self.cut_off(adm).await),
+        if self.down.buf.len() < end {
+            let deadline = (adm.start + limits.request_timeout).into();
+            let stall = limits.idle_timeout;
+            match self.down.fill(end, &mut self.timer, deadline, stall).await {
+                Filled::Whole => {}
+                Filled::Closed => return Err(Exit::Done),
+                // The rest of the body cannot be skipped: the connection closes after the answer.
+                Filled::TimedOut => return Ok(self.cut_off(adm).await),
+            }
         }
         if !adm.verdict.allowed {
             return Ok(self
