@@ -35,7 +35,7 @@ mod policy_store;
 pub mod runtime;
 mod task;
 mod tcp;
-mod telemetry;
+pub mod telemetry;
 pub mod transport;
 mod upstream;
 

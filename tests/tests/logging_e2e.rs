@@ -173,3 +173,60 @@ fn warnings_of_a_down_upstream_are_rate_limited_with_a_count() {
         );
     }
 }
+
+/// The access log is on at `info` and follows the filter (`access=off` turns it off at run
+/// time), and while stdout keeps up no line is lost: every request of a burst has its line, in
+/// the format of the `fmt` layer, and nothing is counted as dropped.
+#[test]
+fn the_access_log_follows_the_filter_and_loses_no_line() {
+    require("h2load", "apt-get install -y nghttp2-client");
+    let nginx = Nginx::start();
+    let (sidecar, port, _dir) = Sidecar::in_front_of(
+        nginx.port,
+        &http_policy(nginx.port, "        - method: GET\n"),
+        &["--label", "app=test", "--upstream-protocol", "http1"],
+    );
+    let (status, body) =
+        http_request(sidecar.admin, "POST", "/logging?level=info,access=off").expect("admin");
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = http_get(local(port), "/unlogged").expect("request");
+    assert_eq!(status, 200);
+    let (status, body) = http_request(sidecar.admin, "POST", "/logging?level=info").expect("admin");
+    assert_eq!(status, 200, "{body}");
+    // HTTP/1.1 (fast path) and HTTP/2 (in-task path), many requests at once.
+    for (args, n) in [(&["--h1"][..], 3000), (&[][..], 3000)] {
+        let out = Command::new("h2load")
+            .args(["-n", &n.to_string(), "-c", "8", "-m", "4"])
+            .args(args)
+            .arg(format!("http://127.0.0.1:{port}/counted"))
+            .output()
+            .expect("run h2load");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(&format!("status codes: {n} 2xx")), "{text}");
+    }
+    let (status, _) = http_get(local(port), "/last").expect("request");
+    assert_eq!(status, 200);
+    let logs = sidecar.wait_log("path=\"/last\"");
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains(" INFO access: "))
+        .collect();
+    let counted = lines
+        .iter()
+        .filter(|l| l.contains(" path=\"/counted\" ") && l.contains(" status=200 "))
+        .count();
+    assert_eq!(counted, 6000, "one line per request");
+    assert!(
+        !logs.contains("/unlogged"),
+        "a line while the access log was off"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains(" listener=\"main\" protocol=\"http") && l.ends_with(" note=\"\"")),
+        "{}",
+        lines.first().unwrap_or(&"")
+    );
+    let dropped = metric(&sidecar.metrics(), "sockmesh_log_lines_dropped_total");
+    assert_eq!(dropped, 0.0);
+}

@@ -2,12 +2,19 @@
 //! TCP connection, carrying the verdict and the rule that decided it.
 //!
 //! Filter it like any target (`access=info`, `access=off`); with `--log-format json` each line is a
-//! JSON object ready for a log pipeline.
+//! JSON object ready for a log pipeline. The filter decides as it does for any event, but the
+//! line itself is written by [`line`] into a per-thread buffer and handed whole to the log
+//! writer: no `tracing` event is made (see `line.rs` for why and what it saves).
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
 
-use crate::metrics::{Metrics, Protocol, VerdictLabel};
+use super::line::{self, Clock, Style};
+use super::writer::LineWriter;
+use crate::metrics::Metrics;
+pub use crate::metrics::{Protocol, VerdictLabel};
 
 /// What one access-log line says.
 pub struct Entry<'a> {
@@ -33,7 +40,7 @@ pub struct Entry<'a> {
 }
 
 /// Whether access-log lines are wanted at all.
-pub fn enabled() -> bool {
+fn enabled() -> bool {
     tracing::enabled!(target: "access", tracing::Level::INFO)
 }
 
@@ -44,30 +51,52 @@ pub fn record(metrics: &Metrics, label: VerdictLabel, e: &Entry<'_>) {
     log(e);
 }
 
-pub fn log(e: &Entry<'_>) {
+/// Writes the access-log line of `e`, when the access log is on.
+fn log(e: &Entry<'_>) {
     if !enabled() {
         return;
     }
-    let upstream = e
-        .upstream
-        .map(|u| u.to_string())
-        .unwrap_or_else(|| "-".into());
-    tracing::info!(
-        target: "access",
-        listener = e.listener,
-        protocol = e.protocol.as_str(),
-        client = %e.client,
-        method = e.method,
-        path = e.path,
-        authority = e.authority,
-        verdict = if e.allowed { "allow" } else { "deny" },
-        rule = e.rule,
-        upstream = %upstream,
-        status = e.status,
-        grpc_status = e.grpc_status,
-        bytes_in = e.bytes_in,
-        bytes_out = e.bytes_out,
-        duration_us = e.duration.as_micros() as u64,
-        note = e.note,
-    );
+    if let Some(sink) = SINK.get() {
+        sink.write(SystemTime::now(), e);
+    }
+}
+
+/// Where access-log lines go, and how they look: set once, by the first [`super::init`].
+static SINK: OnceLock<Sink> = OnceLock::new();
+
+thread_local! {
+    /// Each thread's line buffer and clock: no allocation per line.
+    static LOCAL: RefCell<(Vec<u8>, Clock)> = RefCell::new((Vec::with_capacity(512), Clock::default()));
+}
+
+/// A line longer than this (a long path) does not keep its buffer.
+const KEEP_LINE_BYTES: usize = 4096;
+
+/// Formats access-log lines into a per-thread buffer and hands them to a [`LineWriter`].
+pub struct Sink {
+    style: Style,
+    writer: LineWriter,
+}
+
+impl Sink {
+    pub fn new(style: Style, writer: LineWriter) -> Sink {
+        Sink { style, writer }
+    }
+
+    /// Makes `sink` where [`log`] writes; false if one was set already.
+    pub(super) fn install(sink: Sink) -> bool {
+        SINK.set(sink).is_ok()
+    }
+
+    /// Writes the line of `e` logged at `now`.
+    pub fn write(&self, now: SystemTime, e: &Entry<'_>) {
+        LOCAL.with_borrow_mut(|(buf, clock)| {
+            buf.clear();
+            line::write(buf, clock, self.style, now, e);
+            self.writer.push(buf);
+            if buf.capacity() > KEEP_LINE_BYTES {
+                *buf = Vec::with_capacity(512);
+            }
+        });
+    }
 }

@@ -3,10 +3,10 @@
 //! Warnings that a request, a connection or an accept can cause are rate-limited ([`ratelimit`]).
 
 pub mod access_log;
+pub mod line;
 pub mod ratelimit;
 mod writer;
 
-use std::io::Stdout;
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
@@ -17,15 +17,17 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, reload};
 
 use crate::config::LogFormat;
-use writer::{Flush, LazyWriter};
+use access_log::Sink;
+pub use line::Style;
+pub use writer::{Flush, LineWriter, Open};
 
 /// Changes the log filter at run time (admin `POST /logging?level=...`), and keeps the log writer
 /// alive: dropping the last handle flushes what is buffered.
 #[derive(Clone)]
 pub struct LogHandle {
     filter: reload::Handle<EnvFilter, Registry>,
-    writer: LazyWriter<Stdout>,
-    _flush: Arc<Flush<Stdout>>,
+    writer: LineWriter,
+    _flush: Arc<Flush>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,11 +71,10 @@ fn parse_filter(filter: &str) -> Result<EnvFilter, LogError> {
 
 /// Installs the global subscriber. `RUST_LOG`, when set, wins over `level`.
 ///
-/// Lines are formatted on the calling thread and written to stdout by a writer thread (started
-/// by the first line, see [`writer`]), so a slow terminal or pipe never stalls the data path.
-/// When stdout does not keep up (a full buffer: a stuck pipe, a paused log collector) lines are
-/// dropped and counted: waiting instead froze every request and the admin server with it,
-/// `/live` included.
+/// Lines are formatted on the calling thread (access-log lines by [`line`], the others by the
+/// `fmt` layer) and written to stdout by a writer thread (started by the first line, see
+/// [`writer`]), so a slow terminal or pipe never stalls the data path. When stdout does not keep
+/// up, lines are dropped and counted.
 pub fn init(format: LogFormat, level: &str) -> Result<LogHandle, LogError> {
     let filter = match std::env::var("RUST_LOG") {
         // RUST_LOG keeps its usual meaning (a bare word is a target), as other tools read it.
@@ -86,11 +87,11 @@ pub fn init(format: LogFormat, level: &str) -> Result<LogHandle, LogError> {
         _ => parse_filter(level)?,
     };
     let (filter, handle) = reload::Layer::new(filter);
-    let (writer, flush) = LazyWriter::new(std::io::stdout);
+    let (writer, flush) = LineWriter::new(|| Box::new(std::io::stdout()));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let registry = tracing_subscriber::registry().with(filter);
-    // A second init (tests, demo) keeps the first subscriber: ignore that error.
-    let _ = match format {
+    // A second init (tests, demo) keeps the first subscriber and access-log sink.
+    let installed = match format {
         LogFormat::Human => registry
             .with(
                 tracing_subscriber::fmt::layer()
@@ -109,6 +110,13 @@ pub fn init(format: LogFormat, level: &str) -> Result<LogHandle, LogError> {
             )
             .try_init(),
     };
+    if installed.is_ok() {
+        let style = match format {
+            LogFormat::Human => Style::Human { ansi },
+            LogFormat::Json => Style::Json,
+        };
+        Sink::install(Sink::new(style, writer.clone()));
+    }
     Ok(LogHandle {
         filter: handle,
         writer,
@@ -137,11 +145,11 @@ impl LogHandle {
 
 /// `sockmesh_log_lines_dropped_total`, read at scrape time.
 #[derive(Debug)]
-pub struct DroppedLines(LazyWriter<Stdout>);
+pub struct DroppedLines(LineWriter);
 
 impl Collector for DroppedLines {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let c = ConstCounter::new(self.0.dropped_lines() as u64);
+        let c = ConstCounter::new(self.0.dropped_lines());
         c.encode(encoder.encode_descriptor(
             "sockmesh_log_lines_dropped",
             "Log lines (access log included) dropped because stdout did not keep up",
