@@ -13,6 +13,9 @@
 #   RSS_RULES    rules loaded for the idle-RSS measurement (default 1000)
 #   CONNS        connections per load generator (default 50)
 #   KEEP_TMP=1   keep the temp dir (configs, logs, raw tool output)
+#   LOGGED=0     skip the rows with access logs on ("+log": each proxy's default access log to a
+#                file, Sockmesh at its default level `info` with stdout to a file; "+json": the
+#                same in Sockmesh's JSON format, wrk only)
 #   SPLICE=0     skip the "sockmesh+splice" rows (run by default as root with cgroup v2: the
 #                load generator and a third Sockmesh share a cgroup, and the client -> Sockmesh
 #                hop is spliced by its eBPF programs; Sockmesh -> origin stays plain TCP, as the
@@ -78,7 +81,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-mapfile -t PORTS < <(python3 "$LIB" freeports 14)
+mapfile -t PORTS < <(python3 "$LIB" freeports 22)
 O_H1=${PORTS[0]} O_H2=${PORTS[1]}
 SM_P=${PORTS[2]} SM_A=${PORTS[3]}
 SM2_P=${PORTS[4]} SM2_A=${PORTS[5]}
@@ -86,6 +89,11 @@ HA_H1=${PORTS[6]} HA_H2=${PORTS[7]}
 NP_H1=${PORTS[8]} NP_H2=${PORTS[9]}
 SMH2_P=${PORTS[10]} SMH2_A=${PORTS[11]}
 SMB_P=${PORTS[12]} SMB_A=${PORTS[13]}
+SML_P=${PORTS[14]} SML_A=${PORTS[15]}
+SMJ_P=${PORTS[16]} SMJ_A=${PORTS[17]}
+HAL_H1=${PORTS[18]} HAL_H2=${PORTS[19]}
+NPL_H1=${PORTS[20]} NPL_H2=${PORTS[21]}
+LOGGED=${LOGGED:-1}
 
 # http_code URL [curl args...] -> prints the status code (000 if no answer)
 http_code() { local u=$1; shift; curl -s -o /dev/null -m 2 -w '%{http_code}' "$@" "$u" || true; }
@@ -115,7 +123,7 @@ check() { # check NAME URL WANT [curl args...]
 children() { pgrep -P "$1" | tr '\n' ' '; }
 
 # ---------------------------------------------------------------- origin (nginx, 1 worker)
-mkdir -p "$T/origin" "$T/nproxy"
+mkdir -p "$T/origin" "$T/nproxy" "$T/nproxylog"
 nginx_common() { # temp paths inside the prefix so nothing under /var/lib/nginx is needed
     cat <<EOF
 worker_processes 1;
@@ -174,10 +182,11 @@ UPSTREAM_PROTO_FLAG=0
 grep -q -- '--upstream-protocol' <<<"$HELP" && UPSTREAM_PROTO_FLAG=1
 
 # start_sockmesh NAME LISTEN ADMIN UPSTREAM POLICY [extra args...] -> sets SM_LAST_PID
+# Log level warn (no access log) unless SM_LEVEL says otherwise; stdout and stderr to a file.
 start_sockmesh() {
     local name=$1 listen=$2 admin=$3 up=$4 pol=$5; shift 5
     "$BIN" run --listen "127.0.0.1:$listen" --upstream "127.0.0.1:$up" --policy "$pol" \
-        --workers 1 --admin "127.0.0.1:$admin" --log-level warn --label app=bench "$@" \
+        --workers 1 --admin "127.0.0.1:$admin" --log-level "${SM_LEVEL:-warn}" --label app=bench "$@" \
         >"$T/$name.log" 2>&1 &
     SM_LAST_PID=$!; PIDS+=("$SM_LAST_PID")
     if ! wait_code "http://127.0.0.1:$admin/ready" 200; then
@@ -213,6 +222,18 @@ else
     SM_NOTE="h2c rows: no --upstream-protocol flag, so h2c to nginx's h2c port"
 fi
 RSS_SM_IDLE=$(python3 "$LIB" rss "$SM_PID")
+
+# Sockmesh with its default logging: level info, one access-log line per request, human format
+# (and a JSON twin), stdout to a file, as a container runtime's log file would take it.
+SML_PID="" SMJ_PID=""
+if [[ "$LOGGED" == 1 ]]; then
+    UP1=(); ((UPSTREAM_PROTO_FLAG)) && UP1=(--upstream-protocol http1)
+    SM_LEVEL=info start_sockmesh sm-log "$SML_P" "$SML_A" "$O_H1" "$POL/policy-$RULES.yaml" "${UP1[@]}"
+    SML_PID=$SM_LAST_PID
+    SM_LEVEL=info start_sockmesh sm-json "$SMJ_P" "$SMJ_A" "$O_H1" "$POL/policy-$RULES.yaml" "${UP1[@]}" \
+        --log-format json
+    SMJ_PID=$SM_LAST_PID
+fi
 
 # Sockmesh with the local hop spliced: it and the load generator run in a cgroup of their own.
 # An array, not a function: run in the background, `$!` is then the program's own PID.
@@ -264,6 +285,17 @@ EOF
 haproxy -db -f "$T/haproxy.cfg" >"$T/haproxy.log" 2>&1 &
 HA_PID=$!; PIDS+=("$HA_PID")
 
+# HAProxy with its HTTP access log (`option httplog`) to stdout, and stdout to a file.
+HAL_PID=""
+if [[ "$LOGGED" == 1 ]]; then
+    sed -e "s/^    nbthread 1$/    nbthread 1\n    log stdout format raw local0/" \
+        -e "s/^    mode http$/    mode http\n    log global\n    option httplog/" \
+        -e "s/:$HA_H1\$/:$HAL_H1/" -e "s/:$HA_H2 proto h2\$/:$HAL_H2 proto h2/" \
+        "$T/haproxy.cfg" >"$T/haproxy-log.cfg"
+    haproxy -db -f "$T/haproxy-log.cfg" >"$T/haproxy-access.log" 2>&1 &
+    HAL_PID=$!; PIDS+=("$HAL_PID")
+fi
+
 {
     nginx_common "$T/nproxy"
     echo "http {"
@@ -290,9 +322,25 @@ EOF
 nginx -p "$T/nproxy" -c "$T/nproxy.conf" -e "$T/nproxy/error.log" &
 NP=$!; PIDS+=("$NP")
 
+# nginx-proxy with its default access log (`combined` format, one write per request) to a file:
+# a server-level access_log, which overrides the http-level `off`.
+NPL=""
+if [[ "$LOGGED" == 1 ]]; then
+    sed -e "s|$T/nproxy|$T/nproxylog|g" -e "s/:$NP_H1;/:$NPL_H1;/" -e "s/:$NP_H2 http2;/:$NPL_H2 http2;/" \
+        -e "s|^        location / {$|        access_log $T/nproxylog/access.log;\n        location / {|" \
+        "$T/nproxy.conf" >"$T/nproxylog.conf"
+    nginx -p "$T/nproxylog" -c "$T/nproxylog.conf" -e "$T/nproxylog/error.log" &
+    NPL=$!; PIDS+=("$NPL")
+fi
+
 wait_code "http://127.0.0.1:$HA_H1$PATH_REQ" 200
 wait_code "http://127.0.0.1:$NP_H1$PATH_REQ" 200
 NP_PIDS="$NP $(children "$NP")"
+if [[ "$LOGGED" == 1 ]]; then
+    wait_code "http://127.0.0.1:$HAL_H1$PATH_REQ" 200
+    wait_code "http://127.0.0.1:$NPL_H1$PATH_REQ" 200
+    NPL_PIDS="$NPL $(children "$NPL")"
+fi
 
 # Sanity: every row's URL answers 200 over its protocol; the policy is really enforced.
 H2=(--http2-prior-knowledge)
@@ -306,6 +354,23 @@ check haproxy-h1 "http://127.0.0.1:$HA_H1$PATH_REQ" 200
 check haproxy-h2 "http://127.0.0.1:$HA_H2$PATH_REQ" 200 "${H2[@]}"
 check nginx-proxy-h1 "http://127.0.0.1:$NP_H1$PATH_REQ" 200
 check nginx-proxy-h2 "http://127.0.0.1:$NP_H2$PATH_REQ" 200 "${H2[@]}"
+if [[ "$LOGGED" == 1 ]]; then
+    check sockmesh-log-h1 "http://127.0.0.1:$SML_P$PATH_REQ" 200
+    check sockmesh-log-h2 "http://127.0.0.1:$SML_P$PATH_REQ" 200 "${H2[@]}"
+    check sockmesh-json-h1 "http://127.0.0.1:$SMJ_P$PATH_REQ" 200
+    check haproxy-log-h1 "http://127.0.0.1:$HAL_H1$PATH_REQ" 200
+    check haproxy-log-h2 "http://127.0.0.1:$HAL_H2$PATH_REQ" 200 "${H2[@]}"
+    check nginx-proxy-log-h1 "http://127.0.0.1:$NPL_H1$PATH_REQ" 200
+    check nginx-proxy-log-h2 "http://127.0.0.1:$NPL_H2$PATH_REQ" 200 "${H2[@]}"
+    sleep 0.5 # Sockmesh writes its lines in batches, within ~5 ms
+    for f in "$T/sm-log.log:access: " "$T/sm-json.log:\"target\":\"access\"" \
+        "$T/haproxy-access.log:GET $PATH_REQ" "$T/nproxylog/access.log:GET $PATH_REQ"; do
+        if ! grep -q -- "${f#*:}" "${f%%:*}"; then
+            echo "sanity check failed: no access-log line in ${f%%:*}" >&2
+            exit 1
+        fi
+    done
+fi
 if [[ -n "$SMB_PID" ]]; then
     check sockmesh-splice-h1 "http://127.0.0.1:$SMB_P$PATH_REQ" 200
     check sockmesh-splice-h2 "http://127.0.0.1:$SMB_P$PATH_REQ" 200 "${H2[@]}"
@@ -347,21 +412,29 @@ row() {
 START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 NROWS=12; [[ -n "$SMB_PID" ]] && NROWS=15
+[[ "$LOGGED" == 1 ]] && NROWS=$((NROWS + 10))
 echo "running $ROUNDS rounds of $NROWS rows of ${DURATION}s ..." >&2
 for ROUND in $(seq 1 "$ROUNDS"); do
 for tool in wrk h2load-m1 h2load-m10; do
     if [[ $tool == wrk ]]; then
         row direct "$tool" "$O_H1" "$ORIGIN_PIDS"
         row sockmesh "$tool" "$SM_P" "$SM_PID"
+        [[ -n "$SML_PID" ]] && row sockmesh+log "$tool" "$SML_P" "$SML_PID"
+        [[ -n "$SMJ_PID" ]] && row sockmesh+json "$tool" "$SMJ_P" "$SMJ_PID"
         [[ -n "$SMB_PID" ]] && row sockmesh+splice "$tool" "$SMB_P" "$SMB_PID" "$SPLICE_CG"
         row haproxy "$tool" "$HA_H1" "$HA_PID"
+        [[ -n "$HAL_PID" ]] && row haproxy+log "$tool" "$HAL_H1" "$HAL_PID"
         row nginx-proxy "$tool" "$NP_H1" "$NP_PIDS"
+        [[ -n "$NPL" ]] && row nginx-proxy+log "$tool" "$NPL_H1" "$NPL_PIDS"
     else
         row direct "$tool" "$O_H2" "$ORIGIN_PIDS"
         row sockmesh "$tool" "$SMH2_P" "$SMH2_PID"
+        [[ -n "$SML_PID" ]] && row sockmesh+log "$tool" "$SML_P" "$SML_PID"
         [[ -n "$SMB_PID" ]] && row sockmesh+splice "$tool" "$SMB_P" "$SMB_PID" "$SPLICE_CG"
         row haproxy "$tool" "$HA_H2" "$HA_PID"
+        [[ -n "$HAL_PID" ]] && row haproxy+log "$tool" "$HAL_H2" "$HAL_PID"
         row nginx-proxy "$tool" "$NP_H2" "$NP_PIDS"
+        [[ -n "$NPL" ]] && row nginx-proxy+log "$tool" "$NPL_H2" "$NPL_PIDS"
     fi
 done
 done
@@ -391,10 +464,23 @@ mkdir -p "$HERE/results"
     echo "# $SM_NOTE"
     echo "# $SPLICE_NOTE"
     echo "# haproxy: nbthread 1, http-reuse always; nginx-proxy: 1 worker, proxy_http_version 1.1, keepalive 1024"
+    if [[ "$LOGGED" == 1 ]]; then
+        echo "# +log rows: access log on, to a file: sockmesh at its default level info (human format; +json: --log-format json), stdout to a file; haproxy option httplog, log stdout; nginx-proxy access_log FILE (combined)"
+    fi
     echo "# origin: nginx, 1 worker, sendfile off, return 200 \"ok\\n\"; wrk -t1 -c$CONNS -d${DURATION}s; h2load -t1 -c$CONNS -mN -D $DURATION (h2c prior knowledge)"
     echo "# p50/p99: wrk --latency; h2load from --log-file per-request durations. CPU from /proc/PID/stat utime+stime (CLK_TCK $CLK_TCK)"
     echo
     python3 "$LIB" table "$ROWS" "$CLK_TCK"
+    if [[ "$LOGGED" == 1 ]]; then
+        # No line lost while the writer keeps up: every answered request has its line.
+        for v in "sockmesh+log:sm-log:$SML_A:access: " "sockmesh+json:sm-json:$SMJ_A:\"target\":\"access\""; do
+            IFS=: read -r tgt name admin needle <<<"$v"
+            answered=$(awk -F'\t' -v t="$tgt" '$1 == t { n += $4 } END { print n + 0 }' "$ROWS")
+            written=$(grep -c -- "$needle" "$T/$name.log" || true)
+            dropped=$(curl -s "http://127.0.0.1:$admin/metrics" | awk '/^sockmesh_log_lines_dropped_total / { print $2 }')
+            echo "  $tgt: $written access-log lines written for $answered requests answered in its rows (plus checks); sockmesh_log_lines_dropped_total ${dropped:-?}"
+        done
+    fi
     echo
     echo "sockmesh idle RSS, 1 rule:          $(kib_mib "$rss1")   (after one request: $(kib_mib "${RSS1[1]%% *}"))"
     echo "sockmesh idle RSS, $RSS_RULES rules:   $(kib_mib "$rssN")   (after one request: $(kib_mib "${RSS1[$RSS_RULES]%% *}"))   target < 10 MiB: $(awk -v k="$rssN" 'BEGIN { print (k < 10240 ? "MET" : "NOT MET") }')"
