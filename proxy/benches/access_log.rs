@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{Bencher, Criterion, criterion_group, criterion_main};
 use sockmesh::telemetry::access_log::{Entry, Protocol, Sink};
-use sockmesh::telemetry::line::{self, Clock};
+use sockmesh::telemetry::line::{self, Clock, event};
 use sockmesh::telemetry::{LineWriter, Style};
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -107,32 +107,6 @@ fn to_writer(c: &mut Criterion) {
             })
         });
     }
-}
-
-/// The event as `access_log::log` made it before (`tracing::info!` with these fields).
-fn event(e: &Entry<'_>) {
-    let upstream = e
-        .upstream
-        .map(|u| u.to_string())
-        .unwrap_or_else(|| "-".into());
-    tracing::info!(
-        target: "access",
-        listener = e.listener,
-        protocol = e.protocol.as_str(),
-        client = %e.client,
-        method = e.method,
-        path = e.path,
-        authority = e.authority,
-        verdict = if e.allowed { "allow" } else { "deny" },
-        rule = e.rule,
-        upstream = %upstream,
-        status = e.status,
-        grpc_status = e.grpc_status,
-        bytes_in = e.bytes_in,
-        bytes_out = e.bytes_out,
-        duration_us = e.duration.as_micros() as u64,
-        note = e.note,
-    );
 }
 
 fn through_tracing(c: &mut Criterion) {

@@ -91,32 +91,7 @@ mod access_line {
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::super::access_log::{Entry, Protocol};
-    use super::super::line::{self, Clock, Style};
-
-    fn event(e: &Entry<'_>) {
-        let upstream = e
-            .upstream
-            .map(|u| u.to_string())
-            .unwrap_or_else(|| "-".into());
-        tracing::info!(
-            target: "access",
-            listener = e.listener,
-            protocol = e.protocol.as_str(),
-            client = %e.client,
-            method = e.method,
-            path = e.path,
-            authority = e.authority,
-            verdict = if e.allowed { "allow" } else { "deny" },
-            rule = e.rule,
-            upstream = %upstream,
-            status = e.status,
-            grpc_status = e.grpc_status,
-            bytes_in = e.bytes_in,
-            bytes_out = e.bytes_out,
-            duration_us = e.duration.as_micros() as u64,
-            note = e.note,
-        );
-    }
+    use super::super::line::{self, Clock, Style, event};
 
     #[derive(Clone, Default)]
     struct Capture(Arc<Mutex<Vec<u8>>>);
