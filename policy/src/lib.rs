@@ -46,8 +46,14 @@
 //!   proxy identified as gRPC ([`HttpRequest::grpc`]), whose `:path` is exactly
 //!   `/Service/Method` ([`GrpcCall::from_path`]; the proxy refuses other gRPC paths). A port may carry `http` and `grpc` rules
 //!   together: the request passes L7 if any `http` rule or (for gRPC calls) any `grpc` rule matches.
+//! * **DNS (L7).** `rules.dns: [{matchName, matchPattern}]` on a port make every query on it go
+//!   through [`CompiledPolicy::check_dns`] (`check_connection` says `l7: Dns`). `matchName` is
+//!   exact, `matchPattern`'s `*` matches within one label and a leading `**.` one or more labels,
+//!   both case-insensitive with a trailing dot ignored; names are matched label by label
+//!   ([`dns`] says why). A port speaks one L7 protocol: `dns` next to `http`/`grpc` is an error.
 //! * **Deny rules with L7 (our extension).** `ingressDeny`/`egressDeny` entries may carry `rules`;
-//!   such a deny rule only denies requests that match one of its L7 rules. Deny rules without L7
+//!   such a deny rule only denies requests that match one of its L7 rules (a `*` in a deny
+//!   rule's `matchPattern` stands for any byte, so an odd byte in a name cannot escape it). Deny rules without L7
 //!   rules deny at L3/L4 (Cilium's only kind).
 //! * **Precedence.** (1) A matching deny rule wins. (2) Otherwise a matching allow rule allows; a
 //!   port entry without L7 rules allows all of L7 on that port, and L7 rules on the same port/peer
@@ -74,7 +80,7 @@
 //!   matching deny rule has L7 rules, the verdict is `l7: Http` and each request goes through
 //!   [`CompiledPolicy::check_http`].
 //! * **Not supported yet.** `toFQDNs`, `toServices`, `toGroups`, `fromNodes`/`toNodes`, `icmps`,
-//!   `authentication`, `fromRequires`/`toRequires`, `rules.kafka`, `rules.dns`, `rules.l7proto`,
+//!   `authentication`, `fromRequires`/`toRequires`, `rules.kafka`, `rules.l7proto`,
 //!   `headerMatches[].secret`, `originatingTLS`/`terminatingTLS`, `listener`, `serverNames`, named
 //!   ports, entities other than `all`, `nodeSelector`. They are parsed and refused with an error at
 //!   their position, never ignored: ignoring a rule changes what a policy allows.
@@ -129,6 +135,7 @@
 
 pub mod cilium;
 mod compile;
+pub mod dns;
 pub mod model;
 mod request;
 mod selector;

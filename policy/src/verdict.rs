@@ -87,6 +87,8 @@ pub enum L7Kind {
     None,
     /// Every request must be parsed as HTTP and checked with `check_http`.
     Http,
+    /// Every query must be parsed as DNS and checked with `check_dns`.
+    Dns,
 }
 
 /// The decision at accept time.

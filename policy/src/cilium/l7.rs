@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use crate::compile::check_regex;
+use crate::dns::{NamePattern, PatternError};
 use crate::model::{
-    GrpcRule, HeaderMatch, HttpRule, L7Rules, MismatchAction, PortProtocol, PortRule,
+    DnsRule, GrpcRule, HeaderMatch, HttpRule, L7Rules, MismatchAction, PortProtocol, PortRule,
     parse_header_line,
 };
 use crate::request::L4Protocol;
@@ -156,12 +157,6 @@ fn parse_l7(ctx: &mut Ctx<'_>, node: &Node) -> Option<L7Rules> {
     );
     f.unsupported(
         ctx,
-        "dns",
-        "rules.dns",
-        "DNS policy comes with the DNS capability",
-    );
-    f.unsupported(
-        ctx,
         "l7proto",
         "rules.l7proto",
         "generic L7 parsers are Envoy extensions",
@@ -187,8 +182,52 @@ fn parse_l7(ctx: &mut Ctx<'_>, node: &Node) -> Option<L7Rules> {
             }
         }
     }
-    f.finish(ctx, &["http", "grpc"]);
+    if let Some(n) = f.take("dns") {
+        for item in ctx.list(n, "dns") {
+            if let Some(r) = parse_dns(ctx, item) {
+                rules.dns.push(r);
+            }
+        }
+    }
+    f.finish(ctx, &["http", "grpc", "dns"]);
     Some(rules)
+}
+
+/// One `rules.dns` entry: `matchName` and/or `matchPattern`, each checked as the matcher will
+/// read it ([`crate::dns::NamePattern`]).
+fn parse_dns(ctx: &mut Ctx<'_>, node: &Node) -> Option<DnsRule> {
+    let mut f = ctx.fields(node, "a `dns` rule")?;
+    let mut present = false;
+    let mut field = |ctx: &mut Ctx<'_>, key: &str, check: fn(&str) -> Result<NamePattern, PatternError>| {
+        let n = f.take(key)?;
+        present = true;
+        let s = ctx.string(n, key)?;
+        match check(&s) {
+            Ok(_) => Some(s),
+            Err(e) => {
+                ctx.error(n.pos, format!("invalid `{key}` `{s}`: {}", e.message), e.help);
+                None
+            }
+        }
+    };
+    let match_name = field(ctx, "matchName", NamePattern::name);
+    let match_pattern = field(ctx, "matchPattern", NamePattern::pattern);
+    f.finish(ctx, &["matchName", "matchPattern"]);
+    if !present {
+        ctx.error(
+            node.pos,
+            "a `dns` rule with neither `matchName` nor `matchPattern`",
+            "add `matchName: <name>` or `matchPattern: <pattern>` (`\"*\"` allows every name)",
+        );
+        return None;
+    }
+    if match_name.is_none() && match_pattern.is_none() {
+        return None;
+    }
+    Some(DnsRule {
+        match_name,
+        match_pattern,
+    })
 }
 
 fn regex_field(ctx: &mut Ctx<'_>, node: Option<&Node>, field: &str) -> Option<String> {

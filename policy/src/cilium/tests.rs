@@ -191,11 +191,6 @@ fn not_supported_fields_are_refused_at_their_position() {
             "`rules.kafka` is not supported yet (Kafka policy comes with the Kafka capability)",
         ),
         (
-            "  ingress:\n  - toPorts:\n    - rules:\n        dns: [{matchName: a}]\n",
-            (10, 9),
-            "`rules.dns` is not supported yet",
-        ),
-        (
             "  ingress:\n  - toPorts:\n    - rules:\n        l7proto: x\n",
             (10, 9),
             "`rules.l7proto` is not supported yet",

@@ -52,6 +52,10 @@ fn entry_json(e: &Entry) -> Value {
             .grpc()
             .map(|(id, r)| json!({ "id": id.as_str(), "rule": r }))
             .collect();
+        v["dns"] = l7
+            .dns()
+            .map(|(id, r)| json!({ "id": id.as_str(), "rule": r }))
+            .collect();
     }
     v
 }

@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
+use crate::dns::NamePattern;
 use crate::model::{
-    CidrRule, Entity, GrpcRule, HttpRule, L7Rules, PeerSelector, Policy, PortProtocol, Rule,
+    CidrRule, DnsRule, Entity, GrpcRule, HttpRule, L7Rules, PeerSelector, Policy, PortProtocol, Rule,
     Section, Spec,
 };
 use crate::request::Direction;
-use crate::verdict::RuleId;
+use crate::verdict::{L7Kind, RuleId};
 
 use super::CompileError;
 use super::field::check_regex;
@@ -37,11 +38,22 @@ pub(crate) struct EntryL7 {
     pub(crate) http_ids: Vec<RuleId>,
     /// `grpc_ids[i]` names `rules.grpc[i]`.
     pub(crate) grpc_ids: Vec<RuleId>,
+    /// `dns_ids[i]` names `rules.dns[i]`.
+    pub(crate) dns_ids: Vec<RuleId>,
 }
 
 impl EntryL7 {
     pub(crate) fn len(&self) -> usize {
-        self.http_ids.len() + self.grpc_ids.len()
+        self.http_ids.len() + self.grpc_ids.len() + self.dns_ids.len()
+    }
+
+    /// The protocol these rules need parsed: one per entry (checked when compiled).
+    pub(crate) fn kind(&self) -> L7Kind {
+        if self.dns_ids.is_empty() {
+            L7Kind::Http
+        } else {
+            L7Kind::Dns
+        }
     }
 
     pub(crate) fn http(&self) -> impl Iterator<Item = (&RuleId, &HttpRule)> {
@@ -50,6 +62,10 @@ impl EntryL7 {
 
     pub(crate) fn grpc(&self) -> impl Iterator<Item = (&RuleId, &GrpcRule)> {
         self.grpc_ids.iter().zip(&self.rules.grpc)
+    }
+
+    pub(crate) fn dns(&self) -> impl Iterator<Item = (&RuleId, &DnsRule)> {
+        self.dns_ids.iter().zip(&self.rules.dns)
     }
 }
 
@@ -182,11 +198,15 @@ fn compile_l7(policy: &str, id: &str, r: Arc<L7Rules>) -> Result<EntryL7, Compil
             "Kafka policy comes with the Kafka capability",
         ));
     }
-    if !r.dns.is_empty() {
-        return Err(unsupported(
-            "rules.dns",
-            "DNS policy comes with the DNS capability",
-        ));
+    if !r.dns.is_empty() && !(r.http.is_empty() && r.grpc.is_empty()) {
+        return Err(CompileError::Invalid {
+            policy: policy.to_owned(),
+            rule: id.to_owned(),
+            field: "rules",
+            message: "`dns` rules with `http` or `grpc` rules on one port: a port speaks one \
+                      L7 protocol; put them in separate `toPorts` entries"
+                .to_owned(),
+        });
     }
     let check =
         |rule: &str, field: &'static str, pat: &Option<String>| -> Result<(), CompileError> {
@@ -235,9 +255,37 @@ fn compile_l7(policy: &str, id: &str, r: Arc<L7Rules>) -> Result<EntryL7, Compil
         check(&rid, "methodRegex", &g.method_regex)?;
         grpc_ids.push(RuleId::new(rid));
     }
+    let mut dns_ids = Vec::with_capacity(r.dns.len());
+    for (i, d) in r.dns.iter().enumerate() {
+        let rid = format!("{id}.rules.dns[{i}]");
+        let checked = [
+            d.match_name.as_deref().map(|t| ("matchName", NamePattern::name(t))),
+            d.match_pattern.as_deref().map(|t| ("matchPattern", NamePattern::pattern(t))),
+        ];
+        if checked.iter().all(Option::is_none) {
+            return Err(CompileError::Invalid {
+                policy: policy.to_owned(),
+                rule: rid,
+                field: "dns",
+                message: "neither `matchName` nor `matchPattern`; add one".to_owned(),
+            });
+        }
+        for (field, result) in checked.into_iter().flatten() {
+            if let Err(e) = result {
+                return Err(CompileError::Invalid {
+                    policy: policy.to_owned(),
+                    rule: rid,
+                    field,
+                    message: format!("{}; {}", e.message, e.help),
+                });
+            }
+        }
+        dns_ids.push(RuleId::new(rid));
+    }
     Ok(EntryL7 {
         rules: r,
         http_ids,
         grpc_ids,
+        dns_ids,
     })
 }

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use super::bits::Bits;
 use super::cidr::CidrIndex;
 use super::entry::Entry;
+use super::dns::DnsIndex;
 use super::l7::{L7Index, L7Source};
 
 #[derive(Debug)]
@@ -17,6 +18,7 @@ pub(crate) struct Group {
     /// Entries without L7 rules.
     pub(crate) l4_only: Bits,
     pub(crate) l7: Option<L7Index>,
+    pub(crate) dns: Option<DnsIndex>,
 }
 
 impl Group {
@@ -26,6 +28,7 @@ impl Group {
         let mut l4_only = Bits::new(n);
         let mut cidrs = CidrIndex::default();
         let mut sources = Vec::new();
+        let mut dns = Vec::new();
         for (local, &idx) in entries.iter().enumerate() {
             let Some(e) = all.get(idx) else { continue };
             if e.all_peers {
@@ -43,6 +46,9 @@ impl Group {
                     for (id, r) in l7.grpc() {
                         sources.push((local, id.clone(), L7Source::Grpc(r)));
                     }
+                    for (id, r) in l7.dns() {
+                        dns.push((local, id.clone(), r));
+                    }
                 }
             }
         }
@@ -51,12 +57,14 @@ impl Group {
         } else {
             Some(L7Index::build(sources, &all_peers)?)
         };
+        let dns = (!dns.is_empty()).then(|| DnsIndex::build(dns, &all_peers));
         Ok(Group {
             entries,
             all_peers,
             cidrs,
             l4_only,
             l7,
+            dns,
         })
     }
 

@@ -5,7 +5,6 @@
 //! conditions, so the first survivor is the deciding rule.
 
 use super::regexes::BuildError;
-use std::collections::HashMap;
 
 use crate::model::{GrpcRule, HttpRule, MismatchAction};
 use crate::request::{Headers, HttpRequest};
@@ -14,6 +13,7 @@ use crate::verdict::{HeaderAction, RuleId};
 use super::bits::Bits;
 use super::field::{FieldIndex, Pattern};
 use super::header::HeaderMatching;
+use super::owners::RuleOwners;
 
 /// One L7 rule of a group.
 #[derive(Debug)]
@@ -36,10 +36,7 @@ pub(crate) enum L7Source<'a> {
 #[derive(Debug)]
 pub(crate) struct L7Index {
     rules: Vec<L7Rule>,
-    /// Rules of entries that match every peer.
-    all_peer_rules: Bits,
-    /// Local entry → its rules (`start..end`).
-    entry_rules: HashMap<usize, (usize, usize)>,
+    owners: RuleOwners,
     method: FieldIndex,
     path: FieldIndex,
     host: FieldIndex,
@@ -60,15 +57,7 @@ impl L7Index {
         all_peers: &Bits,
     ) -> Result<L7Index, BuildError> {
         let n = sources.len();
-        let mut all_peer_rules = Bits::new(n);
-        let mut entry_rules: HashMap<usize, (usize, usize)> = HashMap::new();
-        for (i, (local, _, _)) in sources.iter().enumerate() {
-            if all_peers.get(*local) {
-                all_peer_rules.set(i);
-            }
-            // Rules come entry by entry, so each entry's rules are one contiguous range.
-            entry_rules.entry(*local).or_insert((i, i)).1 = i + 1;
-        }
+        let owners = RuleOwners::build(sources.iter().map(|(local, _, _)| *local), n, all_peers);
         let mut http = Bits::new(n);
         let mut grpc = Bits::new(n);
         let mut rules = Vec::with_capacity(n);
@@ -114,8 +103,7 @@ impl L7Index {
         }
         Ok(L7Index {
             rules,
-            all_peer_rules,
-            entry_rules,
+            owners,
             method: FieldIndex::build(n, method, false)?,
             path: FieldIndex::build(n, path, true)?,
             host: FieldIndex::build(n, host, false)?,
@@ -130,13 +118,7 @@ impl L7Index {
 
     /// The rules of all-peer entries plus those of the CIDR-matched entries `hits`.
     pub(crate) fn rules_of(&self, hits: &[usize]) -> Bits {
-        let mut bits = self.all_peer_rules.clone();
-        for (start, end) in hits.iter().filter_map(|e| self.entry_rules.get(e)) {
-            for r in *start..*end {
-                bits.set(r);
-            }
-        }
-        bits
+        self.owners.rules_of(hits)
     }
 
     /// The first rule (in decision order) that matches `req`, among `peer_rules` (the rules whose

@@ -7,11 +7,13 @@
 mod bits;
 mod cidr;
 mod describe;
+mod dns;
 mod entry;
 mod field;
 mod group;
 mod header;
 mod l7;
+mod owners;
 mod ports;
 mod regexes;
 
@@ -20,6 +22,7 @@ mod tests;
 
 use std::fmt;
 
+use crate::dns::{DnsName, Strictness};
 use crate::model::Policy;
 use crate::request::{ConnMeta, Direction, HttpRequest, Labels};
 use crate::selector::selects;
@@ -149,6 +152,42 @@ impl Side {
             hit(peers.entries.first_and(&g.l4_only)),
             hit(peers.entries.first_and_not(&g.l4_only)),
         )
+    }
+
+    /// The L7 protocol of the entry at `order` (`Http` for an L4-only one, which never asks).
+    fn kind(&self, order: usize) -> L7Kind {
+        self.entries
+            .get(order)
+            .and_then(|e| e.l7.as_ref())
+            .map_or(L7Kind::Http, |l| l.kind())
+    }
+
+    /// First hit for a DNS query: an L4-only entry or a `rules.dns` rule, whichever comes first.
+    fn query(&self, conn: &ConnMeta, name: &DnsName, strictness: Strictness) -> Option<Hit<'_>> {
+        let g = self.group(conn)?;
+        let peers = g.peers(cidr::fold(conn.peer));
+        let l4 = peers
+            .entries
+            .first_and(&g.l4_only)
+            .and_then(|l| self.entry_id(g, l))
+            .map(|(order, id)| Hit {
+                order,
+                id,
+                l7: None,
+            });
+        let dns = g.dns.as_ref().and_then(|idx| {
+            let r = idx.first_match(name, &idx.rules_of(&peers.hits), strictness)?;
+            let order = *g.entries.get(r.local_entry)?;
+            Some(Hit {
+                order,
+                id: &r.id,
+                l7: None,
+            })
+        });
+        match (l4, dns) {
+            (Some(a), Some(b)) => Some(if a.order <= b.order { a } else { b }),
+            (a, b) => a.or(b),
+        }
     }
 
     /// First hit for a full request: an L4-only entry or an L7 rule, whichever comes first.
@@ -326,11 +365,7 @@ impl CompiledPolicy {
                 l7: L7Kind::None,
             };
         }
-        let l7_if_deny = if deny_l7.is_some() {
-            L7Kind::Http
-        } else {
-            L7Kind::None
-        };
+        let l7_if_deny = deny_l7.map_or(L7Kind::None, |hit| d.deny.kind(hit.order));
         match d.allow.l4(conn) {
             (Some(hit), _) => ConnVerdict {
                 allowed: true,
@@ -340,7 +375,7 @@ impl CompiledPolicy {
             (None, Some(hit)) => ConnVerdict {
                 allowed: true,
                 rule: hit.id.clone(),
-                l7: L7Kind::Http,
+                l7: d.allow.kind(hit.order),
             },
             (None, None) => ConnVerdict {
                 allowed: d.default_allowed,
@@ -374,6 +409,25 @@ impl CompiledPolicy {
         Verdict {
             allowed: d.default_allowed,
             rule: d.default_id.clone(),
+            header_actions: Vec::new(),
+        }
+    }
+
+    /// The full L3/L4/L7 decision for one DNS query for `name` (a `check_connection` with
+    /// `l7: Dns` asks for it). `rules.dns` of deny entries match with any byte standing for a
+    /// wildcard, so an odd byte cannot sidestep them ([`Strictness::AnyByte`]).
+    pub fn check_dns(&self, conn: &ConnMeta, name: &DnsName) -> Verdict {
+        let d = self.dir(conn.direction);
+        let (rule, allowed) = if let Some(hit) = d.deny.query(conn, name, Strictness::AnyByte) {
+            (hit.id, false)
+        } else if let Some(hit) = d.allow.query(conn, name, Strictness::Cilium) {
+            (hit.id, true)
+        } else {
+            (&d.default_id, d.default_allowed)
+        };
+        Verdict {
+            allowed,
+            rule: rule.clone(),
             header_actions: Vec::new(),
         }
     }

@@ -6,6 +6,7 @@ use crate::verdict::L7Kind;
 
 use super::{CompileError, CompiledPolicy};
 
+mod dns;
 mod l7;
 
 pub(super) const HEAD: &str =
