@@ -64,6 +64,8 @@ pub enum ProtocolArg {
     Grpc,
     /// Opaque TCP with L3/L4 policy.
     Tcp,
+    /// DNS on UDP and TCP at the same address, each query checked against `rules.dns`.
+    Dns,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,12 +2,14 @@
 //!
 //! Every path that cannot forward a request says why as a [`Failure`]; the path's protocol then
 //! answers it in its own terms from the table here: HTTP a status and a short text, gRPC a
-//! status code (trailers-only), and, as their paths come, Kafka an error code and DNS an RCODE.
+//! status code (trailers-only), DNS an RCODE, and, as its path comes, Kafka an error code.
 //! A failure site never picks an HTTP status itself, so the same cause gets the same answer on
 //! every path (HTTP/1.1 fast path, hyper, in-task HTTP/2) and in every protocol. The shape
 //! follows linkerd2-proxy's `errors/respond.rs`.
 
 use http::StatusCode;
+
+use crate::dns::message::Rcode;
 
 /// Why a request was not forwarded, or its answer not relayed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +103,23 @@ impl Failure {
         }
     }
 
+    /// DNS's answer: the RCODE (a denial's is a setting, `dns.rejectResponseCode`, whose
+    /// default this is). A resolver that fails, times out or cannot be reached is SERVFAIL to
+    /// the client, as a forwarding resolver answers.
+    pub fn dns_rcode(self) -> Rcode {
+        match self {
+            Failure::Denied => Rcode::Refused,
+            Failure::BadRequest(_) | Failure::TooLarge | Failure::BadGrpcPath => Rcode::FormErr,
+            Failure::NotImplemented(_) => Rcode::NotImp,
+            Failure::Unreachable
+            | Failure::UpstreamFailed
+            | Failure::UpstreamTimeout
+            | Failure::ClientTimeout
+            | Failure::UpstreamNotHttp2
+            | Failure::Overloaded => Rcode::ServFail,
+        }
+    }
+
     /// gRPC's answer: the message, naming the rule for a denial.
     pub fn grpc_message(self, rule: &str) -> String {
         match self {
@@ -143,6 +162,10 @@ mod tests {
             assert_eq!(failure.http_status().as_u16(), status, "{failure:?}");
             assert_eq!(failure.grpc_code(), code, "{failure:?}");
         }
+        assert_eq!(Failure::Denied.dns_rcode(), Rcode::Refused);
+        assert_eq!(Failure::BadRequest("x").dns_rcode(), Rcode::FormErr);
+        assert_eq!(Failure::UpstreamTimeout.dns_rcode(), Rcode::ServFail);
+        assert_eq!(Failure::Overloaded.dns_rcode(), Rcode::ServFail);
         assert_eq!(
             Failure::UpstreamTimeout.grpc_message("r"),
             "Gateway Timeout"

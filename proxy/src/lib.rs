@@ -21,6 +21,7 @@ pub mod config;
 pub mod conn;
 mod demo;
 mod detect;
+pub mod dns;
 mod discovery;
 pub mod failure;
 mod fds;

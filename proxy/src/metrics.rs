@@ -19,6 +19,7 @@ pub enum Protocol {
     Http2,
     Grpc,
     Tcp,
+    Dns,
 }
 
 impl Protocol {
@@ -28,6 +29,7 @@ impl Protocol {
             Protocol::Http2 => "http2",
             Protocol::Grpc => "grpc",
             Protocol::Tcp => "tcp",
+            Protocol::Dns => "dns",
         }
     }
 }
@@ -140,15 +142,20 @@ pub struct Metrics {
     pub policy_rules: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Series of `requests` and `request_duration` resolved once, so that recording a request
     /// takes no lock and no hash lookup (they also show as zero before the first request).
-    request_series: [[Counter; 3]; 4],
-    duration_series: [Histogram; 4],
+    request_series: [[Counter; 3]; 5],
+    duration_series: [Histogram; 5],
+    /// DNS answers dropped: not from a query in flight, or not for its question.
+    pub dns_answers_dropped: Counter<u64, AtomicU64>,
+    /// DNS queries answered SERVFAIL at once for `dns.maxInflight(PerClient)`.
+    pub dns_overflow: Counter<u64, AtomicU64>,
 }
 
-const PROTOCOLS: [Protocol; 4] = [
+const PROTOCOLS: [Protocol; 5] = [
     Protocol::Http1,
     Protocol::Http2,
     Protocol::Grpc,
     Protocol::Tcp,
+    Protocol::Dns,
 ];
 const VERDICTS: [VerdictLabel; 3] = [VerdictLabel::Allow, VerdictLabel::Deny, VerdictLabel::Error];
 
@@ -189,6 +196,8 @@ impl Metrics {
             upstream_overflow: Family::default(),
             policy_reloads: Family::default(),
             policy_rules: Gauge::default(),
+            dns_answers_dropped: Counter::default(),
+            dns_overflow: Counter::default(),
         };
         let r = registry.sub_registry_with_prefix("sockmesh");
         r.register(
@@ -246,6 +255,18 @@ impl Metrics {
             "policy_rules",
             "Compiled policy rules in force",
             metrics.policy_rules.clone(),
+        );
+        r.register(
+            "dns_answers_dropped",
+            "DNS answers dropped because no query in flight had their id and question (spoofed, \
+             late or duplicate answers)",
+            metrics.dns_answers_dropped.clone(),
+        );
+        r.register(
+            "dns_overflow",
+            "DNS queries answered SERVFAIL at once because dns.maxInflight or \
+             dns.maxInflightPerClient queries were in flight",
+            metrics.dns_overflow.clone(),
         );
         metrics
     }

@@ -112,7 +112,7 @@ pub struct Sidecar {
     admin_listener: Arc<tokio::net::TcpListener>,
     discovery: Option<(Discovery, sockmesh_xds::client::Generations)>,
     shared: Arc<Shared>,
-    bound: Vec<(sockmesh_xds::domain::Listener, tokio::net::TcpListener)>,
+    bound: Vec<(sockmesh_xds::domain::Listener, manager::Bound)>,
 }
 
 impl Sidecar {
@@ -180,6 +180,7 @@ impl Sidecar {
             metrics,
             limits: config.limits.clone(),
             http: config.http,
+            dns: config.dns,
             accel,
             tls,
         });

@@ -31,6 +31,9 @@ pub enum ListenerProtocol {
     Grpc,
     /// Opaque TCP: L3/L4 policy only.
     Tcp,
+    /// DNS over UDP and TCP at the listener's address: each query is checked against
+    /// `rules.dns`.
+    Dns,
 }
 
 /// One port the sidecar accepts connections on.

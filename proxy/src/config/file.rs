@@ -34,6 +34,9 @@ pub struct FileConfig {
     /// How requests are read before policy sees them; every field has a default.
     #[serde(default)]
     pub http: super::HttpSettings,
+    /// How the DNS path answers and how much it holds; every field has a default.
+    #[serde(default)]
+    pub dns: super::dns::DnsFile,
     pub acceleration: Option<crate::bpf::AccelConfig>,
     /// Configuration from a control plane instead of (or on top of) local files.
     pub xds: Option<sockmesh_xds::client::ClientConfig>,

@@ -6,6 +6,7 @@
 
 mod duration;
 mod file;
+mod dns;
 mod http;
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,7 @@ use crate::cli::{
 };
 use file::FileConfig;
 pub use file::LogFormat;
+pub use dns::{DnsSettings, RejectCode};
 pub use http::{EscapedSlashes, HeadersWithUnderscores, HttpSettings};
 
 /// Default admin address: loopback only, like Envoy's and linkerd's admin ports.
@@ -52,6 +54,9 @@ pub enum ConfigError {
         "policies come from the control plane when `xds` is set: remove the local policy files (or `--policy`), or drop `xds` to use them"
     )]
     PoliciesWithXds,
+    /// The message says which `dns` setting and what it takes.
+    #[error("{0}")]
+    Dns(String),
     /// The message names the label and the expected form.
     #[error("{0}")]
     Label(String),
@@ -137,6 +142,8 @@ pub struct Config {
     pub limits: Limits,
     /// How requests are read before policy sees them (see [`HttpSettings`]).
     pub http: HttpSettings,
+    /// How the DNS path answers and how much it holds (see [`DnsSettings`]).
+    pub dns: DnsSettings,
     pub acceleration: Option<crate::bpf::AccelConfig>,
     /// When set, policies (and any listeners and clusters it sends) come from this control plane.
     pub xds: Option<sockmesh_xds::client::ClientConfig>,
@@ -273,6 +280,7 @@ impl Config {
             clusters,
             limits,
             http: file.http,
+            dns: file.dns.settings().map_err(ConfigError::Dns)?,
             acceleration: file.acceleration,
             xds: file.xds,
         })
@@ -296,6 +304,7 @@ impl Config {
             clusters: Vec::new(),
             limits: Limits::default(),
             http: HttpSettings::default(),
+            dns: DnsSettings::default(),
             acceleration: None,
             xds: None,
         };
@@ -313,6 +322,7 @@ impl Config {
             ProtocolArg::Http => ListenerProtocol::Http,
             ProtocolArg::Grpc => ListenerProtocol::Grpc,
             ProtocolArg::Tcp => ListenerProtocol::Tcp,
+            ProtocolArg::Dns => ListenerProtocol::Dns,
         };
         let direction = match args.direction {
             DirectionArg::Inbound => Direction::Inbound,

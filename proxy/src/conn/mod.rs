@@ -42,6 +42,8 @@ pub struct Shared {
     pub limits: Limits,
     /// How requests are read before policy sees them.
     pub http: HttpSettings,
+    /// How the DNS path answers and how much it holds.
+    pub dns: crate::config::DnsSettings,
     pub accel: Acceleration,
     /// TLS the listeners terminate and the upstream connections originate, when set.
     pub tls: TlsSettings,

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use sockmesh_xds::domain::Listener;
-use tokio::net::TcpListener;
+use sockmesh_xds::domain::{Listener, ListenerProtocol};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
@@ -26,17 +26,39 @@ struct Running {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    /// A DNS listener's UDP task.
+    udp: Option<JoinHandle<()>>,
 }
 
-/// Binds a listener's address.
-pub async fn bind(spec: &Listener) -> Result<TcpListener, BindError> {
-    TcpListener::bind(spec.address)
-        .await
-        .map_err(|source| BindError {
-            name: spec.name.clone(),
-            addr: spec.address,
-            source,
-        })
+/// A listener's sockets: TCP, and for DNS also UDP at the same address and port.
+pub struct Bound {
+    tcp: TcpListener,
+    udp: Option<UdpSocket>,
+}
+
+impl Bound {
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// Binds a listener's address (for DNS, TCP first: with port 0 the UDP socket takes the port
+/// TCP got).
+pub async fn bind(spec: &Listener) -> Result<Bound, BindError> {
+    let error = |source| BindError {
+        name: spec.name.clone(),
+        addr: spec.address,
+        source,
+    };
+    let tcp = TcpListener::bind(spec.address).await.map_err(error)?;
+    let udp = match spec.protocol {
+        ListenerProtocol::Dns => {
+            let addr = tcp.local_addr().map_err(error)?;
+            Some(UdpSocket::bind(addr).await.map_err(error)?)
+        }
+        _ => None,
+    };
+    Ok(Bound { tcp, udp })
 }
 
 /// Running listeners by name.
@@ -67,6 +89,9 @@ impl Listeners {
                 tracing::info!(listener = %name, addr = %r.addr, "stopping listener");
                 r.stop.send_replace(true);
                 let _ = r.task.await;
+                if let Some(udp) = r.udp {
+                    let _ = udp.await;
+                }
             }
         }
         let mut errors = Vec::new();
@@ -89,18 +114,27 @@ impl Listeners {
 
     /// Serves an already bound socket (start-up binds first, so that acceleration knows the
     /// real ports before the data path starts).
-    pub async fn adopt(&self, spec: &Listener, socket: TcpListener) {
+    pub async fn adopt(&self, spec: &Listener, socket: Bound) {
         let r = self.start(spec, socket);
         self.running.lock().await.insert(spec.name.clone(), r);
     }
 
-    fn start(&self, spec: &Listener, socket: TcpListener) -> Running {
+    fn start(&self, spec: &Listener, socket: Bound) -> Running {
         let addr = socket.local_addr().unwrap_or(spec.address);
         tracing::info!(listener = %spec.name, %addr, direction = ?spec.direction, protocol = ?spec.protocol, "listening");
         let (stop, stop_rx) = watch::channel(false);
+        let spec_arc = Arc::new(spec.clone());
+        let udp = socket.udp.map(|udp| {
+            tokio::spawn(crate::dns::udp::serve(
+                udp,
+                Arc::clone(&spec_arc),
+                Arc::clone(&self.shared),
+                stop_rx.clone(),
+            ))
+        });
         let task = tokio::spawn(super::serve(
-            socket,
-            Arc::new(spec.clone()),
+            socket.tcp,
+            spec_arc,
             Arc::clone(&self.shared),
             stop_rx,
         ));
@@ -109,6 +143,7 @@ impl Listeners {
             addr,
             stop,
             task,
+            udp,
         }
     }
 

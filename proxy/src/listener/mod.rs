@@ -161,6 +161,10 @@ async fn handle(accepted: Accepted) {
     let Some((mut io, endpoint, verdict)) = admit(io, &ctx) else {
         return;
     };
+    if ctx.listener.protocol == ListenerProtocol::Dns {
+        crate::dns::tcp::serve(PrefixedIo::new(bytes::Bytes::new(), io), ctx, endpoint).await;
+        return;
+    }
     let Some((detected, prefix)) = detect_protocol(&mut io, &ctx, &verdict).await else {
         return;
     };
@@ -232,7 +236,7 @@ async fn detect_protocol(
     match ctx.listener.protocol {
         ListenerProtocol::Tcp => return Some((Detected::Opaque, BytesMut::new())),
         ListenerProtocol::Grpc => return Some((Detected::Http2, BytesMut::new())),
-        ListenerProtocol::Detect | ListenerProtocol::Http => {}
+        ListenerProtocol::Detect | ListenerProtocol::Http | ListenerProtocol::Dns => {}
     }
     let limits = &ctx.shared.limits;
     // A port whose rules need HTTP has no server-first protocol to fall back to: a client that

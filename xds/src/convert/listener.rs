@@ -144,6 +144,7 @@ pub fn listener_to_domain(l: &Listener) -> Result<Option<domain::Listener>, List
         Some("http") => ListenerProtocol::Http,
         Some("grpc") => ListenerProtocol::Grpc,
         Some("tcp") => ListenerProtocol::Tcp,
+        Some("dns") => ListenerProtocol::Dns,
         Some(other) => return Err(ListenerConvertError::UnknownProtocol(other.to_owned())),
         None => inferred.ok_or(ListenerConvertError::NoProtocol)?,
     };
@@ -175,6 +176,7 @@ pub fn listener_from_domain(l: &domain::Listener) -> Listener {
         ListenerProtocol::Http => "http",
         ListenerProtocol::Grpc => "grpc",
         ListenerProtocol::Tcp => "tcp",
+        ListenerProtocol::Dns => "dns",
     };
     fields.insert("protocol".to_owned(), string_value(protocol));
     if let Some(c) = &l.cluster {

@@ -1,0 +1,382 @@
+//! DNS over UDP: one task per listener owns the listener socket, one connected socket per
+//! resolver and the queries in flight, so a query costs no lock, no channel and no task of its
+//! own: a datagram in, a policy lookup, a datagram out, and the same for its answer.
+//!
+//! Queries in flight are keyed by (resolver socket, id on the wire). The id is the client's
+//! unless another query holds it on that socket, then a random free one (given back in the
+//! answer). They are bounded in all (`dns.maxInflight`) and per client address
+//! (`dns.maxInflightPerClient`): past either, SERVFAIL at once, counted as an overflow. Their
+//! deadlines are in one queue in the order they were sent (the timeout is the same for all),
+//! so expiring them looks only at the front.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use sockmesh_policy::{L4Protocol, RuleId};
+use sockmesh_xds::domain::Listener;
+use tokio::io::ReadBuf;
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+
+use crate::conn::{Shared, signalled};
+use crate::failure::Failure;
+use crate::metrics::VerdictLabel;
+use crate::telemetry::ratelimit::warn_limited;
+
+use super::message::{self, MAX_MESSAGE, Query, Rejected};
+use super::record::{Outcome, record};
+
+/// How often deadlines are looked at: a timed-out query is answered at most this late.
+const TICK: Duration = Duration::from_millis(50);
+/// Resolvers one listener keeps a socket to (a cluster's endpoints; changes add more).
+const MAX_RESOLVERS: usize = 64;
+
+/// Serves the listener's UDP socket until `shutdown`, then relays the answers to the queries
+/// still in flight (for at most the query timeout) and stops.
+pub async fn serve(
+    socket: UdpSocket,
+    listener: Arc<Listener>,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut state = State::new(socket, listener, shared);
+    let mut query_buf = vec![0u8; MAX_MESSAGE];
+    let mut answer_buf = vec![0u8; MAX_MESSAGE];
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = signalled(&mut shutdown) => break,
+            got = recv_any(&state.resolvers, &mut answer_buf) => {
+                state.on_answer(got, &mut answer_buf);
+            }
+            got = state.socket.recv_from(&mut query_buf) => match got {
+                Ok((n, client)) => state.on_query(&query_buf[..n], client),
+                // An ICMP error for an earlier answer, or a transient failure: the socket goes on.
+                Err(error) => tracing::debug!(%error, "dns: receive failed"),
+            },
+            _ = tick.tick() => state.expire(Instant::now()),
+        }
+    }
+    let until = Instant::now() + state.shared.dns.query_timeout;
+    while !state.pending.is_empty() && Instant::now() < until {
+        tokio::select! {
+            got = recv_any(&state.resolvers, &mut answer_buf) => state.on_answer(got, &mut answer_buf),
+            _ = tick.tick() => state.expire(Instant::now()),
+        }
+    }
+    state.expire(Instant::now() + state.shared.dns.query_timeout);
+}
+
+/// The next datagram on any resolver socket: (socket index, its length or error).
+async fn recv_any(
+    resolvers: &[Resolver],
+    buf: &mut [u8],
+) -> (usize, std::io::Result<usize>) {
+    poll_fn(|cx| {
+        for (i, r) in resolvers.iter().enumerate() {
+            let mut rb = ReadBuf::new(buf);
+            if let Poll::Ready(got) = r.socket.poll_recv(cx, &mut rb) {
+                return Poll::Ready((i, got.map(|()| rb.filled().len())));
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+struct Resolver {
+    addr: SocketAddr,
+    socket: UdpSocket,
+}
+
+/// A query sent to a resolver, waiting for its answer.
+struct Pending {
+    client: SocketAddr,
+    query: Query,
+    rule: RuleId,
+    started: Instant,
+    bytes_in: usize,
+    /// Tells this query from a later one that reuses its key (for the deadline queue).
+    seq: u64,
+}
+
+struct State {
+    socket: UdpSocket,
+    listener: Arc<Listener>,
+    shared: Arc<Shared>,
+    resolvers: Vec<Resolver>,
+    pending: HashMap<(usize, u16), Pending>,
+    per_client: HashMap<IpAddr, usize>,
+    /// (deadline, key, seq), in the order sent.
+    deadlines: VecDeque<(Instant, (usize, u16), u64)>,
+    seq: u64,
+    /// Picks an id when the client's is taken.
+    ids: std::collections::hash_map::RandomState,
+}
+
+impl State {
+    fn new(socket: UdpSocket, listener: Arc<Listener>, shared: Arc<Shared>) -> State {
+        State {
+            socket,
+            listener,
+            shared,
+            resolvers: Vec::new(),
+            pending: HashMap::new(),
+            per_client: HashMap::new(),
+            deadlines: VecDeque::new(),
+            seq: 0,
+            ids: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    fn on_query(&mut self, msg: &[u8], client: SocketAddr) {
+        let started = Instant::now();
+        let query = match Query::parse(msg) {
+            Ok(q) => q,
+            Err(Rejected::Drop(why)) => {
+                tracing::debug!(%client, why, "dns: datagram dropped");
+                return;
+            }
+            Err(Rejected::Answer(rcode, why, question)) => {
+                if let Some(answer) = message::reject_answer(msg, rcode, question.as_deref()) {
+                    let _ = self.socket.try_send_to(&answer, client);
+                    self.log(client, None, VerdictLabel::Error, "", None, rcode as u8, started, (msg.len(), answer.len()), why);
+                }
+                return;
+            }
+        };
+        let Some(endpoint) = self.endpoint() else {
+            self.fail(client, &query, Failure::Unreachable, "", None, started, msg.len(), "no resolver");
+            return;
+        };
+        let meta = super::meta(&self.listener, client, endpoint, L4Protocol::Udp);
+        let verdict = super::check(&self.shared, &meta, &query.name);
+        if !verdict.allowed {
+            let answer = query.answer(self.shared.dns.reject.rcode());
+            let _ = self.socket.try_send_to(&answer, client);
+            let rcode = self.shared.dns.reject.rcode() as u8;
+            let sizes = (msg.len(), answer.len());
+            self.log(client, Some(&query), VerdictLabel::Deny, verdict.rule.as_str(), None, rcode, started, sizes, "");
+            return;
+        }
+        if let Err(why) = self.admit(client) {
+            self.shared.metrics.dns_overflow.inc();
+            self.fail(client, &query, Failure::Overloaded, verdict.rule.as_str(), None, started, msg.len(), why);
+            return;
+        }
+        match self.send(endpoint, msg, &query) {
+            Ok(key) => {
+                self.seq += 1;
+                let deadline = started + self.shared.dns.query_timeout;
+                self.deadlines.push_back((deadline, key, self.seq));
+                *self.per_client.entry(client.ip()).or_default() += 1;
+                let pending = Pending {
+                    client,
+                    query,
+                    rule: verdict.rule,
+                    started,
+                    bytes_in: msg.len(),
+                    seq: self.seq,
+                };
+                self.pending.insert(key, pending);
+            }
+            Err(error) => {
+                warn_limited!(endpoint, %endpoint, %error, "dns: cannot send to the resolver");
+                let rule = verdict.rule.as_str();
+                self.fail(client, &query, Failure::UpstreamFailed, rule, Some(endpoint), started, msg.len(), "send failed");
+            }
+        }
+    }
+
+    /// The resolver the next query goes to: the listener's cluster, round robin.
+    fn endpoint(&self) -> Option<SocketAddr> {
+        let cluster = self.shared.clusters.get(self.listener.cluster.as_deref()?)?;
+        cluster.pick()
+    }
+
+    /// Whether one more query in flight is within the caps.
+    fn admit(&self, client: SocketAddr) -> Result<(), &'static str> {
+        let settings = &self.shared.dns;
+        if self.pending.len() >= settings.max_inflight {
+            return Err("too many queries in flight (dns.maxInflight)");
+        }
+        if self.per_client.get(&client.ip()).copied().unwrap_or(0) >= settings.max_inflight_per_client {
+            return Err("too many queries in flight from this client (dns.maxInflightPerClient)");
+        }
+        Ok(())
+    }
+
+    /// Sends `msg` to `endpoint` under the client's id, or a free one; the pending key.
+    fn send(&mut self, endpoint: SocketAddr, msg: &[u8], query: &Query) -> std::io::Result<(usize, u16)> {
+        let index = self.resolver(endpoint)?;
+        let mut wire_id = query.id;
+        let mut tries = 0;
+        while self.pending.contains_key(&(index, wire_id)) {
+            tries += 1;
+            if tries > 32 {
+                return Err(std::io::Error::other("no free query id on the resolver socket"));
+            }
+            // Unpredictable to an off-path spoofer (SipHash with a per-process random key).
+            wire_id = std::hash::BuildHasher::hash_one(&self.ids, (self.seq, tries)) as u16;
+        }
+        let socket = &self.resolvers[index].socket;
+        if wire_id == query.id {
+            socket.try_send(msg)?;
+        } else {
+            let mut copy = msg.to_vec();
+            message::set_id(&mut copy, wire_id);
+            socket.try_send(&copy)?;
+        }
+        Ok((index, wire_id))
+    }
+
+    /// The index of the socket connected to `endpoint`, made on first use.
+    fn resolver(&mut self, endpoint: SocketAddr) -> std::io::Result<usize> {
+        if let Some(i) = self.resolvers.iter().position(|r| r.addr == endpoint) {
+            return Ok(i);
+        }
+        if self.resolvers.len() >= MAX_RESOLVERS {
+            return Err(std::io::Error::other("too many resolvers for one listener"));
+        }
+        let bind: SocketAddr = if endpoint.is_ipv4() {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let std_socket = std::net::UdpSocket::bind(bind)?;
+        std_socket.connect(endpoint)?;
+        std_socket.set_nonblocking(true)?;
+        let socket = UdpSocket::from_std(std_socket)?;
+        self.resolvers.push(Resolver {
+            addr: endpoint,
+            socket,
+        });
+        Ok(self.resolvers.len() - 1)
+    }
+
+    fn on_answer(&mut self, got: (usize, std::io::Result<usize>), buf: &mut [u8]) {
+        let (index, result) = got;
+        let n = match result {
+            Ok(n) => n,
+            Err(error) => {
+                // Connected UDP reports the resolver's ICMP port unreachable here: its queries
+                // in flight will not be answered.
+                self.resolver_failed(index, &error);
+                return;
+            }
+        };
+        let answer = &mut buf[..n];
+        if answer.len() < message::HEADER {
+            return;
+        }
+        let wire_id = u16::from_be_bytes([answer[0], answer[1]]);
+        let key = (index, wire_id);
+        if !self.pending.get(&key).is_some_and(|p| p.query.is_answered_by(wire_id, answer)) {
+            self.shared.metrics.dns_answers_dropped.inc();
+            return;
+        }
+        let Some(p) = self.take(key) else { return };
+        message::set_id(answer, p.query.id);
+        let _ = self.socket.try_send_to(answer, p.client);
+        let upstream = self.resolvers.get(index).map(|r| r.addr);
+        let rcode = message::answer_rcode(answer);
+        let sizes = (p.bytes_in, answer.len());
+        self.log(p.client, Some(&p.query), VerdictLabel::Allow, p.rule.as_str(), upstream, rcode, p.started, sizes, "");
+    }
+
+    fn resolver_failed(&mut self, index: usize, error: &std::io::Error) {
+        let Some(addr) = self.resolvers.get(index).map(|r| r.addr) else {
+            return;
+        };
+        warn_limited!(addr, resolver = %addr, %error, "dns: the resolver failed");
+        let keys: Vec<(usize, u16)> = self.pending.keys().filter(|k| k.0 == index).copied().collect();
+        for key in keys {
+            if let Some(p) = self.take(key) {
+                self.fail(p.client, &p.query, Failure::UpstreamFailed, p.rule.as_str(), Some(addr), p.started, p.bytes_in, "resolver unreachable");
+            }
+        }
+    }
+
+    /// Answers SERVFAIL to every query whose deadline is before `now`.
+    fn expire(&mut self, now: Instant) {
+        while let Some(&(deadline, key, seq)) = self.deadlines.front() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop_front();
+            if self.pending.get(&key).is_some_and(|p| p.seq == seq)
+                && let Some(p) = self.take(key)
+            {
+                let upstream = self.resolvers.get(key.0).map(|r| r.addr);
+                self.fail(p.client, &p.query, Failure::UpstreamTimeout, p.rule.as_str(), upstream, p.started, p.bytes_in, "timeout");
+            }
+        }
+    }
+
+    /// Removes a query from flight.
+    fn take(&mut self, key: (usize, u16)) -> Option<Pending> {
+        let p = self.pending.remove(&key)?;
+        if let Some(count) = self.per_client.get_mut(&p.client.ip()) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_client.remove(&p.client.ip());
+            }
+        }
+        Some(p)
+    }
+
+    /// Answers a query the proxy could not get answered, with the failure's RCODE.
+    #[allow(clippy::too_many_arguments)]
+    fn fail(
+        &self,
+        client: SocketAddr,
+        query: &Query,
+        failure: Failure,
+        rule: &str,
+        upstream: Option<SocketAddr>,
+        started: Instant,
+        bytes_in: usize,
+        why: &str,
+    ) {
+        let rcode = failure.dns_rcode();
+        let answer = query.answer(rcode);
+        let _ = self.socket.try_send_to(&answer, client);
+        let sizes = (bytes_in, answer.len());
+        self.log(client, Some(query), VerdictLabel::Error, rule, upstream, rcode as u8, started, sizes, why);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn log(
+        &self,
+        client: SocketAddr,
+        query: Option<&Query>,
+        verdict: VerdictLabel,
+        rule: &str,
+        upstream: Option<SocketAddr>,
+        rcode: u8,
+        started: Instant,
+        (bytes_in, bytes_out): (usize, usize),
+        why: &str,
+    ) {
+        let outcome = Outcome {
+            listener: &self.listener.name,
+            client,
+            query,
+            verdict,
+            rule,
+            upstream,
+            rcode,
+            started,
+            bytes_in,
+            bytes_out,
+            why,
+        };
+        record(&self.shared.metrics, &outcome);
+    }
+}
