@@ -47,7 +47,8 @@ pub(super) fn record(metrics: &Metrics, o: &Outcome<'_>) {
         method: qtype,
         path: &name,
         authority: "",
-        allowed: o.verdict == VerdictLabel::Allow,
+        // A query policy allowed stays allowed when the resolver failed it.
+        allowed: o.verdict != VerdictLabel::Deny,
         rule: o.rule,
         upstream: o.upstream,
         status: u32::from(o.rcode),

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use sockmesh_policy::{L4Protocol, RuleId};
 use sockmesh_xds::domain::Listener;
+use socket2::SockRef;
 use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
@@ -145,7 +146,7 @@ impl State {
             }
             Err(Rejected::Answer(rcode, why, question)) => {
                 if let Some(answer) = message::reject_answer(msg, rcode, question.as_deref()) {
-                    let _ = self.socket.try_send_to(&answer, client);
+                    self.reply(&answer, client);
                     self.log(client, None, VerdictLabel::Error, "", None, rcode as u8, started, (msg.len(), answer.len()), why);
                 }
                 return;
@@ -159,7 +160,7 @@ impl State {
         let verdict = super::check(&self.shared, &meta, &query.name);
         if !verdict.allowed {
             let answer = query.answer(self.shared.dns.reject.rcode());
-            let _ = self.socket.try_send_to(&answer, client);
+            self.reply(&answer, client);
             let rcode = self.shared.dns.reject.rcode() as u8;
             let sizes = (msg.len(), answer.len());
             self.log(client, Some(&query), VerdictLabel::Deny, verdict.rule.as_str(), None, rcode, started, sizes, "");
@@ -225,13 +226,13 @@ impl State {
             // Unpredictable to an off-path spoofer (SipHash with a per-process random key).
             wire_id = std::hash::BuildHasher::hash_one(&self.ids, (self.seq, tries)) as u16;
         }
-        let socket = &self.resolvers[index].socket;
+        let socket = SockRef::from(&self.resolvers[index].socket);
         if wire_id == query.id {
-            socket.try_send(msg)?;
+            socket.send(msg)?;
         } else {
             let mut copy = msg.to_vec();
             message::set_id(&mut copy, wire_id);
-            socket.try_send(&copy)?;
+            socket.send(&copy)?;
         }
         Ok((index, wire_id))
     }
@@ -283,7 +284,7 @@ impl State {
         }
         let Some(p) = self.take(key) else { return };
         message::set_id(answer, p.query.id);
-        let _ = self.socket.try_send_to(answer, p.client);
+        self.reply(answer, p.client);
         let upstream = self.resolvers.get(index).map(|r| r.addr);
         let rcode = message::answer_rcode(answer);
         let sizes = (p.bytes_in, answer.len());
@@ -331,6 +332,13 @@ impl State {
         Some(p)
     }
 
+    /// Sends a datagram to a client. Straight to the socket: a datagram send does not wait for
+    /// room (tokio's readiness would refuse a socket the reactor has not reported writable
+    /// yet); when the kernel drops it, the client retries as it would for a lost datagram.
+    fn reply(&self, msg: &[u8], client: SocketAddr) {
+        let _ = SockRef::from(&self.socket).send_to(msg, &client.into());
+    }
+
     /// Answers a query the proxy could not get answered, with the failure's RCODE.
     #[allow(clippy::too_many_arguments)]
     fn fail(
@@ -346,7 +354,7 @@ impl State {
     ) {
         let rcode = failure.dns_rcode();
         let answer = query.answer(rcode);
-        let _ = self.socket.try_send_to(&answer, client);
+        self.reply(&answer, client);
         let sizes = (bytes_in, answer.len());
         self.log(client, Some(query), VerdictLabel::Error, rule, upstream, rcode as u8, started, sizes, why);
     }
