@@ -266,7 +266,7 @@ pub struct KafkaRule {
     pub topic: Option<String>,
 }
 
-/// One `rules.dns` entry (not enforceable yet).
+/// One `rules.dns` entry: `matchName` and/or `matchPattern` (see [`crate::dns`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DnsRule {

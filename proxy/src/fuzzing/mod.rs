@@ -9,6 +9,7 @@
 //! tests at the end replay the committed seed corpora (`proxy/fuzz/corpus/`) through them.
 
 mod config;
+mod dns;
 mod h2;
 mod http1;
 mod target;
@@ -21,6 +22,7 @@ use std::sync::OnceLock;
 use sockmesh_policy::{CompiledPolicy, ConnMeta, Direction, L4Protocol, Labels};
 
 pub use config::{cilium_policy, xds_resources};
+pub use dns::{dns_message, dns_name};
 pub use h2::{h2_frames, hpack};
 pub use http1::{http1_chunked, http1_head};
 pub use target::request_target;

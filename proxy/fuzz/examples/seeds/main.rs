@@ -9,6 +9,7 @@
 //! hand (a crash's reproducer, say) are kept.
 
 mod config;
+mod dns;
 mod h2;
 mod http1;
 
@@ -30,6 +31,8 @@ fn main() {
     http1::request_target(&mut seeds);
     config::cilium_policy(&mut seeds, &repo);
     config::xds_resources(&mut seeds, &repo);
+    dns::dns_message(&mut seeds);
+    dns::dns_name(&mut seeds);
     println!(
         "seeds: {} written, {} unchanged, under {}",
         seeds.written,
