@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests and benchmarks need, idempotently: Debian packages (real peers: nginx,
-# curl, h2load, wrk, haproxy; BPF tooling) and a Python venv at .venv with grpcio and h2 (an
-# HTTP/2 client that can reset streams); as root it also mounts bpffs and cgroup v2 where they
-# are missing.
+# curl, h2load, wrk, haproxy; DNS peers: unbound, dig, dnsperf, dnsdist; BPF tooling) and a
+# Python venv at .venv with grpcio, h2 (an HTTP/2 client that can reset streams) and dnspython;
+# as root it also mounts bpffs and cgroup v2 where they are missing.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(nginx-light curl nghttp2-client wrk haproxy iproute2 python3-venv util-linux bpftool)
+APT_PACKAGES=(nginx-light curl nghttp2-client wrk haproxy iproute2 python3-venv util-linux bpftool
+  unbound dnsutils dnsperf dnsdist)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -22,14 +23,34 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# The Debian nginx package starts a system nginx on port 80; the tests run their own.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+# The Debian nginx, unbound and dnsdist packages start system daemons (nginx on port 80, the DNS
+# ones on port 53, unbound also rewriting resolv.conf through unbound-resolvconf); the tests and
+# benches run their own on free ports, so the system ones are disabled and stopped.
+SYSTEM_DAEMONS=(nginx unbound unbound-resolvconf dnsdist)
+for d in "${SYSTEM_DAEMONS[@]}"; do
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now "$d" >/dev/null 2>&1 || true; fi
+  if [ -x "/etc/init.d/$d" ] && command -v service >/dev/null 2>&1; then
+    service "$d" stop >/dev/null 2>&1 || true
+  fi
+done
+# Whatever of unbound or dnsdist still listens on port 53 (started by hand or by an init system
+# that ignored the above) would answer in place of a test's resolver: stop it by its pid.
+dns53_pids() {
+  command -v ss >/dev/null 2>&1 || return 0
+  ss -Hlnptu 'sport = :53' 2>/dev/null | grep -Eo '\("(unbound|dnsdist)",pid=[0-9]+' | grep -Eo '[0-9]+$' | sort -u
+}
+for pid in $(dns53_pids); do kill "$pid" 2>/dev/null || true; done
+for _ in 1 2 3 4 5 6 7 8 9 10; do [ -z "$(dns53_pids)" ] && break; sleep 0.5; done
+if [ -n "$(dns53_pids)" ]; then
+  echo "a system unbound or dnsdist still listens on port 53 (pids: $(dns53_pids | xargs)): stop it" >&2
+  exit 1
+fi
 
-PY_PACKAGES=(grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1)
+PY_PACKAGES=(grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1 dnspython==2.9.2)
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import grpc, grpc_tools, h2" >/dev/null 2>&1; then
+if ! .venv/bin/python -c "import grpc, grpc_tools, h2, dns.message" >/dev/null 2>&1; then
   .venv/bin/pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
 fi
 # The BPF tests pin under /sys/fs/bpf and attach to cgroup v2: mount both when absent (root only).

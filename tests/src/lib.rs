@@ -1,5 +1,6 @@
 //! Shared harness for the end-to-end tests: the built `sockmesh` binary against real servers and
-//! clients (nginx, curl, h2load, wrk, Python grpcio), over real loopback sockets.
+//! clients (nginx, curl, h2load, wrk, Python grpcio; unbound, dig, dnspython), over real loopback
+//! sockets.
 //!
 //! Missing prerequisites fail the test with the command that installs them; nothing is skipped.
 //! `scripts/test.sh` installs everything and builds the binary first.
@@ -10,6 +11,7 @@ pub mod nginx;
 pub mod origin;
 pub mod proc;
 pub mod sidecar;
+pub mod unbound;
 pub mod xds;
 
 use std::collections::BTreeSet;
@@ -23,6 +25,7 @@ pub use nginx::Nginx;
 pub use origin::Origin;
 pub use proc::{Child, TempDir};
 pub use sidecar::Sidecar;
+pub use unbound::{Unbound, dig};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
