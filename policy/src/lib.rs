@@ -79,7 +79,11 @@
 //!   (`l7: None`, the proxy may splice); if only entries with `http`/`grpc` rules match, or a
 //!   matching deny rule has L7 rules, the verdict is `l7: Http` and each request goes through
 //!   [`CompiledPolicy::check_http`].
-//! * **Not supported yet.** `toFQDNs`, `toServices`, `toGroups`, `fromNodes`/`toNodes`, `icmps`,
+//! * **FQDNs (egress).** `toFQDNs: [{matchName, matchPattern}]` selects the addresses that
+//!   allowed DNS answers gave for the names it matches, until their TTL runs out ([`fqdn`]); with
+//!   `toPorts` (and L7 rules under it) as any peer selector. Compile with
+//!   [`CompiledPolicy::compile_with`] to share the table the DNS path fills.
+//! * **Not supported yet.** `toServices`, `toGroups`, `fromNodes`/`toNodes`, `icmps`,
 //!   `authentication`, `fromRequires`/`toRequires`, `rules.kafka`, `rules.l7proto`,
 //!   `headerMatches[].secret`, `originatingTLS`/`terminatingTLS`, `listener`, `serverNames`, named
 //!   ports, entities other than `all`, `nodeSelector`. They are parsed and refused with an error at
@@ -136,6 +140,7 @@
 pub mod cilium;
 mod compile;
 pub mod dns;
+pub mod fqdn;
 pub mod model;
 mod request;
 mod selector;

@@ -142,6 +142,9 @@ pub enum PeerSelector {
     Entity(Entity),
     /// `fromCIDR`/`toCIDR` entry (no `except`) or `fromCIDRSet`/`toCIDRSet` entry.
     Cidr(CidrRule),
+    /// `toFQDNs` entry: the addresses allowed DNS answers gave for the names it matches
+    /// (see [`crate::fqdn`]). Cilium's `FQDNSelector`, the same fields as a `rules.dns` entry.
+    Fqdn(DnsRule),
 }
 
 /// Cilium entities we can enforce.

@@ -195,7 +195,7 @@ fn parse_l7(ctx: &mut Ctx<'_>, node: &Node) -> Option<L7Rules> {
 
 /// One `rules.dns` entry: `matchName` and/or `matchPattern`, each checked as the matcher will
 /// read it ([`crate::dns::NamePattern`]).
-fn parse_dns(ctx: &mut Ctx<'_>, node: &Node) -> Option<DnsRule> {
+pub(super) fn parse_dns(ctx: &mut Ctx<'_>, node: &Node) -> Option<DnsRule> {
     let mut f = ctx.fields(node, "a `dns` rule")?;
     let mut present = false;
     let mut field = |ctx: &mut Ctx<'_>, key: &str, check: fn(&str) -> Result<NamePattern, PatternError>| {

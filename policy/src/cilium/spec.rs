@@ -131,12 +131,6 @@ fn parse_rule(ctx: &mut Ctx<'_>, node: &Node, section: &str, direction: Directio
     if direction == Direction::Egress {
         f.unsupported(
             ctx,
-            "toFQDNs",
-            "toFQDNs",
-            "FQDN rules come with the DNS capability; use `toCIDR` for now",
-        );
-        f.unsupported(
-            ctx,
             "toServices",
             "toServices",
             "service selectors need service discovery; use `toCIDR` for now",
@@ -158,6 +152,15 @@ fn parse_rule(ctx: &mut Ctx<'_>, node: &Node, section: &str, direction: Directio
                          to restrict peers by address"
                     ),
                 );
+            }
+        }
+    }
+    if direction == Direction::Egress
+        && let Some(n) = f.take("toFQDNs")
+    {
+        for item in ctx.list(n, "toFQDNs") {
+            if let Some(sel) = super::l7::parse_dns(ctx, item) {
+                rule.peers.push(PeerSelector::Fqdn(sel));
             }
         }
     }

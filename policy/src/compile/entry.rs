@@ -24,6 +24,8 @@ pub(crate) struct Entry {
     /// True when any peer matches (no L3 field, `{}` endpoints, entity `all`).
     pub(crate) all_peers: bool,
     pub(crate) cidrs: Vec<(IpNet, Arc<[IpNet]>)>,
+    /// `toFQDNs`: the peer matches if an address learned for a name these match is its own.
+    pub(crate) fqdns: Vec<NamePattern>,
     /// Empty = all ports and protocols.
     pub(crate) ports: Vec<PortProtocol>,
     /// `None` = L4 only.
@@ -99,6 +101,16 @@ pub(crate) fn flatten(
             let sec = Section::of(direction, deny).as_str();
             for (ri, rule) in rules.iter().enumerate() {
                 let base = format!("{qname}: {spec_prefix}{sec}[{ri}]");
+                if direction == Direction::Ingress
+                    && rule.peers.iter().any(|p| matches!(p, PeerSelector::Fqdn(_)))
+                {
+                    return Err(CompileError::Invalid {
+                        policy: qname.clone(),
+                        rule: base,
+                        field: "toFQDNs",
+                        message: "FQDN selectors select destinations: egress only".to_owned(),
+                    });
+                }
                 flatten_rule(&qname, &base, rule, &mut out)?;
             }
         }
@@ -114,6 +126,7 @@ fn flatten_rule(
 ) -> Result<(), CompileError> {
     let mut all_peers = rule.peers.is_empty();
     let mut cidrs = Vec::new();
+    let mut fqdns = Vec::new();
     for peer in &rule.peers {
         match peer {
             PeerSelector::Endpoints(sel) if sel.is_empty() => all_peers = true,
@@ -128,6 +141,33 @@ fn flatten_rule(
                 });
             }
             PeerSelector::Entity(Entity::All) => all_peers = true,
+            PeerSelector::Fqdn(sel) => {
+                let compiled = [
+                    sel.match_name.as_deref().map(|t| ("matchName", NamePattern::name(t))),
+                    sel.match_pattern.as_deref().map(|t| ("matchPattern", NamePattern::pattern(t))),
+                ];
+                if compiled.iter().all(Option::is_none) {
+                    return Err(CompileError::Invalid {
+                        policy: policy.to_owned(),
+                        rule: base.to_owned(),
+                        field: "toFQDNs",
+                        message: "an entry with neither `matchName` nor `matchPattern`".to_owned(),
+                    });
+                }
+                for (field, result) in compiled.into_iter().flatten() {
+                    match result {
+                        Ok(p) => fqdns.push(p),
+                        Err(e) => {
+                            return Err(CompileError::Invalid {
+                                policy: policy.to_owned(),
+                                rule: base.to_owned(),
+                                field,
+                                message: format!("{}; {}", e.message, e.help),
+                            });
+                        }
+                    }
+                }
+            }
             PeerSelector::Cidr(CidrRule { cidr, except }) => {
                 for e in except {
                     if !cidr.contains(e) {
@@ -150,6 +190,7 @@ fn flatten_rule(
             id: RuleId::new(base),
             all_peers,
             cidrs,
+            fqdns,
             ports: Vec::new(),
             l7: None,
         });
@@ -178,6 +219,7 @@ fn flatten_rule(
             id: RuleId::new(id),
             all_peers,
             cidrs: cidrs.clone(),
+            fqdns: fqdns.clone(),
             ports: pr.ports.clone(),
             l7,
         });

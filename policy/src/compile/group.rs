@@ -2,6 +2,10 @@
 
 use super::regexes::BuildError;
 use std::net::IpAddr;
+use std::time::Instant;
+
+use crate::dns::{NamePattern, Strictness};
+use crate::fqdn::Learned;
 
 use super::bits::Bits;
 use super::cidr::CidrIndex;
@@ -15,6 +19,8 @@ pub(crate) struct Group {
     pub(crate) entries: Vec<usize>,
     all_peers: Bits,
     cidrs: CidrIndex,
+    /// Entries with `toFQDNs` selectors, and their patterns.
+    fqdns: Vec<(usize, Vec<NamePattern>)>,
     /// Entries without L7 rules.
     pub(crate) l4_only: Bits,
     pub(crate) l7: Option<L7Index>,
@@ -27,6 +33,7 @@ impl Group {
         let mut all_peers = Bits::new(n);
         let mut l4_only = Bits::new(n);
         let mut cidrs = CidrIndex::default();
+        let mut fqdns = Vec::new();
         let mut sources = Vec::new();
         let mut dns = Vec::new();
         for (local, &idx) in entries.iter().enumerate() {
@@ -36,6 +43,9 @@ impl Group {
             }
             for (net, except) in &e.cidrs {
                 cidrs.insert(*net, except.clone(), local);
+            }
+            if !e.fqdns.is_empty() {
+                fqdns.push((local, e.fqdns.clone()));
             }
             match &e.l7 {
                 None => l4_only.set(local),
@@ -62,6 +72,7 @@ impl Group {
             entries,
             all_peers,
             cidrs,
+            fqdns,
             l4_only,
             l7,
             dns,
@@ -70,11 +81,23 @@ impl Group {
 
     /// The peers' view of this group for `ip` (already folded): matching local entries, and which
     /// of them matched through a CIDR (for [`L7Index::rules_of`]).
-    pub(crate) fn peers(&self, ip: IpAddr) -> Peers {
+    pub(crate) fn peers(&self, ip: IpAddr, learned: &Learned) -> Peers {
         let mut entries = self.all_peers.clone();
         let mut hits = Vec::new();
         if !self.cidrs.is_empty() {
             self.cidrs.lookup_into(ip, &mut entries, &mut hits);
+        }
+        if !self.fqdns.is_empty() {
+            let names = learned.names_of(ip, Instant::now());
+            for (local, patterns) in &self.fqdns {
+                let matched = names
+                    .iter()
+                    .any(|n| patterns.iter().any(|p| p.matches(n, Strictness::Cilium)));
+                if matched && !entries.get(*local) {
+                    entries.set(*local);
+                    hits.push(*local);
+                }
+            }
         }
         Peers { entries, hits }
     }

@@ -21,8 +21,10 @@ mod regexes;
 mod tests;
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::dns::{DnsName, Strictness};
+use crate::fqdn::Learned;
 use crate::model::Policy;
 use crate::request::{ConnMeta, Direction, HttpRequest, Labels};
 use crate::selector::selects;
@@ -134,11 +136,11 @@ impl Side {
     }
 
     /// First L4 hit and whether some L7 entry matches at L3/L4.
-    fn l4(&self, conn: &ConnMeta) -> (Option<Hit<'_>>, Option<Hit<'_>>) {
+    fn l4(&self, conn: &ConnMeta, learned: &Learned) -> (Option<Hit<'_>>, Option<Hit<'_>>) {
         let Some(g) = self.group(conn) else {
             return (None, None);
         };
-        let peers = g.peers(cidr::fold(conn.peer));
+        let peers = g.peers(cidr::fold(conn.peer), learned);
         let hit = |local: Option<usize>| {
             local
                 .and_then(|l| self.entry_id(g, l))
@@ -163,9 +165,15 @@ impl Side {
     }
 
     /// First hit for a DNS query: an L4-only entry or a `rules.dns` rule, whichever comes first.
-    fn query(&self, conn: &ConnMeta, name: &DnsName, strictness: Strictness) -> Option<Hit<'_>> {
+    fn query(
+        &self,
+        conn: &ConnMeta,
+        name: &DnsName,
+        strictness: Strictness,
+        learned: &Learned,
+    ) -> Option<Hit<'_>> {
         let g = self.group(conn)?;
-        let peers = g.peers(cidr::fold(conn.peer));
+        let peers = g.peers(cidr::fold(conn.peer), learned);
         let l4 = peers
             .entries
             .first_and(&g.l4_only)
@@ -191,9 +199,9 @@ impl Side {
     }
 
     /// First hit for a full request: an L4-only entry or an L7 rule, whichever comes first.
-    fn request(&self, conn: &ConnMeta, req: &HttpRequest<'_>) -> Option<Hit<'_>> {
+    fn request(&self, conn: &ConnMeta, req: &HttpRequest<'_>, learned: &Learned) -> Option<Hit<'_>> {
         let g = self.group(conn)?;
-        let peers = g.peers(cidr::fold(conn.peer));
+        let peers = g.peers(cidr::fold(conn.peer), learned);
         let l4 = peers
             .entries
             .first_and(&g.l4_only)
@@ -235,6 +243,10 @@ pub struct CompiledPolicy {
     rule_count: usize,
     /// Selected policies (name, specs), for [`CompiledPolicy::describe`].
     selected: Vec<(String, usize)>,
+    /// What DNS answers taught about `toFQDNs` names (shared across reloads).
+    learned: Arc<Learned>,
+    /// Whether any rule has a `toFQDNs` selector (the DNS path learns only then).
+    has_fqdn: bool,
 }
 
 impl Default for CompiledPolicy {
@@ -260,6 +272,16 @@ impl CompiledPolicy {
     pub fn compile<P: std::borrow::Borrow<Policy>>(
         policies: &[P],
         workload: &Labels,
+    ) -> Result<CompiledPolicy, CompileError> {
+        CompiledPolicy::compile_with(policies, workload, Arc::new(Learned::default()))
+    }
+
+    /// [`CompiledPolicy::compile`] with the table `toFQDNs` selectors read: the one the DNS
+    /// path fills, so that what was learned outlives a reload.
+    pub fn compile_with<P: std::borrow::Borrow<Policy>>(
+        policies: &[P],
+        workload: &Labels,
+        learned: Arc<Learned>,
     ) -> Result<CompiledPolicy, CompileError> {
         let policies: Vec<&Policy> = policies.iter().map(|p| p.borrow()).collect();
         let mut names = std::collections::HashSet::new();
@@ -317,11 +339,17 @@ impl CompiledPolicy {
             .flat_map(|d| d.allow.entries.iter().chain(&d.deny.entries))
             .map(|e| e.l7.as_ref().map_or(1, |l| l.len()))
             .sum();
+        let has_fqdn = [&ingress, &egress]
+            .iter()
+            .flat_map(|d| d.allow.entries.iter().chain(&d.deny.entries))
+            .any(|e| !e.fqdns.is_empty());
         Ok(CompiledPolicy {
             ingress,
             egress,
             rule_count,
             selected: describe::summarize(&selected),
+            learned,
+            has_fqdn,
         })
     }
 
@@ -343,6 +371,8 @@ impl CompiledPolicy {
             egress,
             rule_count: 0,
             selected: Vec::new(),
+            learned: Arc::new(Learned::default()),
+            has_fqdn: false,
         }
     }
 
@@ -357,7 +387,7 @@ impl CompiledPolicy {
     /// [`CompiledPolicy::check_http`].
     pub fn check_connection(&self, conn: &ConnMeta) -> ConnVerdict {
         let d = self.dir(conn.direction);
-        let (deny_l4, deny_l7) = d.deny.l4(conn);
+        let (deny_l4, deny_l7) = d.deny.l4(conn, &self.learned);
         if let Some(hit) = deny_l4 {
             return ConnVerdict {
                 allowed: false,
@@ -366,7 +396,7 @@ impl CompiledPolicy {
             };
         }
         let l7_if_deny = deny_l7.map_or(L7Kind::None, |hit| d.deny.kind(hit.order));
-        match d.allow.l4(conn) {
+        match d.allow.l4(conn, &self.learned) {
             (Some(hit), _) => ConnVerdict {
                 allowed: true,
                 rule: hit.id.clone(),
@@ -392,14 +422,14 @@ impl CompiledPolicy {
     /// The full L3/L4/L7 decision for one request.
     pub fn check_http(&self, conn: &ConnMeta, req: &HttpRequest<'_>) -> Verdict {
         let d = self.dir(conn.direction);
-        if let Some(hit) = d.deny.request(conn, req) {
+        if let Some(hit) = d.deny.request(conn, req, &self.learned) {
             return Verdict {
                 allowed: false,
                 rule: hit.id.clone(),
                 header_actions: Vec::new(),
             };
         }
-        if let Some(hit) = d.allow.request(conn, req) {
+        if let Some(hit) = d.allow.request(conn, req, &self.learned) {
             return Verdict {
                 allowed: true,
                 rule: hit.id.clone(),
@@ -418,9 +448,9 @@ impl CompiledPolicy {
     /// wildcard, so an odd byte cannot sidestep them ([`Strictness::AnyByte`]).
     pub fn check_dns(&self, conn: &ConnMeta, name: &DnsName) -> Verdict {
         let d = self.dir(conn.direction);
-        let (rule, allowed) = if let Some(hit) = d.deny.query(conn, name, Strictness::AnyByte) {
+        let (rule, allowed) = if let Some(hit) = d.deny.query(conn, name, Strictness::AnyByte, &self.learned) {
             (hit.id, false)
-        } else if let Some(hit) = d.allow.query(conn, name, Strictness::Cilium) {
+        } else if let Some(hit) = d.allow.query(conn, name, Strictness::Cilium, &self.learned) {
             (hit.id, true)
         } else {
             (&d.default_id, d.default_allowed)
@@ -430,6 +460,16 @@ impl CompiledPolicy {
             rule: rule.clone(),
             header_actions: Vec::new(),
         }
+    }
+
+    /// Whether a rule has a `toFQDNs` selector: only then must the DNS path learn addresses.
+    pub fn has_fqdn(&self) -> bool {
+        self.has_fqdn
+    }
+
+    /// The table `toFQDNs` selectors read.
+    pub fn learned(&self) -> &Arc<Learned> {
+        &self.learned
     }
 
     /// Number of rules that can decide a verdict: L4-only port entries plus L7 rules, both

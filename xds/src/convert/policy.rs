@@ -112,6 +112,10 @@ fn peer_to_model(p: &proto::PeerSelector, path: &str) -> Result<PeerSelector, Po
                 format!("unsupported entity `{other}`; only `all` is supported"),
             )),
         },
+        Some(Kind::Fqdn(d)) => Ok(PeerSelector::Fqdn(DnsRule {
+            match_name: d.match_name.clone(),
+            match_pattern: d.match_pattern.clone(),
+        })),
         Some(Kind::Cidr(c)) => {
             let parse = |s: &str| {
                 s.parse::<ipnet::IpNet>().map_err(|e| {
@@ -348,6 +352,10 @@ fn rule_from_model(r: &Rule) -> proto::PortNetworkPolicyRule {
                     PeerSelector::Cidr(c) => Kind::Cidr(proto::CidrRule {
                         cidr: c.cidr.to_string(),
                         except: c.except.iter().map(ToString::to_string).collect(),
+                    }),
+                    PeerSelector::Fqdn(d) => Kind::Fqdn(proto::DnsNetworkPolicyRule {
+                        match_name: d.match_name.clone(),
+                        match_pattern: d.match_pattern.clone(),
                     }),
                 }),
             })

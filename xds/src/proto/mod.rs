@@ -93,7 +93,7 @@ pub struct PortNetworkPolicyRule {
 #[derive(Clone, PartialEq, ::prost::Message, serde::Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PeerSelector {
-    #[prost(oneof = "peer_selector::Kind", tags = "1, 2, 3")]
+    #[prost(oneof = "peer_selector::Kind", tags = "1, 2, 3, 4")]
     #[serde(flatten)]
     pub kind: Option<peer_selector::Kind>,
 }
@@ -111,6 +111,9 @@ pub mod peer_selector {
         Entity(String),
         #[prost(message, tag = "3")]
         Cidr(super::CidrRule),
+        /// `toFQDNs` (egress): `matchName` and/or `matchPattern`.
+        #[prost(message, tag = "4")]
+        Fqdn(super::DnsNetworkPolicyRule),
     }
 }
 

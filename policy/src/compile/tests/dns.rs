@@ -121,3 +121,44 @@ fn bad_names_and_patterns_are_refused_where_they_are_written() {
         assert!(text.contains("t.yaml:12:"), "{rule}: a position: {text}");
     }
 }
+
+#[test]
+fn to_fqdns_allows_what_allowed_answers_taught_until_it_expires() {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use crate::fqdn::Learned;
+
+    let text = format!(
+        "{HEAD}spec:\n  endpointSelector: {{}}\n  egress:\n  - toFQDNs: [{{matchPattern: \"*.api.test\"}}, {{matchName: db.test}}]\n    toPorts:\n    - ports: [{{port: \"443\"}}]\n  - toFQDNs: [{{matchName: web.test}}]\n    toPorts:\n    - ports: [{{port: \"80\"}}]\n      rules:\n        http: [{{method: GET}}]\n"
+    );
+    let policies = parse_documents("t.yaml", &text).unwrap_or_else(|e| panic!("{}", e[0]));
+    let learned = Arc::new(Learned::default());
+    let c = CompiledPolicy::compile_with(&policies, &web(), Arc::clone(&learned)).expect("compiles");
+    assert!(c.has_fqdn());
+    let to = |ip: &str, port| conn(Direction::Egress, ip, port);
+    assert!(!c.check_connection(&to("10.0.0.1", 443)).allowed, "nothing learned yet");
+    let now = Instant::now();
+    let ip = |s: &str| s.parse().expect("ip");
+    learned.learn(&DnsName::parse("v1.api.test").expect("name"), ip("10.0.0.1"), Duration::from_secs(60), now);
+    learned.learn(&DnsName::parse("other.test").expect("name"), ip("10.0.0.2"), Duration::from_secs(60), now);
+    learned.learn(&DnsName::parse("db.test").expect("name"), ip("10.0.0.3"), Duration::ZERO, now);
+    learned.learn(&DnsName::parse("web.test").expect("name"), ip("10.0.0.4"), Duration::from_secs(60), now);
+    let v = c.check_connection(&to("10.0.0.1", 443));
+    assert!(v.allowed, "{v:?}");
+    assert_eq!(v.rule.as_str(), "ns/p: egress[0].toPorts[0]");
+    assert!(!c.check_connection(&to("10.0.0.1", 80)).allowed, "another port");
+    assert!(!c.check_connection(&to("10.0.0.2", 443)).allowed, "a name no selector matches");
+    assert!(!c.check_connection(&to("10.0.0.3", 443)).allowed, "expired");
+    // L7 rules under toFQDNs apply to the learned address.
+    let web_conn = to("10.0.0.4", 80);
+    assert_eq!(c.check_connection(&web_conn).l7, L7Kind::Http);
+    assert!(c.check_http(&web_conn, &super::req("GET", "/")).allowed);
+    assert!(!c.check_http(&web_conn, &super::req("POST", "/")).allowed);
+    // A reload keeps the table.
+    let again = CompiledPolicy::compile_with(&policies, &web(), learned).expect("compiles");
+    assert!(again.check_connection(&to("10.0.0.1", 443)).allowed);
+    // toFQDNs on ingress is refused.
+    let ingress = format!("{HEAD}spec:\n  endpointSelector: {{}}\n  ingress:\n  - toFQDNs: [{{matchName: a.test}}]\n");
+    assert!(parse_documents("t.yaml", &ingress).is_err());
+}

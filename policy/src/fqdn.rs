@@ -1,0 +1,270 @@
+//! The addresses learned from DNS answers, for `toFQDNs`: which names each address was an answer
+//! for, until when.
+//!
+//! A `toFQDNs` selector does not name addresses: it allows the addresses that allowed DNS
+//! answers gave for the names it matches (Cilium's DNS proxy model). The DNS path [`learn`]s
+//! every address of an allowed answer under the name asked and each name of its CNAME chain,
+//! for the record's TTL (raised to a configured minimum, as Cilium's `--tofqdns-min-ttl`). A
+//! connection is then checked against the names its peer address was learned for and has not
+//! expired; an expired entry allows no new connection (an open one is not checked again).
+//!
+//! The table lives beside the compiled policy, not in it: it is shared by every compiled policy
+//! (a reload keeps what was learned) and by the DNS path that fills it. It is bounded: per name
+//! (the addresses learned for it, newest kept) and in all (entries; when full, the one that
+//! expires first makes room).
+//!
+//! [`learn`]: Learned::learn
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::dns::DnsName;
+
+/// How big the table may grow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Addresses one name keeps (Cilium's `--tofqdns-endpoint-max-ip-per-hostname`).
+    pub per_name: usize,
+    /// (address, name) entries in all.
+    pub total: usize,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            per_name: 1000,
+            total: 65_536,
+        }
+    }
+}
+
+/// The learned table. `Send + Sync`; reads take a shared lock.
+#[derive(Debug, Default)]
+pub struct Learned {
+    inner: RwLock<Table>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    bounds: Bounds,
+    /// address → (name, expiry).
+    by_addr: HashMap<IpAddr, Vec<(DnsName, Instant)>>,
+    /// name → its addresses, oldest learned first.
+    by_name: HashMap<DnsName, Vec<IpAddr>>,
+    entries: usize,
+}
+
+/// One entry, as the admin endpoint shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntryView {
+    pub name: String,
+    pub address: IpAddr,
+    /// Seconds until it stops allowing new connections.
+    pub expires_in_secs: u64,
+}
+
+impl Learned {
+    pub fn new(bounds: Bounds) -> Learned {
+        Learned {
+            inner: RwLock::new(Table {
+                bounds,
+                ..Table::default()
+            }),
+        }
+    }
+
+    /// Learns that `addr` answers for `name` until `now + ttl`; a later expiry replaces an
+    /// earlier one, never the other way round.
+    pub fn learn(&self, name: &DnsName, addr: IpAddr, ttl: Duration, now: Instant) {
+        let expires = now + ttl;
+        let mut t = match self.inner.write() {
+            Ok(t) => t,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(entry) = t
+            .by_addr
+            .get_mut(&addr)
+            .and_then(|v| v.iter_mut().find(|(n, _)| n == name))
+        {
+            entry.1 = entry.1.max(expires);
+            return;
+        }
+        let per_name = t.bounds.per_name;
+        if t.by_name.get(name).is_some_and(|v| v.len() >= per_name) {
+            // The oldest address of this name makes room.
+            let oldest = t.by_name.get_mut(name).map(|v| v.remove(0));
+            if let Some(old) = oldest {
+                t.forget(old, name);
+            }
+        }
+        if t.entries >= t.bounds.total {
+            t.purge(now);
+        }
+        if t.entries >= t.bounds.total {
+            t.evict_soonest();
+        }
+        t.by_addr.entry(addr).or_default().push((name.clone(), expires));
+        t.by_name.entry(name.clone()).or_default().push(addr);
+        t.entries += 1;
+    }
+
+    /// The names `addr` was learned for that have not expired at `now`.
+    pub fn names_of(&self, addr: IpAddr, now: Instant) -> Vec<DnsName> {
+        let t = match self.inner.read() {
+            Ok(t) => t,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        t.by_addr
+            .get(&addr)
+            .map(|v| {
+                v.iter()
+                    .filter(|(_, exp)| *exp > now)
+                    .map(|(n, _)| n.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Drops what expired before `now`.
+    pub fn purge(&self, now: Instant) {
+        match self.inner.write() {
+            Ok(mut t) => t.purge(now),
+            Err(poisoned) => poisoned.into_inner().purge(now),
+        }
+    }
+
+    /// (entries, names, addresses) in the table now.
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        let t = match self.inner.read() {
+            Ok(t) => t,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        (t.entries, t.by_name.len(), t.by_addr.len())
+    }
+
+    /// Every entry not expired at `now`, by name then address.
+    pub fn entries(&self, now: Instant) -> Vec<EntryView> {
+        let t = match self.inner.read() {
+            Ok(t) => t,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut out: Vec<EntryView> = t
+            .by_addr
+            .iter()
+            .flat_map(|(addr, v)| {
+                v.iter().filter(|(_, e)| *e > now).map(|(name, e)| EntryView {
+                    name: name.to_string(),
+                    address: *addr,
+                    expires_in_secs: e.saturating_duration_since(now).as_secs(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.name, a.address).cmp(&(&b.name, b.address)));
+        out
+    }
+}
+
+impl Table {
+    fn forget(&mut self, addr: IpAddr, name: &DnsName) {
+        if let Some(v) = self.by_addr.get_mut(&addr) {
+            let before = v.len();
+            v.retain(|(n, _)| n != name);
+            self.entries -= before - v.len();
+            if v.is_empty() {
+                self.by_addr.remove(&addr);
+            }
+        }
+    }
+
+    fn purge(&mut self, now: Instant) {
+        let mut gone = Vec::new();
+        for (addr, v) in &mut self.by_addr {
+            v.retain(|(n, e)| {
+                let keep = *e > now;
+                if !keep {
+                    gone.push((n.clone(), *addr));
+                }
+                keep
+            });
+        }
+        self.by_addr.retain(|_, v| !v.is_empty());
+        self.entries -= gone.len();
+        for (name, addr) in gone {
+            if let Some(v) = self.by_name.get_mut(&name) {
+                v.retain(|a| *a != addr);
+                if v.is_empty() {
+                    self.by_name.remove(&name);
+                }
+            }
+        }
+    }
+
+    fn evict_soonest(&mut self) {
+        let soonest = self
+            .by_addr
+            .iter()
+            .flat_map(|(a, v)| v.iter().map(move |(n, e)| (*e, *a, n.clone())))
+            .min_by_key(|(e, _, _)| *e);
+        if let Some((_, addr, name)) = soonest {
+            self.forget(addr, &name);
+            if let Some(v) = self.by_name.get_mut(&name) {
+                v.retain(|a| *a != addr);
+                if v.is_empty() {
+                    self.by_name.remove(&name);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> DnsName {
+        DnsName::parse(s).expect("name")
+    }
+
+    #[test]
+    fn entries_expire_and_later_answers_extend_them() {
+        let t = Learned::default();
+        let now = Instant::now();
+        let ip: IpAddr = "10.0.0.1".parse().expect("ip");
+        t.learn(&name("a.test"), ip, Duration::from_secs(2), now);
+        t.learn(&name("b.test"), ip, Duration::from_secs(10), now);
+        assert_eq!(t.names_of(ip, now).len(), 2);
+        assert_eq!(t.names_of(ip, now + Duration::from_secs(3)), vec![name("b.test")]);
+        t.learn(&name("a.test"), ip, Duration::from_secs(1), now);
+        assert_eq!(t.names_of(ip, now + Duration::from_secs(1)).len(), 2, "not shortened");
+        t.purge(now + Duration::from_secs(3));
+        assert_eq!(t.sizes(), (1, 1, 1));
+        assert_eq!(t.entries(now + Duration::from_secs(3))[0].name, "b.test.");
+    }
+
+    #[test]
+    fn the_table_is_bounded_per_name_and_in_all() {
+        let t = Learned::new(Bounds {
+            per_name: 3,
+            total: 5,
+        });
+        let now = Instant::now();
+        for i in 0..10u8 {
+            t.learn(&name("many.test"), IpAddr::from([10, 0, 0, i]), Duration::from_secs(60), now);
+        }
+        assert_eq!(t.sizes(), (3, 1, 3));
+        assert!(t.names_of(IpAddr::from([10, 0, 0, 9]), now).len() == 1, "newest kept");
+        assert!(t.names_of(IpAddr::from([10, 0, 0, 0]), now).is_empty(), "oldest dropped");
+        for i in 0..10u8 {
+            let ttl = Duration::from_secs(100 + u64::from(i));
+            t.learn(&name(&format!("n{i}.test")), IpAddr::from([10, 1, 0, i]), ttl, now);
+        }
+        assert_eq!(t.sizes().0, 5);
+        // What expires first made room: the 60 s entries, then the shortest TTLs.
+        assert!(t.names_of(IpAddr::from([10, 1, 0, 9]), now).len() == 1);
+        assert!(t.names_of(IpAddr::from([10, 0, 0, 9]), now).is_empty());
+    }
+}
