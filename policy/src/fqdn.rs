@@ -77,6 +77,14 @@ impl Learned {
         }
     }
 
+    /// Changes the bounds (entries over them go as new ones come).
+    pub fn set_bounds(&self, bounds: Bounds) {
+        match self.inner.write() {
+            Ok(mut t) => t.bounds = bounds,
+            Err(poisoned) => poisoned.into_inner().bounds = bounds,
+        }
+    }
+
     /// Learns that `addr` answers for `name` until `now + ttl`; a later expiry replaces an
     /// earlier one, never the other way round.
     pub fn learn(&self, name: &DnsName, addr: IpAddr, ttl: Duration, now: Instant) {

@@ -148,6 +148,10 @@ pub struct Metrics {
     pub dns_answers_dropped: Counter<u64, AtomicU64>,
     /// DNS queries answered SERVFAIL at once for `dns.maxInflight(PerClient)`.
     pub dns_overflow: Counter<u64, AtomicU64>,
+    /// The `toFQDNs` learned table: (address, name) entries, names, addresses (set at scrape).
+    pub fqdn_entries: Gauge<i64, std::sync::atomic::AtomicI64>,
+    pub fqdn_names: Gauge<i64, std::sync::atomic::AtomicI64>,
+    pub fqdn_addresses: Gauge<i64, std::sync::atomic::AtomicI64>,
 }
 
 const PROTOCOLS: [Protocol; 5] = [
@@ -198,6 +202,9 @@ impl Metrics {
             policy_rules: Gauge::default(),
             dns_answers_dropped: Counter::default(),
             dns_overflow: Counter::default(),
+            fqdn_entries: Gauge::default(),
+            fqdn_names: Gauge::default(),
+            fqdn_addresses: Gauge::default(),
         };
         let r = registry.sub_registry_with_prefix("sockmesh");
         r.register(
@@ -267,6 +274,21 @@ impl Metrics {
             "DNS queries answered SERVFAIL at once because dns.maxInflight or \
              dns.maxInflightPerClient queries were in flight",
             metrics.dns_overflow.clone(),
+        );
+        r.register(
+            "fqdn_learned_entries",
+            "(address, name) entries the toFQDNs table holds (expired ones until purged)",
+            metrics.fqdn_entries.clone(),
+        );
+        r.register(
+            "fqdn_learned_names",
+            "Names the toFQDNs table holds addresses for",
+            metrics.fqdn_names.clone(),
+        );
+        r.register(
+            "fqdn_learned_addresses",
+            "Addresses the toFQDNs table holds",
+            metrics.fqdn_addresses.clone(),
         );
         metrics
     }

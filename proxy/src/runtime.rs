@@ -153,6 +153,7 @@ impl Sidecar {
                 Arc::clone(&metrics),
             )?,
         });
+        policy.learned().set_bounds(config.dns.learned);
         let wanted = discovery::merge_listeners(&config.listeners, &initial.listeners);
         let clusters = discovery::merge_clusters(&config.clusters, &initial.clusters);
 

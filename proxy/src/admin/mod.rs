@@ -97,6 +97,7 @@ async fn handle(
         (&Method::GET, "/metrics") => metrics(&state),
         (&Method::GET, "/config_dump") => json(&config_dump(&state).await),
         (&Method::GET, "/policy") => json(&policy(&state)),
+        (&Method::GET, "/fqdn") => json(&fqdn(&state)),
         (&Method::GET, "/logging") => text(StatusCode::OK, &format!("{}\n", state.log.current())),
         (&Method::POST, "/logging") => set_log_level(&state, query),
         (&Method::POST, "/drain") => {
@@ -111,12 +112,12 @@ async fn handle(
         }
         (
             _,
-            "/live" | "/ready" | "/metrics" | "/config_dump" | "/policy" | "/logging" | "/drain"
-            | "/quitquitquit",
+            "/live" | "/ready" | "/metrics" | "/config_dump" | "/policy" | "/fqdn" | "/logging"
+            | "/drain" | "/quitquitquit",
         ) => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found; try /live /ready /metrics /config_dump /policy /logging\n",
+            "not found; try /live /ready /metrics /config_dump /policy /fqdn /logging\n",
         ),
     };
     Ok(resp)
@@ -143,6 +144,11 @@ fn json(value: &serde_json::Value) -> Response<Full<Bytes>> {
 }
 
 fn metrics(state: &AdminState) -> Response<Full<Bytes>> {
+    let (entries, names, addresses) = state.shared.policy.learned().sizes();
+    let m = &state.shared.metrics;
+    m.fqdn_entries.set(entries as i64);
+    m.fqdn_names.set(names as i64);
+    m.fqdn_addresses.set(addresses as i64);
     let mut out = String::new();
     if let Err(error) = prometheus_client::encoding::text::encode(&mut out, &state.registry) {
         return text(
@@ -187,6 +193,18 @@ async fn config_dump(state: &AdminState) -> serde_json::Value {
         }
     }
     dump
+}
+
+/// The addresses DNS answers taught `toFQDNs` selectors, with the time each has left.
+fn fqdn(state: &AdminState) -> serde_json::Value {
+    let learned = state.shared.policy.learned();
+    let (entries, names, addresses) = learned.sizes();
+    serde_json::json!({
+        "entries": entries,
+        "names": names,
+        "addresses": addresses,
+        "learned": learned.entries(std::time::Instant::now()),
+    })
 }
 
 fn policy(state: &AdminState) -> serde_json::Value {

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use sockmesh_policy::fqdn::Bounds;
 
 use crate::dns::message::Rcode;
 
@@ -21,6 +22,11 @@ pub struct DnsSettings {
     pub max_inflight: usize,
     /// Queries waiting for the resolver from one client address.
     pub max_inflight_per_client: usize,
+    /// The least time an address learned for `toFQDNs` allows connections, whatever its TTL
+    /// (Cilium's `--tofqdns-min-ttl`: applications keep addresses longer than their TTL).
+    pub min_ttl: Duration,
+    /// How many addresses, and (address, name) entries in all, the learned table keeps.
+    pub learned: Bounds,
 }
 
 impl Default for DnsSettings {
@@ -30,6 +36,8 @@ impl Default for DnsSettings {
             query_timeout: Duration::from_secs(2),
             max_inflight: 10_000,
             max_inflight_per_client: 1_000,
+            min_ttl: Duration::from_secs(3600),
+            learned: Bounds::default(),
         }
     }
 }
@@ -61,6 +69,10 @@ pub struct DnsFile {
     pub query_timeout: Option<Duration>,
     pub max_inflight: Option<usize>,
     pub max_inflight_per_client: Option<usize>,
+    #[serde(deserialize_with = "super::duration::de_opt")]
+    pub min_ttl: Option<Duration>,
+    pub max_ips_per_name: Option<usize>,
+    pub max_learned: Option<usize>,
 }
 
 impl DnsFile {
@@ -72,7 +84,15 @@ impl DnsFile {
             query_timeout: self.query_timeout.unwrap_or(d.query_timeout),
             max_inflight: self.max_inflight.unwrap_or(d.max_inflight),
             max_inflight_per_client: self.max_inflight_per_client.unwrap_or(d.max_inflight_per_client),
+            min_ttl: self.min_ttl.unwrap_or(d.min_ttl),
+            learned: Bounds {
+                per_name: self.max_ips_per_name.unwrap_or(d.learned.per_name),
+                total: self.max_learned.unwrap_or(d.learned.total),
+            },
         };
+        if s.learned.per_name == 0 || s.learned.total == 0 {
+            return Err("dns.maxIpsPerName and dns.maxLearned must be 1 or more".to_owned());
+        }
         if s.query_timeout.is_zero() {
             return Err("dns.queryTimeout must be above 0, e.g. `2s`".to_owned());
         }

@@ -22,6 +22,7 @@
 pub mod message;
 
 mod exchange;
+mod learn;
 mod record;
 pub mod tcp;
 pub mod udp;

@@ -88,7 +88,10 @@ async fn answer(ctx: &ConnCtx, endpoint: SocketAddr, msg: &[u8], started: Instan
         return Some(answer);
     }
     let (answer, label, why) = match exchange(endpoint, &query, msg, ctx.shared.dns.query_timeout).await {
-        Ok(answer) => (answer, VerdictLabel::Allow, ""),
+        Ok(answer) => {
+            super::learn::learn(&ctx.shared, &query, &answer);
+            (answer, VerdictLabel::Allow, "")
+        }
         Err(failure) => (query.answer(failure.dns_rcode()), VerdictLabel::Error, why(failure)),
     };
     let rcode = message::answer_rcode(&answer);

@@ -283,6 +283,7 @@ impl State {
             return;
         }
         let Some(p) = self.take(key) else { return };
+        super::learn::learn(&self.shared, &p.query, answer);
         message::set_id(answer, p.query.id);
         self.reply(answer, p.client);
         let upstream = self.resolvers.get(index).map(|r| r.addr);

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
+use sockmesh_policy::fqdn::Learned;
 use sockmesh_policy::{CompileError, CompiledPolicy, Labels, ParseError, model::Policy};
 
 use crate::metrics::{Metrics, ReloadLabels, ReloadResult};
@@ -54,6 +55,8 @@ pub struct PolicyStore {
     files: Vec<PathBuf>,
     metrics: Arc<Metrics>,
     last_error: Mutex<Option<String>>,
+    /// What DNS answers taught `toFQDNs` selectors; every compiled policy reads this one table.
+    learned: Arc<Learned>,
 }
 
 impl PolicyStore {
@@ -64,7 +67,8 @@ impl PolicyStore {
         files: Vec<PathBuf>,
         metrics: Arc<Metrics>,
     ) -> Result<PolicyStore, PolicyLoadError> {
-        let compiled = CompiledPolicy::compile(policies, &labels);
+        let learned = Arc::new(Learned::default());
+        let compiled = CompiledPolicy::compile_with(policies, &labels, Arc::clone(&learned));
         crate::memory::release_freed();
         let compiled = compiled?;
         metrics.policy_rules.set(compiled.rule_count() as i64);
@@ -74,6 +78,7 @@ impl PolicyStore {
             files,
             metrics,
             last_error: Mutex::new(None),
+            learned,
         })
     }
 
@@ -90,6 +95,11 @@ impl PolicyStore {
     /// The policy for the next decision. Cheap: no lock, no allocation.
     pub fn load(&self) -> arc_swap::Guard<Arc<CompiledPolicy>> {
         self.current.load()
+    }
+
+    /// The table of addresses learned from DNS answers (`toFQDNs`).
+    pub fn learned(&self) -> &Arc<Learned> {
+        &self.learned
     }
 
     pub fn files(&self) -> &[PathBuf] {
@@ -120,7 +130,8 @@ impl PolicyStore {
         &self,
         policies: &[P],
     ) -> Result<CompiledPolicy, PolicyLoadError> {
-        Ok(CompiledPolicy::compile(policies, &self.labels)?)
+        let learned = Arc::clone(&self.learned);
+        Ok(CompiledPolicy::compile_with(policies, &self.labels, learned)?)
     }
 
     fn finish(
