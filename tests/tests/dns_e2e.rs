@@ -207,3 +207,50 @@ fn an_unanswered_query_gets_servfail_and_garbage_gets_formerr_or_nothing() {
     let logs = sidecar.wait_log("note=\"SERVFAIL timeout\"");
     assert!(logs.contains("FORMERR"), "{logs}");
 }
+
+#[test]
+fn queries_in_flight_are_capped_per_client_and_in_all() {
+    let silent = UdpSocket::bind("127.0.0.1:0").expect("silent resolver");
+    let rport = silent.local_addr().expect("addr").port();
+    let dir = TempDir::new("dns-caps");
+    let policy = dir.write("p.yaml", &dns_policy(rport, "{matchPattern: \"*\"}"));
+    let port = free_port();
+    let config = format!(
+        "workload: {{ labels: {{ app: test }} }}\npolicies: [{}]\nlisteners:\n- {{ address: 127.0.0.1:{port}, direction: outbound, protocol: dns, cluster: resolver }}\nclusters:\n- {{ name: resolver, endpoints: [127.0.0.1:{rport}] }}\ndns: {{ maxInflightPerClient: 2, maxInflight: 3, queryTimeout: 5s }}\n",
+        policy.display(),
+    );
+    let config = dir.write("sidecar.yaml", &config);
+    let sidecar = Sidecar::start(&["--config", &config.display().to_string()]);
+    let dns = local(port);
+    let mut buf = [0u8; 512];
+    let servfail_at_once = |client: &UdpSocket, id: u16| {
+        client.send_to(&query(id, "x.mesh.test"), dns).expect("send");
+        client.recv(&mut [0u8; 512]).unwrap_or(0)
+    };
+    let a = UdpSocket::bind("127.0.0.1:0").expect("client a");
+    a.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
+    // Two of a's queries wait for the resolver; the third is over a's cap.
+    for id in [1, 2] {
+        a.send_to(&query(id, "x.mesh.test"), dns).expect("send");
+    }
+    assert!(a.recv(&mut buf).is_err(), "the first two wait for the resolver");
+    assert!(servfail_at_once(&a, 3) >= 12, "over the per-client cap: an answer at once");
+    // Another client still gets in, until the listener's cap (3) is reached.
+    let b = UdpSocket::bind("127.0.0.1:0").expect("client b");
+    b.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
+    b.send_to(&query(4, "x.mesh.test"), dns).expect("send");
+    assert!(b.recv(&mut buf).is_err(), "b's first query waits");
+    assert!(servfail_at_once(&b, 5) >= 12, "over the listener's cap");
+    let mut answer = [0u8; 512];
+    b.send_to(&query(6, "x.mesh.test"), dns).expect("send");
+    let n = b.recv(&mut answer).expect("SERVFAIL");
+    assert_eq!((answer[3] & 0x0f, &answer[..2], n >= 12), (2, &[0u8, 6][..], true));
+    let m = sidecar.metrics();
+    assert!(metric(&m, "sockmesh_dns_overflow_total") >= 3.0, "{m}");
+    let mut received = 0;
+    silent.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    while silent.recv(&mut buf).is_ok() {
+        received += 1;
+    }
+    assert_eq!(received, 3, "only the queries within the caps reached the resolver");
+}

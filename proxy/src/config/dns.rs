@@ -20,7 +20,7 @@ pub struct DnsSettings {
     pub query_timeout: Duration,
     /// Queries waiting for the resolver, in all, per listener.
     pub max_inflight: usize,
-    /// Queries waiting for the resolver from one client address.
+    /// Queries waiting for the resolver from one client socket (address and port).
     pub max_inflight_per_client: usize,
     /// The least time an address learned for `toFQDNs` allows connections, whatever its TTL
     /// (Cilium's `--tofqdns-min-ttl`: applications keep addresses longer than their TTL).

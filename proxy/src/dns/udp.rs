@@ -5,13 +5,13 @@
 //! Queries in flight are keyed by (resolver socket, id on the wire). The id is the client's
 //! unless another query holds it on that socket, then a random free one (given back in the
 //! answer). They are bounded in all (`dns.maxInflight`) and per client address
-//! (`dns.maxInflightPerClient`): past either, SERVFAIL at once, counted as an overflow. Their
+//! (`dns.maxInflightPerClient`, per client socket): past either, SERVFAIL at once, counted as an overflow. Their
 //! deadlines are in one queue in the order they were sent (the timeout is the same for all),
 //! so expiring them looks only at the front.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -113,7 +113,9 @@ struct State {
     shared: Arc<Shared>,
     resolvers: Vec<Resolver>,
     pending: HashMap<(usize, u16), Pending>,
-    per_client: HashMap<IpAddr, usize>,
+    /// Queries in flight per client socket (address and port: behind a sidecar every client
+    /// shares one address, the workload's).
+    per_client: HashMap<SocketAddr, usize>,
     /// (deadline, key, seq), in the order sent.
     deadlines: VecDeque<(Instant, (usize, u16), u64)>,
     seq: u64,
@@ -176,7 +178,7 @@ impl State {
                 self.seq += 1;
                 let deadline = started + self.shared.dns.query_timeout;
                 self.deadlines.push_back((deadline, key, self.seq));
-                *self.per_client.entry(client.ip()).or_default() += 1;
+                *self.per_client.entry(client).or_default() += 1;
                 let pending = Pending {
                     client,
                     query,
@@ -207,7 +209,7 @@ impl State {
         if self.pending.len() >= settings.max_inflight {
             return Err("too many queries in flight (dns.maxInflight)");
         }
-        if self.per_client.get(&client.ip()).copied().unwrap_or(0) >= settings.max_inflight_per_client {
+        if self.per_client.get(&client).copied().unwrap_or(0) >= settings.max_inflight_per_client {
             return Err("too many queries in flight from this client (dns.maxInflightPerClient)");
         }
         Ok(())
@@ -324,10 +326,10 @@ impl State {
     /// Removes a query from flight.
     fn take(&mut self, key: (usize, u16)) -> Option<Pending> {
         let p = self.pending.remove(&key)?;
-        if let Some(count) = self.per_client.get_mut(&p.client.ip()) {
+        if let Some(count) = self.per_client.get_mut(&p.client) {
             *count -= 1;
             if *count == 0 {
-                self.per_client.remove(&p.client.ip());
+                self.per_client.remove(&p.client);
             }
         }
         Some(p)
