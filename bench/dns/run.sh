@@ -21,7 +21,8 @@
 #   dnsdist  Debian's 1.7: refuses names not under mesh.test. (a SuffixMatchNodeRule), forwards
 #            the rest to unbound; no packet cache; one UDP listener thread and one responder
 #            thread (dnsdist's UDP path has no single-thread mode), one TCP worker
-#   sockmesh run --protocol dns --direction outbound --workers 1, policy: matchPattern *.mesh.test
+#   sockmesh run --protocol dns --direction outbound --workers 1, policy: matchPattern *.mesh.test,
+#            default logging (level info: one access-log line per query, to a file), as users run it
 # The query file (bench/dns/dnslib.py queries) has 10% names outside mesh.test., which both
 # proxies refuse themselves (checked below with unbound stopped) and the direct row's unbound
 # refuses too.
@@ -150,7 +151,7 @@ SM_PID=""
 if [[ -z "$SM_UNAVAILABLE" ]]; then
     "$BIN" run --listen "127.0.0.1:$SM_P" --upstream "127.0.0.1:$UB_P" --protocol dns \
         --direction outbound --label app=bench --policy "$T/policy.yaml" --workers 1 \
-        --log-level warn >"$T/sockmesh.log" 2>&1 &
+        >"$T/sockmesh.log" 2>&1 &
     SM_PID=$!; PIDS+=("$SM_PID")
     if ! wait_status "$SM_P" allowed.mesh.test NOERROR 5 "$SM_PID"; then
         if kill -0 "$SM_PID" 2>/dev/null; then
