@@ -7,6 +7,9 @@
 //! for the record's TTL (raised to a configured minimum, as Cilium's `--tofqdns-min-ttl`). A
 //! connection is then checked against the names its peer address was learned for and has not
 //! expired; an expired entry allows no new connection (an open one is not checked again).
+//! Addresses are kept as the policy sees peers: an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`,
+//! which an AAAA answer may hold) is the IPv4 peer it reaches, so it is learned and looked up
+//! as `a.b.c.d`.
 //!
 //! The table lives beside the compiled policy, not in it: it is shared by every compiled policy
 //! (a reload keeps what was learned) and by the DNS path that fills it. It is bounded: per name
@@ -86,8 +89,10 @@ impl Learned {
     }
 
     /// Learns that `addr` answers for `name` until `now + ttl`; a later expiry replaces an
-    /// earlier one, never the other way round.
+    /// earlier one, never the other way round. An IPv4-mapped IPv6 address is kept as the IPv4
+    /// address it is (see the module docs).
     pub fn learn(&self, name: &DnsName, addr: IpAddr, ttl: Duration, now: Instant) {
+        let addr = addr.to_canonical();
         let expires = now + ttl;
         let mut t = match self.inner.write() {
             Ok(t) => t,
@@ -120,8 +125,10 @@ impl Learned {
         t.entries += 1;
     }
 
-    /// The names `addr` was learned for that have not expired at `now`.
+    /// The names `addr` (IPv4-mapped or not: the same peer) was learned for that have not
+    /// expired at `now`.
     pub fn names_of(&self, addr: IpAddr, now: Instant) -> Vec<DnsName> {
+        let addr = addr.to_canonical();
         let t = match self.inner.read() {
             Ok(t) => t,
             Err(poisoned) => poisoned.into_inner(),
@@ -251,6 +258,24 @@ mod tests {
         t.purge(now + Duration::from_secs(3));
         assert_eq!(t.sizes(), (1, 1, 1));
         assert_eq!(t.entries(now + Duration::from_secs(3))[0].name, "b.test.");
+    }
+
+    /// An AAAA answer `::ffff:a.b.c.d` names the IPv4 peer `a.b.c.d`: a dual-stack client that
+    /// connects to it reaches that address, and the policy folds such peers to IPv4. Unfolded,
+    /// the entry would never match, and an egressDeny toFQDNs would not deny the address.
+    #[test]
+    fn ipv4_mapped_addresses_are_the_ipv4_peer() {
+        let t = Learned::default();
+        let now = Instant::now();
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        t.learn(&name("a.test"), ip("::ffff:10.0.0.1"), Duration::from_secs(60), now);
+        t.learn(&name("b.test"), ip("10.0.0.1"), Duration::from_secs(60), now);
+        let both = vec![name("a.test"), name("b.test")];
+        assert_eq!(t.names_of(ip("10.0.0.1"), now), both);
+        assert_eq!(t.names_of(ip("::ffff:10.0.0.1"), now), both);
+        assert_eq!(t.sizes(), (2, 2, 1));
+        assert_eq!(t.entries(now)[0].address, ip("10.0.0.1"));
+        assert!(t.names_of(ip("::10.0.0.1"), now).is_empty(), "IPv4-compatible is not mapped");
     }
 
     #[test]

@@ -81,8 +81,11 @@
 //!   [`CompiledPolicy::check_http`].
 //! * **FQDNs (egress).** `toFQDNs: [{matchName, matchPattern}]` selects the addresses that
 //!   allowed DNS answers gave for the names it matches, until their TTL runs out ([`fqdn`]); with
-//!   `toPorts` (and L7 rules under it) as any peer selector. Compile with
-//!   [`CompiledPolicy::compile_with`] to share the table the DNS path fills.
+//!   `toPorts` (and L7 rules under it) as any peer selector. In `egressDeny` (our extension) its
+//!   wildcards take any byte, as deny `rules.dns` do: a learned name is what an answer said (a
+//!   CNAME target is the answering server's choice), and an odd byte in it must not carry its
+//!   addresses past the deny rule. Compile with [`CompiledPolicy::compile_with`] to share the
+//!   table the DNS path fills.
 //! * **Not supported yet.** `toServices`, `toGroups`, `fromNodes`/`toNodes`, `icmps`,
 //!   `authentication`, `fromRequires`/`toRequires`, `rules.kafka`, `rules.l7proto`,
 //!   `headerMatches[].secret`, `originatingTLS`/`terminatingTLS`, `listener`, `serverNames`, named

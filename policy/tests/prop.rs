@@ -1,6 +1,7 @@
 //! Property test: the compiled, indexed evaluation must agree with a naive evaluator written
 //! straight from the model (same allowed flag, same deciding rule, same header actions) on random
-//! policies and requests. The value universe is deliberately small so that rules overlap often.
+//! policies, learned DNS answers, requests and DNS queries. The value universe is deliberately
+//! small so that rules overlap often.
 
 use std::net::IpAddr;
 
@@ -10,8 +11,10 @@ use sockmesh_policy::{
     CompiledPolicy, ConnMeta, ConnVerdict, Direction, GrpcCall, HttpRequest, L4Protocol, Labels,
 };
 
+mod dns_gen;
 mod reference;
 
+use reference::dns::{Learnt, reference_dns, reference_has_fqdn};
 use reference::{Req, reference_conn, reference_http};
 
 // ---------- generators ----------
@@ -26,7 +29,53 @@ fn opt<T: Clone + std::fmt::Debug + 'static>(
     prop_oneof![Just(None), proptest::sample::select(items).prop_map(Some)]
 }
 
-fn peer_selector() -> impl Strategy<Value = PeerSelector> {
+/// How often each kind of port entry and peer comes up.
+#[derive(Clone, Copy, Debug)]
+struct Mix {
+    /// Weights of L4-only, HTTP/gRPC and DNS port entries.
+    l4: u32,
+    http: u32,
+    dns: u32,
+    /// Weight of `toFQDNs` among an egress rule's peers (the other kinds weigh 8 together).
+    fqdn: u32,
+    /// Fewest `toPorts` entries of a rule (none: the rule is L4 only on every port).
+    min_ports: usize,
+}
+
+/// Mostly HTTP, with some DNS entries and `toFQDNs` peers among them.
+const HTTP_MIX: Mix = Mix {
+    l4: 2,
+    http: 3,
+    dns: 1,
+    fqdn: 2,
+    min_ports: 0,
+};
+
+/// Mostly DNS, and few L4-only entries to shadow them, so that queries meet several
+/// overlapping `rules.dns` entries.
+const DNS_MIX: Mix = Mix {
+    l4: 1,
+    http: 1,
+    dns: 5,
+    fqdn: 3,
+    min_ports: 1,
+};
+
+/// One L3 peer selector; `toFQDNs` only on egress (ingress refuses it).
+fn peer_selector(mix: Mix, egress: bool) -> BoxedStrategy<PeerSelector> {
+    let others = other_peer_selector();
+    if egress {
+        prop_oneof![
+            8 => others,
+            mix.fqdn => dns_gen::dns_rule().prop_map(PeerSelector::Fqdn),
+        ]
+        .boxed()
+    } else {
+        others.boxed()
+    }
+}
+
+fn other_peer_selector() -> impl Strategy<Value = PeerSelector> {
     const CIDRS: &[&str] = &[
         "10.0.0.0/8",
         "10.0.0.0/16",
@@ -153,34 +202,43 @@ fn grpc_rule() -> impl Strategy<Value = GrpcRule> {
         })
 }
 
-fn port_rule() -> impl Strategy<Value = PortRule> {
+/// A `toPorts` entry: L4 only, HTTP/gRPC rules, or DNS rules (a port speaks one L7 protocol;
+/// no rule at all is L4 only too).
+fn port_rule(mix: Mix) -> impl Strategy<Value = PortRule> {
     (
         proptest::collection::vec(port(), 0..3),
         prop_oneof![
-            2 => Just(None),
-            3 => (proptest::collection::vec(http_rule(), 0..4), proptest::collection::vec(grpc_rule(), 0..2))
+            mix.l4 => Just(None),
+            mix.http => (proptest::collection::vec(http_rule(), 0..4), proptest::collection::vec(grpc_rule(), 0..2))
                 .prop_map(|(http, grpc)| Some(std::sync::Arc::new(L7Rules { http, grpc, ..L7Rules::default() }))),
+            mix.dns => proptest::collection::vec(dns_gen::dns_rule(), 0..4)
+                .prop_map(|dns| Some(std::sync::Arc::new(L7Rules { dns, ..L7Rules::default() }))),
         ],
     )
         .prop_map(|(ports, rules)| PortRule { ports, rules })
 }
 
-fn rule() -> impl Strategy<Value = Rule> {
+fn rule(mix: Mix, egress: bool) -> impl Strategy<Value = Rule> {
     (
-        proptest::collection::vec(peer_selector(), 0..3),
-        proptest::collection::vec(port_rule(), 0..3),
+        proptest::collection::vec(peer_selector(mix, egress), 0..3),
+        proptest::collection::vec(port_rule(mix), mix.min_ports..3),
     )
         .prop_map(|(peers, to_ports)| Rule { peers, to_ports })
 }
 
-fn section() -> impl Strategy<Value = Option<Vec<Rule>>> {
-    prop_oneof![2 => Just(None), 3 => proptest::collection::vec(rule(), 0..4).prop_map(Some)]
+fn section(mix: Mix, egress: bool) -> impl Strategy<Value = Option<Vec<Rule>>> {
+    prop_oneof![2 => Just(None), 3 => proptest::collection::vec(rule(mix, egress), 0..4).prop_map(Some)]
 }
 
-fn spec() -> impl Strategy<Value = Spec> {
+fn spec(mix: Mix) -> impl Strategy<Value = Spec> {
     (
         opt(&["web", "db"]),
-        (section(), section(), section(), section()),
+        (
+            section(mix, false),
+            section(mix, false),
+            section(mix, true),
+            section(mix, true),
+        ),
         (opt(&[true, false]), opt(&[true, false])),
     )
         .prop_map(
@@ -205,8 +263,8 @@ fn spec() -> impl Strategy<Value = Spec> {
         )
 }
 
-fn policies() -> impl Strategy<Value = Vec<Policy>> {
-    proptest::collection::vec(proptest::collection::vec(spec(), 1..3), 0..4).prop_map(|ps| {
+fn policies(mix: Mix) -> impl Strategy<Value = Vec<Policy>> {
+    proptest::collection::vec(proptest::collection::vec(spec(mix), 1..3), 0..4).prop_map(|ps| {
         ps.into_iter()
             .enumerate()
             .map(|(i, specs)| Policy {
@@ -231,6 +289,7 @@ fn request() -> impl Strategy<Value = Req> {
         "2001:db8::1",
         "::ffff:10.0.0.1",
         "::1",
+        "203.0.113.7",
     ];
     (
         (
@@ -263,9 +322,10 @@ fn request() -> impl Strategy<Value = Req> {
         .prop_shuffle(),
         proptest::sample::select(&[false, true][..]),
         opt(&[("s.S", "M"), ("t.T", "N"), ("s.X", "N")]),
+        dns_gen::name(),
     )
         .prop_map(
-            |((direction, peer, port, protocol), method, path, host, hs, a2, grpc)| {
+            |((direction, peer, port, protocol), method, path, host, hs, a2, grpc, name)| {
                 let mut headers: Vec<(String, String)> = hs
                     .into_iter()
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -286,28 +346,91 @@ fn request() -> impl Strategy<Value = Req> {
                     host,
                     headers,
                     grpc,
+                    name,
                 }
             },
         )
+}
+
+/// Compiles `policies` with the table `learned` describes and checks every request against the
+/// reference: its connection, the request as HTTP, and a DNS query for its name.
+fn agrees(
+    policies: &[Policy],
+    learned: &[Learnt],
+    reqs: &[Req],
+    app: &str,
+) -> Result<(), TestCaseError> {
+    let labels: Labels = [("app".to_owned(), app.to_owned())].into_iter().collect();
+    let compiled = CompiledPolicy::compile_with(policies, &labels, dns_gen::table(learned))
+        .expect("generated policies compile");
+    prop_assert_eq!(compiled.has_fqdn(), reference_has_fqdn(policies, &labels));
+    for req in reqs {
+        let grpc = req
+            .grpc
+            .map(|(service, method)| GrpcCall { service, method });
+        let http = HttpRequest {
+            method: req.method,
+            path: req.path,
+            host: req.host,
+            headers: &req.headers,
+            grpc,
+        };
+        let v = compiled.check_http(&req.conn, &http);
+        let (allowed, rule, actions) = reference_http(policies, &labels, learned, req);
+        prop_assert_eq!(
+            (v.allowed, v.rule.as_str(), &v.header_actions),
+            (allowed, rule.as_str(), &actions),
+            "request {:?}",
+            req
+        );
+        let c = compiled.check_connection(&req.conn);
+        let (allowed, rule, l7) = reference_conn(policies, &labels, learned, req);
+        prop_assert_eq!(
+            c,
+            ConnVerdict {
+                allowed,
+                rule: sockmesh_policy::RuleId::new(rule),
+                l7
+            },
+            "connection {:?}",
+            req.conn
+        );
+        let name = dns_gen::dns_name(req.name);
+        let v = compiled.check_dns(&req.conn, &name);
+        let (allowed, rule) = reference_dns(policies, &labels, learned, &req.conn, req.name);
+        prop_assert_eq!(
+            (v.allowed, v.rule.as_str()),
+            (allowed, rule.as_str()),
+            "query for {:?} on {:?}",
+            name,
+            req.conn
+        );
+        prop_assert!(v.header_actions.is_empty());
+    }
+    Ok(())
+}
+
+fn apps() -> impl Strategy<Value = &'static str> {
+    proptest::sample::select(&["web", "db", "other"][..])
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
-    fn compiled_equals_reference(policies in policies(), reqs in proptest::collection::vec(request(), 1..8), app in proptest::sample::select(&["web", "db", "other"][..])) {
-        let labels: Labels = [("app".to_owned(), app.to_owned())].into_iter().collect();
-        let compiled = CompiledPolicy::compile(&policies, &labels).expect("generated policies compile");
-        for req in &reqs {
-            let grpc = req.grpc.map(|(service, method)| GrpcCall { service, method });
-            let http = HttpRequest { method: req.method, path: req.path, host: req.host, headers: &req.headers, grpc };
-            let v = compiled.check_http(&req.conn, &http);
-            let (allowed, rule, actions) = reference_http(&policies, &labels, req);
-            prop_assert_eq!((v.allowed, v.rule.as_str(), &v.header_actions), (allowed, rule.as_str(), &actions), "request {:?}", req);
-            let c = compiled.check_connection(&req.conn);
-            let (allowed, rule, l7) = reference_conn(&policies, &labels, req);
-            prop_assert_eq!(c, ConnVerdict { allowed, rule: sockmesh_policy::RuleId::new(rule), l7 }, "connection {:?}", req.conn);
-        }
+    fn compiled_equals_reference(policies in policies(HTTP_MIX), learned in dns_gen::learned(), reqs in proptest::collection::vec(request(), 1..8), app in apps()) {
+        agrees(&policies, &learned, &reqs, app)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    /// The same with mostly `rules.dns` entries and `toFQDNs` peers: `check_dns` and the
+    /// connection verdict (`l7: Dns`) against the reference.
+    #[test]
+    fn compiled_equals_reference_for_dns(policies in policies(DNS_MIX), learned in dns_gen::learned(), reqs in proptest::collection::vec(request(), 1..8), app in apps()) {
+        agrees(&policies, &learned, &reqs, app)?;
     }
 }
 

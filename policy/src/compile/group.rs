@@ -80,8 +80,10 @@ impl Group {
     }
 
     /// The peers' view of this group for `ip` (already folded): matching local entries, and which
-    /// of them matched through a CIDR (for [`L7Index::rules_of`]).
-    pub(crate) fn peers(&self, ip: IpAddr, learned: &Learned) -> Peers {
+    /// of them matched through a CIDR or a learned name (for [`L7Index::rules_of`]).
+    /// `strictness` is the side's: learned names may hold any byte, and a deny side's
+    /// `toFQDNs` wildcards must take it.
+    pub(crate) fn peers(&self, ip: IpAddr, learned: &Learned, strictness: Strictness) -> Peers {
         let mut entries = self.all_peers.clone();
         let mut hits = Vec::new();
         if !self.cidrs.is_empty() {
@@ -92,7 +94,7 @@ impl Group {
             for (local, patterns) in &self.fqdns {
                 let matched = names
                     .iter()
-                    .any(|n| patterns.iter().any(|p| p.matches(n, Strictness::Cilium)));
+                    .any(|n| patterns.iter().any(|p| p.matches(n, strictness)));
                 if matched && !entries.get(*local) {
                     entries.set(*local);
                     hits.push(*local);

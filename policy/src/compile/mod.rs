@@ -86,6 +86,9 @@ struct Side {
     ports: PortIndex,
     /// How its L7 rules' header conditions are met: joined for allow, any value for deny.
     headers: HeaderMatching,
+    /// What a wildcard of its name patterns (`rules.dns`, `toFQDNs`) stands for: Cilium's set
+    /// for allow, any byte for deny.
+    names: Strictness,
 }
 
 /// A rule that matched: (entry index in decision order, id, L7 rule if it decided).
@@ -105,6 +108,7 @@ impl Side {
             entries,
             ports,
             headers: Side::header_matching(deny),
+            names: Side::strictness(deny),
         })
     }
 
@@ -113,6 +117,7 @@ impl Side {
             entries: Vec::new(),
             ports: PortIndex::default(),
             headers: Side::header_matching(deny),
+            names: Side::strictness(deny),
         }
     }
 
@@ -123,6 +128,17 @@ impl Side {
             HeaderMatching::AnyValue
         } else {
             HeaderMatching::Joined
+        }
+    }
+
+    /// A deny pattern must not be escaped by an odd byte in a name, neither a name asked
+    /// (`rules.dns`) nor a name learned from an answer (`toFQDNs`), whose CNAME targets the
+    /// answering server chose; allow patterns allow nothing Cilium would not.
+    fn strictness(deny: bool) -> Strictness {
+        if deny {
+            Strictness::AnyByte
+        } else {
+            Strictness::Cilium
         }
     }
 
@@ -140,7 +156,7 @@ impl Side {
         let Some(g) = self.group(conn) else {
             return (None, None);
         };
-        let peers = g.peers(cidr::fold(conn.peer), learned);
+        let peers = g.peers(cidr::fold(conn.peer), learned, self.names);
         let hit = |local: Option<usize>| {
             local
                 .and_then(|l| self.entry_id(g, l))
@@ -165,15 +181,9 @@ impl Side {
     }
 
     /// First hit for a DNS query: an L4-only entry or a `rules.dns` rule, whichever comes first.
-    fn query(
-        &self,
-        conn: &ConnMeta,
-        name: &DnsName,
-        strictness: Strictness,
-        learned: &Learned,
-    ) -> Option<Hit<'_>> {
+    fn query(&self, conn: &ConnMeta, name: &DnsName, learned: &Learned) -> Option<Hit<'_>> {
         let g = self.group(conn)?;
-        let peers = g.peers(cidr::fold(conn.peer), learned);
+        let peers = g.peers(cidr::fold(conn.peer), learned, self.names);
         let l4 = peers
             .entries
             .first_and(&g.l4_only)
@@ -184,7 +194,7 @@ impl Side {
                 l7: None,
             });
         let dns = g.dns.as_ref().and_then(|idx| {
-            let r = idx.first_match(name, &idx.rules_of(&peers.hits), strictness)?;
+            let r = idx.first_match(name, &idx.rules_of(&peers.hits), self.names)?;
             let order = *g.entries.get(r.local_entry)?;
             Some(Hit {
                 order,
@@ -201,7 +211,7 @@ impl Side {
     /// First hit for a full request: an L4-only entry or an L7 rule, whichever comes first.
     fn request(&self, conn: &ConnMeta, req: &HttpRequest<'_>, learned: &Learned) -> Option<Hit<'_>> {
         let g = self.group(conn)?;
-        let peers = g.peers(cidr::fold(conn.peer), learned);
+        let peers = g.peers(cidr::fold(conn.peer), learned, self.names);
         let l4 = peers
             .entries
             .first_and(&g.l4_only)
@@ -448,9 +458,9 @@ impl CompiledPolicy {
     /// wildcard, so an odd byte cannot sidestep them ([`Strictness::AnyByte`]).
     pub fn check_dns(&self, conn: &ConnMeta, name: &DnsName) -> Verdict {
         let d = self.dir(conn.direction);
-        let (rule, allowed) = if let Some(hit) = d.deny.query(conn, name, Strictness::AnyByte, &self.learned) {
+        let (rule, allowed) = if let Some(hit) = d.deny.query(conn, name, &self.learned) {
             (hit.id, false)
-        } else if let Some(hit) = d.allow.query(conn, name, Strictness::Cilium, &self.learned) {
+        } else if let Some(hit) = d.allow.query(conn, name, &self.learned) {
             (hit.id, true)
         } else {
             (&d.default_id, d.default_allowed)

@@ -8,6 +8,10 @@ use regex::Regex;
 use sockmesh_policy::model::*;
 use sockmesh_policy::{ConnMeta, Direction, HeaderAction, L7Kind, Labels};
 
+pub mod dns;
+
+use dns::{Learnt, Name, fqdn_peer};
+
 /// The rules of one section of a spec.
 fn section(spec: &Spec, d: Direction, deny: bool) -> Option<&[Rule]> {
     match (d, deny) {
@@ -27,6 +31,31 @@ fn default_deny(spec: &Spec, d: Direction) -> bool {
     explicit.unwrap_or(section(spec, d, false).is_some() || section(spec, d, true).is_some())
 }
 
+/// The YAML name of a section.
+fn sec_name(d: Direction, deny: bool) -> &'static str {
+    match (d, deny) {
+        (Direction::Ingress, false) => "ingress",
+        (Direction::Ingress, true) => "ingressDeny",
+        (Direction::Egress, false) => "egress",
+        (Direction::Egress, true) => "egressDeny",
+    }
+}
+
+/// The L7 rules of a port entry, `None` when it has none (`rules: {}` is L4 only too).
+fn l7_rules(pr: &PortRule) -> Option<&L7Rules> {
+    pr.rules
+        .as_deref()
+        .filter(|r| !(r.http.is_empty() && r.grpc.is_empty() && r.dns.is_empty()))
+}
+
+/// What a port entry with L7 rules makes the proxy parse: DNS for `rules.dns`, else HTTP.
+fn kind(pr: &PortRule) -> L7Kind {
+    match l7_rules(pr) {
+        Some(r) if !r.dns.is_empty() => L7Kind::Dns,
+        _ => L7Kind::Http,
+    }
+}
+
 /// One generated request with its connection.
 #[derive(Clone, Debug)]
 pub struct Req {
@@ -36,6 +65,8 @@ pub struct Req {
     pub host: Option<&'static str>,
     pub headers: Vec<(String, String)>,
     pub grpc: Option<(&'static str, &'static str)>,
+    /// The name of a DNS query on the same connection.
+    pub name: Name,
 }
 
 fn full(pattern: &Option<String>, value: Option<&str>) -> bool {
@@ -139,13 +170,14 @@ fn grpc_matches(r: &GrpcRule, req: &Req) -> bool {
         && full(&r.method_regex, Some(method))
 }
 
-fn peer_ok(rule: &Rule, ip: IpAddr) -> bool {
+/// Whether `rule`'s peers take `ip`; a `toFQDNs` selector of a deny rule matches learned names
+/// with any byte for a wildcard, as deny patterns do.
+fn peer_ok(rule: &Rule, ip: IpAddr, learned: &[Learnt], deny: bool) -> bool {
     let ip = ip.to_canonical();
     rule.peers.is_empty()
         || rule.peers.iter().any(|p| match p {
             PeerSelector::Endpoints(_) | PeerSelector::Entity(_) => true,
-            // The compiled policies under test have an empty learned table.
-            PeerSelector::Fqdn(_) => false,
+            PeerSelector::Fqdn(sel) => fqdn_peer(sel, ip, learned, deny),
             PeerSelector::Cidr(c) => {
                 c.cidr.contains(&ip) && !c.except.iter().any(|e| e.contains(&ip))
             }
@@ -199,18 +231,19 @@ enum Found {
 }
 
 /// The first element of the `deny`/allow sections matching `req` (full request semantics).
-fn first(sel: &[(String, &Spec)], req: &Req, deny: bool, l4_only: bool) -> Option<Found> {
+fn first(
+    sel: &[(String, &Spec)],
+    learned: &[Learnt],
+    req: &Req,
+    deny: bool,
+    l4_only: bool,
+) -> Option<Found> {
     let d = req.conn.direction;
-    let sec = match (d, deny) {
-        (Direction::Ingress, false) => "ingress",
-        (Direction::Ingress, true) => "ingressDeny",
-        (Direction::Egress, false) => "egress",
-        (Direction::Egress, true) => "egressDeny",
-    };
+    let sec = sec_name(d, deny);
     for (prefix, spec) in sel {
         let rules = section(spec, d, deny);
         for (ri, rule) in rules.unwrap_or(&[]).iter().enumerate() {
-            if !peer_ok(rule, req.conn.peer) {
+            if !peer_ok(rule, req.conn.peer, learned, deny) {
                 continue;
             }
             let base = format!("{prefix}{sec}[{ri}]");
@@ -222,11 +255,8 @@ fn first(sel: &[(String, &Spec)], req: &Req, deny: bool, l4_only: bool) -> Optio
                     continue;
                 }
                 let id = format!("{base}.toPorts[{pi}]");
-                let l7 = pr
-                    .rules
-                    .as_ref()
-                    .filter(|r| !r.http.is_empty() || !r.grpc.is_empty());
-                let Some(l7) = l7 else {
+                // An entry with `rules.dns` has no HTTP or gRPC rule: it decides no request.
+                let Some(l7) = l7_rules(pr) else {
                     return Some(Found::L4(id));
                 };
                 if l4_only {
@@ -274,14 +304,15 @@ fn default(sel: &[(String, &Spec)], d: Direction) -> (bool, String) {
 pub fn reference_http(
     policies: &[Policy],
     labels: &Labels,
+    learned: &[Learnt],
     req: &Req,
 ) -> (bool, String, Vec<HeaderAction>) {
     let sel = selected(policies, labels);
-    match first(&sel, req, true, false) {
+    match first(&sel, learned, req, true, false) {
         Some(Found::L4(id) | Found::L7(id, _)) => return (false, id, Vec::new()),
         None => {}
     }
-    match first(&sel, req, false, false) {
+    match first(&sel, learned, req, false, false) {
         Some(Found::L4(id)) => (true, id, Vec::new()),
         Some(Found::L7(id, a)) => (true, id, a),
         None => {
@@ -291,57 +322,51 @@ pub fn reference_http(
     }
 }
 
-/// Connection semantics: L4-only entries decide; entries with L7 rules only demand inspection.
-pub fn reference_conn(policies: &[Policy], labels: &Labels, req: &Req) -> (bool, String, L7Kind) {
+/// Connection semantics: L4-only entries decide; entries with L7 rules only demand inspection,
+/// in the protocol of the first such entry in decision order (`rules.dns`: DNS, else HTTP).
+pub fn reference_conn(
+    policies: &[Policy],
+    labels: &Labels,
+    learned: &[Learnt],
+    req: &Req,
+) -> (bool, String, L7Kind) {
     let sel = selected(policies, labels);
-    let first_where = |deny: bool, want_l7: bool| -> Option<String> {
+    let first_where = |deny: bool, want_l7: bool| -> Option<(String, L7Kind)> {
         // Walk entries in order, returning the first L4-only (or L7) entry matching at L3/L4.
         let d = req.conn.direction;
-        let sec = match (d, deny) {
-            (Direction::Ingress, false) => "ingress",
-            (Direction::Ingress, true) => "ingressDeny",
-            (Direction::Egress, false) => "egress",
-            (Direction::Egress, true) => "egressDeny",
-        };
+        let sec = sec_name(d, deny);
         for (prefix, spec) in &sel {
             let rules = section(spec, d, deny);
             for (ri, rule) in rules.unwrap_or(&[]).iter().enumerate() {
-                if !peer_ok(rule, req.conn.peer) {
+                if !peer_ok(rule, req.conn.peer, learned, deny) {
                     continue;
                 }
                 let base = format!("{prefix}{sec}[{ri}]");
                 if rule.to_ports.is_empty() {
                     if !want_l7 {
-                        return Some(base);
+                        return Some((base, L7Kind::None));
                     }
                     continue;
                 }
                 for (pi, pr) in rule.to_ports.iter().enumerate() {
-                    let has_l7 = pr
-                        .rules
-                        .as_ref()
-                        .is_some_and(|r| !r.http.is_empty() || !r.grpc.is_empty());
+                    let has_l7 = l7_rules(pr).is_some();
                     if port_ok(pr, &req.conn) && has_l7 == want_l7 {
-                        return Some(format!("{base}.toPorts[{pi}]"));
+                        return Some((format!("{base}.toPorts[{pi}]"), kind(pr)));
                     }
                 }
             }
         }
         None
     };
-    if let Some(id) = first_where(true, false) {
+    if let Some((id, _)) = first_where(true, false) {
         return (false, id, L7Kind::None);
     }
-    let deny_l7 = if first_where(true, true).is_some() {
-        L7Kind::Http
-    } else {
-        L7Kind::None
-    };
-    if let Some(id) = first_where(false, false) {
+    let deny_l7 = first_where(true, true).map_or(L7Kind::None, |(_, k)| k);
+    if let Some((id, _)) = first_where(false, false) {
         return (true, id, deny_l7);
     }
-    if let Some(id) = first_where(false, true) {
-        return (true, id, L7Kind::Http);
+    if let Some((id, k)) = first_where(false, true) {
+        return (true, id, k);
     }
     let (allowed, id) = default(&sel, req.conn.direction);
     (allowed, id, if allowed { deny_l7 } else { L7Kind::None })

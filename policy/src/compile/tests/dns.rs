@@ -162,3 +162,36 @@ fn to_fqdns_allows_what_allowed_answers_taught_until_it_expires() {
     let ingress = format!("{HEAD}spec:\n  endpointSelector: {{}}\n  ingress:\n  - toFQDNs: [{{matchName: a.test}}]\n");
     assert!(parse_documents("t.yaml", &ingress).is_err());
 }
+
+/// A learned name is whatever the allowed answer said, CNAME targets included, so it may hold
+/// any byte. A `toFQDNs` selector of a deny rule is a deny pattern: its wildcards take any byte
+/// (as in `rules.dns`), or an answer for `a b.evil.test` would carry its address past it.
+#[test]
+fn deny_to_fqdns_cannot_be_sidestepped_by_odd_bytes_in_a_learned_name() {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use crate::fqdn::Learned;
+
+    let text = format!(
+        "{HEAD}spec:\n  endpointSelector: {{}}\n  egress:\n  - toFQDNs: [{{matchPattern: \"*\"}}]\n  egressDeny:\n  - toFQDNs: [{{matchPattern: \"*.evil.test\"}}, {{matchPattern: \"**.deep.test\"}}]\n"
+    );
+    let policies = parse_documents("t.yaml", &text).unwrap_or_else(|e| panic!("{}", e[0]));
+    let learned = Arc::new(Learned::default());
+    let c = CompiledPolicy::compile_with(&policies, &web(), Arc::clone(&learned)).expect("compiles");
+    let now = Instant::now();
+    let hour = Duration::from_secs(3600);
+    let odd = |labels: &[&[u8]]| DnsName::from_labels(labels.iter().copied()).expect("name");
+    let ip = |s: &str| s.parse().expect("ip");
+    learned.learn(&odd(&[b"a b", b"evil", b"test"]), ip("10.0.0.1"), hour, now);
+    learned.learn(&odd(&[b"x", b"a\0b", b"deep", b"test"]), ip("10.0.0.2"), hour, now);
+    learned.learn(&odd(&[b"a b", b"good", b"test"]), ip("10.0.0.3"), hour, now);
+    let to = |peer: &str| conn(Direction::Egress, peer, 443);
+    let v = c.check_connection(&to("10.0.0.1"));
+    assert_eq!((v.allowed, v.rule.as_str()), (false, "ns/p: egressDeny[0]"));
+    let v = c.check_connection(&to("10.0.0.2"));
+    assert_eq!((v.allowed, v.rule.as_str()), (false, "ns/p: egressDeny[0]"));
+    // The allow side keeps Cilium's set: only `*` alone takes the odd name.
+    let v = c.check_connection(&to("10.0.0.3"));
+    assert_eq!((v.allowed, v.rule.as_str()), (true, "ns/p: egress[0]"));
+}
