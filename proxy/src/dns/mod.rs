@@ -23,6 +23,7 @@ pub mod message;
 
 mod exchange;
 mod learn;
+mod mmsg;
 mod record;
 pub mod tcp;
 pub mod udp;

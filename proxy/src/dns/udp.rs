@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use sockmesh_policy::{L4Protocol, RuleId};
 use sockmesh_xds::domain::Listener;
-use socket2::SockRef;
 use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
@@ -29,12 +28,18 @@ use crate::metrics::VerdictLabel;
 use crate::telemetry::ratelimit::warn_limited;
 
 use super::message::{self, MAX_MESSAGE, Query, Rejected};
+use super::mmsg::{BATCH, RecvBatch, SendBatch};
 use super::record::{Outcome, record};
 
 /// How often deadlines are looked at: a timed-out query is answered at most this late.
 const TICK: Duration = Duration::from_millis(50);
 /// Resolvers one listener keeps a socket to (a cluster's endpoints; changes add more).
 const MAX_RESOLVERS: usize = 64;
+/// The longest query read (EDNS clients send a few hundred bytes at most); a longer datagram
+/// is dropped.
+const QUERY_SLOT: usize = 4096;
+/// Datagrams of one kind handled per turn of the loop before the other kinds get theirs.
+const TURN: usize = 128;
 
 /// Serves the listener's UDP socket until `shutdown`, then relays the answers to the queries
 /// still in flight (for at most the query timeout) and stops.
@@ -45,7 +50,7 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut state = State::new(socket, listener, shared);
-    let mut query_buf = vec![0u8; MAX_MESSAGE];
+    let mut queries = RecvBatch::new(QUERY_SLOT);
     let mut answer_buf = vec![0u8; MAX_MESSAGE];
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -55,14 +60,16 @@ pub async fn serve(
             _ = signalled(&mut shutdown) => break,
             got = recv_any(&state.resolvers, &mut answer_buf) => {
                 state.on_answer(got, &mut answer_buf);
+                state.drain_answers(&mut answer_buf);
             }
-            got = state.socket.recv_from(&mut query_buf) => match got {
-                Ok((n, client)) => state.on_query(&query_buf[..n], client),
-                // An ICMP error for an earlier answer, or a transient failure: the socket goes on.
-                Err(error) => tracing::debug!(%error, "dns: receive failed"),
-            },
+            ready = state.socket.readable() => {
+                if ready.is_ok() {
+                    state.drain_queries(&mut queries);
+                }
+            }
             _ = tick.tick() => state.expire(Instant::now()),
         }
+        state.flush();
     }
     let until = Instant::now() + state.shared.dns.query_timeout;
     while !state.pending.is_empty() && Instant::now() < until {
@@ -70,8 +77,10 @@ pub async fn serve(
             got = recv_any(&state.resolvers, &mut answer_buf) => state.on_answer(got, &mut answer_buf),
             _ = tick.tick() => state.expire(Instant::now()),
         }
+        state.flush();
     }
     state.expire(Instant::now() + state.shared.dns.query_timeout);
+    state.flush();
 }
 
 /// The next datagram on any resolver socket: (socket index, its length or error).
@@ -94,6 +103,8 @@ async fn recv_any(
 struct Resolver {
     addr: SocketAddr,
     socket: UdpSocket,
+    /// Queries for it read in this turn, sent together at its end.
+    out: SendBatch,
 }
 
 /// A query sent to a resolver, waiting for its answer.
@@ -121,6 +132,8 @@ struct State {
     seq: u64,
     /// Picks an id when the client's is taken.
     ids: std::collections::hash_map::RandomState,
+    /// Answers to clients made in this turn.
+    to_clients: SendBatch,
 }
 
 impl State {
@@ -135,6 +148,7 @@ impl State {
             deadlines: VecDeque::new(),
             seq: 0,
             ids: std::collections::hash_map::RandomState::new(),
+            to_clients: SendBatch::default(),
         }
     }
 
@@ -228,13 +242,13 @@ impl State {
             // Unpredictable to an off-path spoofer (SipHash with a per-process random key).
             wire_id = std::hash::BuildHasher::hash_one(&self.ids, (self.seq, tries)) as u16;
         }
-        let socket = SockRef::from(&self.resolvers[index].socket);
+        let out = &mut self.resolvers[index].out;
         if wire_id == query.id {
-            socket.send(msg)?;
+            out.push(msg, None);
         } else {
             let mut copy = msg.to_vec();
             message::set_id(&mut copy, wire_id);
-            socket.send(&copy)?;
+            out.push(&copy, None);
         }
         Ok((index, wire_id))
     }
@@ -259,6 +273,7 @@ impl State {
         self.resolvers.push(Resolver {
             addr: endpoint,
             socket,
+            out: SendBatch::default(),
         });
         Ok(self.resolvers.len() - 1)
     }
@@ -335,17 +350,76 @@ impl State {
         Some(p)
     }
 
-    /// Sends a datagram to a client. Straight to the socket: a datagram send does not wait for
-    /// room (tokio's readiness would refuse a socket the reactor has not reported writable
-    /// yet); when the kernel drops it, the client retries as it would for a lost datagram.
-    fn reply(&self, msg: &[u8], client: SocketAddr) {
-        let _ = SockRef::from(&self.socket).send_to(msg, &client.into());
+    /// Queues a datagram to a client, sent with the others of this turn ([`State::flush`]).
+    fn reply(&mut self, msg: &[u8], client: SocketAddr) {
+        self.to_clients.push(msg, Some(client));
+    }
+
+    /// Reads the queries waiting on the listener socket, a batch per system call, up to
+    /// [`TURN`] of them (the answers waiting get their turn too).
+    fn drain_queries(&mut self, batch: &mut RecvBatch) {
+        for _ in 0..TURN / BATCH {
+            let n = match batch.recv(&self.socket) {
+                Ok(n) => n,
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return,
+                // An ICMP error for an earlier answer, or a transient failure: the socket goes on.
+                Err(error) => {
+                    tracing::debug!(%error, "dns: receive failed");
+                    return;
+                }
+            };
+            for i in 0..n {
+                match batch.get(i) {
+                    Some((msg, false, Some(client))) => self.on_query(msg, client),
+                    // Over the slot: no client sends a query that long.
+                    Some((_, true, Some(client))) => tracing::debug!(%client, "dns: query too long, dropped"),
+                    _ => {}
+                }
+            }
+            if n < BATCH {
+                return;
+            }
+        }
+    }
+
+    /// After an answer, the others already waiting on the resolver sockets, up to [`TURN`].
+    fn drain_answers(&mut self, buf: &mut [u8]) {
+        let mut taken = 0;
+        for index in 0..self.resolvers.len() {
+            while taken < TURN {
+                let got = match self.resolvers.get(index).map(|r| r.socket.try_recv(buf)) {
+                    Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Some(got) => got,
+                    None => break,
+                };
+                taken += 1;
+                self.on_answer((index, got), buf);
+            }
+        }
+    }
+
+    /// Sends what this turn queued: queries to each resolver, answers to clients.
+    fn flush(&mut self) {
+        for r in &mut self.resolvers {
+            if !r.out.is_empty() {
+                let dropped = r.out.flush(&r.socket);
+                if dropped > 0 {
+                    warn_limited!(r.addr, resolver = %r.addr, dropped, "dns: queries to the resolver not sent (they will time out)");
+                }
+            }
+        }
+        if !self.to_clients.is_empty() {
+            let dropped = self.to_clients.flush(&self.socket);
+            if dropped > 0 {
+                tracing::debug!(dropped, "dns: answers not sent to clients");
+            }
+        }
     }
 
     /// Answers a query the proxy could not get answered, with the failure's RCODE.
     #[allow(clippy::too_many_arguments)]
     fn fail(
-        &self,
+        &mut self,
         client: SocketAddr,
         query: &Query,
         failure: Failure,
