@@ -54,6 +54,20 @@ spec:
     - fromCIDR: [192.168.0.0/16]
   egress:
     - toEndpoints: [{}]
+    - toPorts:
+        - ports:
+            - port: "53"
+              protocol: ANY
+          rules:
+            dns:
+              - matchName: api.example.com
+              - matchPattern: "*.cdn.example"
+    - toFQDNs:
+        - matchName: api.example.com
+        - matchPattern: "**.cdn.example"
+      toPorts:
+        - ports:
+            - port: "443"
   enableDefaultDeny:
     egress: false
 "#;
