@@ -254,3 +254,48 @@ fn queries_in_flight_are_capped_per_client_and_in_all() {
     }
     assert_eq!(received, 3, "only the queries within the caps reached the resolver");
 }
+
+#[test]
+fn odd_types_and_classes_pass_and_broken_tcp_framing_closes_only_its_connection() {
+    use std::io::{Read, Write};
+    let unbound = Unbound::start();
+    let (_sidecar, dns, _dir) = dns_sidecar(unbound.port, RULES, &[]);
+    // Types and classes the proxy has no name for are forwarded as they are.
+    for args in [
+        &["api.allowed.mesh.test", "TYPE65000"][..],
+        &["api.allowed.mesh.test", "-c", "CH", "TXT"][..],
+        &["api.allowed.mesh.test", "ANY", "+tcp"][..],
+    ] {
+        let direct = dig(unbound.addr(), args);
+        let proxied = dig(dns, args);
+        assert_eq!(dig_status(&proxied), dig_status(&direct), "{args:?}:\n{proxied}");
+    }
+    // A TCP length prefix promising more than ever comes: the connection is closed when the
+    // client gives up, and the listener goes on.
+    let mut tcp = std::net::TcpStream::connect(dns).expect("connect");
+    tcp.write_all(&[0x10, 0x00, 0xab, 0xcd]).expect("write");
+    tcp.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let mut rest = Vec::new();
+    let _ = tcp.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "no answer to half a message: {rest:?}");
+    // Several messages on one connection, one of them garbage: answered in turn (FORMERR for
+    // the garbage), the connection kept.
+    let mut tcp = std::net::TcpStream::connect(dns).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let good = query(0x0101, "api.allowed.mesh.test");
+    let garbage = [0x0202u16.to_be_bytes().as_slice(), &[1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1]].concat();
+    for m in [&good, &garbage, &good] {
+        tcp.write_all(&(m.len() as u16).to_be_bytes()).expect("write");
+        tcp.write_all(m).expect("write");
+    }
+    let mut rcodes = Vec::new();
+    for _ in 0..3 {
+        let mut len = [0u8; 2];
+        tcp.read_exact(&mut len).expect("an answer");
+        let mut answer = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        tcp.read_exact(&mut answer).expect("the answer");
+        rcodes.push((u16::from_be_bytes([answer[0], answer[1]]), answer[3] & 0x0f));
+    }
+    assert_eq!(rcodes, [(0x0101, 0), (0x0202, 1), (0x0101, 0)]);
+}
