@@ -299,3 +299,14 @@ fn odd_types_and_classes_pass_and_broken_tcp_framing_closes_only_its_connection(
     }
     assert_eq!(rcodes, [(0x0101, 0), (0x0202, 1), (0x0101, 0)]);
 }
+
+#[test]
+fn a_resolver_that_is_not_there_gets_servfail_at_once() {
+    let closed = free_port();
+    let (_sidecar, dns, _dir) = dns_sidecar(closed, "{matchPattern: \"*\"}", &[]);
+    let start = Instant::now();
+    let out = dig(dns, &["x.mesh.test", "A", "+time=5"]);
+    assert_eq!(dig_status(&out).as_deref(), Some("SERVFAIL"), "{out}");
+    // The kernel's port-unreachable fails the query at once, not after dns.queryTimeout.
+    assert!(start.elapsed() < Duration::from_secs(1), "{:?}", start.elapsed());
+}

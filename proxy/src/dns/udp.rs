@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use sockmesh_policy::{L4Protocol, RuleId};
 use sockmesh_xds::domain::Listener;
-use tokio::io::ReadBuf;
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
@@ -51,17 +50,15 @@ pub async fn serve(
 ) {
     let mut state = State::new(socket, listener, shared);
     let mut queries = RecvBatch::new(QUERY_SLOT);
-    let mut answer_buf = vec![0u8; MAX_MESSAGE];
+    // Slots as large as a message: zeroed memory the kernel maps only where answers land.
+    let mut answers = RecvBatch::new(MAX_MESSAGE);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
             _ = signalled(&mut shutdown) => break,
-            got = recv_any(&state.resolvers, &mut answer_buf) => {
-                state.on_answer(got, &mut answer_buf);
-                state.drain_answers(&mut answer_buf);
-            }
+            () = ready_any(&state.resolvers) => state.drain_answers(&mut answers),
             ready = state.socket.readable() => {
                 if ready.is_ok() {
                     state.drain_queries(&mut queries);
@@ -74,7 +71,7 @@ pub async fn serve(
     let until = Instant::now() + state.shared.dns.query_timeout;
     while !state.pending.is_empty() && Instant::now() < until {
         tokio::select! {
-            got = recv_any(&state.resolvers, &mut answer_buf) => state.on_answer(got, &mut answer_buf),
+            () = ready_any(&state.resolvers) => state.drain_answers(&mut answers),
             _ = tick.tick() => state.expire(Instant::now()),
         }
         state.flush();
@@ -83,16 +80,12 @@ pub async fn serve(
     state.flush();
 }
 
-/// The next datagram on any resolver socket: (socket index, its length or error).
-async fn recv_any(
-    resolvers: &[Resolver],
-    buf: &mut [u8],
-) -> (usize, std::io::Result<usize>) {
+/// Until a resolver socket has something to read (an answer, or an error to report).
+async fn ready_any(resolvers: &[Resolver]) {
     poll_fn(|cx| {
-        for (i, r) in resolvers.iter().enumerate() {
-            let mut rb = ReadBuf::new(buf);
-            if let Poll::Ready(got) = r.socket.poll_recv(cx, &mut rb) {
-                return Poll::Ready((i, got.map(|()| rb.filled().len())));
+        for r in resolvers {
+            if r.socket.poll_recv_ready(cx).is_ready() {
+                return Poll::Ready(());
             }
         }
         Poll::Pending
@@ -278,18 +271,7 @@ impl State {
         Ok(self.resolvers.len() - 1)
     }
 
-    fn on_answer(&mut self, got: (usize, std::io::Result<usize>), buf: &mut [u8]) {
-        let (index, result) = got;
-        let n = match result {
-            Ok(n) => n,
-            Err(error) => {
-                // Connected UDP reports the resolver's ICMP port unreachable here: its queries
-                // in flight will not be answered.
-                self.resolver_failed(index, &error);
-                return;
-            }
-        };
-        let answer = &mut buf[..n];
+    fn on_answer(&mut self, index: usize, answer: &mut [u8]) {
         if answer.len() < message::HEADER {
             return;
         }
@@ -382,18 +364,32 @@ impl State {
         }
     }
 
-    /// After an answer, the others already waiting on the resolver sockets, up to [`TURN`].
-    fn drain_answers(&mut self, buf: &mut [u8]) {
+    /// Reads the answers waiting on the resolver sockets, a batch per system call, up to
+    /// [`TURN`] of them.
+    fn drain_answers(&mut self, batch: &mut RecvBatch) {
         let mut taken = 0;
         for index in 0..self.resolvers.len() {
             while taken < TURN {
-                let got = match self.resolvers.get(index).map(|r| r.socket.try_recv(buf)) {
-                    Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Some(got) => got,
-                    None => break,
+                let Some(r) = self.resolvers.get(index) else { break };
+                let n = match batch.recv(&r.socket) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    // Connected UDP reports the resolver's ICMP port unreachable here: its
+                    // queries in flight will not be answered.
+                    Err(error) => {
+                        self.resolver_failed(index, &error);
+                        break;
+                    }
                 };
-                taken += 1;
-                self.on_answer((index, got), buf);
+                taken += n;
+                for i in 0..n {
+                    if let Some((answer, false, _)) = batch.get(i) {
+                        self.on_answer(index, answer);
+                    }
+                }
+                if n < BATCH {
+                    break;
+                }
             }
         }
     }
