@@ -43,7 +43,9 @@ pub enum NameError {
 impl fmt::Display for NameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NameError::EmptyLabel => f.write_str("an empty label (two dots in a row, or a leading dot)"),
+            NameError::EmptyLabel => {
+                f.write_str("an empty label (two dots in a row, or a leading dot)")
+            }
             NameError::LabelTooLong(n) => write!(f, "a label of {n} bytes (at most {MAX_LABEL})"),
             NameError::NameTooLong(n) => write!(f, "a name of {n} bytes (at most {MAX_NAME})"),
         }
@@ -59,7 +61,9 @@ impl DnsName {
     }
 
     /// From labels as read from a message (any bytes), lower-cased.
-    pub fn from_labels<'a, I: IntoIterator<Item = &'a [u8]>>(labels: I) -> Result<DnsName, NameError> {
+    pub fn from_labels<'a, I: IntoIterator<Item = &'a [u8]>>(
+        labels: I,
+    ) -> Result<DnsName, NameError> {
         let mut out = Vec::with_capacity(32);
         for label in labels {
             match label.len() {
@@ -191,7 +195,10 @@ impl NamePattern {
     /// A `matchName`: the exact name.
     pub fn name(text: &str) -> Result<NamePattern, PatternError> {
         let t = text.trim();
-        if let Some(c) = t.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_.".contains(*c))) {
+        if let Some(c) = t
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "-_.".contains(*c)))
+        {
             return Err(PatternError {
                 message: format!("`{c}` is not allowed in a matchName"),
                 help: if c == '*' {
@@ -222,10 +229,14 @@ impl NamePattern {
                 labels: Vec::new(),
             });
         }
-        if let Some(c) = t.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_.*".contains(*c))) {
+        if let Some(c) = t
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "-_.*".contains(*c)))
+        {
             return Err(PatternError {
                 message: format!("`{c}` is not allowed in a matchPattern"),
-                help: "use ASCII letters, digits, `-`, `_`, `.` and `*` (as Cilium does)".to_owned(),
+                help: "use ASCII letters, digits, `-`, `_`, `.` and `*` (as Cilium does)"
+                    .to_owned(),
             });
         }
         let (multi, rest) = match t.strip_prefix("**.") {
@@ -269,7 +280,12 @@ impl NamePattern {
         if self.all || self.multi || self.labels.iter().any(|l| l.len() != 1) {
             return None;
         }
-        DnsName::from_labels(self.labels.iter().filter_map(|l| l.first().map(Vec::as_slice))).ok()
+        DnsName::from_labels(
+            self.labels
+                .iter()
+                .filter_map(|l| l.first().map(Vec::as_slice)),
+        )
+        .ok()
     }
 
     /// Whether `name` matches, `*` standing for what `strictness` allows.
@@ -327,9 +343,8 @@ fn glob(label: &[u8], pieces: &[Vec<u8>], strictness: Strictness) -> bool {
 
 /// The first place `piece` occurs in `hay` with only wild bytes before it.
 fn find_wild_gap(hay: &[u8], piece: &[u8], strictness: Strictness) -> Option<usize> {
-    (0..=hay.len().checked_sub(piece.len())?).find(|&i| {
-        hay[i..].starts_with(piece) && wild(&hay[..i], strictness)
-    })
+    (0..=hay.len().checked_sub(piece.len())?)
+        .find(|&i| hay[i..].starts_with(piece) && wild(&hay[..i], strictness))
 }
 
 #[cfg(test)]

@@ -120,7 +120,10 @@ impl Learned {
         if t.entries >= t.bounds.total {
             t.evict_soonest();
         }
-        t.by_addr.entry(addr).or_default().push((name.clone(), expires));
+        t.by_addr
+            .entry(addr)
+            .or_default()
+            .push((name.clone(), expires));
         t.by_name.entry(name.clone()).or_default().push(addr);
         t.entries += 1;
     }
@@ -171,11 +174,13 @@ impl Learned {
             .by_addr
             .iter()
             .flat_map(|(addr, v)| {
-                v.iter().filter(|(_, e)| *e > now).map(|(name, e)| EntryView {
-                    name: name.to_string(),
-                    address: *addr,
-                    expires_in_secs: e.saturating_duration_since(now).as_secs(),
-                })
+                v.iter()
+                    .filter(|(_, e)| *e > now)
+                    .map(|(name, e)| EntryView {
+                        name: name.to_string(),
+                        address: *addr,
+                        expires_in_secs: e.saturating_duration_since(now).as_secs(),
+                    })
             })
             .collect();
         out.sort_by(|a, b| (&a.name, a.address).cmp(&(&b.name, b.address)));
@@ -252,9 +257,16 @@ mod tests {
         t.learn(&name("a.test"), ip, Duration::from_secs(2), now);
         t.learn(&name("b.test"), ip, Duration::from_secs(10), now);
         assert_eq!(t.names_of(ip, now).len(), 2);
-        assert_eq!(t.names_of(ip, now + Duration::from_secs(3)), vec![name("b.test")]);
+        assert_eq!(
+            t.names_of(ip, now + Duration::from_secs(3)),
+            vec![name("b.test")]
+        );
         t.learn(&name("a.test"), ip, Duration::from_secs(1), now);
-        assert_eq!(t.names_of(ip, now + Duration::from_secs(1)).len(), 2, "not shortened");
+        assert_eq!(
+            t.names_of(ip, now + Duration::from_secs(1)).len(),
+            2,
+            "not shortened"
+        );
         t.purge(now + Duration::from_secs(3));
         assert_eq!(t.sizes(), (1, 1, 1));
         assert_eq!(t.entries(now + Duration::from_secs(3))[0].name, "b.test.");
@@ -268,14 +280,27 @@ mod tests {
         let t = Learned::default();
         let now = Instant::now();
         let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
-        t.learn(&name("a.test"), ip("::ffff:10.0.0.1"), Duration::from_secs(60), now);
-        t.learn(&name("b.test"), ip("10.0.0.1"), Duration::from_secs(60), now);
+        t.learn(
+            &name("a.test"),
+            ip("::ffff:10.0.0.1"),
+            Duration::from_secs(60),
+            now,
+        );
+        t.learn(
+            &name("b.test"),
+            ip("10.0.0.1"),
+            Duration::from_secs(60),
+            now,
+        );
         let both = vec![name("a.test"), name("b.test")];
         assert_eq!(t.names_of(ip("10.0.0.1"), now), both);
         assert_eq!(t.names_of(ip("::ffff:10.0.0.1"), now), both);
         assert_eq!(t.sizes(), (2, 2, 1));
         assert_eq!(t.entries(now)[0].address, ip("10.0.0.1"));
-        assert!(t.names_of(ip("::10.0.0.1"), now).is_empty(), "IPv4-compatible is not mapped");
+        assert!(
+            t.names_of(ip("::10.0.0.1"), now).is_empty(),
+            "IPv4-compatible is not mapped"
+        );
     }
 
     #[test]
@@ -286,14 +311,30 @@ mod tests {
         });
         let now = Instant::now();
         for i in 0..10u8 {
-            t.learn(&name("many.test"), IpAddr::from([10, 0, 0, i]), Duration::from_secs(60), now);
+            t.learn(
+                &name("many.test"),
+                IpAddr::from([10, 0, 0, i]),
+                Duration::from_secs(60),
+                now,
+            );
         }
         assert_eq!(t.sizes(), (3, 1, 3));
-        assert!(t.names_of(IpAddr::from([10, 0, 0, 9]), now).len() == 1, "newest kept");
-        assert!(t.names_of(IpAddr::from([10, 0, 0, 0]), now).is_empty(), "oldest dropped");
+        assert!(
+            t.names_of(IpAddr::from([10, 0, 0, 9]), now).len() == 1,
+            "newest kept"
+        );
+        assert!(
+            t.names_of(IpAddr::from([10, 0, 0, 0]), now).is_empty(),
+            "oldest dropped"
+        );
         for i in 0..10u8 {
             let ttl = Duration::from_secs(100 + u64::from(i));
-            t.learn(&name(&format!("n{i}.test")), IpAddr::from([10, 1, 0, i]), ttl, now);
+            t.learn(
+                &name(&format!("n{i}.test")),
+                IpAddr::from([10, 1, 0, i]),
+                ttl,
+                now,
+            );
         }
         assert_eq!(t.sizes().0, 5);
         // What expires first made room: the 60 s entries, then the shortest TTLs.

@@ -20,7 +20,14 @@ const RULES: &str = "{matchPattern: \"*.allowed.mesh.test\"}, {matchName: alias.
 
 /// A DNS sidecar in front of `resolver`: (sidecar, its DNS address, its files).
 fn dns_sidecar(resolver: u16, rules: &str, extra: &[&str]) -> (Sidecar, SocketAddr, TempDir) {
-    let mut args = vec!["--protocol", "dns", "--direction", "outbound", "--label", "app=test"];
+    let mut args = vec![
+        "--protocol",
+        "dns",
+        "--direction",
+        "outbound",
+        "--label",
+        "app=test",
+    ];
     args.extend_from_slice(extra);
     let (sidecar, port, dir) = Sidecar::in_front_of(resolver, &dns_policy(resolver, rules), &args);
     (sidecar, local(port), dir)
@@ -39,13 +46,28 @@ fn allowed_names_resolve_as_directly_and_others_are_refused() {
     ] {
         let direct = dig(unbound.addr(), &[name, qtype]);
         let proxied = dig(dns, &[name, qtype]);
-        assert_eq!(dig_status(&proxied), dig_status(&direct), "{name}:\n{proxied}");
+        assert_eq!(
+            dig_status(&proxied),
+            dig_status(&direct),
+            "{name}:\n{proxied}"
+        );
         let strip_ttl = |v: Vec<String>| -> Vec<String> {
             v.iter()
-                .map(|r| r.split(' ').enumerate().filter(|(i, _)| *i != 1).map(|(_, f)| f).collect::<Vec<_>>().join(" "))
+                .map(|r| {
+                    r.split(' ')
+                        .enumerate()
+                        .filter(|(i, _)| *i != 1)
+                        .map(|(_, f)| f)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
                 .collect()
         };
-        assert_eq!(strip_ttl(dig_answer(&proxied)), strip_ttl(dig_answer(&direct)), "{name}");
+        assert_eq!(
+            strip_ttl(dig_answer(&proxied)),
+            strip_ttl(dig_answer(&direct)),
+            "{name}"
+        );
     }
     // The CNAME chain comes whole.
     let chain = dig_answer(&dig(dns, &["alias.mesh.test", "A"]));
@@ -61,13 +83,24 @@ fn allowed_names_resolve_as_directly_and_others_are_refused() {
         "target.mesh.test",
     ] {
         let out = dig(dns, &[denied, "A"]);
-        assert_eq!(dig_status(&out).as_deref(), Some("REFUSED"), "{denied}:\n{out}");
+        assert_eq!(
+            dig_status(&out).as_deref(),
+            Some("REFUSED"),
+            "{denied}:\n{out}"
+        );
         assert!(out.contains(";; QUESTION SECTION:"), "{out}");
-        assert!(out.to_lowercase().contains(&format!(";{}.", denied.to_lowercase())), "{out}");
+        assert!(
+            out.to_lowercase()
+                .contains(&format!(";{}.", denied.to_lowercase())),
+            "{out}"
+        );
     }
     // dnspython agrees.
     let ok = dns_query(dns, &["api.allowed.mesh.test", "A"]);
-    assert!(ok.contains("rcode NOERROR") && ok.contains("127.0.0.11"), "{ok}");
+    assert!(
+        ok.contains("rcode NOERROR") && ok.contains("127.0.0.11"),
+        "{ok}"
+    );
     let refused = dns_query(dns, &["denied.mesh.test", "A"]);
     assert!(refused.contains("rcode REFUSED"), "{refused}");
     // Each query is logged with its name, type, verdict and rule.
@@ -80,8 +113,20 @@ fn allowed_names_resolve_as_directly_and_others_are_refused() {
         "{logs}"
     );
     let m = sidecar.metrics();
-    assert!(metric(&m, "sockmesh_requests_total{protocol=\"dns\",verdict=\"deny\"}") >= 7.0, "{m}");
-    assert!(metric(&m, "sockmesh_requests_total{protocol=\"dns\",verdict=\"allow\"}") >= 7.0, "{m}");
+    assert!(
+        metric(
+            &m,
+            "sockmesh_requests_total{protocol=\"dns\",verdict=\"deny\"}"
+        ) >= 7.0,
+        "{m}"
+    );
+    assert!(
+        metric(
+            &m,
+            "sockmesh_requests_total{protocol=\"dns\",verdict=\"allow\"}"
+        ) >= 7.0,
+        "{m}"
+    );
 }
 
 #[test]
@@ -119,7 +164,11 @@ fn tcp_queries_truncation_and_the_retry_over_tcp() {
     let retried = dig(dns, &["big.mesh.test", "TXT", "+noedns"]);
     assert_eq!(dig_answer(&retried).len(), 30, "{retried}");
     let py = dns_query(dns, &["big.mesh.test", "TXT", "--tcp"]);
-    assert_eq!(py.lines().filter(|l| l.starts_with("answer ")).count(), 30, "{py}");
+    assert_eq!(
+        py.lines().filter(|l| l.starts_with("answer ")).count(),
+        30,
+        "{py}"
+    );
     // Denied over TCP too.
     let denied = dig(dns, &["denied.mesh.test", "A", "+tcp"]);
     assert_eq!(dig_status(&denied).as_deref(), Some("REFUSED"), "{denied}");
@@ -150,35 +199,65 @@ fn answer(q: &[u8], id: u16, rcode: u8) -> Vec<u8> {
 fn answers_that_are_not_the_answer_to_the_query_never_reach_the_client() {
     // A hand-driven resolver: the test decides what it answers, and from where.
     let resolver = UdpSocket::bind("127.0.0.1:0").expect("resolver socket");
-    resolver.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+    resolver
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
     let rport = resolver.local_addr().expect("addr").port();
     let (sidecar, dns, _dir) = dns_sidecar(rport, "{matchPattern: \"*.mesh.test\"}", &[]);
     let client = UdpSocket::bind("127.0.0.1:0").expect("client socket");
-    client.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
-    client.send_to(&query(0x4242, "a.mesh.test"), dns).expect("send");
+    client
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    client
+        .send_to(&query(0x4242, "a.mesh.test"), dns)
+        .expect("send");
     let mut buf = [0u8; 1500];
-    let (n, proxy) = resolver.recv_from(&mut buf).expect("the query reaches the resolver");
+    let (n, proxy) = resolver
+        .recv_from(&mut buf)
+        .expect("the query reaches the resolver");
     let sent = buf[..n].to_vec();
     assert_eq!(&sent[..2], &[0x42, 0x42], "the client's id is kept");
     let wire_id = u16::from_be_bytes([sent[0], sent[1]]);
     // Wrong id; the right id for another question; the right answer from another port.
-    resolver.send_to(&answer(&sent, wire_id ^ 1, 3), proxy).expect("send");
-    resolver.send_to(&answer(&query(wire_id, "b.mesh.test"), wire_id, 3), proxy).expect("send");
+    resolver
+        .send_to(&answer(&sent, wire_id ^ 1, 3), proxy)
+        .expect("send");
+    resolver
+        .send_to(&answer(&query(wire_id, "b.mesh.test"), wire_id, 3), proxy)
+        .expect("send");
     let stranger = UdpSocket::bind("127.0.0.1:0").expect("stranger");
-    stranger.send_to(&answer(&sent, wire_id, 3), proxy).expect("send");
+    stranger
+        .send_to(&answer(&sent, wire_id, 3), proxy)
+        .expect("send");
     // A response sent straight at the listener.
-    client.send_to(&answer(&query(0x4242, "a.mesh.test"), 0x4242, 3), dns).expect("send");
-    assert!(client.recv(&mut buf).is_err(), "nothing but the real answer may arrive");
+    client
+        .send_to(&answer(&query(0x4242, "a.mesh.test"), 0x4242, 3), dns)
+        .expect("send");
+    assert!(
+        client.recv(&mut buf).is_err(),
+        "nothing but the real answer may arrive"
+    );
     // The real answer (NOERROR) arrives, once.
-    resolver.send_to(&answer(&sent, wire_id, 0), proxy).expect("send");
+    resolver
+        .send_to(&answer(&sent, wire_id, 0), proxy)
+        .expect("send");
     let n = client.recv(&mut buf).expect("the answer");
     assert_eq!(&buf[..2], &[0x42, 0x42]);
-    assert_eq!(buf[3] & 0x0f, 0, "NOERROR: the real answer, not a spoofed NXDOMAIN");
+    assert_eq!(
+        buf[3] & 0x0f,
+        0,
+        "NOERROR: the real answer, not a spoofed NXDOMAIN"
+    );
     assert_eq!(n, sent.len());
-    resolver.send_to(&answer(&sent, wire_id, 3), proxy).expect("a late duplicate");
+    resolver
+        .send_to(&answer(&sent, wire_id, 3), proxy)
+        .expect("a late duplicate");
     assert!(client.recv(&mut buf).is_err(), "a late answer is dropped");
     let m = sidecar.metrics();
-    assert!(metric(&m, "sockmesh_dns_answers_dropped_total") >= 3.0, "{m}");
+    assert!(
+        metric(&m, "sockmesh_dns_answers_dropped_total") >= 3.0,
+        "{m}"
+    );
 }
 
 #[test]
@@ -190,17 +269,27 @@ fn an_unanswered_query_gets_servfail_and_garbage_gets_formerr_or_nothing() {
     let out = dig(dns, &["slow.mesh.test", "A", "+time=5"]);
     assert_eq!(dig_status(&out).as_deref(), Some("SERVFAIL"), "{out}");
     let took = start.elapsed();
-    assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(4), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
     let client = UdpSocket::bind("127.0.0.1:0").expect("client");
-    client.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
+    client
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
     let mut buf = [0u8; 512];
     // Too short for a header: dropped.
     client.send_to(b"\x01\x02\x03", dns).expect("send");
     assert!(client.recv(&mut buf).is_err());
     // A header claiming a question that is not there: FORMERR with its id.
-    client.send_to(&[0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, b'a'], dns).expect("send");
+    client
+        .send_to(&[0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, b'a'], dns)
+        .expect("send");
     let n = client.recv(&mut buf).expect("FORMERR");
-    assert_eq!((&buf[..2], buf[3] & 0x0f, n >= 12), (&[0xab, 0xcd][..], 1, true));
+    assert_eq!(
+        (&buf[..2], buf[3] & 0x0f, n >= 12),
+        (&[0xab, 0xcd][..], 1, true)
+    );
     // The listener still serves.
     let out = dig(dns, &["x.mesh.test", "A", "+time=5"]);
     assert_eq!(dig_status(&out).as_deref(), Some("SERVFAIL"), "{out}");
@@ -224,35 +313,53 @@ fn queries_in_flight_are_capped_per_client_and_in_all() {
     let dns = local(port);
     let mut buf = [0u8; 512];
     let servfail_at_once = |client: &UdpSocket, id: u16| {
-        client.send_to(&query(id, "x.mesh.test"), dns).expect("send");
+        client
+            .send_to(&query(id, "x.mesh.test"), dns)
+            .expect("send");
         client.recv(&mut [0u8; 512]).unwrap_or(0)
     };
     let a = UdpSocket::bind("127.0.0.1:0").expect("client a");
-    a.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
+    a.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
     // Two of a's queries wait for the resolver; the third is over a's cap.
     for id in [1, 2] {
         a.send_to(&query(id, "x.mesh.test"), dns).expect("send");
     }
-    assert!(a.recv(&mut buf).is_err(), "the first two wait for the resolver");
-    assert!(servfail_at_once(&a, 3) >= 12, "over the per-client cap: an answer at once");
+    assert!(
+        a.recv(&mut buf).is_err(),
+        "the first two wait for the resolver"
+    );
+    assert!(
+        servfail_at_once(&a, 3) >= 12,
+        "over the per-client cap: an answer at once"
+    );
     // Another client still gets in, until the listener's cap (3) is reached.
     let b = UdpSocket::bind("127.0.0.1:0").expect("client b");
-    b.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
+    b.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
     b.send_to(&query(4, "x.mesh.test"), dns).expect("send");
     assert!(b.recv(&mut buf).is_err(), "b's first query waits");
     assert!(servfail_at_once(&b, 5) >= 12, "over the listener's cap");
     let mut answer = [0u8; 512];
     b.send_to(&query(6, "x.mesh.test"), dns).expect("send");
     let n = b.recv(&mut answer).expect("SERVFAIL");
-    assert_eq!((answer[3] & 0x0f, &answer[..2], n >= 12), (2, &[0u8, 6][..], true));
+    assert_eq!(
+        (answer[3] & 0x0f, &answer[..2], n >= 12),
+        (2, &[0u8, 6][..], true)
+    );
     let m = sidecar.metrics();
     assert!(metric(&m, "sockmesh_dns_overflow_total") >= 3.0, "{m}");
     let mut received = 0;
-    silent.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    silent
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
     while silent.recv(&mut buf).is_ok() {
         received += 1;
     }
-    assert_eq!(received, 3, "only the queries within the caps reached the resolver");
+    assert_eq!(
+        received, 3,
+        "only the queries within the caps reached the resolver"
+    );
 }
 
 #[test]
@@ -268,25 +375,36 @@ fn odd_types_and_classes_pass_and_broken_tcp_framing_closes_only_its_connection(
     ] {
         let direct = dig(unbound.addr(), args);
         let proxied = dig(dns, args);
-        assert_eq!(dig_status(&proxied), dig_status(&direct), "{args:?}:\n{proxied}");
+        assert_eq!(
+            dig_status(&proxied),
+            dig_status(&direct),
+            "{args:?}:\n{proxied}"
+        );
     }
     // A TCP length prefix promising more than ever comes: the connection is closed when the
     // client gives up, and the listener goes on.
     let mut tcp = std::net::TcpStream::connect(dns).expect("connect");
     tcp.write_all(&[0x10, 0x00, 0xab, 0xcd]).expect("write");
     tcp.shutdown(std::net::Shutdown::Write).expect("shutdown");
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     let mut rest = Vec::new();
     let _ = tcp.read_to_end(&mut rest);
     assert!(rest.is_empty(), "no answer to half a message: {rest:?}");
     // Several messages on one connection, one of them garbage: answered in turn (FORMERR for
     // the garbage), the connection kept.
     let mut tcp = std::net::TcpStream::connect(dns).expect("connect");
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     let good = query(0x0101, "api.allowed.mesh.test");
-    let garbage = [0x0202u16.to_be_bytes().as_slice(), &[1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1]].concat();
+    let garbage = [
+        0x0202u16.to_be_bytes().as_slice(),
+        &[1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1],
+    ]
+    .concat();
     for m in [&good, &garbage, &good] {
-        tcp.write_all(&(m.len() as u16).to_be_bytes()).expect("write");
+        tcp.write_all(&(m.len() as u16).to_be_bytes())
+            .expect("write");
         tcp.write_all(m).expect("write");
     }
     let mut rcodes = Vec::new();
@@ -310,7 +428,11 @@ fn a_resolver_that_is_not_there_gets_servfail() {
     // Within dns.queryTimeout (2 s): the kernel's port-unreachable for a connected UDP socket
     // raises EPOLLERR alone, which tokio's read readiness does not wake on, so the query waits
     // for its deadline rather than failing at once.
-    assert!(start.elapsed() < Duration::from_secs(4), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
     // The listener goes on serving.
     let out = dig(dns, &["y.mesh.test", "A", "+time=5"]);
     assert_eq!(dig_status(&out).as_deref(), Some("SERVFAIL"), "{out}");

@@ -26,7 +26,11 @@ fn web_server(ip: &str, port: u16, dir: &TempDir) -> Child {
     );
     let addr = format!("{ip}:{port}").parse().expect("addr");
     assert!(
-        wait_until(Duration::from_secs(10), || TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()),
+        wait_until(Duration::from_secs(10), || TcpStream::connect_timeout(
+            &addr,
+            Duration::from_millis(200)
+        )
+        .is_ok()),
         "http.server did not start on {addr}"
     );
     child
@@ -66,23 +70,31 @@ fn fqdn_egress_follows_allowed_answers_and_their_ttl() {
     assert!(body.contains("hello from the web server"), "{body}");
     let (status, table) = http_get(sidecar.admin, "/fqdn").expect("admin");
     assert_eq!(status, 200);
-    assert!(table.contains("short.mesh.test.") && table.contains("127.0.0.40"), "{table}");
+    assert!(
+        table.contains("short.mesh.test.") && table.contains("127.0.0.40"),
+        "{table}"
+    );
     // A refused query teaches nothing, though a toFQDNs selector names it.
     let out = dig(local(dns_port), &["denied.mesh.test", "A"]);
     assert_eq!(dig_status(&out).as_deref(), Some("REFUSED"), "{out}");
     assert_eq!(curl(&[&denied_url]).0, 0, "an address from a refused query");
     // A connection opened now outlives the entry.
     let mut open = TcpStream::connect(local(short_port)).expect("connect");
-    open.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    open.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     // The TTL (2 s) runs out: new connections are refused again.
     assert!(
         wait_until(Duration::from_secs(6), || curl(&[&short_url]).0 == 0),
         "still allowed after the TTL"
     );
-    open.write_all(b"GET / HTTP/1.0\r\nHost: short\r\n\r\n").expect("write");
+    open.write_all(b"GET / HTTP/1.0\r\nHost: short\r\n\r\n")
+        .expect("write");
     let mut response = String::new();
     open.read_to_string(&mut response).expect("read");
-    assert!(response.starts_with("HTTP/1.0 200"), "the open connection was cut: {response}");
+    assert!(
+        response.starts_with("HTTP/1.0 200"),
+        "the open connection was cut: {response}"
+    );
     let m = sidecar.metrics();
     assert!(metric(&m, "sockmesh_fqdn_learned_entries") >= 1.0, "{m}");
     let logs = sidecar.logs();

@@ -198,18 +198,23 @@ fn parse_l7(ctx: &mut Ctx<'_>, node: &Node) -> Option<L7Rules> {
 pub(super) fn parse_dns(ctx: &mut Ctx<'_>, node: &Node) -> Option<DnsRule> {
     let mut f = ctx.fields(node, "a `dns` rule")?;
     let mut present = false;
-    let mut field = |ctx: &mut Ctx<'_>, key: &str, check: fn(&str) -> Result<NamePattern, PatternError>| {
-        let n = f.take(key)?;
-        present = true;
-        let s = ctx.string(n, key)?;
-        match check(&s) {
-            Ok(_) => Some(s),
-            Err(e) => {
-                ctx.error(n.pos, format!("invalid `{key}` `{s}`: {}", e.message), e.help);
-                None
+    let mut field =
+        |ctx: &mut Ctx<'_>, key: &str, check: fn(&str) -> Result<NamePattern, PatternError>| {
+            let n = f.take(key)?;
+            present = true;
+            let s = ctx.string(n, key)?;
+            match check(&s) {
+                Ok(_) => Some(s),
+                Err(e) => {
+                    ctx.error(
+                        n.pos,
+                        format!("invalid `{key}` `{s}`: {}", e.message),
+                        e.help,
+                    );
+                    None
+                }
             }
-        }
-    };
+        };
     let match_name = field(ctx, "matchName", NamePattern::name);
     let match_pattern = field(ctx, "matchPattern", NamePattern::pattern);
     f.finish(ctx, &["matchName", "matchPattern"]);

@@ -8,8 +8,8 @@ use ipnet::IpNet;
 
 use crate::dns::NamePattern;
 use crate::model::{
-    CidrRule, DnsRule, Entity, GrpcRule, HttpRule, L7Rules, PeerSelector, Policy, PortProtocol, Rule,
-    Section, Spec,
+    CidrRule, DnsRule, Entity, GrpcRule, HttpRule, L7Rules, PeerSelector, Policy, PortProtocol,
+    Rule, Section, Spec,
 };
 use crate::request::Direction;
 use crate::verdict::{L7Kind, RuleId};
@@ -102,7 +102,10 @@ pub(crate) fn flatten(
             for (ri, rule) in rules.iter().enumerate() {
                 let base = format!("{qname}: {spec_prefix}{sec}[{ri}]");
                 if direction == Direction::Ingress
-                    && rule.peers.iter().any(|p| matches!(p, PeerSelector::Fqdn(_)))
+                    && rule
+                        .peers
+                        .iter()
+                        .any(|p| matches!(p, PeerSelector::Fqdn(_)))
                 {
                     return Err(CompileError::Invalid {
                         policy: qname.clone(),
@@ -143,8 +146,12 @@ fn flatten_rule(
             PeerSelector::Entity(Entity::All) => all_peers = true,
             PeerSelector::Fqdn(sel) => {
                 let compiled = [
-                    sel.match_name.as_deref().map(|t| ("matchName", NamePattern::name(t))),
-                    sel.match_pattern.as_deref().map(|t| ("matchPattern", NamePattern::pattern(t))),
+                    sel.match_name
+                        .as_deref()
+                        .map(|t| ("matchName", NamePattern::name(t))),
+                    sel.match_pattern
+                        .as_deref()
+                        .map(|t| ("matchPattern", NamePattern::pattern(t))),
                 ];
                 if compiled.iter().all(Option::is_none) {
                     return Err(CompileError::Invalid {
@@ -240,7 +247,7 @@ fn compile_l7(policy: &str, id: &str, r: Arc<L7Rules>) -> Result<EntryL7, Compil
             "Kafka policy comes with the Kafka capability",
         ));
     }
-    if !r.dns.is_empty() && !(r.http.is_empty() && r.grpc.is_empty()) {
+    if !r.dns.is_empty() && (!r.http.is_empty() || !r.grpc.is_empty()) {
         return Err(CompileError::Invalid {
             policy: policy.to_owned(),
             rule: id.to_owned(),
@@ -301,8 +308,12 @@ fn compile_l7(policy: &str, id: &str, r: Arc<L7Rules>) -> Result<EntryL7, Compil
     for (i, d) in r.dns.iter().enumerate() {
         let rid = format!("{id}.rules.dns[{i}]");
         let checked = [
-            d.match_name.as_deref().map(|t| ("matchName", NamePattern::name(t))),
-            d.match_pattern.as_deref().map(|t| ("matchPattern", NamePattern::pattern(t))),
+            d.match_name
+                .as_deref()
+                .map(|t| ("matchName", NamePattern::name(t))),
+            d.match_pattern
+                .as_deref()
+                .map(|t| ("matchPattern", NamePattern::pattern(t))),
         ];
         if checked.iter().all(Option::is_none) {
             return Err(CompileError::Invalid {

@@ -9,8 +9,8 @@ use crate::fqdn::Learned;
 
 use super::bits::Bits;
 use super::cidr::CidrIndex;
-use super::entry::Entry;
 use super::dns::DnsIndex;
+use super::entry::Entry;
 use super::l7::{L7Index, L7Source};
 
 #[derive(Debug)]

@@ -209,7 +209,12 @@ impl Side {
     }
 
     /// First hit for a full request: an L4-only entry or an L7 rule, whichever comes first.
-    fn request(&self, conn: &ConnMeta, req: &HttpRequest<'_>, learned: &Learned) -> Option<Hit<'_>> {
+    fn request(
+        &self,
+        conn: &ConnMeta,
+        req: &HttpRequest<'_>,
+        learned: &Learned,
+    ) -> Option<Hit<'_>> {
         let g = self.group(conn)?;
         let peers = g.peers(cidr::fold(conn.peer), learned, self.names);
         let l4 = peers

@@ -16,7 +16,11 @@ pub(crate) struct RuleOwners {
 impl RuleOwners {
     /// `owners[i]` is the local entry of rule `i`; rules come entry by entry, in decision order.
     /// `all_peers` marks the local entries that match every peer.
-    pub(crate) fn build(owners: impl Iterator<Item = usize>, n: usize, all_peers: &Bits) -> RuleOwners {
+    pub(crate) fn build(
+        owners: impl Iterator<Item = usize>,
+        n: usize,
+        all_peers: &Bits,
+    ) -> RuleOwners {
         let mut all_peer_rules = Bits::new(n);
         let mut entry_rules: HashMap<usize, (usize, usize)> = HashMap::new();
         for (i, local) in owners.enumerate() {

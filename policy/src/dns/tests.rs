@@ -17,9 +17,15 @@ fn names_are_canonical() {
     assert_eq!(name("a.b").to_string(), "a.b.");
     assert_eq!(DnsName::parse("a..b"), Err(NameError::EmptyLabel));
     assert_eq!(DnsName::parse(""), Err(NameError::EmptyLabel));
-    assert!(matches!(DnsName::parse(&"a".repeat(64)), Err(NameError::LabelTooLong(64))));
+    assert!(matches!(
+        DnsName::parse(&"a".repeat(64)),
+        Err(NameError::LabelTooLong(64))
+    ));
     let long = vec!["abcdefghi"; 26].join(".");
-    assert!(matches!(DnsName::parse(&long), Err(NameError::NameTooLong(_))));
+    assert!(matches!(
+        DnsName::parse(&long),
+        Err(NameError::NameTooLong(_))
+    ));
     // A label holding a dot is one label, and is shown escaped.
     let odd = DnsName::from_labels([&b"a.b"[..], b"Evil", b"com"]).expect("name");
     assert_eq!(odd.label_count(), 3);
@@ -96,7 +102,15 @@ fn odd_bytes_escape_allow_patterns_but_not_deny_patterns() {
 
 #[test]
 fn patterns_refuse_what_cilium_refuses() {
-    for bad in ["a[b].com", "a+.com", "{a,b}.com", "a..com", ".a.com", "a.com..", "ä.com"] {
+    for bad in [
+        "a[b].com",
+        "a+.com",
+        "{a,b}.com",
+        "a..com",
+        ".a.com",
+        "a.com..",
+        "ä.com",
+    ] {
         assert!(NamePattern::pattern(bad).is_err(), "{bad}");
     }
 }

@@ -83,7 +83,9 @@ impl DnsFile {
             reject: self.reject_response_code.unwrap_or(d.reject),
             query_timeout: self.query_timeout.unwrap_or(d.query_timeout),
             max_inflight: self.max_inflight.unwrap_or(d.max_inflight),
-            max_inflight_per_client: self.max_inflight_per_client.unwrap_or(d.max_inflight_per_client),
+            max_inflight_per_client: self
+                .max_inflight_per_client
+                .unwrap_or(d.max_inflight_per_client),
             min_ttl: self.min_ttl.unwrap_or(d.min_ttl),
             learned: Bounds {
                 per_name: self.max_ips_per_name.unwrap_or(d.learned.per_name),
@@ -97,7 +99,9 @@ impl DnsFile {
             return Err("dns.queryTimeout must be above 0, e.g. `2s`".to_owned());
         }
         if s.max_inflight == 0 || s.max_inflight_per_client == 0 {
-            return Err("dns.maxInflight and dns.maxInflightPerClient must be 1 or more".to_owned());
+            return Err(
+                "dns.maxInflight and dns.maxInflightPerClient must be 1 or more".to_owned(),
+            );
         }
         Ok(s)
     }

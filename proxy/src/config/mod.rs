@@ -4,9 +4,9 @@
 //! Listeners and clusters use the same domain types as xDS (`sockmesh_xds::domain`), so local
 //! development and a control plane configure the data path through one set of types.
 
+mod dns;
 mod duration;
 mod file;
-mod dns;
 mod http;
 #[cfg(test)]
 mod tests;
@@ -23,9 +23,9 @@ use crate::cli::{
     DirectionArg, EscapedSlashesArg, LogFormatArg, ProtocolArg, RunArgs, UnderscoresArg,
     UpstreamProtocolArg, XdsModeArg,
 };
+pub use dns::{DnsSettings, RejectCode};
 use file::FileConfig;
 pub use file::LogFormat;
-pub use dns::{DnsSettings, RejectCode};
 pub use http::{EscapedSlashes, HeadersWithUnderscores, HttpSettings};
 
 /// Default admin address: loopback only, like Envoy's and linkerd's admin ports.

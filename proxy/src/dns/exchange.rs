@@ -44,12 +44,23 @@ async fn over_udp(resolver: SocketAddr, query: &Query, msg: &[u8]) -> Result<Vec
     } else {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
     };
-    let socket = UdpSocket::bind(bind).await.map_err(|_| Failure::Unreachable)?;
-    socket.connect(resolver).await.map_err(|_| Failure::Unreachable)?;
-    socket.send(msg).await.map_err(|_| Failure::UpstreamFailed)?;
+    let socket = UdpSocket::bind(bind)
+        .await
+        .map_err(|_| Failure::Unreachable)?;
+    socket
+        .connect(resolver)
+        .await
+        .map_err(|_| Failure::Unreachable)?;
+    socket
+        .send(msg)
+        .await
+        .map_err(|_| Failure::UpstreamFailed)?;
     let mut buf = vec![0u8; MAX_MESSAGE];
     loop {
-        let n = socket.recv(&mut buf).await.map_err(|_| Failure::UpstreamFailed)?;
+        let n = socket
+            .recv(&mut buf)
+            .await
+            .map_err(|_| Failure::UpstreamFailed)?;
         // Anything else on this port (a spoofed or stray datagram) is not the answer.
         if query.is_answered_by(query.id, &buf[..n]) {
             buf.truncate(n);
@@ -60,16 +71,29 @@ async fn over_udp(resolver: SocketAddr, query: &Query, msg: &[u8]) -> Result<Vec
 
 async fn over_tcp(resolver: SocketAddr, query: &Query, msg: &[u8]) -> Result<Vec<u8>, Failure> {
     let len = u16::try_from(msg.len()).map_err(|_| Failure::BadRequest("query too large"))?;
-    let mut stream = TcpStream::connect(resolver).await.map_err(|_| Failure::Unreachable)?;
+    let mut stream = TcpStream::connect(resolver)
+        .await
+        .map_err(|_| Failure::Unreachable)?;
     let _ = stream.set_nodelay(true);
     let mut out = Vec::with_capacity(msg.len() + 2);
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(msg);
-    stream.write_all(&out).await.map_err(|_| Failure::UpstreamFailed)?;
+    stream
+        .write_all(&out)
+        .await
+        .map_err(|_| Failure::UpstreamFailed)?;
     loop {
-        let n = usize::from(stream.read_u16().await.map_err(|_| Failure::UpstreamFailed)?);
+        let n = usize::from(
+            stream
+                .read_u16()
+                .await
+                .map_err(|_| Failure::UpstreamFailed)?,
+        );
         let mut answer = vec![0u8; n];
-        stream.read_exact(&mut answer).await.map_err(|_| Failure::UpstreamFailed)?;
+        stream
+            .read_exact(&mut answer)
+            .await
+            .map_err(|_| Failure::UpstreamFailed)?;
         if query.is_answered_by(query.id, &answer) {
             return Ok(answer);
         }

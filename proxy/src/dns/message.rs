@@ -97,27 +97,48 @@ impl Query {
         let question = raw_question(msg).map(Box::from);
         let opcode = (msg[2] >> 3) & 0x0f;
         if opcode != 0 {
-            return Err(Rejected::Answer(Rcode::NotImp, "opcode is not QUERY", question));
+            return Err(Rejected::Answer(
+                Rcode::NotImp,
+                "opcode is not QUERY",
+                question,
+            ));
         }
         let qdcount = u16::from_be_bytes([msg[4], msg[5]]);
         if qdcount != 1 {
             let q = if qdcount == 0 { None } else { question };
-            return Err(Rejected::Answer(Rcode::FormErr, "not exactly one question", q));
+            return Err(Rejected::Answer(
+                Rcode::FormErr,
+                "not exactly one question",
+                q,
+            ));
         }
         let Some(question) = question else {
-            return Err(Rejected::Answer(Rcode::FormErr, "unreadable question", None));
+            return Err(Rejected::Answer(
+                Rcode::FormErr,
+                "unreadable question",
+                None,
+            ));
         };
-        let parsed = Message::from_vec(msg)
-            .map_err(|_| Rejected::Answer(Rcode::FormErr, "malformed message", Some(question.clone())))?;
-        if parsed.metadata.message_type != MessageType::Query || parsed.metadata.op_code != OpCode::Query {
-            return Err(Rejected::Answer(Rcode::FormErr, "malformed message", Some(question)));
+        let parsed = Message::from_vec(msg).map_err(|_| {
+            Rejected::Answer(Rcode::FormErr, "malformed message", Some(question.clone()))
+        })?;
+        if parsed.metadata.message_type != MessageType::Query
+            || parsed.metadata.op_code != OpCode::Query
+        {
+            return Err(Rejected::Answer(
+                Rcode::FormErr,
+                "malformed message",
+                Some(question),
+            ));
         }
-        let q = parsed
-            .queries
-            .first()
-            .ok_or(Rejected::Answer(Rcode::FormErr, "no question", None))?;
-        let name = DnsName::from_labels(q.name.iter())
-            .map_err(|_| Rejected::Answer(Rcode::FormErr, "invalid name", Some(question.clone())))?;
+        let q =
+            parsed
+                .queries
+                .first()
+                .ok_or(Rejected::Answer(Rcode::FormErr, "no question", None))?;
+        let name = DnsName::from_labels(q.name.iter()).map_err(|_| {
+            Rejected::Answer(Rcode::FormErr, "invalid name", Some(question.clone()))
+        })?;
         let edns = parsed
             .edns
             .as_ref()
@@ -141,7 +162,13 @@ impl Query {
     /// The proxy's own answer to this query: `rcode`, the question echoed, and an OPT record
     /// when the client sent one.
     pub fn answer(&self, rcode: Rcode) -> Vec<u8> {
-        build_answer(self.id, self.flags, rcode, Some(&self.question), self.edns.map(|e| e.1))
+        build_answer(
+            self.id,
+            self.flags,
+            rcode,
+            Some(&self.question),
+            self.edns.map(|e| e.1),
+        )
     }
 
     /// Whether `answer` is the answer to this query sent with id `sent_id`: a response with that

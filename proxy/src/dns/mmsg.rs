@@ -76,7 +76,13 @@ impl RecvBatch {
             // SAFETY: `msgs` holds BATCH initialised headers whose name and iovec pointers point
             // into `addrs` and `data`, which outlive the call and are not otherwise borrowed.
             let rc = unsafe {
-                libc::recvmmsg(fd, msgs, BATCH as u32, libc::MSG_DONTWAIT, std::ptr::null_mut())
+                libc::recvmmsg(
+                    fd,
+                    msgs,
+                    BATCH as u32,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null_mut(),
+                )
             };
             if rc < 0 {
                 Err(io::Error::last_os_error())
@@ -107,13 +113,16 @@ fn socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
         libc::AF_INET => {
             // SAFETY: the family says the storage holds a sockaddr_in, which it is large and
             // aligned enough for.
-            let a = unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let a =
+                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
             let ip = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
             Some(SocketAddr::from((ip, u16::from_be(a.sin_port))))
         }
         libc::AF_INET6 => {
             // SAFETY: as above, for sockaddr_in6.
-            let a = unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let a = unsafe {
+                &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
             let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
             Some(SocketAddr::V6(std::net::SocketAddrV6::new(
                 ip,
@@ -141,7 +150,8 @@ impl SendBatch {
     pub(super) fn push(&mut self, bytes: &[u8], to: Option<SocketAddr>) {
         let start = self.data.len();
         self.data.extend_from_slice(bytes);
-        self.items.push((start, bytes.len(), to.map(SockAddr::from)));
+        self.items
+            .push((start, bytes.len(), to.map(SockAddr::from)));
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -183,7 +193,11 @@ impl SendBatch {
             // SAFETY: `count` headers point into `iovs`, `self.data` and the SockAddrs in
             // `self.items`, all alive and unmoved for the call.
             let rc = unsafe { libc::sendmmsg(fd, ptr, count as u32, libc::MSG_DONTWAIT) };
-            let sent = if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(rc as usize) };
+            let sent = if rc < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(rc as usize)
+            };
             match sent {
                 // At least one went; go on from the first that did not.
                 Ok(n) if n > 0 => next += n,

@@ -35,7 +35,11 @@ pub async fn serve(mut io: PrefixedIo<Io>, ctx: Arc<ConnCtx>, endpoint: SocketAd
         };
         let started = Instant::now();
         let mut msg = vec![0u8; len];
-        let read = tokio::time::timeout(ctx.shared.limits.header_read_timeout, io.read_exact(&mut msg)).await;
+        let read = tokio::time::timeout(
+            ctx.shared.limits.header_read_timeout,
+            io.read_exact(&mut msg),
+        )
+        .await;
         if !matches!(read, Ok(Ok(_))) {
             return;
         }
@@ -52,7 +56,12 @@ pub async fn serve(mut io: PrefixedIo<Io>, ctx: Arc<ConnCtx>, endpoint: SocketAd
 }
 
 /// The answer to one message, logged; `None` to close (a message that is no query).
-async fn answer(ctx: &ConnCtx, endpoint: SocketAddr, msg: &[u8], started: Instant) -> Option<Vec<u8>> {
+async fn answer(
+    ctx: &ConnCtx,
+    endpoint: SocketAddr,
+    msg: &[u8],
+    started: Instant,
+) -> Option<Vec<u8>> {
     let outcome = |query, verdict, rule, upstream, rcode, out: usize, why| Outcome {
         listener: &ctx.listener.name,
         client: ctx.client,
@@ -72,7 +81,15 @@ async fn answer(ctx: &ConnCtx, endpoint: SocketAddr, msg: &[u8], started: Instan
         Err(Rejected::Drop(_)) => return None,
         Err(Rejected::Answer(rcode, why, question)) => {
             let answer = message::reject_answer(msg, rcode, question.as_deref())?;
-            let o = outcome(None, VerdictLabel::Error, "", None, rcode as u8, answer.len(), why);
+            let o = outcome(
+                None,
+                VerdictLabel::Error,
+                "",
+                None,
+                rcode as u8,
+                answer.len(),
+                why,
+            );
             record(metrics, &o);
             return Some(answer);
         }
@@ -83,19 +100,40 @@ async fn answer(ctx: &ConnCtx, endpoint: SocketAddr, msg: &[u8], started: Instan
     if !verdict.allowed {
         let rcode = ctx.shared.dns.reject.rcode();
         let answer = query.answer(rcode);
-        let o = outcome(Some(&query), VerdictLabel::Deny, rule, None, rcode as u8, answer.len(), "");
+        let o = outcome(
+            Some(&query),
+            VerdictLabel::Deny,
+            rule,
+            None,
+            rcode as u8,
+            answer.len(),
+            "",
+        );
         record(metrics, &o);
         return Some(answer);
     }
-    let (answer, label, why) = match exchange(endpoint, &query, msg, ctx.shared.dns.query_timeout).await {
-        Ok(answer) => {
-            super::learn::learn(&ctx.shared, &query, &answer);
-            (answer, VerdictLabel::Allow, "")
-        }
-        Err(failure) => (query.answer(failure.dns_rcode()), VerdictLabel::Error, why(failure)),
-    };
+    let (answer, label, why) =
+        match exchange(endpoint, &query, msg, ctx.shared.dns.query_timeout).await {
+            Ok(answer) => {
+                super::learn::learn(&ctx.shared, &query, &answer);
+                (answer, VerdictLabel::Allow, "")
+            }
+            Err(failure) => (
+                query.answer(failure.dns_rcode()),
+                VerdictLabel::Error,
+                why(failure),
+            ),
+        };
     let rcode = message::answer_rcode(&answer);
-    let o = outcome(Some(&query), label, rule, Some(endpoint), rcode, answer.len(), why);
+    let o = outcome(
+        Some(&query),
+        label,
+        rule,
+        Some(endpoint),
+        rcode,
+        answer.len(),
+        why,
+    );
     record(metrics, &o);
     Some(answer)
 }

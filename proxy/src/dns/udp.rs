@@ -156,13 +156,29 @@ impl State {
             Err(Rejected::Answer(rcode, why, question)) => {
                 if let Some(answer) = message::reject_answer(msg, rcode, question.as_deref()) {
                     self.reply(&answer, client);
-                    self.log(client, None, VerdictLabel::Error, "", None, rcode as u8, started, (msg.len(), answer.len()), why);
+                    let seen = Seen {
+                        client,
+                        query: None,
+                        rule: "",
+                        upstream: None,
+                        started,
+                        bytes_in: msg.len(),
+                    };
+                    self.log(&seen, VerdictLabel::Error, rcode as u8, answer.len(), why);
                 }
                 return;
             }
         };
         let Some(endpoint) = self.endpoint() else {
-            self.fail(client, &query, Failure::Unreachable, "", None, started, msg.len(), "no resolver");
+            let seen = Seen {
+                client,
+                query: Some(&query),
+                rule: "",
+                upstream: None,
+                started,
+                bytes_in: msg.len(),
+            };
+            self.fail(&seen, Failure::Unreachable, "no resolver");
             return;
         };
         let meta = super::meta(&self.listener, client, endpoint, L4Protocol::Udp);
@@ -172,12 +188,28 @@ impl State {
             self.reply(&answer, client);
             let rcode = self.shared.dns.reject.rcode() as u8;
             let sizes = (msg.len(), answer.len());
-            self.log(client, Some(&query), VerdictLabel::Deny, verdict.rule.as_str(), None, rcode, started, sizes, "");
+            let seen = Seen {
+                client,
+                query: Some(&query),
+                rule: verdict.rule.as_str(),
+                upstream: None,
+                started,
+                bytes_in: sizes.0,
+            };
+            self.log(&seen, VerdictLabel::Deny, rcode, sizes.1, "");
             return;
         }
         if let Err(why) = self.admit(client) {
             self.shared.metrics.dns_overflow.inc();
-            self.fail(client, &query, Failure::Overloaded, verdict.rule.as_str(), None, started, msg.len(), why);
+            let seen = Seen {
+                client,
+                query: Some(&query),
+                rule: verdict.rule.as_str(),
+                upstream: None,
+                started,
+                bytes_in: msg.len(),
+            };
+            self.fail(&seen, Failure::Overloaded, why);
             return;
         }
         match self.send(endpoint, msg, &query) {
@@ -199,14 +231,25 @@ impl State {
             Err(error) => {
                 warn_limited!(endpoint, %endpoint, %error, "dns: cannot send to the resolver");
                 let rule = verdict.rule.as_str();
-                self.fail(client, &query, Failure::UpstreamFailed, rule, Some(endpoint), started, msg.len(), "send failed");
+                let seen = Seen {
+                    client,
+                    query: Some(&query),
+                    rule,
+                    upstream: Some(endpoint),
+                    started,
+                    bytes_in: msg.len(),
+                };
+                self.fail(&seen, Failure::UpstreamFailed, "send failed");
             }
         }
     }
 
     /// The resolver the next query goes to: the listener's cluster, round robin.
     fn endpoint(&self) -> Option<SocketAddr> {
-        let cluster = self.shared.clusters.get(self.listener.cluster.as_deref()?)?;
+        let cluster = self
+            .shared
+            .clusters
+            .get(self.listener.cluster.as_deref()?)?;
         cluster.pick()
     }
 
@@ -223,14 +266,21 @@ impl State {
     }
 
     /// Sends `msg` to `endpoint` under the client's id, or a free one; the pending key.
-    fn send(&mut self, endpoint: SocketAddr, msg: &[u8], query: &Query) -> std::io::Result<(usize, u16)> {
+    fn send(
+        &mut self,
+        endpoint: SocketAddr,
+        msg: &[u8],
+        query: &Query,
+    ) -> std::io::Result<(usize, u16)> {
         let index = self.resolver(endpoint)?;
         let mut wire_id = query.id;
         let mut tries = 0;
         while self.pending.contains_key(&(index, wire_id)) {
             tries += 1;
             if tries > 32 {
-                return Err(std::io::Error::other("no free query id on the resolver socket"));
+                return Err(std::io::Error::other(
+                    "no free query id on the resolver socket",
+                ));
             }
             // Unpredictable to an off-path spoofer (SipHash with a per-process random key).
             wire_id = std::hash::BuildHasher::hash_one(&self.ids, (self.seq, tries)) as u16;
@@ -277,7 +327,11 @@ impl State {
         }
         let wire_id = u16::from_be_bytes([answer[0], answer[1]]);
         let key = (index, wire_id);
-        if !self.pending.get(&key).is_some_and(|p| p.query.is_answered_by(wire_id, answer)) {
+        if !self
+            .pending
+            .get(&key)
+            .is_some_and(|p| p.query.is_answered_by(wire_id, answer))
+        {
             self.shared.metrics.dns_answers_dropped.inc();
             return;
         }
@@ -288,7 +342,7 @@ impl State {
         let upstream = self.resolvers.get(index).map(|r| r.addr);
         let rcode = message::answer_rcode(answer);
         let sizes = (p.bytes_in, answer.len());
-        self.log(p.client, Some(&p.query), VerdictLabel::Allow, p.rule.as_str(), upstream, rcode, p.started, sizes, "");
+        self.log(&p.seen(upstream), VerdictLabel::Allow, rcode, sizes.1, "");
     }
 
     fn resolver_failed(&mut self, index: usize, error: &std::io::Error) {
@@ -296,10 +350,19 @@ impl State {
             return;
         };
         warn_limited!(addr, resolver = %addr, %error, "dns: the resolver failed");
-        let keys: Vec<(usize, u16)> = self.pending.keys().filter(|k| k.0 == index).copied().collect();
+        let keys: Vec<(usize, u16)> = self
+            .pending
+            .keys()
+            .filter(|k| k.0 == index)
+            .copied()
+            .collect();
         for key in keys {
             if let Some(p) = self.take(key) {
-                self.fail(p.client, &p.query, Failure::UpstreamFailed, p.rule.as_str(), Some(addr), p.started, p.bytes_in, "resolver unreachable");
+                self.fail(
+                    &p.seen(Some(addr)),
+                    Failure::UpstreamFailed,
+                    "resolver unreachable",
+                );
             }
         }
     }
@@ -315,7 +378,7 @@ impl State {
                 && let Some(p) = self.take(key)
             {
                 let upstream = self.resolvers.get(key.0).map(|r| r.addr);
-                self.fail(p.client, &p.query, Failure::UpstreamTimeout, p.rule.as_str(), upstream, p.started, p.bytes_in, "timeout");
+                self.fail(&p.seen(upstream), Failure::UpstreamTimeout, "timeout");
             }
         }
     }
@@ -354,7 +417,9 @@ impl State {
                 match batch.get(i) {
                     Some((msg, false, Some(client))) => self.on_query(msg, client),
                     // Over the slot: no client sends a query that long.
-                    Some((_, true, Some(client))) => tracing::debug!(%client, "dns: query too long, dropped"),
+                    Some((_, true, Some(client))) => {
+                        tracing::debug!(%client, "dns: query too long, dropped")
+                    }
                     _ => {}
                 }
             }
@@ -370,7 +435,9 @@ impl State {
         let mut taken = 0;
         for index in 0..self.resolvers.len() {
             while taken < TURN {
-                let Some(r) = self.resolvers.get(index) else { break };
+                let Some(r) = self.resolvers.get(index) else {
+                    break;
+                };
                 let n = match batch.recv(&r.socket) {
                     Ok(n) => n,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -413,51 +480,51 @@ impl State {
     }
 
     /// Answers a query the proxy could not get answered, with the failure's RCODE.
-    #[allow(clippy::too_many_arguments)]
-    fn fail(
-        &mut self,
-        client: SocketAddr,
-        query: &Query,
-        failure: Failure,
-        rule: &str,
-        upstream: Option<SocketAddr>,
-        started: Instant,
-        bytes_in: usize,
-        why: &str,
-    ) {
+    fn fail(&mut self, seen: &Seen<'_>, failure: Failure, why: &str) {
         let rcode = failure.dns_rcode();
+        let Some(query) = seen.query else { return };
         let answer = query.answer(rcode);
-        self.reply(&answer, client);
-        let sizes = (bytes_in, answer.len());
-        self.log(client, Some(query), VerdictLabel::Error, rule, upstream, rcode as u8, started, sizes, why);
+        self.reply(&answer, seen.client);
+        self.log(seen, VerdictLabel::Error, rcode as u8, answer.len(), why);
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn log(
-        &self,
-        client: SocketAddr,
-        query: Option<&Query>,
-        verdict: VerdictLabel,
-        rule: &str,
-        upstream: Option<SocketAddr>,
-        rcode: u8,
-        started: Instant,
-        (bytes_in, bytes_out): (usize, usize),
-        why: &str,
-    ) {
+    fn log(&self, seen: &Seen<'_>, verdict: VerdictLabel, rcode: u8, bytes_out: usize, why: &str) {
         let outcome = Outcome {
             listener: &self.listener.name,
-            client,
-            query,
+            client: seen.client,
+            query: seen.query,
             verdict,
-            rule,
-            upstream,
+            rule: seen.rule,
+            upstream: seen.upstream,
             rcode,
-            started,
-            bytes_in,
+            started: seen.started,
+            bytes_in: seen.bytes_in,
             bytes_out,
             why,
         };
         record(&self.shared.metrics, &outcome);
+    }
+}
+
+/// What is known of a query when it ends, for its answer and its log line.
+struct Seen<'a> {
+    client: SocketAddr,
+    query: Option<&'a Query>,
+    rule: &'a str,
+    upstream: Option<SocketAddr>,
+    started: Instant,
+    bytes_in: usize,
+}
+
+impl Pending {
+    fn seen(&self, upstream: Option<SocketAddr>) -> Seen<'_> {
+        Seen {
+            client: self.client,
+            query: Some(&self.query),
+            rule: self.rule.as_str(),
+            upstream,
+            started: self.started,
+            bytes_in: self.bytes_in,
+        }
     }
 }

@@ -48,7 +48,8 @@ fn dns_policy() -> &'static CompiledPolicy {
 pub fn dns_message(data: &[u8]) {
     match Query::parse(data) {
         Ok(query) => {
-            let again = DnsName::from_labels(query.name.labels()).expect("a canonical name reads back");
+            let again =
+                DnsName::from_labels(query.name.labels()).expect("a canonical name reads back");
             assert_eq!(again, query.name);
             let meta = ConnMeta {
                 direction: Direction::Egress,
@@ -60,7 +61,10 @@ pub fn dns_message(data: &[u8]) {
             let _ = dns_policy().check_dns(&meta, &query.name);
             for rcode in [Rcode::Refused, Rcode::NxDomain, Rcode::ServFail] {
                 let answer = query.answer(rcode);
-                assert!(query.is_answered_by(query.id, &answer), "own answer not matched");
+                assert!(
+                    query.is_answered_by(query.id, &answer),
+                    "own answer not matched"
+                );
                 assert_eq!(message::answer_rcode(&answer), rcode as u8);
                 let m = Message::from_vec(&answer).expect("the proxy's answer is a valid message");
                 assert_eq!(m.metadata.message_type, MessageType::Response);
@@ -85,7 +89,8 @@ fn fixed_query() -> &'static Query {
     static QUERY: OnceLock<Query> = OnceLock::new();
     QUERY.get_or_init(|| {
         // id 0x0102, RD, one question: a.example. A IN.
-        let bytes = b"\x01\x02\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01a\x07example\x00\x00\x01\x00\x01";
+        let bytes =
+            b"\x01\x02\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01a\x07example\x00\x00\x01\x00\x01";
         Query::parse(bytes).expect("the fixed query parses")
     })
 }
@@ -117,10 +122,17 @@ pub fn dns_name(data: &[u8]) {
     {
         let allow = p.matches(&name, Strictness::Cilium);
         if allow {
-            assert!(p.matches(&name, Strictness::AnyByte), "deny matches less than allow");
+            assert!(
+                p.matches(&name, Strictness::AnyByte),
+                "deny matches less than allow"
+            );
         }
         if let Some(exact) = p.exact() {
-            assert_eq!(allow, exact == name, "an exact pattern matches only its name");
+            assert_eq!(
+                allow,
+                exact == name,
+                "an exact pattern matches only its name"
+            );
         }
     }
 }

@@ -131,7 +131,11 @@ impl PolicyStore {
         policies: &[P],
     ) -> Result<CompiledPolicy, PolicyLoadError> {
         let learned = Arc::clone(&self.learned);
-        Ok(CompiledPolicy::compile_with(policies, &self.labels, learned)?)
+        Ok(CompiledPolicy::compile_with(
+            policies,
+            &self.labels,
+            learned,
+        )?)
     }
 
     fn finish(

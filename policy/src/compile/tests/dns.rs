@@ -40,7 +40,13 @@ fn dns_rules_need_dns_and_decide_by_name() {
     assert_eq!(verdict(&c, &m, "exact.test"), (true, rule(1)));
     assert_eq!(verdict(&c, &m, "both.test"), (true, rule(2)));
     assert_eq!(verdict(&c, &m, "a.b.both.test"), (true, rule(2)));
-    for denied in ["allowed.test", "a.b.allowed.test", "x.exact.test", "other.test", "."] {
+    for denied in [
+        "allowed.test",
+        "a.b.allowed.test",
+        "x.exact.test",
+        "other.test",
+        ".",
+    ] {
         assert_eq!(
             verdict(&c, &m, denied),
             (false, "default-deny (egress)".to_owned()),
@@ -72,7 +78,10 @@ fn the_first_rule_in_order_decides_and_l4_entries_allow_every_name() {
     );
     let outside = udp53("10.1.0.1");
     assert!(verdict(&c, &outside, "a.test").0);
-    assert!(!verdict(&c, &outside, "b.test").0, "the L4 entry is for 10.9/16 only");
+    assert!(
+        !verdict(&c, &outside, "b.test").0,
+        "the L4 entry is for 10.9/16 only"
+    );
     assert!(!verdict(&c, &udp53("192.168.0.1"), "a.test").0);
 }
 
@@ -108,7 +117,10 @@ fn bad_names_and_patterns_are_refused_where_they_are_written() {
     for (rule, want) in [
         ("{matchName: \"*.a.test\"}", "matchPattern"),
         ("{matchPattern: \"a.**.test\"}", "only allowed at the start"),
-        ("{matchPattern: \"a[0-9].test\"}", "not allowed in a matchPattern"),
+        (
+            "{matchPattern: \"a[0-9].test\"}",
+            "not allowed in a matchPattern",
+        ),
         ("{}", "neither `matchName` nor `matchPattern`"),
         ("{matchNames: a.test}", "matchName"),
     ] {
@@ -116,7 +128,11 @@ fn bad_names_and_patterns_are_refused_where_they_are_written() {
             "{HEAD}spec:\n  endpointSelector: {{}}\n  egress:\n  - toPorts:\n    - ports: [{{port: \"53\"}}]\n      rules:\n        dns: [{rule}]\n"
         );
         let errors = parse_documents("t.yaml", &text).err().expect("refused");
-        let text = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        let text = errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(text.contains(want), "{rule}: {text}");
         assert!(text.contains("t.yaml:12:"), "{rule}: a position: {text}");
     }
@@ -134,21 +150,51 @@ fn to_fqdns_allows_what_allowed_answers_taught_until_it_expires() {
     );
     let policies = parse_documents("t.yaml", &text).unwrap_or_else(|e| panic!("{}", e[0]));
     let learned = Arc::new(Learned::default());
-    let c = CompiledPolicy::compile_with(&policies, &web(), Arc::clone(&learned)).expect("compiles");
+    let c =
+        CompiledPolicy::compile_with(&policies, &web(), Arc::clone(&learned)).expect("compiles");
     assert!(c.has_fqdn());
     let to = |ip: &str, port| conn(Direction::Egress, ip, port);
-    assert!(!c.check_connection(&to("10.0.0.1", 443)).allowed, "nothing learned yet");
+    assert!(
+        !c.check_connection(&to("10.0.0.1", 443)).allowed,
+        "nothing learned yet"
+    );
     let now = Instant::now();
     let ip = |s: &str| s.parse().expect("ip");
-    learned.learn(&DnsName::parse("v1.api.test").expect("name"), ip("10.0.0.1"), Duration::from_secs(60), now);
-    learned.learn(&DnsName::parse("other.test").expect("name"), ip("10.0.0.2"), Duration::from_secs(60), now);
-    learned.learn(&DnsName::parse("db.test").expect("name"), ip("10.0.0.3"), Duration::ZERO, now);
-    learned.learn(&DnsName::parse("web.test").expect("name"), ip("10.0.0.4"), Duration::from_secs(60), now);
+    learned.learn(
+        &DnsName::parse("v1.api.test").expect("name"),
+        ip("10.0.0.1"),
+        Duration::from_secs(60),
+        now,
+    );
+    learned.learn(
+        &DnsName::parse("other.test").expect("name"),
+        ip("10.0.0.2"),
+        Duration::from_secs(60),
+        now,
+    );
+    learned.learn(
+        &DnsName::parse("db.test").expect("name"),
+        ip("10.0.0.3"),
+        Duration::ZERO,
+        now,
+    );
+    learned.learn(
+        &DnsName::parse("web.test").expect("name"),
+        ip("10.0.0.4"),
+        Duration::from_secs(60),
+        now,
+    );
     let v = c.check_connection(&to("10.0.0.1", 443));
     assert!(v.allowed, "{v:?}");
     assert_eq!(v.rule.as_str(), "ns/p: egress[0].toPorts[0]");
-    assert!(!c.check_connection(&to("10.0.0.1", 80)).allowed, "another port");
-    assert!(!c.check_connection(&to("10.0.0.2", 443)).allowed, "a name no selector matches");
+    assert!(
+        !c.check_connection(&to("10.0.0.1", 80)).allowed,
+        "another port"
+    );
+    assert!(
+        !c.check_connection(&to("10.0.0.2", 443)).allowed,
+        "a name no selector matches"
+    );
     assert!(!c.check_connection(&to("10.0.0.3", 443)).allowed, "expired");
     // L7 rules under toFQDNs apply to the learned address.
     let web_conn = to("10.0.0.4", 80);
@@ -159,7 +205,9 @@ fn to_fqdns_allows_what_allowed_answers_taught_until_it_expires() {
     let again = CompiledPolicy::compile_with(&policies, &web(), learned).expect("compiles");
     assert!(again.check_connection(&to("10.0.0.1", 443)).allowed);
     // toFQDNs on ingress is refused.
-    let ingress = format!("{HEAD}spec:\n  endpointSelector: {{}}\n  ingress:\n  - toFQDNs: [{{matchName: a.test}}]\n");
+    let ingress = format!(
+        "{HEAD}spec:\n  endpointSelector: {{}}\n  ingress:\n  - toFQDNs: [{{matchName: a.test}}]\n"
+    );
     assert!(parse_documents("t.yaml", &ingress).is_err());
 }
 
@@ -178,13 +226,19 @@ fn deny_to_fqdns_cannot_be_sidestepped_by_odd_bytes_in_a_learned_name() {
     );
     let policies = parse_documents("t.yaml", &text).unwrap_or_else(|e| panic!("{}", e[0]));
     let learned = Arc::new(Learned::default());
-    let c = CompiledPolicy::compile_with(&policies, &web(), Arc::clone(&learned)).expect("compiles");
+    let c =
+        CompiledPolicy::compile_with(&policies, &web(), Arc::clone(&learned)).expect("compiles");
     let now = Instant::now();
     let hour = Duration::from_secs(3600);
     let odd = |labels: &[&[u8]]| DnsName::from_labels(labels.iter().copied()).expect("name");
     let ip = |s: &str| s.parse().expect("ip");
     learned.learn(&odd(&[b"a b", b"evil", b"test"]), ip("10.0.0.1"), hour, now);
-    learned.learn(&odd(&[b"x", b"a\0b", b"deep", b"test"]), ip("10.0.0.2"), hour, now);
+    learned.learn(
+        &odd(&[b"x", b"a\0b", b"deep", b"test"]),
+        ip("10.0.0.2"),
+        hour,
+        now,
+    );
     learned.learn(&odd(&[b"a b", b"good", b"test"]), ip("10.0.0.3"), hour, now);
     let to = |peer: &str| conn(Direction::Egress, peer, 443);
     let v = c.check_connection(&to("10.0.0.1"));

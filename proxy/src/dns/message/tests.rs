@@ -6,7 +6,10 @@ use super::{Query, Rcode, Rejected, answer_rcode, reject_answer, set_id, truncat
 fn query_bytes(name: &str, id: u16, edns: bool) -> Vec<u8> {
     let mut m = Message::new(id, MessageType::Query, OpCode::Query);
     m.metadata.recursion_desired = true;
-    m.add_query(HQuery::query(Name::from_ascii(name).expect("name"), RecordType::A));
+    m.add_query(HQuery::query(
+        Name::from_ascii(name).expect("name"),
+        RecordType::A,
+    ));
     if edns {
         let mut e = Edns::new();
         e.set_max_payload(4096);
@@ -63,7 +66,10 @@ fn answers_are_matched_by_id_and_question() {
     let upper = q.answer(Rcode::NoError).to_ascii_uppercase();
     assert!(q.is_answered_by(u16::from_be_bytes([upper[0], upper[1]]), &upper));
     let other = Query::parse(&query_bytes("b.example.", 9, false)).expect("query");
-    assert!(!q.is_answered_by(9, &other.answer(Rcode::NoError)), "another question");
+    assert!(
+        !q.is_answered_by(9, &other.answer(Rcode::NoError)),
+        "another question"
+    );
     // A query is no answer.
     assert!(!q.is_answered_by(9, &bytes));
     set_id(&mut answer, 77);
@@ -75,13 +81,22 @@ fn answers_are_matched_by_id_and_question() {
 fn what_is_not_a_query_is_dropped_or_answered() {
     assert!(matches!(Query::parse(&[0; 5]), Err(Rejected::Drop(_))));
     let q = Query::parse(&query_bytes("a.example.", 1, false)).expect("query");
-    assert!(matches!(Query::parse(&q.answer(Rcode::NoError)), Err(Rejected::Drop(_))), "a response");
+    assert!(
+        matches!(
+            Query::parse(&q.answer(Rcode::NoError)),
+            Err(Rejected::Drop(_))
+        ),
+        "a response"
+    );
     // Two questions: FORMERR.
     let mut two = query_bytes("a.example.", 2, false);
     two[5] = 2;
     let q2 = two[12..].to_vec();
     two.extend_from_slice(&q2);
-    assert!(matches!(Query::parse(&two), Err(Rejected::Answer(Rcode::FormErr, _, _))));
+    assert!(matches!(
+        Query::parse(&two),
+        Err(Rejected::Answer(Rcode::FormErr, _, _))
+    ));
     // Opcode NOTIFY: NOTIMP.
     let mut notify = query_bytes("a.example.", 3, false);
     notify[2] |= 4 << 3;
@@ -95,12 +110,18 @@ fn what_is_not_a_query_is_dropped_or_answered() {
     let mut looped = query_bytes("a.example.", 4, false);
     looped.truncate(12);
     looped.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
-    assert!(matches!(Query::parse(&looped), Err(Rejected::Answer(Rcode::FormErr, _, None))));
+    assert!(matches!(
+        Query::parse(&looped),
+        Err(Rejected::Answer(Rcode::FormErr, _, None))
+    ));
     // Cut short.
     let whole = query_bytes("a.example.", 5, false);
     for cut in 12..whole.len() {
         assert!(
-            matches!(Query::parse(&whole[..cut]), Err(Rejected::Answer(Rcode::FormErr, _, _))),
+            matches!(
+                Query::parse(&whole[..cut]),
+                Err(Rejected::Answer(Rcode::FormErr, _, _))
+            ),
             "cut at {cut}"
         );
     }
