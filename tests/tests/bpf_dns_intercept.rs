@@ -67,6 +67,30 @@ fn curl_in_pod(ns: &Netns, cg: &TestCgroup, dir: &TempDir, resolver: &str, url: 
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// One query from an unconnected UDP socket (sendto/recvfrom, which pass sendmsg4/6 rather than
+/// connect4/6) inside the pod: "SOURCE PORT RCODE ANCOUNT" of the answer, as recvfrom reports
+/// its source.
+fn sendto_in_pod(ns: &Netns, cg: &TestCgroup, server: &str, name: &str) -> String {
+    const PY: &str = "import socket,struct,sys
+fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.settimeout(5)
+q = struct.pack('>HHHHHH', 0x1234, 0x0100, 1, 0, 0, 0)
+q += b''.join(bytes([len(l)]) + l.encode() for l in sys.argv[2].split('.')) + b'\\0'
+q += struct.pack('>HH', 1 if fam == socket.AF_INET else 28, 1)
+s.sendto(q, (sys.argv[1], 53))
+data, addr = s.recvfrom(4096)
+print(addr[0], addr[1], data[3] & 15, struct.unpack('>H', data[6:8])[0])
+";
+    let out = peer_cmd(Some(ns), Some(cg), &["exec", "python3", "-c", PY, server, name])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python3");
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(out.status.success(), "sendto {server} {name}: {text}{}", String::from_utf8_lossy(&out.stderr));
+    text
+}
+
 /// The access log lines of DNS queries for `name` (with its trailing dot).
 fn access_lines(log: &str, name: &str) -> Vec<String> {
     let path = format!("path=\"{name}\"");
@@ -149,6 +173,11 @@ fn unmodified_dig_and_curl_are_captured_and_answered_as_if_by_the_resolver_they_
         }
     }
 
+    // Unconnected sockets: sendto is sent to the listener, recvfrom shows the resolver asked.
+    assert_eq!(sendto_in_pod(&ns, &cg, RESOLVER4, "api.allowed.mesh.test"), format!("{RESOLVER4} 53 0 1"));
+    assert_eq!(sendto_in_pod(&ns, &cg, RESOLVER4, "denied.mesh.test"), format!("{RESOLVER4} 53 5 0"));
+    assert_eq!(sendto_in_pod(&ns, &cg, RESOLVER6, "allowed.mesh.test"), format!("{RESOLVER6} 53 0 1"));
+
     // curl through glibc's resolver (a connected UDP socket, A and AAAA in one sendmmsg).
     dir.write("hello.txt", "hello from api.allowed\n");
     let mut http = ns.cmd("python3");
@@ -176,7 +205,7 @@ fn unmodified_dig_and_curl_are_captured_and_answered_as_if_by_the_resolver_they_
     let log = std::fs::read_to_string(&sc.log).unwrap_or_default();
     // Captured queries went to the resolver asked, checked as egress to its port 53...
     let api = access_lines(&log, "api.allowed.mesh.test.");
-    assert!(api.len() >= 4, "dig UDP/TCP and curl's A and AAAA:\n{log}");
+    assert!(api.len() >= 5, "dig UDP/TCP, sendto and curl's A and AAAA:\n{log}");
     for l in &api {
         assert!(l.contains(&format!("upstream={RESOLVER4}:53")), "not sent to the resolver asked: {l}");
         assert!(l.contains("verdict=\"allow\""), "{l}");
@@ -185,10 +214,10 @@ fn unmodified_dig_and_curl_are_captured_and_answered_as_if_by_the_resolver_they_
         .into_iter()
         .filter(|l| l.contains("method=\"AAAA\""))
         .collect();
-    assert_eq!(v6.len(), 2, "{log}");
+    assert_eq!(v6.len(), 3, "dig UDP/TCP and sendto:\n{log}");
     assert!(v6.iter().all(|l| l.contains(&format!("upstream=[{RESOLVER6}]:53"))), "{v6:?}");
     let denied = access_lines(&log, "denied.mesh.test.");
-    assert!(denied.len() >= 5, "dig x4 and curl:\n{log}");
+    assert!(denied.len() >= 6, "dig x4, sendto and curl:\n{log}");
     assert!(denied.iter().all(|l| l.contains("verdict=\"deny\"")), "{denied:?}");
     // ...and the explicit query to the cluster.
     assert!(
@@ -201,10 +230,11 @@ fn unmodified_dig_and_curl_are_captured_and_answered_as_if_by_the_resolver_they_
     let (c, text) = bpf_status(&pin);
     eprintln!("{text}");
     assert!(text.contains("dns capture:       :53 -> 127.0.0.1:15053"), "{text}");
-    // 8 dig runs and curl's two lookups went to the listener (connect4/6 or sendmsg4/6)...
-    assert!(c["dns_redirected"] >= 10, "{text}");
-    // ...the UDP answers (4 dig, at least 2 glibc) were shown as the resolver's...
-    assert!(c["dns_replies_rewritten"] >= 6, "{text}");
+    // 8 dig runs, 3 sendto and curl's two lookups went to the listener (connect4/6 or
+    // sendmsg4/6)...
+    assert!(c["dns_redirected"] >= 13, "{text}");
+    // ...the UDP answers (4 dig, 3 sendto, at least 2 glibc) were shown as the resolver's...
+    assert!(c["dns_replies_rewritten"] >= 9, "{text}");
     // ...and the sidecar's own sockets to the resolvers were not captured.
     assert!(c["connects_exempt"] >= 2, "{text}");
     drop(sc);
