@@ -30,7 +30,14 @@ fn policy(dir: &TempDir) -> String {
 }
 
 /// `dig @SERVER [+tcp] NAME TYPE` run by bpf-peer inside the pod cgroup and namespace.
-fn dig_in_pod(ns: &Netns, cg: &TestCgroup, server: &str, tcp: bool, name: &str, qtype: &str) -> String {
+fn dig_in_pod(
+    ns: &Netns,
+    cg: &TestCgroup,
+    server: &str,
+    tcp: bool,
+    name: &str,
+    qtype: &str,
+) -> String {
     let at = format!("@{server}");
     let mut args = vec!["exec", "dig", &at, "+tries=1", "+time=3"];
     if tcp {
@@ -48,8 +55,17 @@ fn dig_in_pod(ns: &Netns, cg: &TestCgroup, server: &str, tcp: bool, name: &str, 
 
 /// `curl URL` inside the pod, with glibc's resolver pointed at `resolver` by a private mount of
 /// /etc/resolv.conf (the file the host sees stays as it is): (exit code, output).
-fn curl_in_pod(ns: &Netns, cg: &TestCgroup, dir: &TempDir, resolver: &str, url: &str) -> (i32, String) {
-    let conf = dir.write("resolv.conf", &format!("nameserver {resolver}\noptions attempts:1 timeout:3\n"));
+fn curl_in_pod(
+    ns: &Netns,
+    cg: &TestCgroup,
+    dir: &TempDir,
+    resolver: &str,
+    url: &str,
+) -> (i32, String) {
+    let conf = dir.write(
+        "resolv.conf",
+        &format!("nameserver {resolver}\noptions attempts:1 timeout:3\n"),
+    );
     let script = format!(
         "mount --bind {} /etc/resolv.conf && exec curl -sS --max-time 10 {url}",
         conf.display()
@@ -57,7 +73,16 @@ fn curl_in_pod(ns: &Netns, cg: &TestCgroup, dir: &TempDir, resolver: &str, url: 
     let out = peer_cmd(
         Some(ns),
         Some(cg),
-        &["exec", "unshare", "--mount", "--propagation", "private", "sh", "-c", &script],
+        &[
+            "exec",
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+        ],
     )
     .stdin(Stdio::null())
     .output()
@@ -82,12 +107,20 @@ s.sendto(q, (sys.argv[1], 53))
 data, addr = s.recvfrom(4096)
 print(addr[0], addr[1], data[3] & 15, struct.unpack('>H', data[6:8])[0])
 ";
-    let out = peer_cmd(Some(ns), Some(cg), &["exec", "python3", "-c", PY, server, name])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run python3");
+    let out = peer_cmd(
+        Some(ns),
+        Some(cg),
+        &["exec", "python3", "-c", PY, server, name],
+    )
+    .stdin(Stdio::null())
+    .output()
+    .expect("run python3");
     let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(out.status.success(), "sendto {server} {name}: {text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "sendto {server} {name}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     text
 }
 
@@ -123,7 +156,12 @@ fn unmodified_dig_and_curl_are_captured_and_answered_as_if_by_the_resolver_they_
     // The resolver answers the denied name itself: a REFUSED below comes from the sidecar.
     let direct = ns
         .cmd("dig")
-        .args([&format!("@{RESOLVER4}"), "+tries=1", "+time=2", "denied.mesh.test"])
+        .args([
+            &format!("@{RESOLVER4}"),
+            "+tries=1",
+            "+time=2",
+            "denied.mesh.test",
+        ])
         .output()
         .expect("dig");
     assert_eq!(
@@ -139,15 +177,30 @@ fn unmodified_dig_and_curl_are_captured_and_answered_as_if_by_the_resolver_they_
         15000,
         &[
             // Dual stack: IPv4 apps are sent to 127.0.0.1:15053, IPv6 apps to [::1]:15053.
-            "--listen", "[::]:15053", "--upstream", CLUSTER,
-            "--protocol", "dns", "--direction", "outbound", "--label", "app=test",
-            "--policy", &policy,
-            "--bpf-cgroup", &cg_s, "--bpf-pin-path", &pin_s, "--intercept",
+            "--listen",
+            "[::]:15053",
+            "--upstream",
+            CLUSTER,
+            "--protocol",
+            "dns",
+            "--direction",
+            "outbound",
+            "--label",
+            "app=test",
+            "--policy",
+            &policy,
+            "--bpf-cgroup",
+            &cg_s,
+            "--bpf-pin-path",
+            &pin_s,
+            "--intercept",
         ],
     );
     sc.wait_log("acceleration on");
     assert!(
-        !std::fs::read_to_string(&sc.log).unwrap_or_default().contains("DNS capture off"),
+        !std::fs::read_to_string(&sc.log)
+            .unwrap_or_default()
+            .contains("DNS capture off"),
         "the DNS capture hooks did not attach"
     );
 
@@ -160,7 +213,11 @@ fn unmodified_dig_and_curl_are_captured_and_answered_as_if_by_the_resolver_they_
         for tcp in [false, true] {
             let how = if tcp { "TCP" } else { "UDP" };
             let out = dig_in_pod(&ns, &cg, server, tcp, allowed, qtype);
-            assert_eq!(dig_status(&out).as_deref(), Some("NOERROR"), "{server} {how}:\n{out}");
+            assert_eq!(
+                dig_status(&out).as_deref(),
+                Some("NOERROR"),
+                "{server} {how}:\n{out}"
+            );
             assert!(out.contains(want), "{server} {how}: no {want}:\n{out}");
             assert!(
                 out.contains(&format!(";; SERVER: {server}#53({server}) ({how})")),
@@ -168,23 +225,43 @@ fn unmodified_dig_and_curl_are_captured_and_answered_as_if_by_the_resolver_they_
             );
             assert!(!out.contains("unexpected source"), "{server} {how}:\n{out}");
             let out = dig_in_pod(&ns, &cg, server, tcp, "denied.mesh.test", "A");
-            assert_eq!(dig_status(&out).as_deref(), Some("REFUSED"), "{server} {how}:\n{out}");
+            assert_eq!(
+                dig_status(&out).as_deref(),
+                Some("REFUSED"),
+                "{server} {how}:\n{out}"
+            );
             assert!(!out.contains("unexpected source"), "{server} {how}:\n{out}");
         }
     }
 
     // Unconnected sockets: sendto is sent to the listener, recvfrom shows the resolver asked.
-    assert_eq!(sendto_in_pod(&ns, &cg, RESOLVER4, "api.allowed.mesh.test"), format!("{RESOLVER4} 53 0 1"));
-    assert_eq!(sendto_in_pod(&ns, &cg, RESOLVER4, "denied.mesh.test"), format!("{RESOLVER4} 53 5 0"));
-    assert_eq!(sendto_in_pod(&ns, &cg, RESOLVER6, "allowed.mesh.test"), format!("{RESOLVER6} 53 0 1"));
+    assert_eq!(
+        sendto_in_pod(&ns, &cg, RESOLVER4, "api.allowed.mesh.test"),
+        format!("{RESOLVER4} 53 0 1")
+    );
+    assert_eq!(
+        sendto_in_pod(&ns, &cg, RESOLVER4, "denied.mesh.test"),
+        format!("{RESOLVER4} 53 5 0")
+    );
+    assert_eq!(
+        sendto_in_pod(&ns, &cg, RESOLVER6, "allowed.mesh.test"),
+        format!("{RESOLVER6} 53 0 1")
+    );
 
     // curl through glibc's resolver (a connected UDP socket, A and AAAA in one sendmmsg).
     dir.write("hello.txt", "hello from api.allowed\n");
     let mut http = ns.cmd("python3");
-    http.args(["-m", "http.server", "8080", "--bind", "127.0.0.11", "--directory"])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    http.args([
+        "-m",
+        "http.server",
+        "8080",
+        "--bind",
+        "127.0.0.11",
+        "--directory",
+    ])
+    .arg(dir.path())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
     let _http = Child::spawn(&mut http);
     let up = wait_until(std::time::Duration::from_secs(10), || {
         ns.cmd("curl")
@@ -193,21 +270,43 @@ fn unmodified_dig_and_curl_are_captured_and_answered_as_if_by_the_resolver_they_
             .is_ok_and(|s| s.success())
     });
     assert!(up, "python http.server did not start");
-    let (code, out) = curl_in_pod(&ns, &cg, &dir, RESOLVER4, "http://api.allowed.mesh.test:8080/hello.txt");
+    let (code, out) = curl_in_pod(
+        &ns,
+        &cg,
+        &dir,
+        RESOLVER4,
+        "http://api.allowed.mesh.test:8080/hello.txt",
+    );
     assert_eq!((code, out.as_str()), (0, "hello from api.allowed\n"));
-    let (code, out) = curl_in_pod(&ns, &cg, &dir, RESOLVER4, "http://denied.mesh.test:8080/hello.txt");
+    let (code, out) = curl_in_pod(
+        &ns,
+        &cg,
+        &dir,
+        RESOLVER4,
+        "http://denied.mesh.test:8080/hello.txt",
+    );
     assert_eq!(code, 6, "curl should fail to resolve a denied name: {out}");
 
     // A client that asks the listener itself is served from the cluster, as without capture.
     let explicit = dig_in_pod(&ns, &cg, "127.0.0.1", false, "-p15053", "allowed.mesh.test");
-    assert_eq!(dig_status(&explicit).as_deref(), Some("NOERROR"), "{explicit}");
+    assert_eq!(
+        dig_status(&explicit).as_deref(),
+        Some("NOERROR"),
+        "{explicit}"
+    );
 
     let log = std::fs::read_to_string(&sc.log).unwrap_or_default();
     // Captured queries went to the resolver asked, checked as egress to its port 53...
     let api = access_lines(&log, "api.allowed.mesh.test.");
-    assert!(api.len() >= 5, "dig UDP/TCP, sendto and curl's A and AAAA:\n{log}");
+    assert!(
+        api.len() >= 5,
+        "dig UDP/TCP, sendto and curl's A and AAAA:\n{log}"
+    );
     for l in &api {
-        assert!(l.contains(&format!("upstream={RESOLVER4}:53")), "not sent to the resolver asked: {l}");
+        assert!(
+            l.contains(&format!("upstream={RESOLVER4}:53")),
+            "not sent to the resolver asked: {l}"
+        );
         assert!(l.contains("verdict=\"allow\""), "{l}");
     }
     let v6: Vec<String> = access_lines(&log, "allowed.mesh.test.")
@@ -215,10 +314,17 @@ fn unmodified_dig_and_curl_are_captured_and_answered_as_if_by_the_resolver_they_
         .filter(|l| l.contains("method=\"AAAA\""))
         .collect();
     assert_eq!(v6.len(), 3, "dig UDP/TCP and sendto:\n{log}");
-    assert!(v6.iter().all(|l| l.contains(&format!("upstream=[{RESOLVER6}]:53"))), "{v6:?}");
+    assert!(
+        v6.iter()
+            .all(|l| l.contains(&format!("upstream=[{RESOLVER6}]:53"))),
+        "{v6:?}"
+    );
     let denied = access_lines(&log, "denied.mesh.test.");
     assert!(denied.len() >= 6, "dig x4, sendto and curl:\n{log}");
-    assert!(denied.iter().all(|l| l.contains("verdict=\"deny\"")), "{denied:?}");
+    assert!(
+        denied.iter().all(|l| l.contains("verdict=\"deny\"")),
+        "{denied:?}"
+    );
     // ...and the explicit query to the cluster.
     assert!(
         access_lines(&log, "allowed.mesh.test.")
@@ -229,7 +335,10 @@ fn unmodified_dig_and_curl_are_captured_and_answered_as_if_by_the_resolver_they_
 
     let (c, text) = bpf_status(&pin);
     eprintln!("{text}");
-    assert!(text.contains("dns capture:       :53 -> 127.0.0.1:15053"), "{text}");
+    assert!(
+        text.contains("dns capture:       :53 -> 127.0.0.1:15053"),
+        "{text}"
+    );
     // 8 dig runs, 3 sendto and curl's two lookups went to the listener (connect4/6 or
     // sendmsg4/6)...
     assert!(c["dns_redirected"] >= 13, "{text}");
