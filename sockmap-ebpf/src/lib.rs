@@ -62,6 +62,10 @@ pub mod programs {
     pub const RECVMSG4: &str = "sockmesh_recvmsg4";
     /// `cgroup/recvmsg6`: the same for IPv6 sockets.
     pub const RECVMSG6: &str = "sockmesh_recvmsg6";
+    /// `cgroup/getpeername4`: a captured connected socket's peer is the resolver it asked.
+    pub const GETPEERNAME4: &str = "sockmesh_getpeername4";
+    /// `cgroup/getpeername6`: the same for IPv6 sockets.
+    pub const GETPEERNAME6: &str = "sockmesh_getpeername6";
 }
 
 /// Indices into the per-CPU counter array.

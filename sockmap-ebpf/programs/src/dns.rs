@@ -8,12 +8,16 @@
 //! The kernel itself accepts them on a connected socket: that socket is connected to the DNS
 //! listener (the address connect4/6 wrote), so the source matches.
 //!
-//! Both hooks key the resolver by the app socket's cookie in `SOCKMESH_DNS_ORIG` (written here
+//! cgroup/getpeername4 and getpeername6 do the same for `getpeername()` on a captured connected
+//! socket (optional: without them, which needs Linux 5.8, the socket reports the listener).
+//!
+//! These hooks key the resolver by the app socket's cookie in `SOCKMESH_DNS_ORIG` (written here
 //! and by connect4/6), which the proxy also reads to forward the query to that resolver. The
 //! recvmsg hooks only rewrite datagrams whose source is the DNS listener, on sockets that have an
 //! entry, so every other datagram (and the sidecar's own sockets) pass unchanged.
 //!
-//! Minimum kernel: 4.18 (sendmsg4/6), 5.2 (recvmsg4/6); 5.7 for cgroup links.
+//! Minimum kernel: 4.18 (sendmsg4/6), 5.2 (recvmsg4/6), 5.8 (getpeername4/6); 5.7 for cgroup
+//! links.
 
 use aya_ebpf::bindings::bpf_sock_addr;
 use aya_ebpf::helpers::generated::bpf_get_socket_cookie;
@@ -38,7 +42,30 @@ pub fn sockmesh_sendmsg6(ctx: SockAddrContext) -> i32 {
 
 #[cgroup_sock_addr(recvmsg4)]
 pub fn sockmesh_recvmsg4(ctx: SockAddrContext) -> i32 {
-    let sa = ctx.sock_addr;
+    show_resolver4(ctx.sock_addr, true)
+}
+
+#[cgroup_sock_addr(recvmsg6)]
+pub fn sockmesh_recvmsg6(ctx: SockAddrContext) -> i32 {
+    show_resolver6(ctx.sock_addr, true)
+}
+
+/// getpeername() on a captured connected socket: the resolver it connected to, not the DNS
+/// listener the kernel connected it to.
+#[cgroup_sock_addr(getpeername4)]
+pub fn sockmesh_getpeername4(ctx: SockAddrContext) -> i32 {
+    show_resolver4(ctx.sock_addr, false)
+}
+
+#[cgroup_sock_addr(getpeername6)]
+pub fn sockmesh_getpeername6(ctx: SockAddrContext) -> i32 {
+    show_resolver6(ctx.sock_addr, false)
+}
+
+/// Replaces the DNS listener's address in the context by the resolver the socket asked;
+/// `reply`: count it as an answer shown as the resolver's.
+#[inline(always)]
+fn show_resolver4(sa: *mut bpf_sock_addr, reply: bool) -> i32 {
     let Some(orig) = captured(sa, false) else {
         return ALLOW;
     };
@@ -47,13 +74,14 @@ pub fn sockmesh_recvmsg4(ctx: SockAddrContext) -> i32 {
     }
     wr(field_mut!(sa, user_ip4), orig.ip[0]);
     wr(field_mut!(sa, user_port), (orig.port as u16).to_be() as u32);
-    count(counters::DNS_REPLIES_REWRITTEN, 1);
+    if reply {
+        count(counters::DNS_REPLIES_REWRITTEN, 1);
+    }
     ALLOW
 }
 
-#[cgroup_sock_addr(recvmsg6)]
-pub fn sockmesh_recvmsg6(ctx: SockAddrContext) -> i32 {
-    let sa = ctx.sock_addr;
+#[inline(always)]
+fn show_resolver6(sa: *mut bpf_sock_addr, reply: bool) -> i32 {
     let Some(orig) = captured(sa, true) else {
         return ALLOW;
     };
@@ -69,7 +97,9 @@ pub fn sockmesh_recvmsg6(ctx: SockAddrContext) -> i32 {
     wr(w.wrapping_add(2), ip[2]);
     wr(w.wrapping_add(3), ip[3]);
     wr(field_mut!(sa, user_port), (orig.port as u16).to_be() as u32);
-    count(counters::DNS_REPLIES_REWRITTEN, 1);
+    if reply {
+        count(counters::DNS_REPLIES_REWRITTEN, 1);
+    }
     ALLOW
 }
 
