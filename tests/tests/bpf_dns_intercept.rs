@@ -92,10 +92,11 @@ fn curl_in_pod(
     (out.status.code().unwrap_or(-1), text)
 }
 
-/// One query from an unconnected UDP socket (sendto/recvfrom, which pass sendmsg4/6 rather than
-/// connect4/6) inside the pod: "SOURCE PORT RCODE ANCOUNT" of the answer, as recvfrom reports
-/// its source.
-fn sendto_in_pod(ns: &Netns, cg: &TestCgroup, server: &str, name: &str) -> String {
+/// One query from a Python UDP socket inside the pod, unconnected (sendto/recvfrom, which pass
+/// sendmsg4/6 rather than connect4/6) or, with `connect`, connected (connect, getpeername, send,
+/// recvfrom): "SOURCE PORT RCODE ANCOUNT" of the answer as recvfrom reports its source, then
+/// for a connected socket "peer IP PORT" as getpeername reported it.
+fn sendto_in_pod(ns: &Netns, cg: &TestCgroup, server: &str, name: &str, connect: bool) -> String {
     const PY: &str = "import socket,struct,sys
 fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_DGRAM)
@@ -103,18 +104,25 @@ s.settimeout(5)
 q = struct.pack('>HHHHHH', 0x1234, 0x0100, 1, 0, 0, 0)
 q += b''.join(bytes([len(l)]) + l.encode() for l in sys.argv[2].split('.')) + b'\\0'
 q += struct.pack('>HH', 1 if fam == socket.AF_INET else 28, 1)
-s.sendto(q, (sys.argv[1], 53))
+if len(sys.argv) > 3:
+    s.connect((sys.argv[1], 53))
+    peer = s.getpeername()
+    s.send(q)
+else:
+    s.sendto(q, (sys.argv[1], 53))
 data, addr = s.recvfrom(4096)
 print(addr[0], addr[1], data[3] & 15, struct.unpack('>H', data[6:8])[0])
+if len(sys.argv) > 3:
+    print('peer', peer[0], peer[1])
 ";
-    let out = peer_cmd(
-        Some(ns),
-        Some(cg),
-        &["exec", "python3", "-c", PY, server, name],
-    )
-    .stdin(Stdio::null())
-    .output()
-    .expect("run python3");
+    let mut args = vec!["exec", "python3", "-c", PY, server, name];
+    if connect {
+        args.push("connect");
+    }
+    let out = peer_cmd(Some(ns), Some(cg), &args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python3");
     let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert!(
         out.status.success(),
@@ -236,16 +244,25 @@ fn unmodified_dig_and_curl_are_captured_and_answered_as_if_by_the_resolver_they_
 
     // Unconnected sockets: sendto is sent to the listener, recvfrom shows the resolver asked.
     assert_eq!(
-        sendto_in_pod(&ns, &cg, RESOLVER4, "api.allowed.mesh.test"),
+        sendto_in_pod(&ns, &cg, RESOLVER4, "api.allowed.mesh.test", false),
         format!("{RESOLVER4} 53 0 1")
     );
     assert_eq!(
-        sendto_in_pod(&ns, &cg, RESOLVER4, "denied.mesh.test"),
+        sendto_in_pod(&ns, &cg, RESOLVER4, "denied.mesh.test", false),
         format!("{RESOLVER4} 53 5 0")
     );
     assert_eq!(
-        sendto_in_pod(&ns, &cg, RESOLVER6, "allowed.mesh.test"),
+        sendto_in_pod(&ns, &cg, RESOLVER6, "allowed.mesh.test", false),
         format!("{RESOLVER6} 53 0 1")
+    );
+    // A connected socket's peer is the resolver too (getpeername4/6), and so is its answer's source.
+    assert_eq!(
+        sendto_in_pod(&ns, &cg, RESOLVER4, "api.allowed.mesh.test", true),
+        format!("{RESOLVER4} 53 0 1\npeer {RESOLVER4} 53")
+    );
+    assert_eq!(
+        sendto_in_pod(&ns, &cg, RESOLVER6, "allowed.mesh.test", true),
+        format!("{RESOLVER6} 53 0 1\npeer {RESOLVER6} 53")
     );
 
     // curl through glibc's resolver (a connected UDP socket, A and AAAA in one sendmmsg).
@@ -313,7 +330,11 @@ fn unmodified_dig_and_curl_are_captured_and_answered_as_if_by_the_resolver_they_
         .into_iter()
         .filter(|l| l.contains("method=\"AAAA\""))
         .collect();
-    assert_eq!(v6.len(), 3, "dig UDP/TCP and sendto:\n{log}");
+    assert_eq!(
+        v6.len(),
+        4,
+        "dig UDP/TCP, sendto and connected Python:\n{log}"
+    );
     assert!(
         v6.iter()
             .all(|l| l.contains(&format!("upstream=[{RESOLVER6}]:53"))),

@@ -2,7 +2,8 @@
 //! and the lookup of the resolver an app asked.
 //!
 //! connect4/6 send UDP and TCP connects to port 53 to the DNS listener, sendmsg4/6 unconnected
-//! datagrams, recvmsg4/6 show its answers as coming from the resolver asked. TCP needs nothing
+//! datagrams, recvmsg4/6 show its answers as coming from the resolver asked (and getpeername4/6
+//! a connected socket's peer). TCP needs nothing
 //! more: its original destination comes by tuple like any intercepted connection's. For UDP the
 //! programs key the resolver by the app socket's cookie, which [`DnsCapture::original_dst`]
 //! finds from the datagram's source with [`super::sock_diag`].
@@ -19,16 +20,20 @@ use std::sync::{Arc, Mutex};
 
 use aya::Ebpf;
 use aya::programs::links::PinnedLink;
-use sockmap_ebpf::programs::{RECVMSG4, RECVMSG6, SENDMSG4, SENDMSG6};
+use sockmap_ebpf::programs::{
+    GETPEERNAME4, GETPEERNAME6, RECVMSG4, RECVMSG6, SENDMSG4, SENDMSG6,
+};
 
 use super::connect::{self, ConnectError, words_ip};
 use super::maps::Maps;
 use super::sock_diag::SockDiag;
 
 /// Loads sendmsg4/6 and recvmsg4/6, attaches them to `cgroup` and pins their links; all or
-/// none (links already made are removed when a later one fails).
+/// none (links already made are removed when a later one fails). Then getpeername4/6, which
+/// only hide the listener from `getpeername()`: if they cannot attach (before Linux 5.8) that is
+/// said once and capture goes on.
 pub fn attach(ebpf: &mut Ebpf, cgroup: &File, dir: &Path) -> Result<Vec<PinnedLink>, ConnectError> {
-    connect::attach_programs(
+    let mut links = connect::attach_programs(
         ebpf,
         cgroup,
         dir,
@@ -38,7 +43,19 @@ pub fn attach(ebpf: &mut Ebpf, cgroup: &File, dir: &Path) -> Result<Vec<PinnedLi
             (SENDMSG4, "sendmsg4"),
             (SENDMSG6, "sendmsg6"),
         ],
-    )
+    )?;
+    let peer = [
+        (GETPEERNAME4, "getpeername4"),
+        (GETPEERNAME6, "getpeername6"),
+    ];
+    match connect::attach_programs(ebpf, cgroup, dir, &peer) {
+        Ok(more) => links.extend(more),
+        Err(e) => tracing::warn!(
+            "DNS capture: {}; captured connected UDP sockets report the DNS listener as their peer",
+            super::error_chain(&e)
+        ),
+    }
+    Ok(links)
 }
 
 /// The DNS listener as the programs send apps to it, and the way back to the resolver they

@@ -54,7 +54,15 @@ fn program_info(id: u32) -> Option<ProgramInfo> {
 pub fn attached_programs(dir: &Path) -> Vec<ProgramEntry> {
     let mut out = Vec::new();
     for kind in [
-        "sockops", "connect4", "connect6", "sendmsg4", "sendmsg6", "recvmsg4", "recvmsg6",
+        "sockops",
+        "connect4",
+        "connect6",
+        "sendmsg4",
+        "sendmsg6",
+        "recvmsg4",
+        "recvmsg6",
+        "getpeername4",
+        "getpeername6",
     ] {
         let Ok(link) = PinnedLink::from_pin(dir.join(pin::link_name(kind))) else {
             continue;
@@ -160,7 +168,7 @@ impl Snapshot {
             };
             let _ = writeln!(
                 s,
-                "  {:<9} {:<18} prog {:<6} {}",
+                "  {:<12} {:<18} prog {:<6} {}",
                 p.kind, p.name, p.prog_id, link
             );
         }
