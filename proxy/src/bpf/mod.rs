@@ -108,7 +108,8 @@ pub struct ListenerInfo {
     pub address: SocketAddr,
     pub outbound: bool,
     /// A DNS listener (`protocol: dns`): with `--intercept` the pod's port-53 traffic goes to
-    /// it; it is never the outbound listener that other connects go to.
+    /// the first outbound one; it is never the outbound or inbound listener that other connects
+    /// go to.
     pub dns: bool,
 }
 
@@ -322,7 +323,11 @@ fn start_active(s: &Settings, listeners: &[ListenerInfo]) -> Result<Active, Acce
         .iter()
         .find(|l| !l.outbound && !l.dns)
         .map(|l| l.address);
-    let dns_listener = listeners.iter().find(|l| l.dns).map(|l| l.address);
+    // Only an outbound DNS listener checks the pod's own queries (egress rules).
+    let dns_listener = listeners
+        .iter()
+        .find(|l| l.dns && l.outbound)
+        .map(|l| l.address);
     if s.intercept && outbound.is_none() && dns_listener.is_none() {
         return Err(AccelError::NoOutboundListener);
     }
