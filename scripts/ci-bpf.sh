@@ -18,4 +18,4 @@ fi
 "$ROOT/scripts/check-ebpf-object.sh"
 cargo build -p sockmesh
 cargo test -p sockmesh-tests --test bpf_splice --test bpf_intercept --test bpf_netns \
-  --test bpf_fallback --test bpf_restart --test bpf_xds
+  --test bpf_fallback --test bpf_restart --test bpf_xds --test bpf_dns_intercept

@@ -168,6 +168,7 @@ impl Sidecar {
             .map(|(spec, s)| ListenerInfo {
                 address: s.local_addr().unwrap_or(spec.address),
                 outbound: spec.direction == sockmesh_xds::domain::Direction::Outbound,
+                dns: spec.protocol == sockmesh_xds::domain::ListenerProtocol::Dns,
             })
             .collect();
         let accel = Acceleration::start(accel_args, config.acceleration.as_ref(), &infos);

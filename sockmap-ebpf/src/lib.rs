@@ -36,6 +36,10 @@ pub mod maps {
     pub const ORIG_BY_TUPLE: &str = "SOCKMESH_ORIG";
     /// `HASH` app port (host order, `u32`) -> inbound listener port (host order, `u32`).
     pub const INBOUND_PORTS: &str = "SOCKMESH_INBOUND";
+    /// `LRU_HASH` socket cookie (`u64`) of an app UDP socket whose datagrams to port 53 were
+    /// sent to the DNS listener -> the resolver it asked ([`crate::OrigDst`]); written by
+    /// connect4/6 and sendmsg4/6, read by recvmsg4/6 and by the proxy.
+    pub const DNS_ORIG: &str = "SOCKMESH_DNS_ORIG";
 }
 
 /// Program names (the Rust function names in `programs/src/main.rs`).
@@ -50,6 +54,18 @@ pub mod programs {
     pub const CONNECT6: &str = "sockmesh_connect6";
     /// `cgroup/getsockopt`: answers `SO_ORIGINAL_DST` for intercepted connections.
     pub const GETSOCKOPT: &str = "sockmesh_getsockopt";
+    /// `cgroup/sendmsg4`: unconnected UDP datagrams to port 53 go to the DNS listener.
+    pub const SENDMSG4: &str = "sockmesh_sendmsg4";
+    /// `cgroup/sendmsg6`: the same for IPv6 sockets.
+    pub const SENDMSG6: &str = "sockmesh_sendmsg6";
+    /// `cgroup/recvmsg4`: answers from the DNS listener show the resolver the app asked.
+    pub const RECVMSG4: &str = "sockmesh_recvmsg4";
+    /// `cgroup/recvmsg6`: the same for IPv6 sockets.
+    pub const RECVMSG6: &str = "sockmesh_recvmsg6";
+    /// `cgroup/getpeername4`: a captured connected socket's peer is the resolver it asked.
+    pub const GETPEERNAME4: &str = "sockmesh_getpeername4";
+    /// `cgroup/getpeername6`: the same for IPv6 sockets.
+    pub const GETPEERNAME6: &str = "sockmesh_getpeername6";
 }
 
 /// Indices into the per-CPU counter array.
@@ -74,8 +90,12 @@ pub mod counters {
     pub const ORIG_DST_PUBLISHED: u32 = 8;
     /// `SO_ORIGINAL_DST` getsockopt calls answered by the getsockopt program.
     pub const ORIG_DST_ANSWERED: u32 = 9;
+    /// UDP connects and datagrams, and TCP connects, to port 53 sent to the DNS listener.
+    pub const DNS_REDIRECTED: u32 = 10;
+    /// Datagrams from the DNS listener shown to the app as coming from the resolver it asked.
+    pub const DNS_REPLIES_REWRITTEN: u32 = 11;
     /// Number of counters (the array's size).
-    pub const COUNT: u32 = 10;
+    pub const COUNT: u32 = 12;
     /// Counter names for status output and metrics, in index order.
     pub const NAMES: [&str; COUNT as usize] = [
         "redirects",
@@ -88,6 +108,8 @@ pub mod counters {
         "connects_exempt",
         "orig_dst_published",
         "orig_dst_answered",
+        "dns_redirected",
+        "dns_replies_rewritten",
     ];
 }
 
@@ -99,7 +121,13 @@ pub mod flags {
     pub const INTERCEPT_OUTBOUND: u32 = 2;
     /// connect4/6 rewrite connects to app ports ([`crate::maps::INBOUND_PORTS`]) to the inbound listener.
     pub const INTERCEPT_INBOUND: u32 = 4;
+    /// connect4/6 and sendmsg4/6 send UDP and TCP to port 53 to the DNS listener; recvmsg4/6
+    /// make its answers look like the resolver's. Set only once all four UDP hooks attached.
+    pub const INTERCEPT_DNS: u32 = 8;
 }
+
+/// The port whose traffic DNS capture sends to the DNS listener.
+pub const DNS_PORT: u32 = 53;
 
 /// SOCKHASH key: one TCP socket, seen from its own side (local = this socket).
 ///
@@ -195,6 +223,12 @@ pub struct Config {
     pub outbound_ip6: [u32; 4],
     /// Inbound listener IPv6 address, network-order words (all zero = use `::ffff:inbound_ip4`).
     pub inbound_ip6: [u32; 4],
+    /// DNS listener port, host order (0 = no DNS capture).
+    pub dns_port: u32,
+    /// DNS listener IPv4 address, network order.
+    pub dns_ip4: u32,
+    /// DNS listener IPv6 address, network-order words (all zero = use `::ffff:dns_ip4`).
+    pub dns_ip6: [u32; 4],
 }
 
 /// The checked-in eBPF object (`obj/sockmesh.bpf.o`, built from `programs/` by
@@ -219,7 +253,7 @@ mod tests {
     fn layouts_have_no_hidden_padding() {
         assert_eq!(core::mem::size_of::<SockKey>(), 8 + 4 * 4 + 32);
         assert_eq!(core::mem::size_of::<OrigDst>(), 24);
-        assert_eq!(core::mem::size_of::<Config>(), 6 * 4 + 32);
+        assert_eq!(core::mem::size_of::<Config>(), 8 * 4 + 48);
     }
 
     #[test]

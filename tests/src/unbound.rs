@@ -33,6 +33,10 @@
 //! `short.mesh.test.` is served with TTL 2 every time (zone data, `cache-min-ttl: 0`). Records
 //! of one RRset come in zone-file order every time (`rrset-roundrobin: no`): TXT `00-` first.
 //!
+//! [`Unbound::start_in_netns`] runs the same server on port 53 of given addresses inside a
+//! network namespace (IPv4 and IPv6, any client address allowed): what the DNS capture tests need,
+//! since an app's DNS is only captured on port 53.
+//!
 //! [`dig`] queries any server (unbound or a proxy in front of it) with dig; [`dig_status`],
 //! [`dig_flags`], [`dig_answer`] and [`dig_section`] read its output. [`dnspython`] is the Python that runs
 //! `tests/python/dns_query.py`, a dnspython client ([`dns_query`]).
@@ -85,6 +89,61 @@ impl Unbound {
         let log = std::fs::read_to_string(dir.path().join("unbound.log")).unwrap_or_default();
         assert!(up, "unbound did not start on {addr}:\n{log}");
         Unbound { port, child, dir }
+    }
+
+    /// Starts unbound as [`Unbound::start`] does, but on port 53 of each of `addrs` (IPv4 or
+    /// IPv6, already on an interface of `ns`) inside the network namespace `ns`, answering any
+    /// client address; waits until each address answers over UDP and TCP (dig in `ns`).
+    pub fn start_in_netns(ns: &crate::bpf::Netns, addrs: &[std::net::IpAddr]) -> Unbound {
+        require("unbound", "apt-get install -y unbound");
+        require("dig", "apt-get install -y dnsutils");
+        let dir = TempDir::new("unbound");
+        dir.write("mesh.test.zone", ZONE);
+        let interfaces: String = addrs
+            .iter()
+            .map(|a| format!("  interface: {a}\n"))
+            .collect();
+        let conf = CONFIG
+            .replace("@DIR@", &dir.path().display().to_string())
+            .replace("@PORT@", "53")
+            .replace("  interface: 127.0.0.1\n", &interfaces)
+            .replace("do-ip6: no", "do-ip6: yes")
+            .replace(
+                "  num-threads: 1\n",
+                "  num-threads: 1\n  access-control: 0.0.0.0/0 allow\n  access-control: ::/0 allow\n",
+            );
+        let conf_path = dir.write("unbound.conf", &conf);
+        let mut child = Child::spawn(
+            ns.cmd("unbound")
+                .args(["-d", "-c", &conf_path.display().to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        let answers = |addr: &std::net::IpAddr, tcp: bool| {
+            let mut c = ns.cmd("dig");
+            c.args([&format!("@{addr}"), "+short", "+tries=1", "+time=1"]);
+            if tcp {
+                c.arg("+tcp");
+            }
+            c.arg("allowed.mesh.test")
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "127.0.0.10")
+        };
+        let up = wait_until(Duration::from_secs(10), || {
+            child.is_running() && addrs.iter().all(|a| answers(a, false) && answers(a, true))
+        });
+        let log = std::fs::read_to_string(dir.path().join("unbound.log")).unwrap_or_default();
+        assert!(
+            up,
+            "unbound did not start on port 53 of {addrs:?} in {}:\n{log}",
+            ns.0
+        );
+        Unbound {
+            port: 53,
+            child,
+            dir,
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {

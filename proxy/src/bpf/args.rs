@@ -27,7 +27,8 @@ pub struct AccelArgs {
     pub no_accelerate: bool,
     /// Intercept the pod's outbound TCP connects (cgroup connect4/connect6) to non-loopback
     /// addresses and send them to the outbound listener; the proxy reads the original
-    /// destination from a map.
+    /// destination from a map. With a DNS listener, the pod's UDP and TCP to port 53 go to it
+    /// too (sendmsg4/6 and recvmsg4/6 for UDP), and each query to the resolver it asked.
     #[arg(long = "intercept")]
     pub intercept: bool,
     /// Intercept connects to this app port (repeatable) and send them to the inbound listener.

@@ -53,6 +53,7 @@ pub fn run_command(args: &BpfArgs) -> ExitCode {
                 .map(|(i, a)| ListenerInfo {
                     address: *a,
                     outbound: i == 0,
+                    dns: false,
                 })
                 .collect();
             let s = Settings::merge(accel, None);

@@ -1,7 +1,9 @@
 //! The cgroup connect4/connect6 programs (interception without iptables): they rewrite the
 //! pod's connects to the sidecar's listeners and record the original destination, which
 //! sock_ops republishes by tuple for [`super::orig_dst`]. The running proxy (by thread-group
-//! id) and the configured sidecar uid are exempt. Minimum kernel 4.17 (5.7 for cgroup links).
+//! id) and the configured sidecar uid are exempt. With DNS capture on, UDP and TCP connects to
+//! port 53 go to the DNS listener (see [`super::dns`]). Minimum kernel 4.17 (5.7 for cgroup
+//! links).
 
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -22,7 +24,7 @@ pub enum ConnectError {
     Missing(&'static str),
     /// The kernel refused to load or attach it.
     #[error(
-        "the kernel refused the {name} program ({source}); needs Linux 4.17+ with CONFIG_CGROUP_BPF"
+        "the kernel refused the {name} program ({source}); needs Linux 4.17+ (5.2+ for recvmsg4/6) with CONFIG_CGROUP_BPF"
     )]
     Kernel {
         name: &'static str,
@@ -44,28 +46,61 @@ pub enum ConnectError {
 
 /// Loads connect4 and connect6, attaches both to `cgroup` and pins their links in `dir`.
 pub fn attach(ebpf: &mut Ebpf, cgroup: &File, dir: &Path) -> Result<Vec<PinnedLink>, ConnectError> {
+    attach_programs(
+        ebpf,
+        cgroup,
+        dir,
+        &[(CONNECT4, "connect4"), (CONNECT6, "connect6")],
+    )
+}
+
+/// Loads the cgroup sock_addr programs `(name, kind)`, attaches them to `cgroup` and pins their
+/// links in `dir` as `link_<kind>`: all or none (on a failure the links made are unpinned, which
+/// detaches them).
+pub fn attach_programs(
+    ebpf: &mut Ebpf,
+    cgroup: &File,
+    dir: &Path,
+    programs: &[(&'static str, &'static str)],
+) -> Result<Vec<PinnedLink>, ConnectError> {
     let mut links = Vec::new();
-    for (name, kind) in [(CONNECT4, "connect4"), (CONNECT6, "connect6")] {
-        let kernel = |source| ConnectError::Kernel { name, source };
-        let prog: &mut CgroupSockAddr = ebpf
-            .program_mut(name)
-            .ok_or(ConnectError::Missing(name))?
-            .try_into()
-            .map_err(kernel)?;
-        prog.load().map_err(kernel)?;
-        let id = prog
-            .attach(cgroup, CgroupAttachMode::Single)
-            .map_err(kernel)?;
-        let link = prog.take_link(id).map_err(kernel)?;
-        let fd: FdLink = link
-            .try_into()
-            .map_err(|source| ConnectError::Link { name, source })?;
-        links.push(
-            fd.pin(dir.join(pin::link_name(kind)))
-                .map_err(|source| ConnectError::Pin { name, source })?,
-        );
+    for &(name, kind) in programs {
+        match attach_one(ebpf, cgroup, dir, name, kind) {
+            Ok(link) => links.push(link),
+            Err(e) => {
+                for link in links {
+                    let _ = link.unpin();
+                }
+                return Err(e);
+            }
+        }
     }
     Ok(links)
+}
+
+fn attach_one(
+    ebpf: &mut Ebpf,
+    cgroup: &File,
+    dir: &Path,
+    name: &'static str,
+    kind: &'static str,
+) -> Result<PinnedLink, ConnectError> {
+    let kernel = |source| ConnectError::Kernel { name, source };
+    let prog: &mut CgroupSockAddr = ebpf
+        .program_mut(name)
+        .ok_or(ConnectError::Missing(name))?
+        .try_into()
+        .map_err(kernel)?;
+    prog.load().map_err(kernel)?;
+    let id = prog
+        .attach(cgroup, CgroupAttachMode::Single)
+        .map_err(kernel)?;
+    let link = prog.take_link(id).map_err(kernel)?;
+    let fd: FdLink = link
+        .try_into()
+        .map_err(|source| ConnectError::Link { name, source })?;
+    fd.pin(dir.join(pin::link_name(kind)))
+        .map_err(|source| ConnectError::Pin { name, source })
 }
 
 /// Network-order words of an address, as the programs store them (IPv4 in word 0).

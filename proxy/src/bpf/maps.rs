@@ -58,6 +58,8 @@ pub struct Maps {
     pub inbound: Mutex<HashMap<MapData, u32, u32>>,
     pub config: Mutex<Array<MapData, Config>>,
     pub orig: Mutex<HashMap<MapData, SockKey, OrigDst>>,
+    /// App UDP socket cookie -> the resolver it asked (DNS capture).
+    pub dns_orig: HashMap<MapData, u64, OrigDst>,
     /// Only the programs use it; held so its descriptor stays valid while they load.
     _orig_by_cookie: Map,
 }
@@ -68,7 +70,7 @@ impl std::fmt::Debug for Maps {
     }
 }
 
-const ALL: [&str; 7] = [
+const ALL: [&str; 8] = [
     names::SOCKETS,
     names::COUNTERS,
     names::ACCEL_PORTS,
@@ -76,6 +78,7 @@ const ALL: [&str; 7] = [
     names::CONFIG,
     names::ORIG_BY_TUPLE,
     names::ORIG_BY_COOKIE,
+    names::DNS_ORIG,
 ];
 
 impl Maps {
@@ -142,6 +145,9 @@ impl Maps {
                     .try_into()
                     .map_err(layout(names::ORIG_BY_TUPLE))?,
             ),
+            dns_orig: get(names::DNS_ORIG)?
+                .try_into()
+                .map_err(layout(names::DNS_ORIG))?,
             _orig_by_cookie: get(names::ORIG_BY_COOKIE)?,
         })
     }
@@ -165,6 +171,22 @@ impl Maps {
         }
         let mut c = self.config.lock().unwrap_or_else(|e| e.into_inner());
         c.set(0, *config, 0).map_err(update_error(names::CONFIG))
+    }
+
+    /// Replaces the configuration.
+    pub fn set_config(&self, config: &Config) -> Result<(), MapsError> {
+        let mut c = self.config.lock().unwrap_or_else(|e| e.into_inner());
+        c.set(0, *config, 0).map_err(update_error(names::CONFIG))
+    }
+
+    /// The resolver the app UDP socket with this cookie asked (DNS capture).
+    pub fn dns_orig(&self, cookie: u64) -> Option<std::net::SocketAddr> {
+        let v = self.dns_orig.get(&cookie, 0).ok()?;
+        let port = u16::try_from(v.port).ok()?;
+        Some(std::net::SocketAddr::new(
+            super::connect::words_ip(v.family, v.ip),
+            port,
+        ))
     }
 
     /// Adds `port` to the accelerated set.

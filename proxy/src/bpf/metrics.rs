@@ -22,6 +22,8 @@ const HELP: [&str; counters::COUNT as usize] = [
     "Connects exempted from interception (the sidecar's own)",
     "Original destinations published for the proxy",
     "SO_ORIGINAL_DST getsockopt calls answered",
+    "UDP datagrams and connects, and TCP connects, to port 53 sent to the DNS listener",
+    "Datagrams from the DNS listener shown to the app as the resolver's",
 ];
 
 /// Prometheus collector over the live maps.

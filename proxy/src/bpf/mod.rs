@@ -9,13 +9,15 @@
 //! If anything is missing (no cgroup configured, not root, no cgroup v2, no bpffs, a program the
 //! kernel refuses) the proxy logs `acceleration off: <reason>` once and runs on plain TCP.
 //!
-//! Module per program kind: [`sockops`], [`sk_msg`], [`connect`], [`getsockopt`]; [`maps`] and [`orig_dst`] for
+//! Module per program kind: [`sockops`], [`sk_msg`], [`connect`], [`getsockopt`], [`dns`]
+//! (sendmsg4/6 and recvmsg4/6, DNS capture); [`maps`], [`orig_dst`] and [`sock_diag`] for
 //! the map side, [`pin`] for the pin directory, [`status`] and [`metrics`] for reporting.
 //! Minimum kernel: 5.15 (netns cookie in sock_ops/sk_msg), cgroup v2, bpffs.
 
 mod args;
 mod command;
 mod connect;
+mod dns;
 mod getsockopt;
 mod maps;
 mod metrics;
@@ -23,6 +25,7 @@ mod orig_dst;
 mod pin;
 mod ports;
 mod sk_msg;
+mod sock_diag;
 mod sockops;
 mod status;
 
@@ -65,7 +68,9 @@ pub enum AccelError {
     NotCgroup2(PathBuf),
     #[error("cannot open cgroup {path}: {source}")]
     CgroupOpen { path: PathBuf, source: io::Error },
-    #[error("--intercept needs an outbound listener (sockmesh run --direction outbound)")]
+    #[error(
+        "--intercept needs an outbound listener (sockmesh run --direction outbound) or a DNS listener (--protocol dns)"
+    )]
     NoOutboundListener,
     #[error(
         "--intercept-inbound-port needs an inbound listener (sockmesh run --direction inbound)"
@@ -102,6 +107,10 @@ pub enum AccelError {
 pub struct ListenerInfo {
     pub address: SocketAddr,
     pub outbound: bool,
+    /// A DNS listener (`protocol: dns`): with `--intercept` the pod's port-53 traffic goes to
+    /// the first outbound one; it is never the outbound or inbound listener that other connects
+    /// go to.
+    pub dns: bool,
 }
 
 /// The running acceleration, or the reason it is off. Dropping it detaches and unpins
@@ -121,6 +130,8 @@ struct Active {
     ports: Option<std::sync::Mutex<ports::PortSet>>,
     pin_dir: PathBuf,
     netns_cookie: u64,
+    /// DNS capture, when its programs attached.
+    dns: Option<dns::DnsCapture>,
     /// Declared last: dropped after the links, so programs go after their attachments.
     _ebpf: Ebpf,
 }
@@ -150,6 +161,7 @@ impl Acceleration {
                     cgroup = ?settings.cgroup,
                     ports = ?active.maps.ports(),
                     intercept = settings.intercept,
+                    dns_capture = ?active.dns,
                     "acceleration on: sockops + sk_msg attached"
                 );
                 Acceleration {
@@ -174,6 +186,12 @@ impl Acceleration {
         let a = self.active.as_ref()?;
         let orig = orig_dst::lookup(&a.maps, a.netns_cookie, local, peer)?;
         (orig != local).then_some(orig)
+    }
+
+    /// The resolver an app asked when its UDP query to port 53 was captured and came to the DNS
+    /// listener from `client`; `None` in explicit mode (the app asked the listener itself).
+    pub fn dns_original_dst(&self, client: SocketAddr) -> Option<SocketAddr> {
+        self.active.as_ref()?.dns.as_ref()?.original_dst(client)
     }
 
     /// Adds the eBPF counters and socket gauge to `/metrics` (`sockmesh_bpf_*`), plus
@@ -297,9 +315,20 @@ fn start_active(s: &Settings, listeners: &[ListenerInfo]) -> Result<Active, Acce
         path: cgroup_path.clone(),
         source,
     })?;
-    let outbound = listeners.iter().find(|l| l.outbound).map(|l| l.address);
-    let inbound = listeners.iter().find(|l| !l.outbound).map(|l| l.address);
-    if s.intercept && outbound.is_none() {
+    let outbound = listeners
+        .iter()
+        .find(|l| l.outbound && !l.dns)
+        .map(|l| l.address);
+    let inbound = listeners
+        .iter()
+        .find(|l| !l.outbound && !l.dns)
+        .map(|l| l.address);
+    // Only an outbound DNS listener checks the pod's own queries (egress rules).
+    let dns_listener = listeners
+        .iter()
+        .find(|l| l.dns && l.outbound)
+        .map(|l| l.address);
+    if s.intercept && outbound.is_none() && dns_listener.is_none() {
         return Err(AccelError::NoOutboundListener);
     }
     if !s.intercept_inbound_ports.is_empty() && inbound.is_none() {
@@ -342,18 +371,25 @@ fn start_active(s: &Settings, listeners: &[ListenerInfo]) -> Result<Active, Acce
             listeners.iter().map(|l| l.address.port()),
         )
     });
-    let attached = attach_all(&mut ebpf, s, &cgroup, (outbound, inbound), ports.as_ref());
+    let targets = Targets {
+        outbound,
+        inbound,
+        dns: dns_listener,
+    };
+    let attached = attach_all(&mut ebpf, s, &cgroup, targets, ports.as_ref());
     match attached {
         Ok(Attached {
             links,
             sk_msg,
             sockopt,
             maps,
+            dns_capture,
         }) => Ok(Active {
             links,
             sk_msg: Some(sk_msg),
             sockopt,
-            maps: Arc::new(maps),
+            dns: dns_capture.map(|addr| dns::DnsCapture::new(addr, Arc::clone(&maps))),
+            maps,
             ports: ports.map(std::sync::Mutex::new),
             pin_dir: s.pin_path.clone(),
             netns_cookie,
@@ -366,14 +402,25 @@ fn start_active(s: &Settings, listeners: &[ListenerInfo]) -> Result<Active, Acce
     }
 }
 
+/// The listeners interception sends connects to.
+struct Targets {
+    outbound: Option<SocketAddr>,
+    inbound: Option<SocketAddr>,
+    dns: Option<SocketAddr>,
+}
+
 fn attach_all(
     ebpf: &mut Ebpf,
     s: &Settings,
     cgroup: &File,
-    (outbound, inbound): (Option<SocketAddr>, Option<SocketAddr>),
+    Targets {
+        outbound,
+        inbound,
+        dns: dns_listener,
+    }: Targets,
     port_set: Option<&ports::PortSet>,
 ) -> Result<Attached, AccelError> {
-    let maps = Maps::take_and_pin(ebpf, &s.pin_path)?;
+    let maps = Arc::new(Maps::take_and_pin(ebpf, &s.pin_path)?);
     let ports = port_set.map(ports::PortSet::all).unwrap_or_default();
     let mut cfg = Config {
         flags: if s.accelerate { flags::ACCELERATE } else { 0 },
@@ -392,20 +439,43 @@ fn attach_all(
         (cfg.inbound_ip4, cfg.inbound_ip6) = connect::listener_words(i);
         inbound_ports.extend(s.intercept_inbound_ports.iter().map(|p| (*p, i.port())));
     }
+    // The DNS listener's address goes in now; its flag only once the UDP hooks are attached.
+    let dns_wanted = s.intercept && dns_listener.is_some();
+    if let (true, Some(d)) = (dns_wanted, dns_listener) {
+        cfg.dns_port = u32::from(d.port());
+        (cfg.dns_ip4, cfg.dns_ip6) = connect::listener_words(d);
+    }
     maps.configure(&cfg, &ports, &inbound_ports)?;
     // sk_msg first: a socket only gets the map's verdict programs that exist when it is added.
     let sk_msg = sk_msg::attach(ebpf, &maps.sockets, &s.pin_path)?;
     let mut links = vec![sockops::attach(ebpf, cgroup, &s.pin_path)?];
     let mut sockopt = None;
-    if cfg.flags & (flags::INTERCEPT_OUTBOUND | flags::INTERCEPT_INBOUND) != 0 {
+    if dns_wanted || cfg.flags & (flags::INTERCEPT_OUTBOUND | flags::INTERCEPT_INBOUND) != 0 {
         links.extend(connect::attach(ebpf, cgroup, &s.pin_path)?);
         sockopt = Some(getsockopt::attach(ebpf, cgroup, &s.pin_path)?);
+    }
+    let mut dns_capture = None;
+    if let (true, Some(d)) = (dns_wanted, dns_listener) {
+        // Not being able to capture DNS leaves the rest on: explicit mode still works.
+        match dns::attach(ebpf, cgroup, &s.pin_path) {
+            Ok(dns_links) => {
+                links.extend(dns_links);
+                cfg.flags |= flags::INTERCEPT_DNS;
+                maps.set_config(&cfg)?;
+                dns_capture = Some(d);
+            }
+            Err(e) => tracing::warn!(
+                "DNS capture off: {}; apps must ask the DNS listener {d} themselves",
+                error_chain(&e)
+            ),
+        }
     }
     Ok(Attached {
         links,
         sk_msg,
         sockopt,
         maps,
+        dns_capture,
     })
 }
 
@@ -414,5 +484,7 @@ struct Attached {
     links: Vec<PinnedLink>,
     sk_msg: SkMsgLink,
     sockopt: Option<CgroupSockoptLink>,
-    maps: Maps,
+    maps: Arc<Maps>,
+    /// The DNS listener, when DNS capture is on.
+    dns_capture: Option<SocketAddr>,
 }

@@ -35,6 +35,8 @@ pub struct Snapshot {
     /// (app port, inbound listener port).
     pub inbound_ports: Vec<(u16, u16)>,
     pub intercept_outbound: Option<String>,
+    /// The DNS listener port-53 traffic goes to, when DNS capture is on.
+    pub dns_capture: Option<String>,
     pub sidecar_uid: Option<u32>,
     pub sidecar_pid: u32,
     pub sockets: usize,
@@ -51,7 +53,17 @@ fn program_info(id: u32) -> Option<ProgramInfo> {
 /// The programs attached through the pins in `dir`.
 pub fn attached_programs(dir: &Path) -> Vec<ProgramEntry> {
     let mut out = Vec::new();
-    for kind in ["sockops", "connect4", "connect6"] {
+    for kind in [
+        "sockops",
+        "connect4",
+        "connect6",
+        "sendmsg4",
+        "sendmsg6",
+        "recvmsg4",
+        "recvmsg6",
+        "getpeername4",
+        "getpeername6",
+    ] {
         let Ok(link) = PinnedLink::from_pin(dir.join(pin::link_name(kind))) else {
             continue;
         };
@@ -108,12 +120,21 @@ pub fn snapshot(maps: &Maps, dir: &Path) -> Snapshot {
         };
         std::net::SocketAddr::new(ip, cfg.outbound_port as u16).to_string()
     });
+    let dns_capture = (cfg.flags & flags::INTERCEPT_DNS != 0).then(|| {
+        let ip = if cfg.dns_ip4 != 0 {
+            words_ip(sockmap_ebpf::AF_INET, [cfg.dns_ip4, 0, 0, 0])
+        } else {
+            words_ip(sockmap_ebpf::AF_INET6, cfg.dns_ip6)
+        };
+        std::net::SocketAddr::new(ip, cfg.dns_port as u16).to_string()
+    });
     Snapshot {
         pin_path: dir.display().to_string(),
         programs: attached_programs(dir),
         accelerated_ports: maps.ports(),
         inbound_ports: maps.inbound(),
         intercept_outbound,
+        dns_capture,
         sidecar_uid: (cfg.sidecar_uid != u32::MAX).then_some(cfg.sidecar_uid),
         sidecar_pid: cfg.sidecar_tgid,
         sockets: maps.socket_count(),
@@ -147,7 +168,7 @@ impl Snapshot {
             };
             let _ = writeln!(
                 s,
-                "  {:<9} {:<18} prog {:<6} {}",
+                "  {:<12} {:<18} prog {:<6} {}",
                 p.kind, p.name, p.prog_id, link
             );
         }
@@ -169,6 +190,9 @@ impl Snapshot {
             "intercept:         {}",
             self.intercept_outbound.as_deref().unwrap_or("off")
         );
+        if let Some(dns) = &self.dns_capture {
+            let _ = writeln!(s, "dns capture:       :53 -> {dns}");
+        }
         for (app, l) in &self.inbound_ports {
             let _ = writeln!(s, "inbound capture:   :{app} -> :{l}");
         }

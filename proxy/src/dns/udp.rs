@@ -169,7 +169,7 @@ impl State {
                 return;
             }
         };
-        let Some(endpoint) = self.endpoint() else {
+        let Some(endpoint) = self.endpoint(client) else {
             let seen = Seen {
                 client,
                 query: Some(&query),
@@ -244,8 +244,12 @@ impl State {
         }
     }
 
-    /// The resolver the next query goes to: the listener's cluster, round robin.
-    fn endpoint(&self) -> Option<SocketAddr> {
+    /// The resolver a query from `client` goes to: the one the app asked when DNS capture sent
+    /// its datagram here, else the listener's cluster, round robin.
+    fn endpoint(&self, client: SocketAddr) -> Option<SocketAddr> {
+        if let Some(asked) = self.shared.accel.dns_original_dst(client) {
+            return Some(asked);
+        }
         let cluster = self
             .shared
             .clusters

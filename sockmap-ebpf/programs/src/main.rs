@@ -10,15 +10,19 @@
 //! - [`sk_msg`]: sk_msg, redirects each send to the peer socket with `BPF_F_INGRESS`;
 //! - [`connect`]: cgroup/connect4 and cgroup/connect6, rewrite connects to the sidecar and
 //!   record the original destination;
-//! - [`getsockopt`]: cgroup/getsockopt, answers `SO_ORIGINAL_DST` from the recorded destination.
+//! - [`getsockopt`]: cgroup/getsockopt, answers `SO_ORIGINAL_DST` from the recorded destination;
+//! - [`dns`]: cgroup/sendmsg4/6, recvmsg4/6 and getpeername4/6, DNS capture over UDP (datagrams
+//!   to port 53 go to the DNS listener, its answers and getpeername show the resolver the app
+//!   asked).
 //!
 //! Minimum kernel: 5.15 (`bpf_get_netns_cookie` in sock_ops and sk_msg programs; the cgroup
-//! connect hooks need 4.17, SOCKHASH 4.18, LRU maps 4.10).
+//! connect hooks need 4.17, SOCKHASH 4.18, LRU maps 4.10, recvmsg4/6 5.2).
 #![no_std]
 #![no_main]
 
 mod connect;
 mod ctx;
+mod dns;
 mod getsockopt;
 mod maps;
 mod sk_msg;

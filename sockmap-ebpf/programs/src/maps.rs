@@ -33,6 +33,11 @@ pub static ORIG_BY_TUPLE: LruHashMap<SockKey, OrigDst> = LruHashMap::with_max_en
 #[map(name = "SOCKMESH_INBOUND")]
 pub static INBOUND_PORTS: HashMap<u32, u32> = HashMap::with_max_entries(256, 0);
 
+/// Socket cookie of an app UDP socket captured by DNS capture -> the resolver it asked. Entries
+/// are not removed (a cookie is never reused); the LRU drops those of long-closed sockets.
+#[map(name = "SOCKMESH_DNS_ORIG")]
+pub static DNS_ORIG: LruHashMap<u64, OrigDst> = LruHashMap::with_max_entries(65536, 0);
+
 /// Adds `n` to counter `index` on this CPU.
 #[inline(always)]
 pub fn count(index: u32, n: u64) {
