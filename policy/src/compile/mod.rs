@@ -180,19 +180,22 @@ impl Side {
             .map_or(L7Kind::Http, |l| l.kind())
     }
 
+    /// The first L4-only entry of `g` the peer matches.
+    fn first_l4_only<'s>(&'s self, g: &'s Group, peers: &group::Peers) -> Option<Hit<'s>> {
+        let local = peers.entries.first_and(&g.l4_only)?;
+        let (order, id) = self.entry_id(g, local)?;
+        Some(Hit {
+            order,
+            id,
+            l7: None,
+        })
+    }
+
     /// First hit for a DNS query: an L4-only entry or a `rules.dns` rule, whichever comes first.
     fn query(&self, conn: &ConnMeta, name: &DnsName, learned: &Learned) -> Option<Hit<'_>> {
         let g = self.group(conn)?;
         let peers = g.peers(cidr::fold(conn.peer), learned, self.names);
-        let l4 = peers
-            .entries
-            .first_and(&g.l4_only)
-            .and_then(|l| self.entry_id(g, l))
-            .map(|(order, id)| Hit {
-                order,
-                id,
-                l7: None,
-            });
+        let l4 = self.first_l4_only(g, &peers);
         let dns = g.dns.as_ref().and_then(|idx| {
             let r = idx.first_match(name, &idx.rules_of(&peers.hits), self.names)?;
             let order = *g.entries.get(r.local_entry)?;
@@ -202,10 +205,7 @@ impl Side {
                 l7: None,
             })
         });
-        match (l4, dns) {
-            (Some(a), Some(b)) => Some(if a.order <= b.order { a } else { b }),
-            (a, b) => a.or(b),
-        }
+        earlier(l4, dns)
     }
 
     /// First hit for a full request: an L4-only entry or an L7 rule, whichever comes first.
@@ -217,15 +217,7 @@ impl Side {
     ) -> Option<Hit<'_>> {
         let g = self.group(conn)?;
         let peers = g.peers(cidr::fold(conn.peer), learned, self.names);
-        let l4 = peers
-            .entries
-            .first_and(&g.l4_only)
-            .and_then(|l| self.entry_id(g, l))
-            .map(|(order, id)| Hit {
-                order,
-                id,
-                l7: None,
-            });
+        let l4 = self.first_l4_only(g, &peers);
         let l7 = g.l7.as_ref().and_then(|idx| {
             let r = idx.first_match(req, &idx.rules_of(&peers.hits), self.headers)?;
             let order = *g.entries.get(r.local_entry)?;
@@ -235,10 +227,15 @@ impl Side {
                 l7: Some(r),
             })
         });
-        match (l4, l7) {
-            (Some(a), Some(b)) => Some(if a.order <= b.order { a } else { b }),
-            (a, b) => a.or(b),
-        }
+        earlier(l4, l7)
+    }
+}
+
+/// Whichever hit comes first in decision order.
+fn earlier<'s>(a: Option<Hit<'s>>, b: Option<Hit<'s>>) -> Option<Hit<'s>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if a.order <= b.order { a } else { b }),
+        (a, b) => a.or(b),
     }
 }
 

@@ -183,32 +183,23 @@ impl State {
         };
         let meta = super::meta(&self.listener, client, endpoint, L4Protocol::Udp);
         let verdict = super::check(&self.shared, &meta, &query.name);
+        let seen = Seen {
+            client,
+            query: Some(&query),
+            rule: verdict.rule.as_str(),
+            upstream: None,
+            started,
+            bytes_in: msg.len(),
+        };
         if !verdict.allowed {
-            let answer = query.answer(self.shared.dns.reject.rcode());
+            let rcode = self.shared.dns.reject.rcode();
+            let answer = query.answer(rcode);
             self.reply(&answer, client);
-            let rcode = self.shared.dns.reject.rcode() as u8;
-            let sizes = (msg.len(), answer.len());
-            let seen = Seen {
-                client,
-                query: Some(&query),
-                rule: verdict.rule.as_str(),
-                upstream: None,
-                started,
-                bytes_in: sizes.0,
-            };
-            self.log(&seen, VerdictLabel::Deny, rcode, sizes.1, "");
+            self.log(&seen, VerdictLabel::Deny, rcode as u8, answer.len(), "");
             return;
         }
         if let Err(why) = self.admit(client) {
             self.shared.metrics.dns_overflow.inc();
-            let seen = Seen {
-                client,
-                query: Some(&query),
-                rule: verdict.rule.as_str(),
-                upstream: None,
-                started,
-                bytes_in: msg.len(),
-            };
             self.fail(&seen, Failure::Overloaded, why);
             return;
         }
@@ -230,14 +221,9 @@ impl State {
             }
             Err(error) => {
                 warn_limited!(endpoint, %endpoint, %error, "dns: cannot send to the resolver");
-                let rule = verdict.rule.as_str();
                 let seen = Seen {
-                    client,
-                    query: Some(&query),
-                    rule,
                     upstream: Some(endpoint),
-                    started,
-                    bytes_in: msg.len(),
+                    ..seen
                 };
                 self.fail(&seen, Failure::UpstreamFailed, "send failed");
             }
