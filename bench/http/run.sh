@@ -28,6 +28,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$HERE/../lib.sh"
 ROOT=$(cd "$HERE/../.." && pwd)
 LIB="$HERE/benchlib.py"
 DURATION=${DURATION:-10}
@@ -65,16 +67,7 @@ fi
 T=$(mktemp -d /tmp/sockmesh-bench.XXXXXX)
 PIDS=()
 cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
-        local alive=0
-        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-        ((alive)) || break
-        sleep 0.2
-    done
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    stop_pids "${PIDS[@]}"
     if [[ -n "${SPLICE_CG:-}" ]]; then rmdir "$SPLICE_CG" 2>/dev/null || true; fi
     if [[ "${KEEP_TMP:-0}" == 1 ]]; then echo "kept $T" >&2; else rm -rf "$T"; fi
 }
