@@ -64,7 +64,7 @@ pub async fn serve(
                     state.drain_queries(&mut queries);
                 }
             }
-            _ = tick.tick() => state.expire(Instant::now()),
+            _ = tick.tick() => state.on_tick(Instant::now()),
         }
         state.flush();
     }
@@ -72,7 +72,7 @@ pub async fn serve(
     while !state.pending.is_empty() && Instant::now() < until {
         tokio::select! {
             () = ready_any(&state.resolvers) => state.drain_answers(&mut answers),
-            _ = tick.tick() => state.expire(Instant::now()),
+            _ = tick.tick() => state.on_tick(Instant::now()),
         }
         state.flush();
     }
@@ -333,6 +333,23 @@ impl State {
         let rcode = message::answer_rcode(answer);
         let sizes = (p.bytes_in, answer.len());
         self.log(&p.seen(upstream), VerdictLabel::Allow, rcode, sizes.1, "");
+    }
+
+    /// Each tick: the errors the resolver sockets hold, then the deadlines. A connected UDP
+    /// socket's port-unreachable raises EPOLLERR alone, which tokio's read readiness does not
+    /// wake on, so without this look (`SO_ERROR`, one call per resolver) a resolver that is not
+    /// there would be noticed only at each query's deadline.
+    fn on_tick(&mut self, now: Instant) {
+        for index in 0..self.resolvers.len() {
+            let error = self
+                .resolvers
+                .get(index)
+                .and_then(|r| r.socket.take_error().ok().flatten());
+            if let Some(error) = error {
+                self.resolver_failed(index, &error);
+            }
+        }
+        self.expire(now);
     }
 
     fn resolver_failed(&mut self, index: usize, error: &std::io::Error) {
