@@ -107,8 +107,7 @@ fn dns_and_http_rules_on_one_port_are_refused() {
     let e = compile_egress(
         "  egress:\n  - toPorts:\n    - ports: [{port: \"53\"}]\n      rules:\n        dns: [{matchName: a.test}]\n        http: [{method: GET}]\n",
     )
-    .err()
-    .expect("refused");
+    .expect_err("refused");
     assert!(e.to_string().contains("one L7 protocol"), "{e}");
 }
 
@@ -127,7 +126,7 @@ fn bad_names_and_patterns_are_refused_where_they_are_written() {
         let text = format!(
             "{HEAD}spec:\n  endpointSelector: {{}}\n  egress:\n  - toPorts:\n    - ports: [{{port: \"53\"}}]\n      rules:\n        dns: [{rule}]\n"
         );
-        let errors = parse_documents("t.yaml", &text).err().expect("refused");
+        let errors = parse_documents("t.yaml", &text).expect_err("refused");
         let text = errors
             .iter()
             .map(ToString::to_string)
