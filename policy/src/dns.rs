@@ -275,6 +275,30 @@ impl NamePattern {
         })
     }
 
+    /// The patterns of one selector, a `rules.dns` entry or a `toFQDNs` entry: its `matchName`
+    /// and its `matchPattern` (a name matches if either does). `Err` names the field that is
+    /// wrong and why, or `matchName` when the selector has neither.
+    pub fn selector(
+        match_name: Option<&str>,
+        match_pattern: Option<&str>,
+    ) -> Result<Vec<NamePattern>, (&'static str, String)> {
+        if match_name.is_none() && match_pattern.is_none() {
+            let message = "neither `matchName` nor `matchPattern`; add one".to_owned();
+            return Err(("matchName", message));
+        }
+        let fields = [
+            ("matchName", match_name.map(NamePattern::name)),
+            ("matchPattern", match_pattern.map(NamePattern::pattern)),
+        ];
+        fields
+            .into_iter()
+            .filter_map(|(field, result)| Some((field, result?)))
+            .map(|(field, result)| {
+                result.map_err(|e| (field, format!("{}; {}", e.message, e.help)))
+            })
+            .collect()
+    }
+
     /// The exact name this pattern stands for, when it has no wildcard.
     pub fn exact(&self) -> Option<DnsName> {
         if self.all || self.multi || self.labels.iter().any(|l| l.len() != 1) {

@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 
 use crate::dns::{DnsName, NamePattern, Strictness};
-use crate::model::DnsRule;
 use crate::verdict::RuleId;
 
 use super::bits::Bits;
@@ -32,25 +31,21 @@ pub(crate) struct DnsIndex {
 }
 
 impl DnsIndex {
-    /// `sources` in decision order: (local entry, rule id, rule). Rules were checked when read
-    /// (a pattern that does not compile here was never accepted), so one that fails now is
-    /// dropped from matching: for an allow rule that allows less, and deny rules are built
-    /// with the same checks.
-    pub(crate) fn build(sources: Vec<(usize, RuleId, &DnsRule)>, all_peers: &Bits) -> DnsIndex {
+    /// `sources` in decision order: (local entry, rule id, the rule's compiled patterns).
+    pub(crate) fn build(
+        sources: Vec<(usize, RuleId, &[NamePattern])>,
+        all_peers: &Bits,
+    ) -> DnsIndex {
         let n = sources.len();
         let owners = RuleOwners::build(sources.iter().map(|(l, _, _)| *l), n, all_peers);
         let mut exact: HashMap<DnsName, Vec<usize>> = HashMap::new();
         let mut patterns = Vec::new();
         let mut rules = Vec::with_capacity(n);
-        for (i, (local_entry, id, r)) in sources.into_iter().enumerate() {
-            let compiled = [
-                r.match_name.as_deref().map(NamePattern::name),
-                r.match_pattern.as_deref().map(NamePattern::pattern),
-            ];
-            for p in compiled.into_iter().flatten().flatten() {
+        for (i, (local_entry, id, compiled)) in sources.into_iter().enumerate() {
+            for p in compiled {
                 match p.exact() {
                     Some(name) => exact.entry(name).or_default().push(i),
-                    None => patterns.push((i, p)),
+                    None => patterns.push((i, p.clone())),
                 }
             }
             rules.push(DnsRuleRef { local_entry, id });

@@ -42,6 +42,8 @@ pub(crate) struct EntryL7 {
     pub(crate) grpc_ids: Vec<RuleId>,
     /// `dns_ids[i]` names `rules.dns[i]`.
     pub(crate) dns_ids: Vec<RuleId>,
+    /// `dns_patterns[i]`: the compiled `matchName`/`matchPattern` of `rules.dns[i]`.
+    pub(crate) dns_patterns: Vec<Vec<NamePattern>>,
 }
 
 impl EntryL7 {
@@ -68,6 +70,13 @@ impl EntryL7 {
 
     pub(crate) fn dns(&self) -> impl Iterator<Item = (&RuleId, &DnsRule)> {
         self.dns_ids.iter().zip(&self.rules.dns)
+    }
+
+    /// Each `rules.dns` entry's id and compiled patterns.
+    pub(crate) fn dns_patterns(&self) -> impl Iterator<Item = (&RuleId, &[NamePattern])> {
+        self.dns_ids
+            .iter()
+            .zip(self.dns_patterns.iter().map(Vec::as_slice))
     }
 }
 
@@ -145,35 +154,15 @@ fn flatten_rule(
             }
             PeerSelector::Entity(Entity::All) => all_peers = true,
             PeerSelector::Fqdn(sel) => {
-                let compiled = [
-                    sel.match_name
-                        .as_deref()
-                        .map(|t| ("matchName", NamePattern::name(t))),
-                    sel.match_pattern
-                        .as_deref()
-                        .map(|t| ("matchPattern", NamePattern::pattern(t))),
-                ];
-                if compiled.iter().all(Option::is_none) {
-                    return Err(CompileError::Invalid {
-                        policy: policy.to_owned(),
-                        rule: base.to_owned(),
-                        field: "toFQDNs",
-                        message: "an entry with neither `matchName` nor `matchPattern`".to_owned(),
-                    });
-                }
-                for (field, result) in compiled.into_iter().flatten() {
-                    match result {
-                        Ok(p) => fqdns.push(p),
-                        Err(e) => {
-                            return Err(CompileError::Invalid {
-                                policy: policy.to_owned(),
-                                rule: base.to_owned(),
-                                field,
-                                message: format!("{}; {}", e.message, e.help),
-                            });
-                        }
-                    }
-                }
+                let patterns =
+                    NamePattern::selector(sel.match_name.as_deref(), sel.match_pattern.as_deref())
+                        .map_err(|(field, message)| CompileError::Invalid {
+                            policy: policy.to_owned(),
+                            rule: base.to_owned(),
+                            field,
+                            message: format!("toFQDNs: {message}"),
+                        })?;
+                fqdns.extend(patterns);
             }
             PeerSelector::Cidr(CidrRule { cidr, except }) => {
                 for e in except {
@@ -305,40 +294,24 @@ fn compile_l7(policy: &str, id: &str, r: Arc<L7Rules>) -> Result<EntryL7, Compil
         grpc_ids.push(RuleId::new(rid));
     }
     let mut dns_ids = Vec::with_capacity(r.dns.len());
+    let mut dns_patterns = Vec::with_capacity(r.dns.len());
     for (i, d) in r.dns.iter().enumerate() {
         let rid = format!("{id}.rules.dns[{i}]");
-        let checked = [
-            d.match_name
-                .as_deref()
-                .map(|t| ("matchName", NamePattern::name(t))),
-            d.match_pattern
-                .as_deref()
-                .map(|t| ("matchPattern", NamePattern::pattern(t))),
-        ];
-        if checked.iter().all(Option::is_none) {
-            return Err(CompileError::Invalid {
-                policy: policy.to_owned(),
-                rule: rid,
-                field: "dns",
-                message: "neither `matchName` nor `matchPattern`; add one".to_owned(),
-            });
-        }
-        for (field, result) in checked.into_iter().flatten() {
-            if let Err(e) = result {
-                return Err(CompileError::Invalid {
-                    policy: policy.to_owned(),
-                    rule: rid,
-                    field,
-                    message: format!("{}; {}", e.message, e.help),
-                });
-            }
-        }
+        let patterns = NamePattern::selector(d.match_name.as_deref(), d.match_pattern.as_deref())
+            .map_err(|(field, message)| CompileError::Invalid {
+            policy: policy.to_owned(),
+            rule: rid.clone(),
+            field,
+            message,
+        })?;
         dns_ids.push(RuleId::new(rid));
+        dns_patterns.push(patterns);
     }
     Ok(EntryL7 {
         rules: r,
         http_ids,
         grpc_ids,
         dns_ids,
+        dns_patterns,
     })
 }

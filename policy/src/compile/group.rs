@@ -56,8 +56,8 @@ impl Group {
                     for (id, r) in l7.grpc() {
                         sources.push((local, id.clone(), L7Source::Grpc(r)));
                     }
-                    for (id, r) in l7.dns() {
-                        dns.push((local, id.clone(), r));
+                    for (id, patterns) in l7.dns_patterns() {
+                        dns.push((local, id.clone(), patterns));
                     }
                 }
             }
