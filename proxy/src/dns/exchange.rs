@@ -39,12 +39,7 @@ pub(super) async fn exchange(
 }
 
 async fn over_udp(resolver: SocketAddr, query: &Query, msg: &[u8]) -> Result<Vec<u8>, Failure> {
-    let bind: SocketAddr = if resolver.is_ipv4() {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let socket = UdpSocket::bind(bind)
+    let socket = UdpSocket::bind(super::any_local_for(resolver))
         .await
         .map_err(|_| Failure::Unreachable)?;
     socket

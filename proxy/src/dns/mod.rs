@@ -53,6 +53,14 @@ fn meta(listener: &Listener, client: SocketAddr, endpoint: SocketAddr, l4: L4Pro
     }
 }
 
+/// Where a socket to `resolver` binds: any address of its family, an ephemeral port.
+fn any_local_for(resolver: SocketAddr) -> SocketAddr {
+    match resolver {
+        SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    }
+}
+
 /// The verdict on a query for `name`.
 fn check(shared: &Shared, meta: &ConnMeta, name: &DnsName) -> Verdict {
     shared.policy.load().check_dns(meta, name)

@@ -4,10 +4,12 @@
 //!
 //! Queries in flight are keyed by (resolver socket, id on the wire). The id is the client's
 //! unless another query holds it on that socket, then a random free one (given back in the
-//! answer). They are bounded in all (`dns.maxInflight`) and per client address
-//! (`dns.maxInflightPerClient`, per client socket): past either, SERVFAIL at once, counted as an overflow. Their
+//! answer). They are bounded in all (`dns.maxInflight`) and per client socket
+//! (`dns.maxInflightPerClient`): past either, SERVFAIL at once, counted as an overflow. Their
 //! deadlines are in one queue in the order they were sent (the timeout is the same for all),
-//! so expiring them looks only at the front.
+//! so expiring them looks only at the front. An answered query's entry stays until its deadline
+//! comes up; when the queue holds twice `dns.maxInflight` entries, those of answered queries are
+//! dropped, so the queue is bounded by the cap, not by the query rate times the timeout.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
@@ -28,7 +30,10 @@ use crate::telemetry::ratelimit::warn_limited;
 
 use super::message::{self, MAX_MESSAGE, Query, Rejected};
 use super::mmsg::{BATCH, RecvBatch, SendBatch};
-use super::record::{Outcome, record};
+
+mod ended;
+
+use ended::Seen;
 
 /// How often deadlines are looked at: a timed-out query is answered at most this late.
 const TICK: Duration = Duration::from_millis(50);
@@ -218,6 +223,7 @@ impl State {
                     seq: self.seq,
                 };
                 self.pending.insert(key, pending);
+                self.compact_deadlines();
             }
             Err(error) => {
                 warn_limited!(endpoint, %endpoint, %error, "dns: cannot send to the resolver");
@@ -294,12 +300,7 @@ impl State {
         if self.resolvers.len() >= MAX_RESOLVERS {
             return Err(std::io::Error::other("too many resolvers for one listener"));
         }
-        let bind: SocketAddr = if endpoint.is_ipv4() {
-            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-        } else {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-        };
-        let std_socket = std::net::UdpSocket::bind(bind)?;
+        let std_socket = std::net::UdpSocket::bind(super::any_local_for(endpoint))?;
         std_socket.connect(endpoint)?;
         std_socket.set_nonblocking(true)?;
         let socket = UdpSocket::from_std(std_socket)?;
@@ -371,6 +372,16 @@ impl State {
                     "resolver unreachable",
                 );
             }
+        }
+    }
+
+    /// Drops the deadlines of answered queries once they are twice the cap in number (see the
+    /// module docs); the order of the others is kept.
+    fn compact_deadlines(&mut self) {
+        if self.deadlines.len() > 2 * self.shared.dns.max_inflight {
+            let pending = &self.pending;
+            self.deadlines
+                .retain(|(_, key, seq)| pending.get(key).is_some_and(|p| p.seq == *seq));
         }
     }
 
@@ -483,55 +494,6 @@ impl State {
             if dropped > 0 {
                 tracing::debug!(dropped, "dns: answers not sent to clients");
             }
-        }
-    }
-
-    /// Answers a query the proxy could not get answered, with the failure's RCODE.
-    fn fail(&mut self, seen: &Seen<'_>, failure: Failure, why: &str) {
-        let rcode = failure.dns_rcode();
-        let Some(query) = seen.query else { return };
-        let answer = query.answer(rcode);
-        self.reply(&answer, seen.client);
-        self.log(seen, VerdictLabel::Error, rcode as u8, answer.len(), why);
-    }
-
-    fn log(&self, seen: &Seen<'_>, verdict: VerdictLabel, rcode: u8, bytes_out: usize, why: &str) {
-        let outcome = Outcome {
-            listener: &self.listener.name,
-            client: seen.client,
-            query: seen.query,
-            verdict,
-            rule: seen.rule,
-            upstream: seen.upstream,
-            rcode,
-            started: seen.started,
-            bytes_in: seen.bytes_in,
-            bytes_out,
-            why,
-        };
-        record(&self.shared.metrics, &outcome);
-    }
-}
-
-/// What is known of a query when it ends, for its answer and its log line.
-struct Seen<'a> {
-    client: SocketAddr,
-    query: Option<&'a Query>,
-    rule: &'a str,
-    upstream: Option<SocketAddr>,
-    started: Instant,
-    bytes_in: usize,
-}
-
-impl Pending {
-    fn seen(&self, upstream: Option<SocketAddr>) -> Seen<'_> {
-        Seen {
-            client: self.client,
-            query: Some(&self.query),
-            rule: self.rule.as_str(),
-            upstream,
-            started: self.started,
-            bytes_in: self.bytes_in,
         }
     }
 }
