@@ -28,7 +28,8 @@ use serde::Serialize;
 use crate::dns::DnsName;
 
 /// How big the table may grow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Bounds {
     /// Addresses one name keeps (Cilium's `--tofqdns-endpoint-max-ip-per-hostname`).
     pub per_name: usize,

@@ -141,9 +141,14 @@ fn a_denial_can_be_nxdomain() {
         unbound.port
     );
     let config = dir.write("sidecar.yaml", &config);
-    let _sidecar = Sidecar::start(&["--config", &config.display().to_string()]);
+    let sidecar = Sidecar::start(&["--config", &config.display().to_string()]);
     let out = dig(local(port), &["denied.mesh.test", "A"]);
     assert_eq!(dig_status(&out).as_deref(), Some("NXDOMAIN"), "{out}");
+    let (_, dump) = sidecar.get("/config_dump");
+    assert!(
+        dump.contains("\"rejectResponseCode\": \"nameError\""),
+        "{dump}"
+    );
     let out = dig(local(port), &["api.allowed.mesh.test", "A", "+tcp"]);
     assert_eq!(dig_status(&out).as_deref(), Some("NOERROR"), "{out}");
 }

@@ -11,10 +11,12 @@ use sockmesh_policy::fqdn::Bounds;
 
 use crate::dns::message::Rcode;
 
-/// The DNS path's settings, as the data path uses them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The DNS path's settings, as the data path uses them (and `/config_dump` shows them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DnsSettings {
     /// The answer to a query policy denies.
+    #[serde(rename = "rejectResponseCode")]
     pub reject: RejectCode,
     /// How long a query waits for the resolver before the client gets SERVFAIL.
     pub query_timeout: Duration,
