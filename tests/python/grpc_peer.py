@@ -7,8 +7,8 @@ are raw protobuf bytes (HelloRequest/HelloReply: field 1, a string).
                                       serve SayHello and SayGoodbye on 127.0.0.1:PORT; with
                                       --log-calls, print "call PATH" for every call that
                                       reaches the server, whatever its path
-    grpc_peer.py client TARGET METHOD call demo.Greeter/METHOD, print "CODE|details|reply"
-    grpc_peer.py path TARGET PATH     call PATH exactly as given (as :path), print as above
+    grpc_peer.py path TARGET PATH     call PATH exactly as given (as :path), print
+                                      "CODE|details|reply"
 """
 import sys
 from concurrent import futures
@@ -71,4 +71,4 @@ if __name__ == "__main__":
     elif sys.argv[1] == "path":
         call(sys.argv[2], sys.argv[3])
     else:
-        call(sys.argv[2], f"/demo.Greeter/{sys.argv[3]}")
+        sys.exit("usage: grpc_peer.py server PORT [--log-calls] | path TARGET PATH")

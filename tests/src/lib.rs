@@ -6,6 +6,7 @@
 //! `scripts/test.sh` installs everything and builds the binary first.
 
 pub mod bpf;
+pub mod grpc;
 pub mod h2raw;
 pub mod nginx;
 pub mod origin;

@@ -2,83 +2,29 @@
 //! reply, a denied method raises PERMISSION_DENIED in the client with a message naming the rule,
 //! and no other spelling of a denied method's path reaches the server.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::io::BufRead;
 use std::sync::mpsc::{Receiver, channel};
 
-use sockmesh_tests::{Child, Sidecar, free_port, metric, python, root};
-
-const POLICY: &str = r#"apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: greeter
-  namespace: shop
-spec:
-  endpointSelector:
-    matchLabels:
-      app: greeter
-  ingress:
-  - toPorts:
-    - ports:
-      - port: "PORT"
-      rules:
-        grpc:
-        - service: demo.Greeter
-          method: SayHello
-"#;
-
-fn start_server(port: u16) -> Child {
-    let script = root().join("tests/python/grpc_peer.py");
-    let mut child = Child::spawn(
-        Command::new(python())
-            .arg(&script)
-            .args(["server", &port.to_string()])
-            .stdout(Stdio::piped()),
-    );
-    let stdout = child.0.stdout.take().expect("piped stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("server output");
-    assert_eq!(line.trim(), "ready", "grpc server did not start");
-    child
-}
-
-fn call(target: &str, method: &str) -> (String, String, String) {
-    call_path(target, &format!("/demo.Greeter/{method}"))
-}
-
-/// Calls `path` (the gRPC `:path`, exactly as given): code, details and reply.
-fn call_path(target: &str, path: &str) -> (String, String, String) {
-    let out = Command::new(python())
-        .arg(root().join("tests/python/grpc_peer.py"))
-        .args(["path", target, path])
-        .output()
-        .expect("run grpc client");
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let mut parts = text.splitn(3, '|').map(str::to_owned);
-    (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    )
-}
+use sockmesh_tests::grpc::{
+    greeter_policy, grpc_call, grpc_call_path, start_greeter, start_greeter_with,
+};
+use sockmesh_tests::{Child, Sidecar, free_port, metric};
 
 #[test]
 fn grpcio_client_sees_ok_and_permission_denied() {
     let server_port = free_port();
-    let _server = start_server(server_port);
+    let _server = start_greeter(server_port);
     let (sidecar, port, _dir) = Sidecar::in_front_of(
         server_port,
-        &POLICY.replace("PORT", &server_port.to_string()),
+        &greeter_policy(server_port),
         &["--protocol", "grpc", "--label", "app=greeter"],
     );
     let target = format!("127.0.0.1:{port}");
 
-    let (code, _, reply) = call(&target, "SayHello");
+    let (code, _, reply) = grpc_call(&target, "SayHello");
     assert_eq!((code.as_str(), reply.as_str()), ("OK", "Hello sockmesh"));
 
-    let (code, details, _) = call(&target, "SayGoodbye");
+    let (code, details, _) = grpc_call(&target, "SayGoodbye");
     assert_eq!(code, "PERMISSION_DENIED");
     assert!(
         details.contains("default-deny (ingress)"),
@@ -86,7 +32,7 @@ fn grpcio_client_sees_ok_and_permission_denied() {
     );
 
     // Direct to the server the denied method works: the denial is the proxy's.
-    let (code, _, reply) = call(&format!("127.0.0.1:{server_port}"), "SayGoodbye");
+    let (code, _, reply) = grpc_call(&format!("127.0.0.1:{server_port}"), "SayGoodbye");
     assert_eq!((code.as_str(), reply.as_str()), ("OK", "Goodbye sockmesh"));
 
     let m = sidecar.metrics();
@@ -108,10 +54,10 @@ fn grpc_denial_on_the_path_to_an_http1_upstream() {
     let nginx = sockmesh_tests::Nginx::start();
     let (sidecar, port, _dir) = Sidecar::in_front_of(
         nginx.port,
-        &POLICY.replace("PORT", &nginx.port.to_string()),
+        &greeter_policy(nginx.port),
         &["--upstream-protocol", "http1", "--label", "app=greeter"],
     );
-    let (code, details, _) = call(&format!("127.0.0.1:{port}"), "SayGoodbye");
+    let (code, details, _) = grpc_call(&format!("127.0.0.1:{port}"), "SayGoodbye");
     assert_eq!(code, "PERMISSION_DENIED", "{details}");
     assert!(
         details.contains("default-deny (ingress)"),
@@ -124,16 +70,7 @@ fn grpc_denial_on_the_path_to_an_http1_upstream() {
 /// A server that prints the path of every call it is asked to dispatch; those lines come on the
 /// receiver.
 fn start_logging_server(port: u16) -> (Child, Receiver<String>) {
-    let mut child = Child::spawn(
-        Command::new(python())
-            .arg(root().join("tests/python/grpc_peer.py"))
-            .args(["server", &port.to_string(), "--log-calls"])
-            .stdout(Stdio::piped()),
-    );
-    let mut stdout = BufReader::new(child.0.stdout.take().expect("piped stdout"));
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("server output");
-    assert_eq!(line.trim(), "ready", "grpc server did not start");
+    let (child, stdout) = start_greeter_with(port, &["--log-calls"]);
     let (tx, rx) = channel();
     std::thread::spawn(move || {
         for line in stdout.lines() {
@@ -186,7 +123,7 @@ fn no_spelling_of_a_denied_method_reaches_the_server() {
         &["--protocol", "grpc", "--label", "app=greeter"],
     );
     let target = format!("127.0.0.1:{port}");
-    let (code, _, reply) = call(&target, "SayHello");
+    let (code, _, reply) = grpc_call(&target, "SayHello");
     assert_eq!((code.as_str(), reply.as_str()), ("OK", "Hello sockmesh"));
     assert_eq!(
         calls.recv().ok().as_deref(),
@@ -204,12 +141,12 @@ fn no_spelling_of_a_denied_method_reaches_the_server() {
         "/demo.Greeter/./SayGoodbye",
         "//demo.Greeter/SayGoodbye",
     ] {
-        let (code, details, _) = call_path(&target, path);
+        let (code, details, _) = grpc_call_path(&target, path);
         assert_ne!(code, "OK", "{path}: {details}");
     }
     // The server prints each call as it dispatches it, in order: everything that reached it
     // comes before this last allowed call.
-    assert_eq!(call(&target, "SayHello").0, "OK");
+    assert_eq!(grpc_call(&target, "SayHello").0, "OK");
     let mut reached = Vec::new();
     loop {
         match calls.recv_timeout(std::time::Duration::from_secs(10)) {
@@ -221,10 +158,10 @@ fn no_spelling_of_a_denied_method_reaches_the_server() {
     assert!(reached.is_empty(), "reached the server: {reached:?}");
     // The exact path is denied by the rule; a path that names no method the server could
     // dispatch to is refused as such.
-    let (code, details, _) = call_path(&target, "/demo.Greeter/SayGoodbye?x=1");
+    let (code, details, _) = grpc_call_path(&target, "/demo.Greeter/SayGoodbye?x=1");
     assert_eq!(code, "UNIMPLEMENTED", "{details}");
     assert!(details.contains("gRPC method path"), "{details}");
-    let (code, details, _) = call_path(&target, "/demo.Greeter/Say%47oodbye");
+    let (code, details, _) = grpc_call_path(&target, "/demo.Greeter/Say%47oodbye");
     assert_eq!(code, "PERMISSION_DENIED", "{details}");
 }
 

@@ -7,6 +7,7 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+use sockmesh_tests::grpc::grpc_curl;
 use sockmesh_tests::{Sidecar, TempDir, curl, h2_client};
 
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -87,19 +88,7 @@ fn an_unanswered_grpc_call_is_deadline_exceeded() {
         let (_sidecar, port, _dir) = start(protocol);
         let url = format!("http://127.0.0.1:{port}/pkg.Svc/Call");
         let start = Instant::now();
-        let (status, text) = curl(&[
-            "--http2-prior-knowledge",
-            "-i",
-            "-X",
-            "POST",
-            "-H",
-            "content-type: application/grpc",
-            "-H",
-            "te: trailers",
-            "--data-binary",
-            "",
-            &url,
-        ]);
+        let (status, text) = grpc_curl(&url);
         let took = start.elapsed();
         // A trailers-only response: HTTP 200 carrying the gRPC status.
         assert_eq!(status, 200, "{protocol}: {text}");

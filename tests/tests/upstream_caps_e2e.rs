@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
+use sockmesh_tests::grpc::grpc_curl;
 use sockmesh_tests::{
     Child, Nginx, Sidecar, TempDir, curl, free_port, http_get, http_policy, local, metric, python,
     require, root, wait_until,
@@ -171,19 +172,7 @@ fn requests_past_a_clusters_caps_are_refused_with_503_and_counted() {
     let (status, body) = curl(&[&format!("http://127.0.0.1:{port}/over")]);
     assert_eq!((status, body.as_str()), (503, "overloaded"));
     let url = format!("http://127.0.0.1:{port}/pkg.Svc/Call");
-    let (status, text) = curl(&[
-        "--http2-prior-knowledge",
-        "-i",
-        "-X",
-        "POST",
-        "-H",
-        "content-type: application/grpc",
-        "-H",
-        "te: trailers",
-        "--data-binary",
-        "",
-        &url,
-    ]);
+    let (status, text) = grpc_curl(&url);
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("grpc-status: 14"), "{text}");
 

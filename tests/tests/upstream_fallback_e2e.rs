@@ -7,9 +7,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use sockmesh_tests::{
-    Nginx, Origin, Sidecar, curl, http_policy, python, require, root, wait_until,
-};
+use sockmesh_tests::grpc::{greeter_policy, grpc_call};
+use sockmesh_tests::{Nginx, Origin, Sidecar, curl, http_policy, require, wait_until};
 
 /// What the log says, once, when it learns an endpoint does not speak HTTP/2.
 const FALLBACK_LINE: &str = "does not speak HTTP/2";
@@ -107,24 +106,6 @@ fn nginx_http1_only_serves_http2_clients_through_auto() {
     );
 }
 
-const GRPC_POLICY: &str = r#"apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: greeter
-spec:
-  endpointSelector:
-    matchLabels:
-      app: greeter
-  ingress:
-  - toPorts:
-    - ports:
-      - port: "PORT"
-      rules:
-        grpc:
-        - service: demo.Greeter
-          method: SayHello
-"#;
-
 /// A grpcio client in front of nginx (HTTP/1.1 only): UNAVAILABLE, and the message says why,
 /// both when the call finds out and once it is known.
 #[test]
@@ -132,18 +113,12 @@ fn grpc_to_an_http1_only_endpoint_is_unavailable_naming_the_cause() {
     let nginx = Nginx::start();
     let (sidecar, port, _dir) = Sidecar::in_front_of(
         nginx.port,
-        &GRPC_POLICY.replace("PORT", &nginx.port.to_string()),
+        &greeter_policy(nginx.port),
         &["--label", "app=greeter"],
     );
     for _ in 0..2 {
-        let out = Command::new(python())
-            .arg(root().join("tests/python/grpc_peer.py"))
-            .args(["client", &format!("127.0.0.1:{port}"), "SayHello"])
-            .output()
-            .expect("run grpc client");
-        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        let (code, details) = text.split_once('|').unwrap_or((&text, ""));
-        assert_eq!(code, "UNAVAILABLE", "{text}\nlog:\n{}", sidecar.logs());
+        let (code, details, _) = grpc_call(&format!("127.0.0.1:{port}"), "SayHello");
+        assert_eq!(code, "UNAVAILABLE", "{details}\nlog:\n{}", sidecar.logs());
         assert!(
             details.contains("does not speak HTTP/2") && details.contains("gRPC needs HTTP/2"),
             "the message names the cause: {details}"
