@@ -81,12 +81,24 @@ impl Learned {
         }
     }
 
+    /// The table to read. Its operations do not panic; were one to, the table would still be a
+    /// table (its counts off at worst), so a poisoned lock is used as it is rather than failing
+    /// every later lookup.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Table> {
+        self.inner
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Table> {
+        self.inner
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Changes the bounds (entries over them go as new ones come).
     pub fn set_bounds(&self, bounds: Bounds) {
-        match self.inner.write() {
-            Ok(mut t) => t.bounds = bounds,
-            Err(poisoned) => poisoned.into_inner().bounds = bounds,
-        }
+        self.write().bounds = bounds;
     }
 
     /// Learns that `addr` answers for `name` until `now + ttl`; a later expiry replaces an
@@ -95,10 +107,7 @@ impl Learned {
     pub fn learn(&self, name: &DnsName, addr: IpAddr, ttl: Duration, now: Instant) {
         let addr = addr.to_canonical();
         let expires = now + ttl;
-        let mut t = match self.inner.write() {
-            Ok(t) => t,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut t = self.write();
         if let Some(entry) = t
             .by_addr
             .get_mut(&addr)
@@ -133,10 +142,7 @@ impl Learned {
     /// expired at `now`.
     pub fn names_of(&self, addr: IpAddr, now: Instant) -> Vec<DnsName> {
         let addr = addr.to_canonical();
-        let t = match self.inner.read() {
-            Ok(t) => t,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let t = self.read();
         t.by_addr
             .get(&addr)
             .map(|v| {
@@ -150,27 +156,18 @@ impl Learned {
 
     /// Drops what expired before `now`.
     pub fn purge(&self, now: Instant) {
-        match self.inner.write() {
-            Ok(mut t) => t.purge(now),
-            Err(poisoned) => poisoned.into_inner().purge(now),
-        }
+        self.write().purge(now);
     }
 
     /// (entries, names, addresses) in the table now.
     pub fn sizes(&self) -> (usize, usize, usize) {
-        let t = match self.inner.read() {
-            Ok(t) => t,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let t = self.read();
         (t.entries, t.by_name.len(), t.by_addr.len())
     }
 
     /// Every entry not expired at `now`, by name then address.
     pub fn entries(&self, now: Instant) -> Vec<EntryView> {
-        let t = match self.inner.read() {
-            Ok(t) => t,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let t = self.read();
         let mut out: Vec<EntryView> = t
             .by_addr
             .iter()

@@ -30,7 +30,11 @@ pub(super) struct Outcome<'a> {
 }
 
 pub(super) fn record(metrics: &Metrics, o: &Outcome<'_>) {
-    let name = o.query.map(|q| q.name.to_string()).unwrap_or_default();
+    // The name's text is for the log line only: not made when the access log is off.
+    let name = match o.query {
+        Some(q) if access_log::enabled() => q.name.to_string(),
+        _ => String::new(),
+    };
     let qtype: &'static str = o.query.map_or("", |q| RecordType::from(q.qtype).into());
     let rcode = rcode_name(o.rcode);
     let note;

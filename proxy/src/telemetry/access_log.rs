@@ -39,8 +39,9 @@ pub struct Entry<'a> {
     pub note: &'a str,
 }
 
-/// Whether access-log lines are wanted at all.
-fn enabled() -> bool {
+/// Whether access-log lines are wanted at all (a path may skip making what only the line
+/// needs).
+pub fn enabled() -> bool {
     tracing::enabled!(target: "access", tracing::Level::INFO)
 }
 
