@@ -181,6 +181,13 @@ pub fn raw_http(port: u16, request: &str) -> (u16, String) {
     (status, body)
 }
 
+/// stdout then stderr of `out`, as text.
+pub fn output_text(out: &std::process::Output) -> String {
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    text
+}
+
 /// Runs curl with `args`; returns (HTTP status, body). `-s -o - -w` adds the status at the end.
 pub fn curl(args: &[&str]) -> (u16, String) {
     require("curl", "apt-get install -y curl");

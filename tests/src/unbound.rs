@@ -46,7 +46,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::{Child, TempDir, free_port, local, python, require, root, wait_until};
+use crate::{Child, TempDir, free_port, local, output_text, python, require, root, wait_until};
 
 const CONFIG: &str = include_str!("../dns/unbound.conf.in");
 const ZONE: &str = include_str!("../dns/mesh.test.zone");
@@ -195,9 +195,7 @@ pub fn dig(server: SocketAddr, args: &[&str]) -> String {
         .stdin(Stdio::null())
         .output()
         .expect("run dig");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    text
+    output_text(&out)
 }
 
 /// The RCODE in dig's header line (`NOERROR`, `NXDOMAIN`, `REFUSED`, ...), if it got an answer.

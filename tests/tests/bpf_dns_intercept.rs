@@ -13,7 +13,7 @@ use sockmesh_tests::bpf::{
     Netns, PodSidecar, TestCgroup, bpf_status, peer_cmd, pin_dir, require_root,
 };
 use sockmesh_tests::unbound::dig_status;
-use sockmesh_tests::{Child, TempDir, Unbound, require, wait_until};
+use sockmesh_tests::{Child, TempDir, Unbound, output_text, require, wait_until};
 
 const RESOLVER4: &str = "10.99.0.53";
 const RESOLVER6: &str = "fd00:53::53";
@@ -48,9 +48,7 @@ fn dig_in_pod(
         .stdin(Stdio::null())
         .output()
         .expect("run dig");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    text
+    output_text(&out)
 }
 
 /// `curl URL` inside the pod, with glibc's resolver pointed at `resolver` by a private mount of
@@ -87,9 +85,7 @@ fn curl_in_pod(
     .stdin(Stdio::null())
     .output()
     .expect("run curl");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), text)
+    (out.status.code().unwrap_or(-1), output_text(&out))
 }
 
 /// One query from a Python UDP socket inside the pod, unconnected (sendto/recvfrom, which pass
