@@ -183,6 +183,7 @@ impl Sidecar {
             limits: config.limits.clone(),
             http: config.http,
             dns: config.dns,
+            dns_tcp_exchanges: tokio::sync::Semaphore::new(config.dns.max_inflight),
             accel,
             tls,
         });

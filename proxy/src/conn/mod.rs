@@ -44,6 +44,9 @@ pub struct Shared {
     pub http: HttpSettings,
     /// How the DNS path answers and how much it holds.
     pub dns: crate::config::DnsSettings,
+    /// Resolver exchanges the TCP DNS clients of all listeners have open (`dns.maxInflight`
+    /// permits): each holds a socket, so pipelining clients cannot run the proxy out of them.
+    pub dns_tcp_exchanges: tokio::sync::Semaphore,
     pub accel: Acceleration,
     /// TLS the listeners terminate and the upstream connections originate, when set.
     pub tls: TlsSettings,
