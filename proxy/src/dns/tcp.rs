@@ -164,16 +164,16 @@ async fn answer(
         }
     };
     let (answer, label, why) = match exchanged {
-            Ok(answer) => {
-                super::learn::learn(&ctx.shared, &query, &answer);
-                (answer, VerdictLabel::Allow, "")
-            }
-            Err(failure) => (
-                query.answer(failure.dns_rcode()),
-                VerdictLabel::Error,
-                why(failure),
-            ),
-        };
+        Ok(answer) => {
+            super::learn::learn(&ctx.shared, &query, &answer);
+            (answer, VerdictLabel::Allow, "")
+        }
+        Err(failure) => (
+            query.answer(failure.dns_rcode()),
+            VerdictLabel::Error,
+            why(failure),
+        ),
+    };
     let rcode = message::answer_rcode(&answer);
     let o = outcome(
         Some(&query),
