@@ -14,11 +14,13 @@
 //! The table lives beside the compiled policy, not in it: it is shared by every compiled policy
 //! (a reload keeps what was learned) and by the DNS path that fills it. It is bounded: per name
 //! (the addresses learned for it, newest kept) and in all (entries; when full, the one that
-//! expires first makes room).
+//! expires first makes room). Entries are also kept in expiry order, so purging and making room
+//! look only at the front: a full table costs a learned address O(log n), not a scan of the
+//! whole table under the write lock.
 //!
 //! [`learn`]: Learned::learn
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -58,8 +60,9 @@ struct Table {
     /// address → (name, expiry).
     by_addr: HashMap<IpAddr, Vec<(DnsName, Instant)>>,
     /// name → its addresses, oldest learned first.
-    by_name: HashMap<DnsName, Vec<IpAddr>>,
-    entries: usize,
+    by_name: HashMap<DnsName, VecDeque<IpAddr>>,
+    /// Every entry, soonest expiry first.
+    by_expiry: BTreeSet<(Instant, IpAddr, DnsName)>,
 }
 
 /// One entry, as the admin endpoint shows it.
@@ -107,35 +110,39 @@ impl Learned {
     pub fn learn(&self, name: &DnsName, addr: IpAddr, ttl: Duration, now: Instant) {
         let addr = addr.to_canonical();
         let expires = now + ttl;
-        let mut t = self.write();
+        let mut guard = self.write();
+        let t = &mut *guard;
         if let Some(entry) = t
             .by_addr
             .get_mut(&addr)
             .and_then(|v| v.iter_mut().find(|(n, _)| n == name))
         {
-            entry.1 = entry.1.max(expires);
+            if expires > entry.1 {
+                t.by_expiry.remove(&(entry.1, addr, name.clone()));
+                t.by_expiry.insert((expires, addr, name.clone()));
+                entry.1 = expires;
+            }
             return;
         }
-        let per_name = t.bounds.per_name;
-        if t.by_name.get(name).is_some_and(|v| v.len() >= per_name) {
+        if t.by_name
+            .get(name)
+            .is_some_and(|v| v.len() >= t.bounds.per_name)
+        {
             // The oldest address of this name makes room.
-            let oldest = t.by_name.get_mut(name).map(|v| v.remove(0));
-            if let Some(old) = oldest {
+            if let Some(old) = t.by_name.get(name).and_then(|v| v.front().copied()) {
                 t.forget(old, name);
             }
         }
-        if t.entries >= t.bounds.total {
-            t.purge(now);
-        }
-        if t.entries >= t.bounds.total {
+        t.purge(now);
+        while t.by_expiry.len() >= t.bounds.total.max(1) {
             t.evict_soonest();
         }
         t.by_addr
             .entry(addr)
             .or_default()
             .push((name.clone(), expires));
-        t.by_name.entry(name.clone()).or_default().push(addr);
-        t.entries += 1;
+        t.by_name.entry(name.clone()).or_default().push_back(addr);
+        t.by_expiry.insert((expires, addr, name.clone()));
     }
 
     /// The names `addr` (IPv4-mapped or not: the same peer) was learned for that have not
@@ -162,7 +169,7 @@ impl Learned {
     /// (entries, names, addresses) in the table now.
     pub fn sizes(&self) -> (usize, usize, usize) {
         let t = self.read();
-        (t.entries, t.by_name.len(), t.by_addr.len())
+        (t.by_expiry.len(), t.by_name.len(), t.by_addr.len())
     }
 
     /// Every entry not expired at `now`, by name then address.
@@ -187,54 +194,45 @@ impl Learned {
 }
 
 impl Table {
+    /// Drops the entry (`addr`, `name`) wherever it is.
     fn forget(&mut self, addr: IpAddr, name: &DnsName) {
+        let expiry = self
+            .by_addr
+            .get(&addr)
+            .and_then(|v| v.iter().find(|(n, _)| n == name))
+            .map(|(_, e)| *e);
+        if let Some(e) = expiry {
+            self.by_expiry.remove(&(e, addr, name.clone()));
+        }
+        self.unlink(addr, name);
+    }
+
+    /// Drops the entry from the address and name indexes (not from `by_expiry`).
+    fn unlink(&mut self, addr: IpAddr, name: &DnsName) {
         if let Some(v) = self.by_addr.get_mut(&addr) {
-            let before = v.len();
             v.retain(|(n, _)| n != name);
-            self.entries -= before - v.len();
             if v.is_empty() {
                 self.by_addr.remove(&addr);
             }
         }
+        if let Some(v) = self.by_name.get_mut(name) {
+            v.retain(|a| *a != addr);
+            if v.is_empty() {
+                self.by_name.remove(name);
+            }
+        }
     }
 
+    /// Drops what expired at or before `now`.
     fn purge(&mut self, now: Instant) {
-        let mut gone = Vec::new();
-        for (addr, v) in &mut self.by_addr {
-            v.retain(|(n, e)| {
-                let keep = *e > now;
-                if !keep {
-                    gone.push((n.clone(), *addr));
-                }
-                keep
-            });
-        }
-        self.by_addr.retain(|_, v| !v.is_empty());
-        self.entries -= gone.len();
-        for (name, addr) in gone {
-            if let Some(v) = self.by_name.get_mut(&name) {
-                v.retain(|a| *a != addr);
-                if v.is_empty() {
-                    self.by_name.remove(&name);
-                }
-            }
+        while self.by_expiry.first().is_some_and(|(e, _, _)| *e <= now) {
+            self.evict_soonest();
         }
     }
 
     fn evict_soonest(&mut self) {
-        let soonest = self
-            .by_addr
-            .iter()
-            .flat_map(|(a, v)| v.iter().map(move |(n, e)| (*e, *a, n.clone())))
-            .min_by_key(|(e, _, _)| *e);
-        if let Some((_, addr, name)) = soonest {
-            self.forget(addr, &name);
-            if let Some(v) = self.by_name.get_mut(&name) {
-                v.retain(|a| *a != addr);
-                if v.is_empty() {
-                    self.by_name.remove(&name);
-                }
-            }
+        if let Some((_, addr, name)) = self.by_expiry.pop_first() {
+            self.unlink(addr, &name);
         }
     }
 }
@@ -338,5 +336,34 @@ mod tests {
         // What expires first made room: the 60 s entries, then the shortest TTLs.
         assert!(t.names_of(IpAddr::from([10, 1, 0, 9]), now).len() == 1);
         assert!(t.names_of(IpAddr::from([10, 0, 0, 9]), now).is_empty());
+    }
+
+    proptest::proptest! {
+        /// Whatever is learned, when and for how long, the three indexes hold the same entries,
+        /// with the same expiries, within the bounds.
+        #[test]
+        fn the_indexes_agree_within_the_bounds(
+            ops in proptest::collection::vec((0u8..6, 0u8..12, 0u64..40, 0u64..40), 0..300),
+        ) {
+            let t = Learned::new(Bounds { per_name: 3, total: 10 });
+            let t0 = Instant::now();
+            for (n, a, ttl, at) in ops {
+                let at = t0 + Duration::from_secs(at);
+                let addr = IpAddr::from([10, 0, 0, a]);
+                t.learn(&name(&format!("n{n}.test")), addr, Duration::from_secs(ttl), at);
+                let table = t.read();
+                let by_addr: usize = table.by_addr.values().map(Vec::len).sum();
+                let by_name: usize = table.by_name.values().map(VecDeque::len).sum();
+                proptest::prop_assert_eq!(by_addr, table.by_expiry.len());
+                proptest::prop_assert_eq!(by_name, table.by_expiry.len());
+                proptest::prop_assert!(table.by_expiry.len() <= 10);
+                proptest::prop_assert!(table.by_name.values().all(|v| v.len() <= 3));
+                for (e, a, n) in &table.by_expiry {
+                    let held = table.by_addr.get(a).and_then(|v| v.iter().find(|(x, _)| x == n));
+                    proptest::prop_assert_eq!(held.map(|(_, x)| *x), Some(*e));
+                    proptest::prop_assert!(table.by_name.get(n).is_some_and(|v| v.contains(a)));
+                }
+            }
+        }
     }
 }
