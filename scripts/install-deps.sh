@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the tests and benchmarks need, idempotently: Debian packages (real peers: nginx,
 # curl, h2load, wrk, haproxy; DNS peers: unbound, dig, dnsperf, dnsdist; BPF tooling) and a
-# Python venv at .venv with grpcio, h2 (an HTTP/2 client that can reset streams) and dnspython;
-# as root it also mounts bpffs and cgroup v2 where they are missing.
+# Python venv at .venv with grpcio, h2 (an HTTP/2 client that can reset streams), dnspython and
+# the Kafka clients (confluent-kafka, whose wheel carries librdkafka 2.16, and kafka-python);
+# the tansu Kafka broker, built once into $SOCKMESH_CACHE (default /var/cache/sockmesh, outside
+# the clone: the build takes about 15 minutes on two cores); as root it also mounts bpffs and
+# cgroup v2 where they are missing.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,12 +49,25 @@ if [ -n "$(dns53_pids)" ]; then
   exit 1
 fi
 
-PY_PACKAGES=(grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1 dnspython==2.9.2)
+PY_PACKAGES=(grpcio==1.85.3 grpcio-tools==1.85.1 h2==4.4.1 dnspython==2.9.2
+  confluent-kafka==2.16.2 kafka-python==3.0.12)
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import grpc, grpc_tools, h2, dns.message" >/dev/null 2>&1; then
+if ! .venv/bin/python -c "import grpc, grpc_tools, h2, dns.message, confluent_kafka, kafka" >/dev/null 2>&1; then
   .venv/bin/pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
+fi
+# The Kafka broker the tests and bench run: tansu from crates.io (see ../shared/DESIGN.md for its
+# quirks). Cached by version; the tests find it through $SOCKMESH_TANSU or this path.
+TANSU_VERSION=0.6.0
+CACHE="${SOCKMESH_CACHE:-/var/cache/sockmesh}"
+TANSU_ROOT="$CACHE/tansu-$TANSU_VERSION"
+if [ ! -x "$TANSU_ROOT/bin/tansu" ]; then
+  echo "building tansu $TANSU_VERSION into $TANSU_ROOT (about 15 minutes, once)"
+  mkdir -p "$CACHE"
+  CARGO_TARGET_DIR="$CACHE/tansu-build" cargo install --quiet "tansu@$TANSU_VERSION" --locked \
+    --no-default-features --features dynostore --root "$TANSU_ROOT"
+  rm -rf "$CACHE/tansu-build"
 fi
 # The BPF tests pin under /sys/fs/bpf and attach to cgroup v2: mount both when absent (root only).
 if [ "$(id -u)" -eq 0 ]; then

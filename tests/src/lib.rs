@@ -12,6 +12,7 @@ pub mod nginx;
 pub mod origin;
 pub mod proc;
 pub mod sidecar;
+pub mod tansu;
 pub mod unbound;
 pub mod xds;
 
@@ -26,6 +27,7 @@ pub use nginx::Nginx;
 pub use origin::Origin;
 pub use proc::{Child, TempDir};
 pub use sidecar::Sidecar;
+pub use tansu::{Tansu, kafka_client};
 pub use unbound::{Unbound, dig};
 
 /// The workspace root.
@@ -63,20 +65,20 @@ pub fn require(tool: &str, install: &str) {
     );
 }
 
-/// Python with grpcio and h2: `$SOCKMESH_PYTHON`, or the repo's `.venv` made by
+/// Python with the test clients (grpcio, h2, dnspython, the Kafka clients): `$SOCKMESH_PYTHON`, or the repo's `.venv` made by
 /// scripts/test.sh.
 pub fn python() -> PathBuf {
     let path = std::env::var_os("SOCKMESH_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join(".venv/bin/python"));
     let ok = Command::new(&path)
-        .args(["-c", "import grpc, h2"])
+        .args(["-c", "import grpc, h2, dns.message, confluent_kafka, kafka"])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
     assert!(
         ok,
-        "{} cannot import grpc and h2: run `python3 -m venv .venv && .venv/bin/pip install grpcio h2` (scripts/test.sh does)",
+        "{} cannot import grpc, h2, dnspython, confluent_kafka and kafka: run scripts/install-deps.sh (it makes .venv; scripts/test.sh runs it)",
         path.display()
     );
     path

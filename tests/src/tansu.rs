@@ -1,0 +1,124 @@
+//! A tansu Kafka broker (crates.io `tansu` 0.6, Apache Kafka compatible, written in Rust) in
+//! memory on a free port: the broker of the Kafka tests, so that they see what a real broker
+//! answers (ApiVersions, Metadata with topic ids, group coordination, record batches).
+//!
+//! [`Tansu::start`] runs `tansu broker --storage-engine memory://tansu/` on 127.0.0.1 at a free
+//! port, advertising that address, and waits until it answers a Metadata request (kafka-python).
+//! tansu does not create topics on first use: [`Tansu::create_topic`] runs `tansu topic create`
+//! (one partition). Its quirks (see ../shared/DESIGN.md): a Fetch waits half the client's
+//! `fetch.wait.max.ms` (the clients here set 1 ms), Fetch responses stop at 5 MiB.
+//!
+//! [`kafka_client`] runs `tests/python/kafka_client.py` (confluent-kafka's librdkafka 2.16 or
+//! kafka-python 3) and returns its JSON answer.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::{Child, free_port, local, output_text, python, root, wait_until};
+
+/// The tansu version scripts/install-deps.sh builds.
+pub const TANSU_VERSION: &str = "0.6.0";
+
+pub struct Tansu {
+    pub port: u16,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        self.child.stop(Duration::from_secs(2));
+    }
+}
+
+/// The tansu binary: `$SOCKMESH_TANSU`, or where scripts/install-deps.sh puts it.
+pub fn tansu_bin() -> PathBuf {
+    let path = std::env::var_os("SOCKMESH_TANSU")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache =
+                std::env::var_os("SOCKMESH_CACHE").unwrap_or_else(|| "/var/cache/sockmesh".into());
+            PathBuf::from(cache).join(format!("tansu-{TANSU_VERSION}/bin/tansu"))
+        });
+    assert!(
+        path.exists(),
+        "{} not found: run scripts/install-deps.sh (it builds tansu {TANSU_VERSION} once, about 15 minutes), or set SOCKMESH_TANSU",
+        path.display()
+    );
+    path
+}
+
+impl Tansu {
+    /// Starts the broker and waits until it answers Metadata.
+    pub fn start() -> Tansu {
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let log = std::env::temp_dir().join(format!("sockmesh-tansu-{port}.log"));
+        let file = std::fs::File::create(&log).expect("tansu log file");
+        let err = file.try_clone().expect("tansu log file");
+        let mut child = Child::spawn(
+            Command::new(tansu_bin())
+                .args(["broker", "--storage-engine", "memory://tansu/"])
+                .args(["--listener-url", &url, "--advertised-listener-url", &url])
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(file))
+                .stderr(Stdio::from(err)),
+        );
+        let addr = local(port);
+        let up = wait_until(Duration::from_secs(20), || {
+            child.is_running() && std::net::TcpStream::connect(addr).is_ok()
+        });
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(up, "tansu did not start on {addr}:\n{text}");
+        Tansu { port, child, log }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        local(self.port)
+    }
+
+    /// Creates `topic` with one partition.
+    pub fn create_topic(&self, topic: &str) {
+        let out = Command::new(tansu_bin())
+            .args(["topic", "create", "--broker"])
+            .arg(format!("tcp://127.0.0.1:{}", self.port))
+            .args(["--partitions", "1", topic])
+            .output()
+            .expect("run tansu topic create");
+        assert!(
+            out.status.success(),
+            "tansu topic create {topic}: {}",
+            output_text(&out)
+        );
+    }
+
+    /// What the broker logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Runs `tests/python/kafka_client.py LIB OP BOOTSTRAP ARGS..` and returns its JSON output.
+pub fn kafka_client(
+    lib: &str,
+    op: &str,
+    bootstrap: SocketAddr,
+    args: &[&str],
+) -> serde_json::Value {
+    let out = Command::new(python())
+        .arg(root().join("tests/python/kafka_client.py"))
+        .args([lib, op, &bootstrap.to_string()])
+        .args(args)
+        .output()
+        .expect("run kafka_client.py");
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "kafka_client.py {lib} {op}: not JSON ({e}):\n{}",
+            output_text(&out)
+        )
+    })
+}
