@@ -36,6 +36,9 @@ mod frame;
 mod header;
 pub mod view;
 
+#[cfg(test)]
+mod tests;
+
 pub use api::{knows_version, request_header_version, response_header_version};
 pub use deny::{Denial, Refusal, Scope, deny};
 pub use error::KafkaError;
