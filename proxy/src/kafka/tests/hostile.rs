@@ -56,12 +56,19 @@ fn an_array_length_over_the_remaining_bytes_within_reason_is_an_error() {
 fn the_crate_preallocates_a_declared_array_length() {
     let exe = std::env::current_exe().expect("test binary");
     let out = std::process::Command::new(exe)
-        .args(["--exact", "kafka::tests::hostile::child_decodes_2_31_topics", "--ignored"])
+        .args([
+            "--exact",
+            "kafka::tests::hostile::child_decodes_2_31_topics",
+            "--ignored",
+        ])
         .env("SOCKMESH_KAFKA_CHILD", "1")
         .output()
         .expect("child runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "the crate now refuses the length: drop the note in mod.rs");
+    assert!(
+        !out.status.success(),
+        "the crate now refuses the length: drop the note in mod.rs"
+    );
     assert!(stderr.contains("memory allocation of"), "{stderr}");
 }
 

@@ -167,13 +167,11 @@ fn offset_commit_and_fetch() {
         &[],
     );
     let group = |t: OffsetFetchRequestTopics| {
-        RequestKind::OffsetFetch(
-            OffsetFetchRequest::default().with_groups(vec![
+        RequestKind::OffsetFetch(OffsetFetchRequest::default().with_groups(vec![
                 OffsetFetchRequestGroup::default()
                     .with_group_id(GroupId(StrBytes::from_static_str("g")))
                     .with_topics(Some(vec![t])),
-            ]),
-        )
+            ]))
     };
     check(
         ApiKey::OffsetFetch,
