@@ -29,6 +29,7 @@ pub mod fuzzing;
 pub mod harness;
 
 mod http;
+pub mod kafka;
 pub mod listener;
 mod memory;
 mod metrics;

@@ -26,7 +26,7 @@ fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn every_seed_of_every_target_runs_clean() {
     type Target = (&'static str, fn(&[u8]));
-    let targets: [Target; 9] = [
+    let targets: [Target; 10] = [
         ("http1_head", http1_head),
         ("http1_chunked", http1_chunked),
         ("h2_frames", h2_frames),
@@ -36,6 +36,7 @@ fn every_seed_of_every_target_runs_clean() {
         ("xds_resources", xds_resources),
         ("dns_message", dns_message),
         ("dns_name", dns_name),
+        ("kafka_request", kafka_request),
     ];
     for (target, run) in targets {
         for (name, seed) in corpus(target) {

@@ -12,6 +12,7 @@ mod config;
 mod dns;
 mod h2;
 mod http1;
+mod kafka;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ fn main() {
     config::xds_resources(&mut seeds, &repo);
     dns::dns_message(&mut seeds);
     dns::dns_name(&mut seeds);
+    kafka::kafka_request(&mut seeds);
     println!(
         "seeds: {} written, {} unchanged, under {}",
         seeds.written,
