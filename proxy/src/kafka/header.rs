@@ -29,7 +29,8 @@ pub struct RequestHeader {
     pub header_version: i16,
 }
 
-/// A request split into its header and body; `frame` is what is forwarded.
+/// A request split into its header and body. What is forwarded is the frame it came in
+/// ([`Frame::bytes`](super::Frame::bytes)), not this.
 #[derive(Debug, Clone)]
 pub struct Request {
     pub header: RequestHeader,
