@@ -144,6 +144,7 @@ pub mod cilium;
 mod compile;
 pub mod dns;
 pub mod fqdn;
+pub mod kafka;
 pub mod model;
 mod request;
 mod selector;
@@ -152,8 +153,8 @@ mod verdict;
 pub use cilium::ParseError;
 pub use compile::{CompileError, CompiledPolicy, check_regex};
 pub use request::{
-    ConnMeta, Direction, GrpcCall, Headers, HttpRequest, Identity, L4Protocol, Labels, NoHeaders,
-    join_values,
+    ConnMeta, Direction, GrpcCall, Headers, HttpRequest, Identity, KafkaRequest, L4Protocol, Labels,
+    NoHeaders, join_values,
 };
 pub use selector::NAMESPACE_LABEL;
 pub use verdict::{ConnVerdict, HeaderAction, L7Kind, RuleId, Verdict};

@@ -194,8 +194,8 @@ impl PortProtocol {
     }
 }
 
-/// `rules` of a `toPorts` entry. Only `http` and `grpc` can be enforced today; the others are in the
-/// model so that sources can express them and the compiler can refuse them by name.
+/// `rules` of a `toPorts` entry: one protocol's rules per entry (`http` with `grpc`, `dns`, or
+/// `kafka`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct L7Rules {
@@ -258,7 +258,8 @@ pub struct GrpcRule {
     pub method_regex: Option<String>,
 }
 
-/// One `rules.kafka` entry (not enforceable yet).
+/// One `rules.kafka` entry, as written (strings, as in Cilium's CRD); an empty field is absent.
+/// [`crate::kafka::KafkaMatcher`] checks and reads it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaRule {

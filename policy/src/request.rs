@@ -299,3 +299,27 @@ impl fmt::Debug for HttpRequest<'_> {
             .finish_non_exhaustive()
     }
 }
+
+/// One Kafka request, as the proxy decoded it: the request header always, the topics only for
+/// the keys [`crate::CompiledPolicy::kafka_topic_keys`] names (for other keys no rule looks at
+/// them: leave `topics` empty and `all_topics` false, and skip the body).
+///
+/// Everything borrows the proxy's buffers: the header's client id and the topic names as
+/// `&str` into the frame, collected into a slice the proxy owns (a `SmallVec` on its stack
+/// does). Topic ids (Fetch v13+, Metadata v10+) must be resolved to names first; a request
+/// whose topics the proxy cannot name must be refused, not passed without them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KafkaRequest<'a> {
+    /// The request header's `request_api_key`.
+    pub api_key: i16,
+    /// The request header's `request_api_version`.
+    pub api_version: i16,
+    /// The request header's `client_id`; `None` when null (or absent, header v0).
+    pub client_id: Option<&'a str>,
+    /// The topic names the request names, in any order; repeats are harmless.
+    pub topics: &'a [&'a str],
+    /// The request asks about every topic: Metadata with a null topic list (v1+) or an empty
+    /// one (v0), OffsetFetch or DescribeLogDirs with a null list. Deny rules with a `topic`
+    /// match it; allow rules with one never do.
+    pub all_topics: bool,
+}

@@ -89,6 +89,9 @@ pub enum L7Kind {
     Http,
     /// Every query must be parsed as DNS and checked with `check_dns`.
     Dns,
+    /// Every request must be parsed as Kafka and checked with `check_kafka` (with its topics
+    /// for the keys `kafka_topic_keys` names).
+    Kafka,
 }
 
 /// The decision at accept time.

@@ -8,13 +8,16 @@ use std::net::IpAddr;
 use proptest::prelude::*;
 use sockmesh_policy::model::*;
 use sockmesh_policy::{
-    CompiledPolicy, ConnMeta, ConnVerdict, Direction, GrpcCall, HttpRequest, L4Protocol, Labels,
+    CompiledPolicy, ConnMeta, ConnVerdict, Direction, GrpcCall, HttpRequest, KafkaRequest,
+    L4Protocol, Labels,
 };
 
 mod dns_gen;
+mod kafka_gen;
 mod reference;
 
 use reference::dns::{Learnt, reference_dns, reference_has_fqdn};
+use reference::kafka::reference_kafka;
 use reference::{Req, reference_conn, reference_http};
 
 // ---------- generators ----------
@@ -32,21 +35,23 @@ fn opt<T: Clone + std::fmt::Debug + 'static>(
 /// How often each kind of port entry and peer comes up.
 #[derive(Clone, Copy, Debug)]
 struct Mix {
-    /// Weights of L4-only, HTTP/gRPC and DNS port entries.
+    /// Weights of L4-only, HTTP/gRPC, DNS and Kafka port entries.
     l4: u32,
     http: u32,
     dns: u32,
+    kafka: u32,
     /// Weight of `toFQDNs` among an egress rule's peers (the other kinds weigh 8 together).
     fqdn: u32,
     /// Fewest `toPorts` entries of a rule (none: the rule is L4 only on every port).
     min_ports: usize,
 }
 
-/// Mostly HTTP, with some DNS entries and `toFQDNs` peers among them.
+/// Mostly HTTP, with some DNS and Kafka entries and `toFQDNs` peers among them.
 const HTTP_MIX: Mix = Mix {
     l4: 2,
     http: 3,
     dns: 1,
+    kafka: 1,
     fqdn: 2,
     min_ports: 0,
 };
@@ -57,7 +62,19 @@ const DNS_MIX: Mix = Mix {
     l4: 1,
     http: 1,
     dns: 5,
+    kafka: 0,
     fqdn: 3,
+    min_ports: 1,
+};
+
+/// Mostly Kafka, and few L4-only entries to shadow them, so that requests meet several
+/// overlapping `rules.kafka` entries, allow and deny.
+const KAFKA_MIX: Mix = Mix {
+    l4: 1,
+    http: 1,
+    dns: 0,
+    kafka: 6,
+    fqdn: 1,
     min_ports: 1,
 };
 
@@ -202,8 +219,8 @@ fn grpc_rule() -> impl Strategy<Value = GrpcRule> {
         })
 }
 
-/// A `toPorts` entry: L4 only, HTTP/gRPC rules, or DNS rules (a port speaks one L7 protocol;
-/// no rule at all is L4 only too).
+/// A `toPorts` entry: L4 only, HTTP/gRPC rules, DNS rules or Kafka rules (a port speaks one
+/// L7 protocol; no rule at all is L4 only too).
 fn port_rule(mix: Mix) -> impl Strategy<Value = PortRule> {
     (
         proptest::collection::vec(port(), 0..3),
@@ -213,6 +230,8 @@ fn port_rule(mix: Mix) -> impl Strategy<Value = PortRule> {
                 .prop_map(|(http, grpc)| Some(std::sync::Arc::new(L7Rules { http, grpc, ..L7Rules::default() }))),
             mix.dns => proptest::collection::vec(dns_gen::dns_rule(), 0..4)
                 .prop_map(|dns| Some(std::sync::Arc::new(L7Rules { dns, ..L7Rules::default() }))),
+            mix.kafka => proptest::collection::vec(kafka_gen::kafka_rule(), 0..5)
+                .prop_map(|kafka| Some(std::sync::Arc::new(L7Rules { kafka, ..L7Rules::default() }))),
         ],
     )
         .prop_map(|(ports, rules)| PortRule { ports, rules })
@@ -323,9 +342,10 @@ fn request() -> impl Strategy<Value = Req> {
         proptest::sample::select(&[false, true][..]),
         opt(&[("s.S", "M"), ("t.T", "N"), ("s.X", "N")]),
         dns_gen::name(),
+        kafka_gen::request(),
     )
         .prop_map(
-            |((direction, peer, port, protocol), method, path, host, hs, a2, grpc, name)| {
+            |((direction, peer, port, protocol), method, path, host, hs, a2, grpc, name, kafka)| {
                 let mut headers: Vec<(String, String)> = hs
                     .into_iter()
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -347,6 +367,7 @@ fn request() -> impl Strategy<Value = Req> {
                     headers,
                     grpc,
                     name,
+                    kafka,
                 }
             },
         )
@@ -406,6 +427,48 @@ fn agrees(
             req.conn
         );
         prop_assert!(v.header_actions.is_empty());
+        agrees_on_kafka(&compiled, policies, &labels, learned, req)?;
+    }
+    Ok(())
+}
+
+/// `check_kafka` against the reference; and for a key `kafka_topic_keys` leaves out, the same
+/// verdict without the topics (the proxy skips those bodies).
+fn agrees_on_kafka(
+    compiled: &CompiledPolicy,
+    policies: &[Policy],
+    labels: &Labels,
+    learned: &[Learnt],
+    req: &Req,
+) -> Result<(), TestCaseError> {
+    let q = &req.kafka;
+    let kreq = KafkaRequest {
+        api_key: q.key,
+        api_version: q.version,
+        client_id: q.client,
+        topics: &q.topics,
+        all_topics: q.all,
+    };
+    let v = compiled.check_kafka(&req.conn, &kreq);
+    let (allowed, rule) = reference_kafka(policies, labels, learned, &req.conn, q);
+    prop_assert_eq!(
+        (v.allowed, v.rule.as_str()),
+        (allowed, rule.as_str()),
+        "kafka {:?} on {:?}",
+        q,
+        req.conn
+    );
+    prop_assert!(v.header_actions.is_empty());
+    if !compiled.kafka_topic_keys(&req.conn).contains(q.key) {
+        let bare = compiled.check_kafka(
+            &req.conn,
+            &KafkaRequest {
+                topics: &[],
+                all_topics: false,
+                ..kreq
+            },
+        );
+        prop_assert_eq!(bare, v, "topics of key {} decided", q.key);
     }
     Ok(())
 }
@@ -430,6 +493,17 @@ proptest! {
     /// connection verdict (`l7: Dns`) against the reference.
     #[test]
     fn compiled_equals_reference_for_dns(policies in policies(DNS_MIX), learned in dns_gen::learned(), reqs in proptest::collection::vec(request(), 1..8), app in apps()) {
+        agrees(&policies, &learned, &reqs, app)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    /// The same with mostly `rules.kafka` entries: `check_kafka` and the connection verdict
+    /// (`l7: Kafka`) against Cilium's rule-by-rule walk.
+    #[test]
+    fn compiled_equals_reference_for_kafka(policies in policies(KAFKA_MIX), learned in dns_gen::learned(), reqs in proptest::collection::vec(request(), 1..8), app in apps()) {
         agrees(&policies, &learned, &reqs, app)?;
     }
 }

@@ -1,12 +1,13 @@
-//! `toPorts` entries: ports and L7 rules (`http`, and our `grpc`).
+//! `toPorts` entries: ports and L7 rules (`http`, our `grpc`, `dns`, `kafka`).
 
 use std::sync::Arc;
 
 use crate::compile::check_regex;
 use crate::dns::{NamePattern, PatternError};
+use crate::kafka::{self, FieldError};
 use crate::model::{
-    DnsRule, GrpcRule, HeaderMatch, HttpRule, L7Rules, MismatchAction, PortProtocol, PortRule,
-    parse_header_line,
+    DnsRule, GrpcRule, HeaderMatch, HttpRule, KafkaRule, L7Rules, MismatchAction, PortProtocol,
+    PortRule, parse_header_line,
 };
 use crate::request::L4Protocol;
 
@@ -151,12 +152,6 @@ fn parse_l7(ctx: &mut Ctx<'_>, node: &Node) -> Option<L7Rules> {
     let mut f = ctx.fields(node, "`rules`")?;
     f.unsupported(
         ctx,
-        "kafka",
-        "rules.kafka",
-        "Kafka policy comes with the Kafka capability",
-    );
-    f.unsupported(
-        ctx,
         "l7proto",
         "rules.l7proto",
         "generic L7 parsers are Envoy extensions",
@@ -189,8 +184,56 @@ fn parse_l7(ctx: &mut Ctx<'_>, node: &Node) -> Option<L7Rules> {
             }
         }
     }
-    f.finish(ctx, &["http", "grpc", "dns"]);
+    if let Some(n) = f.take("kafka") {
+        for item in ctx.list(n, "kafka") {
+            if let Some(r) = parse_kafka(ctx, item) {
+                rules.kafka.push(r);
+            }
+        }
+    }
+    f.finish(ctx, &["http", "grpc", "dns", "kafka"]);
     Some(rules)
+}
+
+/// One `rules.kafka` entry: each field checked where it stands, as [`crate::kafka`] reads it.
+fn parse_kafka(ctx: &mut Ctx<'_>, node: &Node) -> Option<KafkaRule> {
+    let mut f = ctx.fields(node, "a `kafka` rule")?;
+    let mut ok = true;
+    let mut field = |ctx: &mut Ctx<'_>, key: &str, check: fn(&str) -> Result<(), FieldError>| {
+        let n = f.take(key)?;
+        let Some(s) = ctx.string(n, key) else {
+            ok = false;
+            return None;
+        };
+        // Empty means "any", as in Cilium.
+        if let Err(e) = Some(s.as_str()).filter(|s| !s.is_empty()).map_or(Ok(()), check) {
+            ctx.error(n.pos, e.message, e.help);
+            ok = false;
+        }
+        Some((s, n.pos))
+    };
+    let role = field(ctx, "role", |s| kafka::parse_role(s).map(drop));
+    let api_key = field(ctx, "apiKey", |s| kafka::parse_api_key(s).map(drop));
+    let api_version = field(ctx, "apiVersion", |s| kafka::parse_api_version(s).map(drop));
+    let client_id = field(ctx, "clientID", |_| Ok(()));
+    let topic = field(ctx, "topic", kafka::check_topic);
+    f.finish(ctx, &["role", "apiKey", "apiVersion", "clientID", "topic"]);
+    if let (Some((r, _)), Some((k, pos))) = (&role, &api_key)
+        && !r.is_empty()
+        && !k.is_empty()
+    {
+        let e = kafka::role_and_api_key(r, k);
+        ctx.error(*pos, e.message, e.help);
+        ok = false;
+    }
+    let rule = KafkaRule {
+        role: role.map(|(s, _)| s),
+        api_key: api_key.map(|(s, _)| s),
+        api_version: api_version.map(|(s, _)| s),
+        client_id: client_id.map(|(s, _)| s),
+        topic: topic.map(|(s, _)| s),
+    };
+    ok.then_some(rule)
 }
 
 /// One `rules.dns` entry: `matchName` and/or `matchPattern`, each checked as the matcher will

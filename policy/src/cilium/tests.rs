@@ -181,11 +181,6 @@ fn not_supported_fields_are_refused_at_their_position() {
             "`toRequires` is not supported yet",
         ),
         (
-            "  ingress:\n  - toPorts:\n    - rules:\n        kafka: [{topic: t}]\n",
-            (10, 9),
-            "`rules.kafka` is not supported yet (Kafka policy comes with the Kafka capability)",
-        ),
-        (
             "  ingress:\n  - toPorts:\n    - rules:\n        l7proto: x\n",
             (10, 9),
             "`rules.l7proto` is not supported yet",
@@ -477,4 +472,64 @@ fn huge_regex_is_refused_not_compiled() {
     ));
     assert!(m.starts_with("invalid regex in `path`"), "{m}");
     assert!(h.contains("full-match"));
+}
+
+#[test]
+fn kafka_rules_parse_and_bad_fields_are_refused_where_they_are_written() {
+    let p = parse_ok(&spec(
+        "  ingress:\n  - toPorts:\n    - ports: [{port: \"9092\"}]\n      rules:\n        kafka:\n        - {role: Produce, topic: orders.v1}\n        - {apiKey: fetch, apiVersion: 4, clientID: app}\n        - {}\n",
+    ));
+    let rules = p[0].specs[0].ingress.as_ref().expect("ingress")[0].to_ports[0]
+        .rules
+        .clone()
+        .expect("rules");
+    assert_eq!(rules.kafka.len(), 3);
+    assert_eq!(rules.kafka[0].role.as_deref(), Some("Produce"));
+    assert_eq!(rules.kafka[1].api_version.as_deref(), Some("4"));
+    assert_eq!(rules.kafka[1].client_id.as_deref(), Some("app"));
+    let cases: &[(&str, (usize, usize), &str, &str)] = &[
+        (
+            "[{role: produce, apiKey: fetch}]",
+            (10, 41),
+            "`role: produce` and `apiKey: fetch` in one Kafka rule",
+            "either `role` or `apiKey`",
+        ),
+        (
+            "[{role: admin}]",
+            (10, 24),
+            "unknown Kafka role `admin`",
+            "`produce` or `consume`",
+        ),
+        (
+            "[{apiKey: createtopic}]",
+            (10, 26),
+            "unknown Kafka API key `createtopic`",
+            "`offsets`",
+        ),
+        (
+            "[{apiVersion: \"-1\"}]",
+            (10, 30),
+            "invalid Kafka API version `-1`",
+            "0 to 32767",
+        ),
+        (
+            "[{topic: \"a/b\"}]",
+            (10, 25),
+            "invalid Kafka topic `a/b`",
+            "letters, digits",
+        ),
+        (
+            "[{topics: [a]}]",
+            (10, 18),
+            "unknown field `topics` in a `kafka` rule",
+            "did you mean `topic`?",
+        ),
+    ];
+    for (rule, pos, msg, help) in cases {
+        let body = format!("  ingress:\n  - toPorts:\n    - rules:\n        kafka: {rule}\n");
+        let (l, c, m, h) = one_error(&spec(&body));
+        assert_eq!((l, c), *pos, "{rule}: {m}");
+        assert!(m.starts_with(msg), "{rule}: {m}");
+        assert!(h.contains(help), "{rule}: {h}");
+    }
 }

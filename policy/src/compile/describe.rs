@@ -56,6 +56,10 @@ fn entry_json(e: &Entry) -> Value {
             .dns()
             .map(|(id, r)| json!({ "id": id.as_str(), "rule": r }))
             .collect();
+        v["kafka"] = l7
+            .kafka()
+            .map(|(id, r)| json!({ "id": id.as_str(), "rule": r }))
+            .collect();
     }
     v
 }

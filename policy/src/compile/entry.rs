@@ -7,9 +7,10 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use crate::dns::NamePattern;
+use crate::kafka::KafkaMatcher;
 use crate::model::{
-    CidrRule, DnsRule, Entity, GrpcRule, HttpRule, L7Rules, PeerSelector, Policy, PortProtocol,
-    Rule, Section, Spec,
+    CidrRule, DnsRule, Entity, GrpcRule, HttpRule, KafkaRule, L7Rules, PeerSelector, Policy,
+    PortProtocol, Rule, Section, Spec,
 };
 use crate::request::Direction;
 use crate::verdict::{L7Kind, RuleId};
@@ -44,19 +45,25 @@ pub(crate) struct EntryL7 {
     pub(crate) dns_ids: Vec<RuleId>,
     /// `dns_patterns[i]`: the compiled `matchName`/`matchPattern` of `rules.dns[i]`.
     pub(crate) dns_patterns: Vec<Vec<NamePattern>>,
+    /// `kafka_ids[i]` names `rules.kafka[i]`.
+    pub(crate) kafka_ids: Vec<RuleId>,
+    /// `kafka_matchers[i]`: the checked `rules.kafka[i]`.
+    pub(crate) kafka_matchers: Vec<KafkaMatcher>,
 }
 
 impl EntryL7 {
     pub(crate) fn len(&self) -> usize {
-        self.http_ids.len() + self.grpc_ids.len() + self.dns_ids.len()
+        self.http_ids.len() + self.grpc_ids.len() + self.dns_ids.len() + self.kafka_ids.len()
     }
 
     /// The protocol these rules need parsed: one per entry (checked when compiled).
     pub(crate) fn kind(&self) -> L7Kind {
-        if self.dns_ids.is_empty() {
-            L7Kind::Http
-        } else {
+        if !self.dns_ids.is_empty() {
             L7Kind::Dns
+        } else if !self.kafka_ids.is_empty() {
+            L7Kind::Kafka
+        } else {
+            L7Kind::Http
         }
     }
 
@@ -70,6 +77,15 @@ impl EntryL7 {
 
     pub(crate) fn dns(&self) -> impl Iterator<Item = (&RuleId, &DnsRule)> {
         self.dns_ids.iter().zip(&self.rules.dns)
+    }
+
+    pub(crate) fn kafka(&self) -> impl Iterator<Item = (&RuleId, &KafkaRule)> {
+        self.kafka_ids.iter().zip(&self.rules.kafka)
+    }
+
+    /// Each `rules.kafka` entry's id and matcher.
+    pub(crate) fn kafka_matchers(&self) -> impl Iterator<Item = (&RuleId, &KafkaMatcher)> {
+        self.kafka_ids.iter().zip(&self.kafka_matchers)
     }
 
     /// Each `rules.dns` entry's id and compiled patterns.
@@ -224,26 +240,12 @@ fn flatten_rule(
 }
 
 fn compile_l7(policy: &str, id: &str, r: Arc<L7Rules>) -> Result<EntryL7, CompileError> {
-    let unsupported = |field: &'static str, what: &str| CompileError::Unsupported {
-        policy: policy.to_owned(),
-        rule: id.to_owned(),
-        field,
-        reason: format!("{what}; remove these rules or move the port to L4-only"),
-    };
-    if !r.kafka.is_empty() {
-        return Err(unsupported(
-            "rules.kafka",
-            "Kafka policy comes with the Kafka capability",
-        ));
-    }
-    if !r.dns.is_empty() && (!r.http.is_empty() || !r.grpc.is_empty()) {
+    if let Some(message) = mixed_protocols(&r) {
         return Err(CompileError::Invalid {
             policy: policy.to_owned(),
             rule: id.to_owned(),
             field: "rules",
-            message: "`dns` rules with `http` or `grpc` rules on one port: a port speaks one \
-                      L7 protocol; put them in separate `toPorts` entries"
-                .to_owned(),
+            message,
         });
     }
     let check =
@@ -307,11 +309,46 @@ fn compile_l7(policy: &str, id: &str, r: Arc<L7Rules>) -> Result<EntryL7, Compil
         dns_ids.push(RuleId::new(rid));
         dns_patterns.push(patterns);
     }
+    let mut kafka_ids = Vec::with_capacity(r.kafka.len());
+    let mut kafka_matchers = Vec::with_capacity(r.kafka.len());
+    for (i, k) in r.kafka.iter().enumerate() {
+        let rid = format!("{id}.rules.kafka[{i}]");
+        let m = KafkaMatcher::new(k).map_err(|e| CompileError::Invalid {
+            policy: policy.to_owned(),
+            rule: rid.clone(),
+            field: e.field,
+            message: format!("{}; {}", e.message, e.help),
+        })?;
+        kafka_ids.push(RuleId::new(rid));
+        kafka_matchers.push(m);
+    }
     Ok(EntryL7 {
         rules: r,
         http_ids,
         grpc_ids,
         dns_ids,
         dns_patterns,
+        kafka_ids,
+        kafka_matchers,
+    })
+}
+
+/// Why the rules of one port entry cannot be enforced together, if they cannot: a port speaks
+/// one L7 protocol (HTTP with gRPC, DNS, or Kafka), so its proxy knows what to parse.
+pub(crate) fn mixed_protocols(r: &L7Rules) -> Option<String> {
+    let kinds: Vec<&str> = [
+        (!r.http.is_empty() || !r.grpc.is_empty(), "`http`/`grpc`"),
+        (!r.dns.is_empty(), "`dns`"),
+        (!r.kafka.is_empty(), "`kafka`"),
+    ]
+    .into_iter()
+    .filter_map(|(present, name)| present.then_some(name))
+    .collect();
+    (kinds.len() > 1).then(|| {
+        format!(
+            "{} rules on one port: a port speaks one L7 protocol; put them in separate \
+             `toPorts` entries",
+            kinds.join(" and ")
+        )
     })
 }

@@ -11,6 +11,7 @@ use super::bits::Bits;
 use super::cidr::CidrIndex;
 use super::dns::DnsIndex;
 use super::entry::Entry;
+use super::kafka::KafkaIndex;
 use super::l7::{L7Index, L7Source};
 
 #[derive(Debug)]
@@ -25,6 +26,7 @@ pub(crate) struct Group {
     pub(crate) l4_only: Bits,
     pub(crate) l7: Option<L7Index>,
     pub(crate) dns: Option<DnsIndex>,
+    pub(crate) kafka: Option<KafkaIndex>,
 }
 
 impl Group {
@@ -36,6 +38,7 @@ impl Group {
         let mut fqdns = Vec::new();
         let mut sources = Vec::new();
         let mut dns = Vec::new();
+        let mut kafka = Vec::new();
         for (local, &idx) in entries.iter().enumerate() {
             let Some(e) = all.get(idx) else { continue };
             if e.all_peers {
@@ -59,6 +62,9 @@ impl Group {
                     for (id, patterns) in l7.dns_patterns() {
                         dns.push((local, id.clone(), patterns));
                     }
+                    for (id, m) in l7.kafka_matchers() {
+                        kafka.push((local, id.clone(), m));
+                    }
                 }
             }
         }
@@ -68,6 +74,7 @@ impl Group {
             Some(L7Index::build(sources, &all_peers)?)
         };
         let dns = (!dns.is_empty()).then(|| DnsIndex::build(dns, &all_peers));
+        let kafka = (!kafka.is_empty()).then(|| KafkaIndex::build(kafka, &all_peers));
         Ok(Group {
             entries,
             all_peers,
@@ -76,6 +83,7 @@ impl Group {
             l4_only,
             l7,
             dns,
+            kafka,
         })
     }
 

@@ -12,6 +12,7 @@ mod entry;
 mod field;
 mod group;
 mod header;
+mod kafka;
 mod l7;
 mod owners;
 mod ports;
@@ -25,14 +26,16 @@ use std::sync::Arc;
 
 use crate::dns::{DnsName, Strictness};
 use crate::fqdn::Learned;
+use crate::kafka::TopicKeys;
 use crate::model::Policy;
-use crate::request::{ConnMeta, Direction, HttpRequest, Labels};
+use crate::request::{ConnMeta, Direction, HttpRequest, KafkaRequest, Labels};
 use crate::selector::selects;
 use crate::verdict::{ConnVerdict, L7Kind, RuleId, Verdict};
 
 use entry::Entry;
 use group::Group;
 use header::HeaderMatching;
+use kafka::TopicMatching;
 use ports::PortIndex;
 
 pub use field::check_regex;
@@ -89,6 +92,8 @@ struct Side {
     /// What a wildcard of its name patterns (`rules.dns`, `toFQDNs`) stands for: Cilium's set
     /// for allow, any byte for deny.
     names: Strictness,
+    /// How its `rules.kafka` meet a request's topics: every one allowed, or any one denied.
+    topics: TopicMatching,
 }
 
 /// A rule that matched: (entry index in decision order, id, L7 rule if it decided).
@@ -109,6 +114,7 @@ impl Side {
             ports,
             headers: Side::header_matching(deny),
             names: Side::strictness(deny),
+            topics: Side::topic_matching(deny),
         })
     }
 
@@ -118,6 +124,7 @@ impl Side {
             ports: PortIndex::default(),
             headers: Side::header_matching(deny),
             names: Side::strictness(deny),
+            topics: Side::topic_matching(deny),
         }
     }
 
@@ -139,6 +146,16 @@ impl Side {
             Strictness::AnyByte
         } else {
             Strictness::Cilium
+        }
+    }
+
+    /// An allow side lets a request through only when every topic it names is allowed (Cilium);
+    /// a deny side denies it when any one is denied, so added topics cannot sidestep a deny.
+    fn topic_matching(deny: bool) -> TopicMatching {
+        if deny {
+            TopicMatching::Any
+        } else {
+            TopicMatching::Every
         }
     }
 
@@ -206,6 +223,36 @@ impl Side {
             })
         });
         earlier(l4, dns)
+    }
+
+    /// First hit for a Kafka request: an L4-only entry or a `rules.kafka` rule, whichever
+    /// comes first.
+    fn kafka(
+        &self,
+        conn: &ConnMeta,
+        req: &KafkaRequest<'_>,
+        learned: &Learned,
+    ) -> Option<Hit<'_>> {
+        let g = self.group(conn)?;
+        let peers = g.peers(cidr::fold(conn.peer), learned, self.names);
+        let l4 = self.first_l4_only(g, &peers);
+        let kafka = g.kafka.as_ref().and_then(|idx| {
+            let r = idx.first_match(req, &idx.rules_of(&peers.hits), self.topics)?;
+            let order = *g.entries.get(r.local_entry)?;
+            Some(Hit {
+                order,
+                id: &r.id,
+                l7: None,
+            })
+        });
+        earlier(l4, kafka)
+    }
+
+    /// The keys whose topics a `rules.kafka` rule on the connection's port looks at.
+    fn topic_keys(&self, conn: &ConnMeta) -> TopicKeys {
+        self.group(conn)
+            .and_then(|g| g.kafka.as_ref())
+            .map_or(TopicKeys::NONE, |k| k.topic_keys())
     }
 
     /// First hit for a full request: an L4-only entry or an L7 rule, whichever comes first.
@@ -472,6 +519,36 @@ impl CompiledPolicy {
             rule: rule.clone(),
             header_actions: Vec::new(),
         }
+    }
+
+    /// The full L3/L4/L7 decision for one Kafka request (a `check_connection` with
+    /// `l7: Kafka` asks for it). `req.topics` must hold the request's topics when its key is in
+    /// [`CompiledPolicy::kafka_topic_keys`]; for other keys they decide nothing. Deny rules
+    /// match a request naming any topic they name (see [`crate::kafka`]).
+    pub fn check_kafka(&self, conn: &ConnMeta, req: &KafkaRequest<'_>) -> Verdict {
+        let d = self.dir(conn.direction);
+        let (rule, allowed) = if let Some(hit) = d.deny.kafka(conn, req, &self.learned) {
+            (hit.id, false)
+        } else if let Some(hit) = d.allow.kafka(conn, req, &self.learned) {
+            (hit.id, true)
+        } else {
+            (&d.default_id, d.default_allowed)
+        };
+        Verdict {
+            allowed,
+            rule: rule.clone(),
+            header_actions: Vec::new(),
+        }
+    }
+
+    /// The API keys whose requests on `conn` must come with their topics
+    /// ([`KafkaRequest::topics`], [`KafkaRequest::all_topics`]): those some `rules.kafka`
+    /// rule with a `topic` on the connection's port (allow or deny, any peer) looks at. For
+    /// every other key the proxy may skip the request body. Ask once per connection (and
+    /// again after a policy reload): the answer belongs to this compiled policy.
+    pub fn kafka_topic_keys(&self, conn: &ConnMeta) -> TopicKeys {
+        let d = self.dir(conn.direction);
+        d.allow.topic_keys(conn).union(d.deny.topic_keys(conn))
     }
 
     /// Whether a rule has a `toFQDNs` selector: only then must the DNS path learn addresses.

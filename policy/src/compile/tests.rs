@@ -7,6 +7,7 @@ use crate::verdict::L7Kind;
 use super::{CompileError, CompiledPolicy};
 
 mod dns;
+mod kafka;
 mod l7;
 
 pub(super) const HEAD: &str =
@@ -308,21 +309,6 @@ fn compile_rejects_what_it_cannot_enforce() {
             ..Spec::default()
         }],
     };
-    let kafka = L7Rules {
-        kafka: vec![KafkaRule::default()],
-        ..L7Rules::default()
-    };
-    let err = CompiledPolicy::compile(&[policy(rule(kafka))], &web()).expect_err("kafka");
-    assert!(
-        matches!(
-            err,
-            CompileError::Unsupported {
-                field: "rules.kafka",
-                ..
-            }
-        ),
-        "{err}"
-    );
     let bad = L7Rules {
         http: vec![HttpRule {
             path: Some("(".into()),

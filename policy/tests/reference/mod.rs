@@ -9,6 +9,7 @@ use sockmesh_policy::model::*;
 use sockmesh_policy::{ConnMeta, Direction, HeaderAction, L7Kind, Labels};
 
 pub mod dns;
+pub mod kafka;
 
 use dns::{Learnt, Name, fqdn_peer};
 
@@ -45,13 +46,17 @@ fn sec_name(d: Direction, deny: bool) -> &'static str {
 fn l7_rules(pr: &PortRule) -> Option<&L7Rules> {
     pr.rules
         .as_deref()
-        .filter(|r| !(r.http.is_empty() && r.grpc.is_empty() && r.dns.is_empty()))
+        .filter(|r| {
+            !(r.http.is_empty() && r.grpc.is_empty() && r.dns.is_empty() && r.kafka.is_empty())
+        })
 }
 
-/// What a port entry with L7 rules makes the proxy parse: DNS for `rules.dns`, else HTTP.
+/// What a port entry with L7 rules makes the proxy parse: DNS for `rules.dns`, Kafka for
+/// `rules.kafka`, else HTTP.
 fn kind(pr: &PortRule) -> L7Kind {
     match l7_rules(pr) {
         Some(r) if !r.dns.is_empty() => L7Kind::Dns,
+        Some(r) if !r.kafka.is_empty() => L7Kind::Kafka,
         _ => L7Kind::Http,
     }
 }
@@ -67,6 +72,8 @@ pub struct Req {
     pub grpc: Option<(&'static str, &'static str)>,
     /// The name of a DNS query on the same connection.
     pub name: Name,
+    /// A Kafka request on the same connection.
+    pub kafka: kafka::KReq,
 }
 
 fn full(pattern: &Option<String>, value: Option<&str>) -> bool {
@@ -255,7 +262,8 @@ fn first(
                     continue;
                 }
                 let id = format!("{base}.toPorts[{pi}]");
-                // An entry with `rules.dns` has no HTTP or gRPC rule: it decides no request.
+                // An entry with `rules.dns` or `rules.kafka` has no HTTP or gRPC rule: it
+                // decides no request.
                 let Some(l7) = l7_rules(pr) else {
                     return Some(Found::L4(id));
                 };
