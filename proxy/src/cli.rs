@@ -66,6 +66,8 @@ pub enum ProtocolArg {
     Tcp,
     /// DNS on UDP and TCP at the same address, each query checked against `rules.dns`.
     Dns,
+    /// Kafka, each request checked against `rules.kafka`.
+    Kafka,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -20,6 +20,7 @@ pub enum Protocol {
     Grpc,
     Tcp,
     Dns,
+    Kafka,
 }
 
 impl Protocol {
@@ -30,6 +31,7 @@ impl Protocol {
             Protocol::Grpc => "grpc",
             Protocol::Tcp => "tcp",
             Protocol::Dns => "dns",
+            Protocol::Kafka => "kafka",
         }
     }
 }
@@ -68,6 +70,12 @@ impl VerdictLabel {
 pub struct RequestLabels {
     pub protocol: Protocol,
     pub verdict: VerdictLabel,
+}
+
+/// `sockmesh_kafka_requests_total`'s label: the API key's name (`Produce`, `Fetch`, ...).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KafkaKeyLabels {
+    pub api_key: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -142,8 +150,8 @@ pub struct Metrics {
     pub policy_rules: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Series of `requests` and `request_duration` resolved once, so that recording a request
     /// takes no lock and no hash lookup (they also show as zero before the first request).
-    request_series: [[Counter; 3]; 5],
-    duration_series: [Histogram; 5],
+    request_series: [[Counter; 3]; PROTOCOLS.len()],
+    duration_series: [Histogram; PROTOCOLS.len()],
     /// DNS answers dropped: not from a query in flight, or not for its question.
     pub dns_answers_dropped: Counter<u64, AtomicU64>,
     /// DNS queries answered SERVFAIL at once for `dns.maxInflight(PerClient)`.
@@ -152,14 +160,17 @@ pub struct Metrics {
     pub fqdn_entries: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub fqdn_names: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub fqdn_addresses: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Kafka requests by API key, whatever their verdict.
+    pub kafka_requests: Family<KafkaKeyLabels, Counter>,
 }
 
-const PROTOCOLS: [Protocol; 5] = [
+const PROTOCOLS: [Protocol; 6] = [
     Protocol::Http1,
     Protocol::Http2,
     Protocol::Grpc,
     Protocol::Tcp,
     Protocol::Dns,
+    Protocol::Kafka,
 ];
 const VERDICTS: [VerdictLabel; 3] = [VerdictLabel::Allow, VerdictLabel::Deny, VerdictLabel::Error];
 
@@ -205,11 +216,12 @@ impl Metrics {
             fqdn_entries: Gauge::default(),
             fqdn_names: Gauge::default(),
             fqdn_addresses: Gauge::default(),
+            kafka_requests: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("sockmesh");
         r.register(
             "requests",
-            "Requests (HTTP, gRPC) and opaque TCP connections by protocol and policy verdict",
+            "Requests (HTTP, gRPC, DNS, Kafka) and opaque TCP connections by protocol and policy verdict",
             metrics.requests.clone(),
         );
         r.register(
@@ -289,6 +301,11 @@ impl Metrics {
             "fqdn_learned_addresses",
             "Addresses the toFQDNs table holds",
             metrics.fqdn_addresses.clone(),
+        );
+        r.register(
+            "kafka_requests",
+            "Kafka requests by API key, whatever their verdict",
+            metrics.kafka_requests.clone(),
         );
         metrics
     }

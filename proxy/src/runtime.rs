@@ -184,6 +184,9 @@ impl Sidecar {
             http: config.http,
             dns: config.dns,
             dns_tcp_exchanges: tokio::sync::Semaphore::new(config.dns.max_inflight),
+            kafka: config.kafka,
+            kafka_topic_ids: Default::default(),
+            kafka_brokers: Default::default(),
             accel,
             tls,
         });

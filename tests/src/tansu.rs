@@ -3,7 +3,8 @@
 //! answers (ApiVersions, Metadata with topic ids, group coordination, record batches).
 //!
 //! [`Tansu::start`] runs `tansu broker --storage-engine memory://tansu/` on 127.0.0.1 at a free
-//! port, advertising that address, and waits until it answers a Metadata request (kafka-python).
+//! port, advertising that address (or another, [`Tansu::start_advertising`]), and waits until
+//! it accepts connections.
 //! tansu does not create topics on first use: [`Tansu::create_topic`] runs `tansu topic create`
 //! (one partition). Its quirks (see ../shared/DESIGN.md): a Fetch waits half the client's
 //! `fetch.wait.max.ms` (the clients here set 1 ms), Fetch responses stop at 5 MiB.
@@ -51,17 +52,30 @@ pub fn tansu_bin() -> PathBuf {
 }
 
 impl Tansu {
-    /// Starts the broker and waits until it answers Metadata.
+    /// Starts the broker and waits until it accepts connections.
     pub fn start() -> Tansu {
+        Tansu::start_advertising(None)
+    }
+
+    /// Starts the broker advertising `advertised` (a port on 127.0.0.1) as its address in
+    /// Metadata instead of its own: what a broker configured to be reached through a proxy
+    /// does.
+    pub fn start_advertising(advertised: Option<u16>) -> Tansu {
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised = format!("tcp://127.0.0.1:{}", advertised.unwrap_or(port));
         let log = std::env::temp_dir().join(format!("sockmesh-tansu-{port}.log"));
         let file = std::fs::File::create(&log).expect("tansu log file");
         let err = file.try_clone().expect("tansu log file");
         let mut child = Child::spawn(
             Command::new(tansu_bin())
                 .args(["broker", "--storage-engine", "memory://tansu/"])
-                .args(["--listener-url", &url, "--advertised-listener-url", &url])
+                .args([
+                    "--listener-url",
+                    &url,
+                    "--advertised-listener-url",
+                    &advertised,
+                ])
                 .env("RUST_LOG", "warn")
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(file))

@@ -34,6 +34,8 @@ pub enum ListenerProtocol {
     /// DNS over UDP and TCP at the listener's address: each query is checked against
     /// `rules.dns`.
     Dns,
+    /// Kafka: each request is checked against `rules.kafka`.
+    Kafka,
 }
 
 /// One port the sidecar accepts connections on.

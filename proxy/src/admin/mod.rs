@@ -6,7 +6,7 @@
 //! | `GET /live` | 200 while the process runs |
 //! | `GET /ready` | 200 once listeners are bound and the first configuration is in force |
 //! | `GET /metrics` | Prometheus text |
-//! | `GET /config_dump` | effective config: listeners, clusters, limits, http and dns settings, policy sources, xDS state |
+//! | `GET /config_dump` | effective config: listeners, clusters, limits, http, dns and kafka settings, policy sources, xDS state |
 //! | `GET /policy` | the compiled rules in force |
 //! | `GET /logging`, `POST /logging?level=FILTER` | read or change the log filter |
 //! | `POST /drain` | stop accepting; finish in-flight requests |
@@ -182,6 +182,7 @@ async fn config_dump(state: &AdminState) -> serde_json::Value {
         "limits": c.limits,
         "http": c.http,
         "dns": c.dns,
+        "kafka": c.kafka,
         "policy": {
             "files": state.shared.policy.files(),
             "rules": state.shared.policy.load().rule_count(),

@@ -8,6 +8,7 @@ mod dns;
 mod duration;
 mod file;
 mod http;
+mod kafka;
 #[cfg(test)]
 mod tests;
 
@@ -27,6 +28,7 @@ pub use dns::{DnsSettings, RejectCode};
 use file::FileConfig;
 pub use file::LogFormat;
 pub use http::{EscapedSlashes, HeadersWithUnderscores, HttpSettings};
+pub use kafka::KafkaSettings;
 
 /// Default admin address: loopback only, like Envoy's and linkerd's admin ports.
 pub const DEFAULT_ADMIN: SocketAddr =
@@ -57,6 +59,9 @@ pub enum ConfigError {
     /// The message says which `dns` setting and what it takes.
     #[error("{0}")]
     Dns(String),
+    /// The message says which `kafka` setting and what it takes.
+    #[error("{0}")]
+    Kafka(String),
     /// The message names the label and the expected form.
     #[error("{0}")]
     Label(String),
@@ -144,6 +149,8 @@ pub struct Config {
     pub http: HttpSettings,
     /// How the DNS path answers and how much it holds (see [`DnsSettings`]).
     pub dns: DnsSettings,
+    /// How much of a Kafka stream the proxy holds (see [`KafkaSettings`]).
+    pub kafka: KafkaSettings,
     pub acceleration: Option<crate::bpf::AccelConfig>,
     /// When set, policies (and any listeners and clusters it sends) come from this control plane.
     pub xds: Option<sockmesh_xds::client::ClientConfig>,
@@ -281,6 +288,7 @@ impl Config {
             limits,
             http: file.http,
             dns: file.dns.settings().map_err(ConfigError::Dns)?,
+            kafka: file.kafka.settings().map_err(ConfigError::Kafka)?,
             acceleration: file.acceleration,
             xds: file.xds,
         })
@@ -305,6 +313,7 @@ impl Config {
             limits: Limits::default(),
             http: HttpSettings::default(),
             dns: DnsSettings::default(),
+            kafka: KafkaSettings::default(),
             acceleration: None,
             xds: None,
         };
@@ -323,6 +332,7 @@ impl Config {
             ProtocolArg::Grpc => ListenerProtocol::Grpc,
             ProtocolArg::Tcp => ListenerProtocol::Tcp,
             ProtocolArg::Dns => ListenerProtocol::Dns,
+            ProtocolArg::Kafka => ListenerProtocol::Kafka,
         };
         let direction = match args.direction {
             DirectionArg::Inbound => Direction::Inbound,

@@ -47,6 +47,12 @@ pub struct Shared {
     /// Resolver exchanges the TCP DNS clients of all listeners have open (`dns.maxInflight`
     /// permits): each holds a socket, so pipelining clients cannot run the proxy out of them.
     pub dns_tcp_exchanges: tokio::sync::Semaphore,
+    /// How much of a Kafka stream the proxy holds.
+    pub kafka: crate::config::KafkaSettings,
+    /// Topic ids learned from Metadata responses, for requests that name topics by id.
+    pub kafka_topic_ids: crate::kafka::topic_ids::TopicIds,
+    /// The listeners in front of each Kafka broker (explicit mode).
+    pub kafka_brokers: crate::kafka::brokers::Brokers,
     pub accel: Acceleration,
     /// TLS the listeners terminate and the upstream connections originate, when set.
     pub tls: TlsSettings,

@@ -8,7 +8,7 @@
 //! `tests::header::the_crates_key_map_differs_only_where_known` pins the difference.
 
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{HeaderVersion, Message};
+use kafka_protocol::protocol::{HeaderVersion, Message, VersionRange};
 
 /// Calls `$m!` with every API key kafka-protocol 0.18 knows, as `Key => Request, Response;`.
 macro_rules! each_api {
@@ -120,10 +120,22 @@ macro_rules! header_versions {
         /// type, not `ApiKey::valid_versions`, which in 0.18 says OffsetCommit goes to v10
         /// while its request struct stops at v9.
         pub fn knows_version(key: ApiKey, version: i16) -> bool {
-            let range = match key {
-                $(ApiKey::$key => <$req as Message>::VERSIONS,)*
-            };
+            let range = known_versions(key);
             (range.min..=range.max).contains(&version)
+        }
+
+        /// The versions of the key's request kafka-protocol reads (see [`knows_version`]).
+        pub fn known_versions(key: ApiKey) -> VersionRange {
+            match key {
+                $(ApiKey::$key => <$req as Message>::VERSIONS,)*
+            }
+        }
+
+        /// The key's name as Kafka spells it (`Produce`, `ApiVersions`).
+        pub fn key_name(key: ApiKey) -> &'static str {
+            match key {
+                $(ApiKey::$key => stringify!($key),)*
+            }
         }
 
         /// The response header version (0 or 1) the answer to a request of this key and version

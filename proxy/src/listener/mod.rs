@@ -76,6 +76,17 @@ pub async fn serve(
     take_backlog(listener, &config, &shared, &shutdown, &permits);
 }
 
+/// [`serve`] as a boxed future: for listeners a connection opens (Kafka's per-broker ones),
+/// whose future would otherwise contain itself.
+pub fn serve_boxed(
+    listener: TcpListener,
+    config: Arc<Listener>,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    Box::pin(serve(listener, config, shared, shutdown))
+}
+
 /// On shutdown, the connections the kernel completed that nobody accepted yet: their clients
 /// may have sent a request before the listener closed, and closing it would reset them. They are
 /// accepted (asked of the kernel, not of the reactor's readiness) and drain like the others.
@@ -165,6 +176,14 @@ async fn handle(accepted: Accepted) {
         crate::dns::tcp::serve(PrefixedIo::new(bytes::Bytes::new(), io), ctx, endpoint).await;
         return;
     }
+    // Kafka has no first bytes to detect it by (a length prefix): a port whose rules read Kafka
+    // is Kafka on any listener, as a Kafka listener is whatever its rules.
+    if ctx.listener.protocol == ListenerProtocol::Kafka || verdict.l7 == L7Kind::Kafka {
+        let l7 = verdict.l7 == L7Kind::Kafka;
+        let io = PrefixedIo::new(bytes::Bytes::new(), io);
+        crate::kafka::conn::serve(io, ctx, endpoint, verdict.rule, l7).await;
+        return;
+    }
     let Some((detected, prefix)) = detect_protocol(&mut io, &ctx, &verdict).await else {
         return;
     };
@@ -236,7 +255,10 @@ async fn detect_protocol(
     match ctx.listener.protocol {
         ListenerProtocol::Tcp => return Some((Detected::Opaque, BytesMut::new())),
         ListenerProtocol::Grpc => return Some((Detected::Http2, BytesMut::new())),
-        ListenerProtocol::Detect | ListenerProtocol::Http | ListenerProtocol::Dns => {}
+        ListenerProtocol::Detect
+        | ListenerProtocol::Http
+        | ListenerProtocol::Dns
+        | ListenerProtocol::Kafka => {}
     }
     let limits = &ctx.shared.limits;
     // A port whose rules need HTTP has no server-first protocol to fall back to: a client that
@@ -334,6 +356,8 @@ fn resolve_target(
             .then(|| orig_dst::so_original_dst(stream, local))
             .flatten()
     });
+    // A listener in front of one Kafka broker goes to that broker.
+    let original = original.or_else(|| shared.kafka_brokers.upstream(&listener.name));
     match original {
         Some(addr) => Some(shared.clusters.original(addr)),
         None => listener

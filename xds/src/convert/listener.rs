@@ -145,6 +145,7 @@ pub fn listener_to_domain(l: &Listener) -> Result<Option<domain::Listener>, List
         Some("grpc") => ListenerProtocol::Grpc,
         Some("tcp") => ListenerProtocol::Tcp,
         Some("dns") => ListenerProtocol::Dns,
+        Some("kafka") => ListenerProtocol::Kafka,
         Some(other) => return Err(ListenerConvertError::UnknownProtocol(other.to_owned())),
         None => inferred.ok_or(ListenerConvertError::NoProtocol)?,
     };
@@ -177,6 +178,7 @@ pub fn listener_from_domain(l: &domain::Listener) -> Listener {
         ListenerProtocol::Grpc => "grpc",
         ListenerProtocol::Tcp => "tcp",
         ListenerProtocol::Dns => "dns",
+        ListenerProtocol::Kafka => "kafka",
     };
     fields.insert("protocol".to_owned(), string_value(protocol));
     if let Some(c) = &l.cluster {

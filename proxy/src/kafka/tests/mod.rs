@@ -6,6 +6,7 @@ mod deny;
 mod frame;
 mod header;
 mod hostile;
+mod rewrite;
 mod topics;
 
 use bytes::{BufMut, Bytes, BytesMut};

@@ -1,0 +1,82 @@
+//! A request against policy: what is read of it, and the decision.
+//!
+//! The header is always read. The body is decoded when a rule on the port needs what it carries
+//! (its topics), and when the request is denied (the answer echoes its topics). Topic ids are
+//! turned into names through the sidecar's [`TopicIds`](crate::kafka::topic_ids::TopicIds); an
+//! id nobody has told the proxy about is refused with UNKNOWN_TOPIC_ID, never allowed blind.
+
+use kafka_protocol::messages::RequestKind;
+use kafka_protocol::protocol::StrBytes;
+use sockmesh_policy::{ConnMeta, KafkaRequest, RuleId};
+
+use crate::conn::ConnCtx;
+use crate::kafka::deny::Refusal;
+use crate::kafka::{KafkaError, Request, RequestView};
+
+/// What policy said of a request, with what was read of it to say so.
+pub(super) struct Decision {
+    pub allowed: bool,
+    pub rule: RuleId,
+    /// Why the proxy answers, when it does.
+    pub refusal: Refusal,
+    pub view: RequestView,
+    /// The decoded body, when it was needed.
+    pub body: Option<RequestKind>,
+}
+
+/// Checks `request` on the connection `meta` describes.
+pub(super) fn check(
+    ctx: &ConnCtx,
+    meta: &ConnMeta,
+    request: &Request,
+) -> Result<Decision, KafkaError> {
+    let policy = ctx.shared.policy.load();
+    let key = request.header.api_key as i16;
+    let (view, body) = if policy.kafka_topic_keys(meta).contains(key) {
+        let body = request.decode_body()?;
+        (RequestView::new(&request.header, &body), Some(body))
+    } else {
+        (RequestView::from_header(&request.header), None)
+    };
+    let mut names: Vec<StrBytes> = view.topics.names.clone();
+    let mut unknown_id = false;
+    for id in &view.topics.ids {
+        match ctx.shared.kafka_topic_ids.name(*id) {
+            Some(name) => {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            None => unknown_id = true,
+        }
+    }
+    let topics: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+    let client_id = view
+        .client_id
+        .as_deref()
+        .and_then(|c| std::str::from_utf8(c).ok());
+    let verdict = policy.check_kafka(
+        meta,
+        &KafkaRequest {
+            api_key: key,
+            api_version: request.header.api_version,
+            client_id,
+            topics: &topics,
+            all_topics: view.topics.all,
+        },
+    );
+    let (allowed, refusal) = if !verdict.allowed {
+        (false, Refusal::Denied)
+    } else if unknown_id {
+        (false, Refusal::UnknownTopicId)
+    } else {
+        (true, Refusal::Denied)
+    };
+    Ok(Decision {
+        allowed,
+        rule: verdict.rule,
+        refusal,
+        view,
+        body,
+    })
+}
