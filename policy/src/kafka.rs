@@ -199,7 +199,9 @@ impl KafkaMatcher {
 
     /// Whether the rule takes requests of `key`.
     pub fn takes_key(&self, key: i16) -> bool {
-        self.keys.as_deref().is_none_or(|k| k.binary_search(&key).is_ok())
+        self.keys
+            .as_deref()
+            .is_none_or(|k| k.binary_search(&key).is_ok())
     }
 
     /// The rule's topic, if it has one.

@@ -51,9 +51,24 @@
 //!   exact, `matchPattern`'s `*` matches within one label and a leading `**.` one or more labels,
 //!   both case-insensitive with a trailing dot ignored; names are matched label by label
 //!   ([`dns`] says why). A port speaks one L7 protocol: `dns` next to `http`/`grpc` is an error.
+//! * **Kafka (L7).** `rules.kafka: [{role, apiKey, apiVersion, clientID, topic}]` on a port make
+//!   every request on it go through [`CompiledPolicy::check_kafka`] (`check_connection` says
+//!   `l7: Kafka`), with Cilium's semantics ([`kafka`] cites the source): `role`
+//!   (`produce`/`consume`) and `apiKey` (Cilium's names, or a number) exclude each other;
+//!   `apiVersion`, `clientID` and `topic` are exact. A request naming several topics passes
+//!   only if every topic is allowed by some rule; a rule's `topic` is ignored for keys that
+//!   name no topic (JoinGroup, Heartbeat, ...), and a request of a topic key naming none is not
+//!   allowed by a rule with a `topic`. Roles expand to Cilium's keys **plus** what current
+//!   clients send for the same job: `produce` adds InitProducerId (idempotent producers),
+//!   `consume` adds OffsetForLeaderEpoch and ConsumerGroupHeartbeat (KIP-848); the table,
+//!   with the reasons, is [`kafka::ROLES`]. The proxy decodes request bodies only for the keys
+//!   [`CompiledPolicy::kafka_topic_keys`] names. A port speaks one L7 protocol: `kafka` next
+//!   to `http`/`grpc`/`dns` is an error.
 //! * **Deny rules with L7 (our extension).** `ingressDeny`/`egressDeny` entries may carry `rules`;
 //!   such a deny rule only denies requests that match one of its L7 rules (a `*` in a deny
-//!   rule's `matchPattern` stands for any byte, so an odd byte in a name cannot escape it). Deny rules without L7
+//!   rule's `matchPattern` stands for any byte, so an odd byte in a name cannot escape it; a
+//!   deny `rules.kafka` entry with a `topic` denies a request naming that topic among others,
+//!   or asking for every topic, and never one of a key that names no topic). Deny rules without L7
 //!   rules deny at L3/L4 (Cilium's only kind).
 //! * **Precedence.** (1) A matching deny rule wins. (2) Otherwise a matching allow rule allows; a
 //!   port entry without L7 rules allows all of L7 on that port, and L7 rules on the same port/peer
@@ -76,9 +91,10 @@
 //!   first, then among allow rules. Header actions come from that deciding rule.
 //! * **Connections.** [`CompiledPolicy::check_connection`] decides at accept time with the rules
 //!   that need no L7: a deny rule without L7 rules denies; an allow entry without L7 rules allows
-//!   (`l7: None`, the proxy may splice); if only entries with `http`/`grpc` rules match, or a
-//!   matching deny rule has L7 rules, the verdict is `l7: Http` and each request goes through
-//!   [`CompiledPolicy::check_http`].
+//!   (`l7: None`, the proxy may splice); if only entries with L7 rules match, or a matching
+//!   deny rule has L7 rules, the verdict names the protocol of the first of them in decision
+//!   order (`l7: Http`, `Dns` or `Kafka`) and each request goes through
+//!   [`CompiledPolicy::check_http`] (or `check_dns`, `check_kafka`).
 //! * **FQDNs (egress).** `toFQDNs: [{matchName, matchPattern}]` selects the addresses that
 //!   allowed DNS answers gave for the names it matches, until their TTL runs out ([`fqdn`]); with
 //!   `toPorts` (and L7 rules under it) as any peer selector. In `egressDeny` (our extension) its
@@ -87,7 +103,7 @@
 //!   addresses past the deny rule. Compile with [`CompiledPolicy::compile_with`] to share the
 //!   table the DNS path fills.
 //! * **Not supported yet.** `toServices`, `toGroups`, `fromNodes`/`toNodes`, `icmps`,
-//!   `authentication`, `fromRequires`/`toRequires`, `rules.kafka`, `rules.l7proto`,
+//!   `authentication`, `fromRequires`/`toRequires`, `rules.l7proto`,
 //!   `headerMatches[].secret`, `originatingTLS`/`terminatingTLS`, `listener`, `serverNames`, named
 //!   ports, entities other than `all`, `nodeSelector`. They are parsed and refused with an error at
 //!   their position, never ignored: ignoring a rule changes what a policy allows.
@@ -153,8 +169,8 @@ mod verdict;
 pub use cilium::ParseError;
 pub use compile::{CompileError, CompiledPolicy, check_regex};
 pub use request::{
-    ConnMeta, Direction, GrpcCall, Headers, HttpRequest, Identity, KafkaRequest, L4Protocol, Labels,
-    NoHeaders, join_values,
+    ConnMeta, Direction, GrpcCall, Headers, HttpRequest, Identity, KafkaRequest, L4Protocol,
+    Labels, NoHeaders, join_values,
 };
 pub use selector::NAMESPACE_LABEL;
 pub use verdict::{ConnVerdict, HeaderAction, L7Kind, RuleId, Verdict};

@@ -97,7 +97,8 @@ pub enum L7Kind {
 /// The decision at accept time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ConnVerdict {
-    /// `false`: close the connection. `true` with `l7 == Http`: accept, then decide per request.
+    /// `false`: close the connection. `true` with `l7` other than `None`: accept, then decide
+    /// per request (or query) in that protocol.
     pub allowed: bool,
     pub rule: RuleId,
     pub l7: L7Kind,

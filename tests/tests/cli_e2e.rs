@@ -25,7 +25,7 @@ fn policy_check_reports_positions_and_fails() {
     let dir = TempDir::new("check");
     let bad = dir.write(
         "bad.yaml",
-        "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: bad\nspec:\n  endpointSelector: {}\n  ingress:\n  - toPorts:\n    - ports:\n      - port: \"80\"\n      rules:\n        http:\n        - path: \"/a(\"\n        kafka:\n        - topic: t\n",
+        "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: bad\nspec:\n  endpointSelector: {}\n  ingress:\n  - toPorts:\n    - ports:\n      - port: \"80\"\n      rules:\n        http:\n        - path: \"/a(\"\n        kafka:\n        - {role: produce, apiKey: fetch}\n",
     );
     let out = Command::new(bin())
         .args(["policy", "check"])
@@ -40,10 +40,10 @@ fn policy_check_reports_positions_and_fails() {
         "regex error with its line: {err}"
     );
     assert!(
-        err.contains(&format!("{name}:14:")),
-        "kafka not supported yet, with its line: {err}"
+        err.contains(&format!("{name}:15:")),
+        "kafka rule with role and apiKey, with its line: {err}"
     );
-    assert!(err.contains("not supported yet"), "{err}");
+    assert!(err.contains("`role: produce` and `apiKey: fetch`"), "{err}");
 }
 
 #[test]

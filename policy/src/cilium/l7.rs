@@ -206,7 +206,10 @@ fn parse_kafka(ctx: &mut Ctx<'_>, node: &Node) -> Option<KafkaRule> {
             return None;
         };
         // Empty means "any", as in Cilium.
-        if let Err(e) = Some(s.as_str()).filter(|s| !s.is_empty()).map_or(Ok(()), check) {
+        if let Err(e) = Some(s.as_str())
+            .filter(|s| !s.is_empty())
+            .map_or(Ok(()), check)
+        {
             ctx.error(n.pos, e.message, e.help);
             ok = false;
         }

@@ -227,12 +227,7 @@ impl Side {
 
     /// First hit for a Kafka request: an L4-only entry or a `rules.kafka` rule, whichever
     /// comes first.
-    fn kafka(
-        &self,
-        conn: &ConnMeta,
-        req: &KafkaRequest<'_>,
-        learned: &Learned,
-    ) -> Option<Hit<'_>> {
+    fn kafka(&self, conn: &ConnMeta, req: &KafkaRequest<'_>, learned: &Learned) -> Option<Hit<'_>> {
         let g = self.group(conn)?;
         let peers = g.peers(cidr::fold(conn.peer), learned, self.names);
         let l4 = self.first_l4_only(g, &peers);
@@ -443,7 +438,8 @@ impl CompiledPolicy {
     }
 
     /// The L3/L4 decision at accept time; `l7 == Http` means every request must go through
-    /// [`CompiledPolicy::check_http`].
+    /// [`CompiledPolicy::check_http`] (`Dns`: [`CompiledPolicy::check_dns`], `Kafka`:
+    /// [`CompiledPolicy::check_kafka`]).
     pub fn check_connection(&self, conn: &ConnMeta) -> ConnVerdict {
         let d = self.dir(conn.direction);
         let (deny_l4, deny_l7) = d.deny.l4(conn, &self.learned);

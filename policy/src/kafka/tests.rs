@@ -28,7 +28,11 @@ fn names_are_ciliums_and_case_insensitive() {
     assert_eq!(api_key_by_name("APIVERSIONS"), Some(18));
     assert_eq!(api_key_by_name("alterconfigs"), Some(33));
     assert_eq!(api_key_by_name("consumergroupheartbeat"), Some(68));
-    assert_eq!(api_key_by_name("listoffsets"), None, "Cilium's name is `offsets`");
+    assert_eq!(
+        api_key_by_name("listoffsets"),
+        None,
+        "Cilium's name is `offsets`"
+    );
     assert_eq!(api_key_name(23), Some("offsetforleaderepoch"));
     assert_eq!(parse_api_key("42"), Ok(42));
     assert!(parse_api_key("-1").is_err());

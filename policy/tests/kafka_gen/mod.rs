@@ -44,7 +44,10 @@ pub fn request() -> impl Strategy<Value = KReq> {
     (
         select(&[0i16, 1, 2, 3, 12, 18, 19, 22, 23, 68, 42][..]),
         select(&[3i16, 4][..]),
-        prop_oneof![Just(None), select(&["app", "other", "App"][..]).prop_map(Some)],
+        prop_oneof![
+            Just(None),
+            select(&["app", "other", "App"][..]).prop_map(Some)
+        ],
         proptest::collection::vec(select(TOPICS), 0..4),
         prop_oneof![4 => Just(false), 1 => Just(true)],
     )

@@ -44,11 +44,9 @@ fn sec_name(d: Direction, deny: bool) -> &'static str {
 
 /// The L7 rules of a port entry, `None` when it has none (`rules: {}` is L4 only too).
 fn l7_rules(pr: &PortRule) -> Option<&L7Rules> {
-    pr.rules
-        .as_deref()
-        .filter(|r| {
-            !(r.http.is_empty() && r.grpc.is_empty() && r.dns.is_empty() && r.kafka.is_empty())
-        })
+    pr.rules.as_deref().filter(|r| {
+        !(r.http.is_empty() && r.grpc.is_empty() && r.dns.is_empty() && r.kafka.is_empty())
+    })
 }
 
 /// What a port entry with L7 rules makes the proxy parse: DNS for `rules.dns`, Kafka for

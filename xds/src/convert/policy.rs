@@ -246,17 +246,24 @@ fn l7_to_model(r: &proto::L7NetworkPolicyRules, path: &str) -> Result<L7Rules, P
             method_regex: g.method_regex.clone(),
         });
     }
-    let kafka = r
-        .kafka_rules
-        .iter()
-        .map(|k| KafkaRule {
+    let mut kafka = Vec::with_capacity(r.kafka_rules.len());
+    for (i, k) in r.kafka_rules.iter().enumerate() {
+        let rule = KafkaRule {
             role: k.role.clone(),
             api_key: k.api_key.clone(),
             api_version: k.api_version.clone(),
             client_id: k.client_id.clone(),
             topic: k.topic.clone(),
-        })
-        .collect();
+        };
+        // Checked as the YAML parser checks it, so a bad rule is NACKed by its field.
+        if let Err(e) = sockmesh_policy::kafka::KafkaMatcher::new(&rule) {
+            return Err(err(
+                &format!("{path}.kafka[{i}].{}", e.field),
+                format!("{}; {}", e.message, e.help),
+            ));
+        }
+        kafka.push(rule);
+    }
     let dns = r
         .dns_rules
         .iter()

@@ -62,6 +62,19 @@ spec:
             dns:
               - matchName: api.example.com
               - matchPattern: "*.cdn.example"
+    - toCIDR: [10.9.0.0/16]
+      toPorts:
+        - ports:
+            - port: "9092"
+              protocol: TCP
+          rules:
+            kafka:
+              - role: produce
+                topic: orders
+              - apiKey: fetch
+                apiVersion: "12"
+                clientID: billing
+              - {}
     - toFQDNs:
         - matchName: api.example.com
         - matchPattern: "**.cdn.example"
@@ -238,6 +251,39 @@ fn policy_validation_errors_are_specific() {
     let mut p = base();
     p.specs[0].ingress.as_mut().unwrap().rules[0].peers = vec![PeerSelector { kind: None }];
     check(p, "peer selector without a kind");
+    let kafka = |k: KafkaNetworkPolicyRule| {
+        let mut p = base();
+        p.specs[0].ingress.as_mut().unwrap().rules[0].to_ports = vec![PortNetworkPolicy {
+            ports: vec![],
+            rules: Some(L7NetworkPolicyRules {
+                kafka_rules: vec![k],
+                ..Default::default()
+            }),
+        }];
+        p
+    };
+    check(
+        kafka(KafkaNetworkPolicyRule {
+            role: Some("produce".into()),
+            api_key: Some("fetch".into()),
+            ..Default::default()
+        }),
+        "specs[0].ingress[0].toPorts[0].rules.kafka[0].apiKey: `role: produce` and `apiKey: fetch`",
+    );
+    check(
+        kafka(KafkaNetworkPolicyRule {
+            topic: Some("a b".into()),
+            ..Default::default()
+        }),
+        "rules.kafka[0].topic: invalid Kafka topic `a b`",
+    );
+    check(
+        kafka(KafkaNetworkPolicyRule {
+            role: Some("admin".into()),
+            ..Default::default()
+        }),
+        "rules.kafka[0].role: unknown Kafka role `admin`",
+    );
 }
 
 #[test]

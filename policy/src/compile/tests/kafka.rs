@@ -61,14 +61,24 @@ fn kafka_rules_need_kafka_and_every_topic_must_be_allowed() {
     assert_eq!(check(&c, &m, 19, &["orders"]), deny, "createtopics");
     // Only topic keys that a topic rule takes need the body.
     let keys = c.kafka_topic_keys(&m);
-    for (k, needed) in [(0, true), (1, true), (2, true), (3, true), (8, true), (12, false)] {
+    for (k, needed) in [
+        (0, true),
+        (1, true),
+        (2, true),
+        (3, true),
+        (8, true),
+        (12, false),
+    ] {
         assert_eq!(keys.contains(k), needed, "key {k}");
     }
     assert!(!keys.contains(19) && !keys.contains(22));
     assert!(c.kafka_topic_keys(&ing("10.0.0.1", 80)).is_empty());
     // HTTP and DNS never meet a Kafka rule.
     let http = c.check_http(&m, &super::req("GET", "/"));
-    assert_eq!((http.allowed, http.rule.as_str()), (false, "default-deny (ingress)"));
+    assert_eq!(
+        (http.allowed, http.rule.as_str()),
+        (false, "default-deny (ingress)")
+    );
 }
 
 #[test]
@@ -78,7 +88,10 @@ fn version_and_client_id_are_exact_and_l4_entries_allow_everything() {
     let m = ing("10.0.0.1", 9092);
     assert_eq!(
         check(&c, &m, FETCH, &["any"]),
-        (true, "ns/p: ingress[0].toPorts[0].rules.kafka[0]".to_owned())
+        (
+            true,
+            "ns/p: ingress[0].toPorts[0].rules.kafka[0]".to_owned()
+        )
     );
     let v = c.check_kafka(
         &m,
@@ -115,7 +128,10 @@ fn deny_rules_with_kafka_deny_any_named_topic_and_requests_for_all() {
     let c = compile(spec).expect("compiles");
     let m = ing("10.0.0.1", 9092);
     assert_eq!(c.check_connection(&m).l7, L7Kind::Kafka);
-    let denied = (false, "ns/p: ingressDeny[0].toPorts[0].rules.kafka[0]".to_owned());
+    let denied = (
+        false,
+        "ns/p: ingressDeny[0].toPorts[0].rules.kafka[0]".to_owned(),
+    );
     assert_eq!(check(&c, &m, FETCH, &["secret"]), denied);
     assert_eq!(check(&c, &m, FETCH, &["public", "secret"]), denied);
     let allowed = (
@@ -123,7 +139,11 @@ fn deny_rules_with_kafka_deny_any_named_topic_and_requests_for_all() {
         "default-allow (ingress: enableDefaultDeny is false)".to_owned(),
     );
     assert_eq!(check(&c, &m, FETCH, &["public"]), allowed);
-    assert_eq!(check(&c, &m, PRODUCE, &["secret"]), allowed, "not a consume key");
+    assert_eq!(
+        check(&c, &m, PRODUCE, &["secret"]),
+        allowed,
+        "not a consume key"
+    );
     // A deny rule's topic never matches a key naming no topic.
     assert_eq!(check(&c, &m, HEARTBEAT, &[]), allowed);
     assert_eq!(check(&c, &m, METADATA, &[]), allowed, "brokers only");
@@ -134,7 +154,10 @@ fn deny_rules_with_kafka_deny_any_named_topic_and_requests_for_all() {
         topics: &[],
         all_topics: true,
     };
-    assert!(!c.check_kafka(&m, &all).allowed, "every topic includes secret");
+    assert!(
+        !c.check_kafka(&m, &all).allowed,
+        "every topic includes secret"
+    );
     assert!(c.kafka_topic_keys(&m).contains(FETCH));
 }
 
