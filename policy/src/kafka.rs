@@ -47,7 +47,8 @@ mod keys;
 mod tests;
 
 pub use keys::{
-    API_KEYS, ROLES, TOPIC_KEYS, api_key_by_name, api_key_name, is_topic_key, role_keys,
+    API_KEYS, ROLES, TOPIC_KEYS, api_key_by_name, api_key_name, is_topic_key, names_topics,
+    role_keys,
 };
 
 use crate::model::KafkaRule;

@@ -39,6 +39,10 @@ def sizes_of(args):
 
 
 def error_name(e):
+    # kafka-python's errors carry the protocol's name as `message`.
+    message = getattr(type(e), "message", None)
+    if isinstance(message, str) and message.isupper():
+        return message
     name = getattr(e, "name", None)
     if callable(name):
         name = name()
@@ -91,9 +95,12 @@ def confluent_consume(args):
     from confluent_kafka import Consumer, KafkaError, TopicPartition
 
     group = args.group or "sockmesh-test-%d" % int(time.time() * 1000)
+    errors = []
     conf = confluent_conf(
         args,
         **{
+            # Errors that come outside a message (a subscribed topic's authorization, say).
+            "error_cb": lambda err: errors.append(err.name().upper()),
             "group.id": group,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": True,
@@ -105,7 +112,6 @@ def confluent_consume(args):
         },
     )
     c = Consumer(conf)
-    errors = []
     if args.group:
         c.subscribe([args.topic], on_assign=lambda _c, _p: None)
     else:
@@ -113,15 +119,17 @@ def confluent_consume(args):
     got, in_order, intact = 0, True, True
     deadline = time.time() + args.timeout
     while got < args.count and time.time() < deadline:
+        if any("AUTHORIZATION" in e for e in errors):
+            break
         m = c.poll(0.2)
         if m is None:
             continue
         if m.error():
             if m.error().code() != KafkaError._PARTITION_EOF:
                 errors.append(m.error().name().upper())
-                if m.error().fatal() or "AUTHORIZATION" in m.error().name().upper():
-                    break
             continue
+        if any("AUTHORIZATION" in e for e in errors):
+            break
         value = m.value() or b""
         idx = int(value[:8]) if value[:8].isdigit() else -1
         if idx != got:
@@ -178,9 +186,29 @@ def kp_produce(args):
     return {"delivered": delivered, "errors": sorted(set(errors))}
 
 
+class AuthorizationLog:
+    """kafka-python reports a subscribed topic's TOPIC_AUTHORIZATION_FAILED from its metadata
+    listener, where the exception is logged, not raised to poll(): collect those log records."""
+
+    def __init__(self, errors):
+        import logging
+
+        handler = logging.Handler()
+        handler.emit = self.emit
+        logging.getLogger("kafka").addHandler(handler)
+        self.errors = errors
+
+    def emit(self, record):
+        text = record.getMessage()
+        if "not authorized" in text or "TopicAuthorizationFailed" in text:
+            self.errors.append("TOPIC_AUTHORIZATION_FAILED")
+
+
 def kp_consume(args):
     from kafka import KafkaConsumer, TopicPartition
 
+    errors = []
+    AuthorizationLog(errors)
     c = KafkaConsumer(
         group_id=args.group,
         auto_offset_reset="earliest",
@@ -188,7 +216,6 @@ def kp_consume(args):
         fetch_max_wait_ms=1,
         **kp_conf(args),
     )
-    errors = []
     try:
         if args.group:
             c.subscribe([args.topic])
@@ -224,13 +251,13 @@ def kp_consume(args):
 
 
 def kp_metadata(args):
-    from kafka import KafkaAdminClient
+    # A consumer's view of the cluster (Metadata only; DescribeCluster is an admin request).
+    from kafka import KafkaConsumer
 
-    a = KafkaAdminClient(**kp_conf(args))
-    md = a.describe_cluster()
-    brokers = ["%s:%d" % (b["host"], b["port"]) for b in md.get("brokers", [])]
-    topics = a.list_topics()
-    a.close()
+    c = KafkaConsumer(**kp_conf(args))
+    topics = c.topics()
+    brokers = ["%s:%d" % (b.host, b.port) for b in c._client.cluster.brokers()]
+    c.close()
     return {"brokers": sorted(brokers), "topics": sorted(topics), "errors": []}
 
 

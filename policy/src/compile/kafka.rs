@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::kafka::{KafkaMatcher, TopicKeys, is_topic_key};
+use crate::kafka::{KafkaMatcher, TopicKeys, names_topics};
 use crate::request::KafkaRequest;
 use crate::verdict::RuleId;
 
@@ -129,7 +129,7 @@ impl KafkaIndex {
                     .get(i)
                     .is_some_and(|r| r.matcher.matches_header(req))
         };
-        let topic_key = is_topic_key(req.api_key);
+        let topic_key = names_topics(req);
         // Rules without `topic` match whatever the topics; for a key naming no topic an allow
         // rule's `topic` is ignored and a deny rule's never matches.
         let whole = cand.ones().find(|&i| {

@@ -164,3 +164,17 @@ pub fn role_keys(name: &str) -> Option<&'static [i16]> {
 pub fn is_topic_key(key: i16) -> bool {
     TOPIC_KEYS.contains(&key)
 }
+
+/// Metadata (key 3).
+pub const METADATA: i16 = 3;
+
+/// Whether this request is about topics. A Metadata request with an empty topic list (v1 on;
+/// not the null list, which asks for every topic) asks for the brokers and the cluster only:
+/// clients send it to bootstrap (kafka-python) and to refresh brokers (librdkafka), and it
+/// tells nothing of any topic. Cilium denies it under any rule with a `topic`, which stops
+/// those clients from connecting at all; here it is decided as a key without topics (our
+/// extension).
+pub fn names_topics(req: &crate::KafkaRequest<'_>) -> bool {
+    is_topic_key(req.api_key)
+        && !(req.api_key == METADATA && req.topics.is_empty() && !req.all_topics)
+}

@@ -29,6 +29,11 @@ fn topic_key(key: i16) -> bool {
     )
 }
 
+/// Our extension: Metadata with an empty list asks for brokers only, as a key without topics.
+fn brokers_only(q: &KReq) -> bool {
+    q.key == 3 && q.topics.is_empty() && !q.all
+}
+
 /// The keys a rule takes, `None` for all: Cilium's role lists with our additions, and the
 /// `apiKey` names the generator writes (case-insensitive) or a number.
 fn keys(r: &KafkaRule) -> Option<Vec<i16>> {
@@ -103,7 +108,7 @@ pub fn reference_kafka(
                         let topic = r.topic.as_deref().filter(|t| !t.is_empty());
                         match topic {
                             None => return found,
-                            Some(_) if !topic_key(q.key) => {
+                            Some(_) if !topic_key(q.key) || brokers_only(q) => {
                                 if !deny {
                                     return found;
                                 }

@@ -15,12 +15,17 @@ pub struct KafkaSettings {
     /// The largest request frame read (and the largest response read whole: ApiVersions,
     /// Metadata), in bytes.
     pub max_request_bytes: usize,
+    /// Whether a Metadata response for every topic lists only the topics this workload's rules
+    /// let it touch (where rules on the port name topics), so a denied topic is not even
+    /// discoverable.
+    pub filter_metadata: bool,
 }
 
 impl Default for KafkaSettings {
     fn default() -> Self {
         KafkaSettings {
             max_request_bytes: DEFAULT_MAX_FRAME,
+            filter_metadata: true,
         }
     }
 }
@@ -30,6 +35,7 @@ impl Default for KafkaSettings {
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct KafkaFile {
     pub max_request_bytes: Option<usize>,
+    pub filter_metadata: Option<bool>,
 }
 
 impl KafkaFile {
@@ -38,6 +44,7 @@ impl KafkaFile {
         let d = KafkaSettings::default();
         let s = KafkaSettings {
             max_request_bytes: self.max_request_bytes.unwrap_or(d.max_request_bytes),
+            filter_metadata: self.filter_metadata.unwrap_or(d.filter_metadata),
         };
         // Below a request header's size no request fits; above i32::MAX no length prefix can say it.
         if s.max_request_bytes < 64 || s.max_request_bytes > i32::MAX as usize {

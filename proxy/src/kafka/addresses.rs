@@ -11,8 +11,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{
     ApiKey, DescribeClusterResponse, FindCoordinatorResponse, MetadataResponse, ResponseHeader,
+    TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -127,6 +130,20 @@ impl Addressed {
         m.topics
             .retain(|t| t.name.as_ref().is_some_and(|n| keep(n.0.as_str())));
         before - m.topics.len()
+    }
+
+    /// Adds each of `names` as a topic the client may not see: TOPIC_AUTHORIZATION_FAILED, no
+    /// partitions (what Kafka's authorizer answers for a topic named and not allowed).
+    pub fn refuse_topics(&mut self, names: &[String]) {
+        let Body::Metadata(m) = &mut self.body else {
+            return;
+        };
+        for name in names {
+            let mut t = MetadataResponseTopic::default();
+            t.error_code = ResponseError::TopicAuthorizationFailed.code();
+            t.name = Some(TopicName(StrBytes::from_string(name.clone())));
+            m.topics.push(t);
+        }
     }
 
     /// Replaces every advertised address by `to[node_id]`; a node missing from `to` is given

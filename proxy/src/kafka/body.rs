@@ -6,10 +6,13 @@
 //! topics and partitions in the answer. Either way the decoded struct is only read: the bytes
 //! forwarded are always the client's own.
 //!
-//! A body must be consumed exactly: bytes left over after it are refused, since a broker that
-//! read them differently could act on what policy never saw.
+//! Bytes after the body are left alone, as Apache Kafka's broker leaves them (its request
+//! parser reads the schema of the key and version and ignores the rest of the frame), so a
+//! broker following the schema reads exactly what policy read. Clients do send them:
+//! librdkafka 2.16's AdminClient writes Metadata v12 with v10's
+//! `include_cluster_authorized_operations` still in it (3 bytes more than v12 has), and a
+//! proxy refusing that would refuse the client.
 
-use bytes::Buf;
 use kafka_protocol::messages::RequestKind;
 
 use super::{KafkaError, Request};
@@ -26,13 +29,6 @@ impl Request {
                 api_version: version,
                 reason: format!("{e:#}"),
             })?;
-        if body.has_remaining() {
-            return Err(KafkaError::TrailingBytes {
-                api_key: key as i16,
-                api_version: version,
-                extra: body.remaining(),
-            });
-        }
         Ok(decoded)
     }
 }

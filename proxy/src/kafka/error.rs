@@ -39,13 +39,6 @@ pub enum KafkaError {
         api_version: i16,
         reason: String,
     },
-    /// The body decoded, and bytes were left over in the frame.
-    #[error("API key {api_key} v{api_version}: {extra} bytes after the body")]
-    TrailingBytes {
-        api_key: i16,
-        api_version: i16,
-        extra: usize,
-    },
     /// A denial response could not be encoded (a bug: the test over every key and version says
     /// it does not happen).
     #[error("cannot encode the response to API key {api_key} v{api_version}: {reason}")]

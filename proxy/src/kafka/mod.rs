@@ -38,6 +38,7 @@ pub mod deny;
 mod error;
 mod frame;
 mod header;
+pub mod narrowed;
 pub mod rewrite;
 pub mod topic_ids;
 pub mod view;

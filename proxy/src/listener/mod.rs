@@ -299,13 +299,6 @@ async fn dispatch(
     detected: Detected,
 ) {
     match detected {
-        // Kafka rules are checked by the Kafka path, which is not built yet: until it is, a
-        // port whose rules need Kafka refuses every connection rather than let bytes through
-        // (or serve HTTP there) unchecked.
-        _ if verdict.l7 == L7Kind::Kafka => {
-            let note = "l7 policy requires Kafka, which this proxy cannot inspect yet";
-            deny_connection(&ctx, io.into_inner(), endpoint, verdict.rule.as_str(), note);
-        }
         Detected::Http1 => crate::http::serve_http1(io, ctx).await,
         Detected::Http2 => crate::http::serve_http2(io, ctx).await,
         Detected::Opaque if verdict.l7 != L7Kind::None => {

@@ -52,8 +52,11 @@ fn kafka_rules_need_kafka_and_every_topic_must_be_allowed() {
     let deny = (false, "default-deny (ingress)".to_owned());
     assert_eq!(check(&c, &m, FETCH, &["orders", "secret"]), deny);
     assert_eq!(check(&c, &m, PRODUCE, &["audit"]), deny);
-    // A topic key naming no topic is not allowed by a rule with a topic (Cilium).
-    assert_eq!(check(&c, &m, METADATA, &[]), deny);
+    // A topic key naming no topic is not allowed by a rule with a topic (Cilium)...
+    assert_eq!(check(&c, &m, FETCH, &[]), deny);
+    // ...except Metadata asking for brokers only (an empty list; our extension): clients
+    // bootstrap with it.
+    assert_eq!(check(&c, &m, METADATA, &[]), (true, rule(0)));
     // Keys naming no topic ignore an allow rule's topic.
     assert_eq!(check(&c, &m, INIT_PRODUCER_ID, &[]), (true, rule(0)));
     assert_eq!(check(&c, &m, HEARTBEAT, &[]), (true, rule(1)));

@@ -5,7 +5,7 @@
 //! turned into names through the sidecar's [`TopicIds`](crate::kafka::topic_ids::TopicIds); an
 //! id nobody has told the proxy about is refused with UNKNOWN_TOPIC_ID, never allowed blind.
 
-use kafka_protocol::messages::RequestKind;
+use kafka_protocol::messages::{ApiKey, RequestKind};
 use kafka_protocol::protocol::StrBytes;
 use sockmesh_policy::{ConnMeta, KafkaRequest, RuleId};
 
@@ -22,6 +22,9 @@ pub(super) struct Decision {
     pub view: RequestView,
     /// The decoded body, when it was needed.
     pub body: Option<RequestKind>,
+    /// A Metadata request for every topic, let through to have its answer cut to the topics
+    /// the workload may touch (`kafka.filterMetadata`).
+    pub filter_topics: bool,
 }
 
 /// Checks `request` on the connection `meta` describes.
@@ -55,6 +58,13 @@ pub(super) fn check(
         .client_id
         .as_deref()
         .and_then(|c| std::str::from_utf8(c).ok());
+    // Where rules name topics, a Metadata answer is cut to the topics the workload may touch
+    // (beyond Cilium): a request for every topic is let through as a brokers-only one (Cilium
+    // denies it), and a brokers-only request's answer is cut too, since some brokers (tansu)
+    // answer an empty list with every topic.
+    let filter_topics = request.header.api_key == ApiKey::Metadata
+        && view.body_read
+        && ctx.shared.kafka.filter_metadata;
     let verdict = policy.check_kafka(
         meta,
         &KafkaRequest {
@@ -62,7 +72,7 @@ pub(super) fn check(
             api_version: request.header.api_version,
             client_id,
             topics: &topics,
-            all_topics: view.topics.all,
+            all_topics: view.topics.all && !filter_topics,
         },
     );
     let (allowed, refusal) = if !verdict.allowed {
@@ -78,5 +88,32 @@ pub(super) fn check(
         refusal,
         view,
         body,
+        filter_topics,
     })
+}
+
+/// Whether the workload may touch `topic` (a Metadata request naming it alone would be
+/// allowed): what a filtered Metadata answer keeps.
+pub(super) fn may_touch(
+    ctx: &ConnCtx,
+    meta: &ConnMeta,
+    client_id: Option<&str>,
+    version: i16,
+    topic: &str,
+) -> bool {
+    let topics = [topic];
+    ctx.shared
+        .policy
+        .load()
+        .check_kafka(
+            meta,
+            &KafkaRequest {
+                api_key: ApiKey::Metadata as i16,
+                api_version: version,
+                client_id,
+                topics: &topics,
+                all_topics: false,
+            },
+        )
+        .allowed
 }

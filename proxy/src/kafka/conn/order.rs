@@ -24,13 +24,15 @@ pub(super) enum Pending {
 pub(super) struct Expect {
     pub correlation_id: i32,
     pub api_version: i16,
+    /// The request's client id, when a response is read against policy (Metadata filtered).
+    pub client_id: Option<String>,
     /// What the proxy reads of the response.
     pub read: Read,
     pub line: Line,
 }
 
 /// What the proxy does with a broker's response before relaying it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Read {
     /// Nothing: relayed as it streams in.
     Relay,
@@ -38,7 +40,14 @@ pub(super) enum Read {
     ApiVersions,
     /// Metadata, FindCoordinator, DescribeCluster: topic ids are learned, and in explicit mode
     /// broker addresses replaced by the sidecar's.
-    Addresses(ApiKey),
+    Addresses {
+        key: ApiKey,
+        /// Cut a Metadata answer to the topics the workload may touch.
+        filter: bool,
+    },
+    /// A denied Metadata request the broker got narrowed ([`crate::kafka::narrowed`]): the
+    /// answer is cut as for `Addresses`, and these topics added as refused.
+    Narrowed(Vec<String>),
 }
 
 /// What the access-log line of a request says, gathered when the request was read.

@@ -13,18 +13,20 @@ use std::time::Instant;
 
 use std::net::SocketAddr;
 
-use kafka_protocol::messages::ApiKey;
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, RequestKind};
 use sockmesh_policy::ConnMeta;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::conn::{ConnCtx, signalled};
 use crate::kafka::acks::produce_acks;
-use crate::kafka::deny::{Denial, deny};
+use crate::kafka::deny::{Denial, Refusal, deny};
+use crate::kafka::narrowed::narrowed;
 use crate::kafka::{Frame, FrameReader, KafkaError, Request};
 use crate::telemetry::access_log;
 
-use super::check::{Decision, check};
+use super::check::{Decision, check, may_touch};
 use super::order::{Expect, Line, Pending, Read};
 use super::record::record;
 
@@ -112,6 +114,7 @@ where
         };
         let decision = check(self.ctx, &self.meta, &request).map_err(|e| e.to_string())?;
         let line = self.line(&decision, started, bytes_in);
+        let filter_topics = decision.filter_topics;
         if !decision.allowed {
             return self.refuse(&request, decision, line).await;
         }
@@ -124,13 +127,22 @@ where
             let read = match key {
                 ApiKey::ApiVersions => Read::ApiVersions,
                 ApiKey::Metadata | ApiKey::FindCoordinator | ApiKey::DescribeCluster => {
-                    Read::Addresses(key)
+                    Read::Addresses {
+                        key,
+                        filter: filter_topics,
+                    }
                 }
                 _ => Read::Relay,
             };
+            let client_id = filter_topics
+                .then(|| request.header.client_id.as_deref())
+                .flatten()
+                .and_then(|c| std::str::from_utf8(c).ok())
+                .map(str::to_owned);
             self.push(Pending::Broker(Expect {
                 correlation_id: request.header.correlation_id,
                 api_version: request.header.api_version,
+                client_id,
                 read,
                 line,
             }))
@@ -155,14 +167,65 @@ where
             Some(body) => body,
             None => request.decode_body().map_err(|e| e.to_string())?,
         };
-        let denial = deny(request, &body, d.refusal).map_err(|e: KafkaError| e.to_string())?;
         line.error_code =
             crate::kafka::deny::error_code(crate::kafka::deny::scope(&body), d.refusal);
+        if d.refusal == Refusal::Denied
+            && let Some(narrowed) = self.narrowed(request, &body)
+        {
+            let (frame, refused) = narrowed.map_err(|e| e.to_string())?;
+            return self.forward_narrowed(request, frame, refused, line).await;
+        }
+        let denial = deny(request, &body, d.refusal).map_err(|e: KafkaError| e.to_string())?;
         let pending = match denial {
             Denial::Respond(frame) => Pending::Local { frame, line },
             Denial::Close => Pending::Close { line },
         };
         self.push(pending).await
+    }
+
+    /// A denied Metadata request narrowed to its allowed topics (see [`crate::kafka::narrowed`]).
+    fn narrowed(
+        &self,
+        request: &Request,
+        body: &RequestKind,
+    ) -> Option<Result<(Bytes, Vec<String>), KafkaError>> {
+        let client_id = request
+            .header
+            .client_id
+            .as_deref()
+            .and_then(|c| std::str::from_utf8(c).ok());
+        let version = request.header.api_version;
+        narrowed(request, body, |t| {
+            may_touch(self.ctx, &self.meta, client_id, version, t)
+        })
+    }
+
+    /// Sends the narrowed request in the denied one's place; its answer gets the refused topics.
+    async fn forward_narrowed(
+        &mut self,
+        request: &Request,
+        frame: Bytes,
+        refused: Vec<String>,
+        line: Line,
+    ) -> Result<(), String> {
+        let client_id = request
+            .header
+            .client_id
+            .as_deref()
+            .and_then(|c| std::str::from_utf8(c).ok())
+            .map(str::to_owned);
+        self.push(Pending::Broker(Expect {
+            correlation_id: request.header.correlation_id,
+            api_version: request.header.api_version,
+            client_id,
+            read: Read::Narrowed(refused),
+            line,
+        }))
+        .await?;
+        self.broker
+            .write_all(&frame)
+            .await
+            .map_err(|e| format!("broker write failed: {e}"))
     }
 
     /// A request whose key or version the proxy cannot read: forwarded untouched where no rule
@@ -211,6 +274,7 @@ where
         self.push(Pending::Broker(Expect {
             correlation_id,
             api_version,
+            client_id: None,
             read: Read::Relay,
             line,
         }))

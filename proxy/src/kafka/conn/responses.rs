@@ -31,6 +31,7 @@ use crate::kafka::brokers::address_for;
 use crate::kafka::rewrite;
 use crate::upstream::Target;
 
+use super::check::may_touch;
 use super::order::{Expect, Pending, Read};
 use super::record::record;
 use super::requests::Ended;
@@ -135,7 +136,9 @@ where
         };
         let sent = match e.read {
             Read::Relay => self.stream(&head, rest).await?,
-            Read::ApiVersions | Read::Addresses(_) => self.rewrite(&e, &head, rest).await?,
+            Read::ApiVersions | Read::Addresses { .. } | Read::Narrowed(_) => {
+                self.rewrite(&e, &head, rest).await?
+            }
         };
         record(self.ctx, &e.line, Some(self.endpoint), sent, "");
         Ok(())
@@ -159,15 +162,33 @@ where
 
     /// A response naming brokers: topic ids learned; in explicit mode, the brokers' addresses
     /// replaced by the sidecar listeners in front of them. `None`: relay it as it came.
-    async fn readdress(&self, key: ApiKey, version: i16, payload: &Bytes) -> Option<Bytes> {
+    async fn readdress(
+        &self,
+        key: ApiKey,
+        version: i16,
+        payload: &Bytes,
+        filter_for: Option<&Option<String>>,
+        refused: &[String],
+    ) -> Option<Bytes> {
         let shared = &self.ctx.shared;
         let mut response = Addressed::decode(key, version, payload)?;
         response.learn_topic_ids(&shared.kafka_topic_ids);
+        let mut changed = false;
+        if let Some(client_id) = filter_for {
+            let meta = self.ctx.meta(self.endpoint);
+            let client_id = client_id.as_deref();
+            changed =
+                response.retain_topics(|t| may_touch(self.ctx, &meta, client_id, version, t)) > 0;
+        }
+        if !refused.is_empty() {
+            response.refuse_topics(refused);
+            changed = true;
+        }
         let brokers = &shared.kafka_brokers;
         let intercepted = matches!(self.ctx.target, Target::Original(..))
             && brokers.upstream(&self.ctx.listener.name).is_none();
         if intercepted {
-            return None;
+            return changed.then(|| response.encode(key)).flatten();
         }
         let base = brokers.base(&self.ctx.listener);
         let mut to = HashMap::new();
@@ -201,7 +222,16 @@ where
         let payload: Bytes = payload.freeze();
         let changed = match e.read {
             Read::ApiVersions => rewrite::api_versions(&payload, e.api_version),
-            Read::Addresses(key) => self.readdress(key, e.api_version, &payload).await,
+            Read::Addresses { key, filter } => {
+                let filter = filter.then_some(&e.client_id);
+                self.readdress(key, e.api_version, &payload, filter, &[])
+                    .await
+            }
+            Read::Narrowed(ref refused) => {
+                let filter = Some(&e.client_id);
+                self.readdress(ApiKey::Metadata, e.api_version, &payload, filter, refused)
+                    .await
+            }
             Read::Relay => None,
         };
         let frame = rewrite::framed(changed.as_ref().unwrap_or(&payload));

@@ -28,16 +28,11 @@ fn a_truncated_body_is_a_typed_error() {
 }
 
 #[test]
-fn bytes_after_the_body_are_refused() {
-    let r = request(ApiKey::Metadata, 1, b"\x00\x00\x00\x00junk");
-    assert_eq!(
-        r.decode_body(),
-        Err(KafkaError::TrailingBytes {
-            api_key: 3,
-            api_version: 1,
-            extra: 4
-        })
-    );
+fn bytes_after_the_body_are_left_as_the_broker_leaves_them() {
+    // librdkafka 2.16's AdminClient Metadata v12 (seen on the wire): topics null, two bools,
+    // v10's include_cluster_authorized_operations, then what v12 reads as 3 bytes too many.
+    let r = request(ApiKey::Metadata, 12, &[0, 0, 0, 0, 1, 0, 0]);
+    assert!(r.decode_body().is_ok());
 }
 
 #[test]
