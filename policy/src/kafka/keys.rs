@@ -104,13 +104,20 @@ pub const API_KEYS: &[(&str, i16)] = &[
 ///   KIP-848's consumer protocol (`group.protocol=consumer`: Java client 3.7+, default-ready in
 ///   4.0; librdkafka 2.4+), which replaces JoinGroup/SyncGroup/Heartbeat there.
 ///
-/// Left out on purpose (a later measurement with real clients may add them): SASL
-/// (SaslHandshake 17, SaslAuthenticate 36; Cilium leaves them out too, name them with
-/// `apiKey`), client telemetry (KIP-714: GetTelemetrySubscriptions 71, PushTelemetry 72), and
-/// admin-only requests such as DescribeCluster (60).
+/// * both: **client telemetry** (KIP-714): GetTelemetrySubscriptions (71) and PushTelemetry
+///   (72). librdkafka 2.16 sends 71 on every connection it opens (measured through a relay in
+///   front of tansu on 2026-12-07: README "Kafka policy" has the table), and pushes metrics
+///   when the broker asks for them; they name no topic and change nothing.
+///
+/// Measured on 2026-12-07 with librdkafka 2.16 (confluent-kafka) and kafka-python 3.0.12: their
+/// producers sent 0, 3, 18 (and 22 when idempotent; librdkafka also 71); their consumers 1, 2,
+/// 3, 8, 9, 10, 11, 12, 13, 14, 18 (librdkafka also 71). Nothing outside these lists.
+///
+/// Left out on purpose: SASL (SaslHandshake 17, SaslAuthenticate 36; Cilium leaves them out
+/// too, name them with `apiKey`) and admin requests such as DescribeCluster (60).
 pub const ROLES: &[(&str, &[i16])] = &[
-    ("produce", &[0, 3, 18, 22]),
-    ("consume", &[1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 18, 23, 68]),
+    ("produce", &[0, 3, 18, 22, 71, 72]),
+    ("consume", &[1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 18, 23, 68, 71, 72]),
 ];
 
 /// The keys whose requests name topics, so that a rule's `topic` constrains them: exactly

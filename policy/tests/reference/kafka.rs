@@ -40,8 +40,8 @@ fn keys(r: &KafkaRule) -> Option<Vec<i16>> {
     let given = |f: &Option<String>| f.clone().filter(|s| !s.is_empty());
     if let Some(role) = given(&r.role) {
         return Some(match role.to_ascii_lowercase().as_str() {
-            "produce" => vec![0, 3, 18, 22],
-            "consume" => vec![1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 18, 23, 68],
+            "produce" => vec![0, 3, 18, 22, 71, 72],
+            "consume" => vec![1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 18, 23, 68, 71, 72],
             other => panic!("generated role {other}"),
         });
     }
