@@ -75,10 +75,12 @@ pub(super) fn check(
             all_topics: view.topics.all && !filter_topics,
         },
     );
-    let (allowed, refusal) = if !verdict.allowed {
-        (false, Refusal::Denied)
-    } else if unknown_id {
+    // An id nobody named is answered UNKNOWN_TOPIC_ID (the client refreshes its metadata and
+    // asks again), unless the names the request does carry are denied already.
+    let (allowed, refusal) = if unknown_id && (verdict.allowed || topics.is_empty()) {
         (false, Refusal::UnknownTopicId)
+    } else if !verdict.allowed {
+        (false, Refusal::Denied)
     } else {
         (true, Refusal::Denied)
     };
