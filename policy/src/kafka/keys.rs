@@ -117,7 +117,10 @@ pub const API_KEYS: &[(&str, i16)] = &[
 /// too, name them with `apiKey`) and admin requests such as DescribeCluster (60).
 pub const ROLES: &[(&str, &[i16])] = &[
     ("produce", &[0, 3, 18, 22, 71, 72]),
-    ("consume", &[1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 18, 23, 68, 71, 72]),
+    (
+        "consume",
+        &[1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 18, 23, 68, 71, 72],
+    ),
 ];
 
 /// The keys whose requests name topics, so that a rule's `topic` constrains them: exactly

@@ -135,7 +135,7 @@ where
                 _ => Read::Relay,
             };
             let client_id = filter_topics
-                .then(|| request.header.client_id.as_deref())
+                .then_some(request.header.client_id.as_deref())
                 .flatten()
                 .and_then(|c| std::str::from_utf8(c).ok())
                 .map(str::to_owned);
