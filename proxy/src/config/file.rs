@@ -37,6 +37,8 @@ pub struct FileConfig {
     /// How the DNS path answers and how much it holds; every field has a default.
     #[serde(default)]
     pub dns: super::dns::DnsFile,
+    /// How much of a Kafka stream the proxy holds; every field has a default.
+    #[serde(default)]
     pub kafka: super::kafka::KafkaFile,
     pub acceleration: Option<crate::bpf::AccelConfig>,
     /// Configuration from a control plane instead of (or on top of) local files.

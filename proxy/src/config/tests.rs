@@ -193,6 +193,8 @@ fn the_example_config_loads_with_the_defaults_it_shows() {
     let c = Config::load(&path).unwrap();
     c.validate().unwrap();
     assert_eq!(c.http, HttpSettings::default());
+    assert_eq!(c.kafka, super::KafkaSettings::default());
+    assert_eq!(c.dns, super::DnsSettings::default());
     assert_eq!(
         c.limits.max_header_bytes,
         Limits::default().max_header_bytes
