@@ -136,3 +136,11 @@ pub fn kafka_client(
         )
     })
 }
+
+/// An egress CiliumNetworkPolicy for workload `app=test` whose rules on a broker at `port` are
+/// `rules` (YAML flow items under `kafka:`).
+pub fn kafka_policy(port: u16, rules: &str) -> String {
+    format!(
+        "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: kafka, namespace: test}}\nspec:\n  endpointSelector: {{matchLabels: {{app: test}}}}\n  egress:\n  - toPorts:\n    - ports: [{{port: \"{port}\", protocol: TCP}}]\n      rules:\n        kafka: [{rules}]\n"
+    )
+}

@@ -9,6 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sockmesh_tests::tansu::kafka_policy;
 use sockmesh_tests::{Sidecar, TempDir, local, wait_until};
 
 /// A broker that records what it receives and answers each request with `answer(request)`.
@@ -51,10 +52,7 @@ impl Broker {
 
 /// A sidecar in front of `broker` whose rules read topics (so bodies are decoded).
 fn sidecar(broker: &Broker) -> (Sidecar, u16, TempDir) {
-    let policy = format!(
-        "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: k, namespace: t}}\nspec:\n  endpointSelector: {{matchLabels: {{app: test}}}}\n  egress:\n  - toPorts:\n    - ports: [{{port: \"{}\", protocol: TCP}}]\n      rules:\n        kafka: [{{role: produce, topic: orders}}]\n",
-        broker.port
-    );
+    let policy = kafka_policy(broker.port, "{role: produce, topic: orders}");
     Sidecar::in_front_of(
         broker.port,
         &policy,

@@ -6,16 +6,10 @@
 use std::net::SocketAddr;
 
 use serde_json::{Value, json};
+use sockmesh_tests::tansu::kafka_policy;
 use sockmesh_tests::{Sidecar, Tansu, TempDir, kafka_client, local, metric};
 
 const CLIENTS: [&str; 2] = ["confluent", "kafka-python"];
-
-/// Egress Kafka policy for a broker on `port`: `rules` are YAML flow items.
-fn kafka_policy(port: u16, rules: &str) -> String {
-    format!(
-        "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: kafka, namespace: test}}\nspec:\n  endpointSelector: {{matchLabels: {{app: test}}}}\n  egress:\n  - toPorts:\n    - ports: [{{port: \"{port}\", protocol: TCP}}]\n      rules:\n        kafka: [{rules}]\n"
-    )
-}
 
 /// A broker (advertising its own address, as brokers do) and a sidecar in front of it
 /// enforcing `rules`: (broker, sidecar, the sidecar's address, its files). The sidecar's

@@ -10,6 +10,7 @@
 //! `outbound`. Nothing in this module imports a protocol path or the listener.
 
 mod copy;
+mod dial;
 pub mod record;
 pub mod relay;
 mod slot;
@@ -30,6 +31,7 @@ use crate::policy_store::PolicyStore;
 use crate::transport::{Peer, TlsSettings};
 use crate::upstream::{Clusters, Pool, Target};
 
+pub use dial::dial;
 pub use relay::relay;
 pub use slot::Slot;
 

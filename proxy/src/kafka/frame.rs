@@ -7,7 +7,7 @@
 //! worth of bytes ([`FrameReader::room`]): a peer cannot make it buffer beyond the limit by
 //! sending several frames at once.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::KafkaError;
 
@@ -34,6 +34,14 @@ impl Frame {
     pub fn payload(&self) -> Bytes {
         self.bytes.slice(PREFIX..)
     }
+}
+
+/// `payload` behind its i32 length prefix: a frame the proxy writes itself.
+pub fn framed(payload: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(payload.len() + PREFIX);
+    out.put_i32(i32::try_from(payload.len()).unwrap_or(i32::MAX));
+    out.extend_from_slice(payload);
+    out.freeze()
 }
 
 /// Reads frames out of a byte stream fed in pieces.

@@ -38,6 +38,16 @@ pub struct Request {
     pub body: Bytes,
 }
 
+impl RequestHeader {
+    /// The client id as policy reads it: `None` when null, absent or not UTF-8 (a `clientID`
+    /// rule then cannot match: refused, never guessed).
+    pub fn client_id_str(&self) -> Option<&str> {
+        self.client_id
+            .as_deref()
+            .and_then(|c| std::str::from_utf8(c).ok())
+    }
+}
+
 impl Request {
     /// Reads the header of a frame's payload (prefix removed). Refuses keys and versions
     /// kafka-protocol does not know: the proxy can neither check nor answer those.

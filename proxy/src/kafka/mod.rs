@@ -51,6 +51,6 @@ pub use api::{
 };
 pub use deny::{Denial, Refusal, Scope, deny};
 pub use error::KafkaError;
-pub use frame::{DEFAULT_MAX_FRAME, Frame, FrameReader};
+pub use frame::{DEFAULT_MAX_FRAME, Frame, FrameReader, framed};
 pub use header::{Request, RequestHeader};
 pub use view::{RequestView, Topics};

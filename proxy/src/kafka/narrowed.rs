@@ -10,7 +10,7 @@
 //! topic marked TOPIC_AUTHORIZATION_FAILED ([`super::addresses::Addressed::refuse_topics`]),
 //! which is what Kafka's own authorizer answers.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{MetadataRequest, RequestHeader, RequestKind};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
@@ -68,8 +68,5 @@ fn encode(request: &Request, body: &MetadataRequest) -> Result<Bytes, KafkaError
         .map_err(|e| error(format!("{e:#}")))?;
     body.encode(&mut payload, h.api_version)
         .map_err(|e| error(format!("{e:#}")))?;
-    let mut frame = BytesMut::with_capacity(payload.len() + 4);
-    frame.put_i32(i32::try_from(payload.len()).unwrap_or(i32::MAX));
-    frame.extend_from_slice(&payload);
-    Ok(frame.freeze())
+    Ok(super::frame::framed(&payload))
 }

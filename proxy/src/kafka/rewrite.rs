@@ -11,7 +11,7 @@
 //! and nothing is learned from them. (ApiVersions with an error, e.g. UNSUPPORTED_VERSION, is
 //! encoded at v0 whatever was asked; it carries the broker's versions for the client's retry.)
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -40,12 +40,4 @@ pub fn api_versions(payload: &Bytes, version: i16) -> Option<Bytes> {
     header.encode(&mut out, 0).ok()?;
     body.encode(&mut out, version).ok()?;
     Some(out.freeze())
-}
-
-/// `payload` behind its i32 length prefix.
-pub fn framed(payload: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(payload.len() + 4);
-    out.put_i32(i32::try_from(payload.len()).unwrap_or(i32::MAX));
-    out.extend_from_slice(payload);
-    out.freeze()
 }

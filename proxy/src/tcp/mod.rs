@@ -9,7 +9,6 @@ use sockmesh_policy::RuleId;
 
 use crate::conn::{self, ConnCtx};
 use crate::metrics::{Protocol, VerdictLabel};
-use crate::telemetry::ratelimit::warn_limited;
 use crate::transport::{Io, PrefixedIo};
 
 pub async fn proxy(
@@ -21,15 +20,8 @@ pub async fn proxy(
     let start = Instant::now();
     let metrics = &ctx.shared.metrics;
     metrics.count_connection(Protocol::Tcp);
-    let connected = ctx
-        .shared
-        .pool
-        .connector()
-        .connect(endpoint, ctx.target.connect_timeout())
-        .await;
-    let (label, bytes, note) = match connected {
+    let (label, bytes, note) = match conn::dial(&ctx, endpoint).await {
         Ok(upstream) => {
-            metrics.upstream_connects.inc();
             metrics.upstream_active.inc();
             let result = conn::relay(downstream, upstream, &ctx).await;
             metrics.upstream_active.dec();
@@ -39,8 +31,6 @@ pub async fn proxy(
             }
         }
         Err(error) => {
-            metrics.upstream_connect_errors.inc();
-            warn_limited!((endpoint, error.kind()), %endpoint, %error, "upstream connect failed");
             downstream.into_inner().reset();
             (VerdictLabel::Error, (0, 0), error.to_string())
         }

@@ -54,10 +54,7 @@ pub(super) fn check(
         }
     }
     let topics: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
-    let client_id = view
-        .client_id
-        .as_deref()
-        .and_then(|c| std::str::from_utf8(c).ok());
+    let client_id = request.header.client_id_str();
     // Where rules name topics, a Metadata answer is cut to the topics the workload may touch
     // (beyond Cilium): a request for every topic is let through as a brokers-only one (Cilium
     // denies it), and a brokers-only request's answer is cut too, since some brokers (tansu)

@@ -32,7 +32,6 @@ use tokio::sync::mpsc;
 
 use crate::conn::{self, ConnCtx};
 use crate::metrics::{Protocol, VerdictLabel};
-use crate::telemetry::ratelimit::warn_limited;
 use crate::transport::{Io, PrefixedIo};
 
 use requests::{Ended, Requests};
@@ -53,17 +52,9 @@ pub async fn serve(
     let start = Instant::now();
     let metrics = &ctx.shared.metrics;
     metrics.count_connection(Protocol::Kafka);
-    let connected = ctx
-        .shared
-        .pool
-        .connector()
-        .connect(endpoint, ctx.target.connect_timeout())
-        .await;
-    let broker = match connected {
+    let broker = match conn::dial(&ctx, endpoint).await {
         Ok(broker) => broker,
         Err(error) => {
-            metrics.upstream_connect_errors.inc();
-            warn_limited!((endpoint, error.kind()), %endpoint, %error, "kafka broker connect failed");
             client.into_inner().reset();
             conn::record::connection(
                 &ctx,
@@ -77,7 +68,6 @@ pub async fn serve(
             return;
         }
     };
-    metrics.upstream_connects.inc();
     metrics.upstream_active.inc();
     let (client_rd, client_wr) = tokio::io::split(client);
     let (broker_rd, broker_wr) = tokio::io::split(broker);

@@ -135,10 +135,8 @@ where
                 _ => Read::Relay,
             };
             let client_id = filter_topics
-                .then_some(request.header.client_id.as_deref())
-                .flatten()
-                .and_then(|c| std::str::from_utf8(c).ok())
-                .map(str::to_owned);
+                .then(|| request.header.client_id_str().map(str::to_owned))
+                .flatten();
             self.push(Pending::Broker(Expect {
                 correlation_id: request.header.correlation_id,
                 api_version: request.header.api_version,
@@ -189,11 +187,7 @@ where
         request: &Request,
         body: &RequestKind,
     ) -> Option<Result<(Bytes, Vec<String>), KafkaError>> {
-        let client_id = request
-            .header
-            .client_id
-            .as_deref()
-            .and_then(|c| std::str::from_utf8(c).ok());
+        let client_id = request.header.client_id_str();
         let version = request.header.api_version;
         narrowed(request, body, |t| {
             may_touch(self.ctx, &self.meta, client_id, version, t)
@@ -208,12 +202,7 @@ where
         refused: Vec<String>,
         line: Line,
     ) -> Result<(), String> {
-        let client_id = request
-            .header
-            .client_id
-            .as_deref()
-            .and_then(|c| std::str::from_utf8(c).ok())
-            .map(str::to_owned);
+        let client_id = request.header.client_id_str().map(str::to_owned);
         self.push(Pending::Broker(Expect {
             correlation_id: request.header.correlation_id,
             api_version: request.header.api_version,

@@ -234,7 +234,7 @@ where
             }
             Read::Relay => None,
         };
-        let frame = rewrite::framed(changed.as_ref().unwrap_or(&payload));
+        let frame = crate::kafka::framed(changed.as_ref().unwrap_or(&payload));
         self.client
             .write_all(&frame)
             .await
