@@ -349,6 +349,8 @@ fn control_plane_forms_convert_back_to_the_same_domain_values() {
         ListenerProtocol::Http,
         ListenerProtocol::Grpc,
         ListenerProtocol::Tcp,
+        ListenerProtocol::Dns,
+        ListenerProtocol::Kafka,
     ] {
         let l = crate::domain::Listener {
             name: "in".into(),
