@@ -3,9 +3,9 @@
 //! [`FrameReader`] is incremental and pure: the caller feeds it what it read from the socket, in
 //! pieces of any size, and takes out whole frames as [`Bytes`] split off its buffer (no copy).
 //! The size is checked the moment its four bytes are in, so a frame over the limit is refused
-//! before any of it is buffered, and the reader never holds more than one prefix and one frame's
-//! worth of bytes ([`FrameReader::room`]): a peer cannot make it buffer beyond the limit by
-//! sending several frames at once.
+//! before any of it is buffered, and the reader never holds more than one frame's worth of bytes
+//! and [`READ_AHEAD`] ([`FrameReader::room`], [`FrameReader::read_from`]): a peer cannot make it
+//! buffer beyond the limit by sending several frames at once.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -15,6 +15,9 @@ use super::KafkaError;
 pub const DEFAULT_MAX_FRAME: usize = 100 * 1024 * 1024;
 /// The length prefix.
 pub const PREFIX: usize = 4;
+/// The most [`FrameReader::read_from`] reads past the current frame.
+pub const READ_AHEAD: usize = 64 * 1024;
+
 /// Most reserved up front for a frame whose prefix is in.
 const RESERVE: usize = 64 * 1024;
 
@@ -70,6 +73,21 @@ impl FrameReader {
             Some(len) => (PREFIX + len).saturating_sub(self.buf.len()),
             None => PREFIX.saturating_sub(self.buf.len()),
         }
+    }
+
+    /// Reads once from `rd` straight into the buffer (no copy through a scratch buffer): the
+    /// rest of the current frame, or up to [`READ_AHEAD`] bytes of the frames after it, so a
+    /// burst of small requests takes one read and a large one few. Returns the bytes read (0:
+    /// the stream ended). Call [`next_frame`](Self::next_frame) until it says `None` first:
+    /// then at most one frame and [`READ_AHEAD`] bytes are ever buffered.
+    pub async fn read_from<R>(&mut self, rd: &mut R) -> std::io::Result<usize>
+    where
+        R: tokio::io::AsyncRead + Unpin,
+    {
+        use tokio::io::AsyncReadExt;
+        let want = self.room().max(READ_AHEAD);
+        self.buf.reserve(want.min(RESERVE.max(READ_AHEAD)));
+        (&mut *rd).take(want as u64).read_buf(&mut self.buf).await
     }
 
     /// Takes up to [`room`](Self::room) bytes of `data`; returns how many it took. The caller

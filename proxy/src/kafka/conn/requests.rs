@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestKind};
 use sockmesh_policy::ConnMeta;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::conn::{ConnCtx, signalled};
@@ -62,14 +62,24 @@ where
 {
     pub async fn run(mut self) -> Ended {
         let mut reader = FrameReader::new(self.max_frame);
-        let mut scratch = vec![0u8; 64 * 1024];
         let mut shutdown = self.ctx.shutdown.clone();
         let idle = self.ctx.shared.limits.idle_timeout;
         loop {
+            loop {
+                match reader.next_frame() {
+                    Ok(Some(frame)) => {
+                        if let Err(why) = self.handle(frame).await {
+                            return Ended::Abort(why);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Ended::Abort(e.to_string()),
+                }
+            }
             let n = tokio::select! {
                 biased;
                 _ = signalled(&mut shutdown) => return Ended::Clean,
-                got = tokio::time::timeout(idle, self.client.read(&mut scratch)) => match got {
+                got = tokio::time::timeout(idle, reader.read_from(&mut self.client)) => match got {
                     Ok(Ok(n)) => n,
                     Ok(Err(e)) => return Ended::Abort(format!("client read failed: {e}")),
                     // Idle: only when no response is owed (a long poll is not idleness).
@@ -84,22 +94,6 @@ where
                     Ok(()) => Ended::Clean,
                     Err(e) => Ended::Abort(e.to_string()),
                 };
-            }
-            let mut data = &scratch[..n];
-            while !data.is_empty() {
-                let took = reader.feed(data);
-                data = &data[took..];
-                loop {
-                    match reader.next_frame() {
-                        Ok(Some(frame)) => {
-                            if let Err(why) = self.handle(frame).await {
-                                return Ended::Abort(why);
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => return Ended::Abort(e.to_string()),
-                    }
-                }
             }
         }
     }

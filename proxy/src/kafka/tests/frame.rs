@@ -102,3 +102,51 @@ fn the_payload_shares_the_frame() {
     let payload = frame.payload();
     assert_eq!(payload.as_ptr(), frame.bytes()[4..].as_ptr());
 }
+
+/// `read_from` (the socket path) gives the same frames as `feed`, however the stream is cut,
+/// and never buffers more than one frame and `READ_AHEAD`.
+#[test]
+fn reading_from_a_stream_gives_the_same_frames_and_stays_bounded() {
+    use super::super::frame::READ_AHEAD;
+    let mut stream = Vec::new();
+    let mut want = Vec::new();
+    for (i, len) in [0usize, 1, 100, 70_000, 3, 200_000, 5]
+        .into_iter()
+        .enumerate()
+    {
+        let payload = vec![i as u8; len];
+        stream.extend_from_slice(&(len as i32).to_be_bytes());
+        stream.extend_from_slice(&payload);
+        want.push(payload);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    for chunk in [1usize, 7, 4096, 65_536, 1 << 20] {
+        let (mut client, mut server) = tokio::io::duplex(chunk);
+        let input = stream.clone();
+        let got = rt.block_on(async {
+            let writer = async move {
+                use tokio::io::AsyncWriteExt;
+                client.write_all(&input).await.expect("write");
+                drop(client);
+            };
+            let reader = async {
+                let mut reader = FrameReader::new(300_000);
+                let mut out = Vec::new();
+                loop {
+                    while let Some(f) = reader.next_frame().expect("frame") {
+                        out.push(f.payload().to_vec());
+                    }
+                    assert!(reader.buffered() <= 4 + 200_000 + READ_AHEAD);
+                    if reader.read_from(&mut server).await.expect("read") == 0 {
+                        reader.finish().expect("whole frames");
+                        return out;
+                    }
+                }
+            };
+            tokio::join!(writer, reader).1
+        });
+        assert_eq!(got, want, "chunk {chunk}");
+    }
+}
