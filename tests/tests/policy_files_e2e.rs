@@ -88,6 +88,10 @@ fn a_policy_file_written_slowly_is_read_when_its_writer_closes_it() {
         probes.len(),
         sidecar.logs()
     );
+    // Log lines reach the file in batches (5 ms apart): wait for the reload's line, and a
+    // while for any other, before counting them.
+    sidecar.wait_log("policy reloaded");
+    std::thread::sleep(Duration::from_millis(300));
     let logs = sidecar.logs();
     let reloads = logs.matches("policy reloaded").count();
     assert_eq!(
