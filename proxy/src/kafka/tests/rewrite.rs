@@ -108,3 +108,75 @@ fn metadata_topic_ids_are_learned_at_every_version_that_carries_them() {
         );
     }
 }
+
+#[test]
+fn broker_addresses_are_replaced_and_topics_cut_at_every_version() {
+    use kafka_protocol::messages::metadata_response::MetadataResponseBroker;
+    use std::collections::HashMap;
+    let versions = <MetadataResponse as Message>::VERSIONS;
+    for version in versions.min..=versions.max {
+        let mut broker = MetadataResponseBroker::default();
+        broker.node_id = BrokerId(111);
+        broker.host = StrBytes::from_static_str("10.0.0.5");
+        broker.port = 9092;
+        let mut other = broker.clone();
+        other.node_id = BrokerId(7);
+        let mut body = MetadataResponse::default();
+        body.brokers = vec![broker, other];
+        for name in ["orders", "secret"] {
+            let mut t = MetadataResponseTopic::default();
+            t.name = Some(TopicName(StrBytes::from_static_str(name)));
+            body.topics.push(t);
+        }
+        let header_version = response_header_version(ApiKey::Metadata, version);
+        let payload = payload(3, header_version, &body, version);
+        let mut a = Addressed::decode(ApiKey::Metadata, version, &payload).expect("decodes");
+        let nodes: Vec<(i32, String, i32)> = a
+            .brokers()
+            .into_iter()
+            .map(|b| (b.node_id, b.host, b.port))
+            .collect();
+        assert_eq!(
+            nodes,
+            [(111, "10.0.0.5".into(), 9092), (7, "10.0.0.5".into(), 9092)]
+        );
+        let to = HashMap::from([(111, "127.0.0.1:9204".parse().expect("addr"))]);
+        a.readdress(&to, "127.0.0.1:9092".parse().expect("addr"));
+        assert_eq!(a.retain_topics(|t| t == "orders"), 1);
+        a.refuse_topics(&["hidden".to_owned()]);
+        let out = a.encode(ApiKey::Metadata).expect("encodes");
+        let mut buf = out.clone();
+        let header = ResponseHeader::decode(&mut buf, header_version).expect("header");
+        let back = MetadataResponse::decode(&mut buf, version).expect("body");
+        assert_eq!(header.correlation_id, 3);
+        let brokers: Vec<(i32, String, i32)> = back
+            .brokers
+            .iter()
+            .map(|b| (b.node_id.0, b.host.to_string(), b.port))
+            .collect();
+        // The node with a listener gets it; the other the bootstrap listener, never its own.
+        assert_eq!(
+            brokers,
+            [
+                (111, "127.0.0.1".into(), 9204),
+                (7, "127.0.0.1".into(), 9092)
+            ],
+            "v{version}"
+        );
+        let topics: Vec<(String, i16)> = back
+            .topics
+            .iter()
+            .map(|t| {
+                (
+                    t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default(),
+                    t.error_code,
+                )
+            })
+            .collect();
+        assert_eq!(
+            topics,
+            [("orders".into(), 0), ("hidden".into(), 29)],
+            "v{version}"
+        );
+    }
+}
