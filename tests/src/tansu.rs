@@ -144,3 +144,13 @@ pub fn kafka_policy(port: u16, rules: &str) -> String {
         "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: kafka, namespace: test}}\nspec:\n  endpointSelector: {{matchLabels: {{app: test}}}}\n  egress:\n  - toPorts:\n    - ports: [{{port: \"{port}\", protocol: TCP}}]\n      rules:\n        kafka: [{rules}]\n"
     )
 }
+
+/// The flags of a Kafka sidecar for workload `app=test` in front of a broker (explicit mode).
+pub const KAFKA_SIDECAR: &[&str] = &[
+    "--protocol",
+    "kafka",
+    "--direction",
+    "outbound",
+    "--label",
+    "app=test",
+];

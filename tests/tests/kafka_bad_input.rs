@@ -9,7 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sockmesh_tests::tansu::kafka_policy;
+use sockmesh_tests::tansu::{KAFKA_SIDECAR, kafka_policy};
 use sockmesh_tests::{Sidecar, TempDir, local, wait_until};
 
 /// A broker that records what it receives and answers each request with `answer(request)`.
@@ -53,18 +53,7 @@ impl Broker {
 /// A sidecar in front of `broker` whose rules read topics (so bodies are decoded).
 fn sidecar(broker: &Broker) -> (Sidecar, u16, TempDir) {
     let policy = kafka_policy(broker.port, "{role: produce, topic: orders}");
-    Sidecar::in_front_of(
-        broker.port,
-        &policy,
-        &[
-            "--protocol",
-            "kafka",
-            "--direction",
-            "outbound",
-            "--label",
-            "app=test",
-        ],
-    )
+    Sidecar::in_front_of(broker.port, &policy, KAFKA_SIDECAR)
 }
 
 /// An ApiVersions v3 request frame with correlation id `id`.

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use serde_json::{Value, json};
-use sockmesh_tests::tansu::kafka_policy;
+use sockmesh_tests::tansu::{KAFKA_SIDECAR, kafka_policy};
 use sockmesh_tests::{Sidecar, Tansu, TempDir, kafka_client, local, metric};
 
 const CLIENTS: [&str; 2] = ["confluent", "kafka-python"];
@@ -22,18 +22,7 @@ fn kafka_pair(rules: &str, topics: &[&str]) -> (Tansu, Sidecar, SocketAddr, Temp
     }
     let dir = TempDir::new("kafka");
     let policy = dir.write("policy.yaml", &kafka_policy(broker.port, rules));
-    let (sidecar, port) = Sidecar::with_policy_file(
-        broker.port,
-        &policy,
-        &[
-            "--protocol",
-            "kafka",
-            "--direction",
-            "outbound",
-            "--label",
-            "app=test",
-        ],
-    );
+    let (sidecar, port) = Sidecar::with_policy_file(broker.port, &policy, KAFKA_SIDECAR);
     (broker, sidecar, local(port), dir)
 }
 

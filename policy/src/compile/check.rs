@@ -10,7 +10,8 @@ use crate::kafka::TopicKeys;
 use crate::request::{ConnMeta, HttpRequest, KafkaRequest};
 use crate::verdict::{ConnVerdict, L7Kind, Verdict};
 
-use super::CompiledPolicy;
+use super::side::Hit;
+use super::{CompiledPolicy, DirIndex};
 
 impl CompiledPolicy {
     /// The L3/L4 decision at accept time; `l7 == Http` means every request must go through
@@ -79,18 +80,9 @@ impl CompiledPolicy {
     /// wildcard, so an odd byte cannot sidestep them ([`Strictness::AnyByte`]).
     pub fn check_dns(&self, conn: &ConnMeta, name: &DnsName) -> Verdict {
         let d = self.dir(conn.direction);
-        let (rule, allowed) = if let Some(hit) = d.deny.query(conn, name, &self.learned) {
-            (hit.id, false)
-        } else if let Some(hit) = d.allow.query(conn, name, &self.learned) {
-            (hit.id, true)
-        } else {
-            (&d.default_id, d.default_allowed)
-        };
-        Verdict {
-            allowed,
-            rule: rule.clone(),
-            header_actions: Vec::new(),
-        }
+        first_hit(d, d.deny.query(conn, name, &self.learned), || {
+            d.allow.query(conn, name, &self.learned)
+        })
     }
 
     /// The full L3/L4/L7 decision for one Kafka request (a `check_connection` with
@@ -99,18 +91,9 @@ impl CompiledPolicy {
     /// match a request naming any topic they name (see [`crate::kafka`]).
     pub fn check_kafka(&self, conn: &ConnMeta, req: &KafkaRequest<'_>) -> Verdict {
         let d = self.dir(conn.direction);
-        let (rule, allowed) = if let Some(hit) = d.deny.kafka(conn, req, &self.learned) {
-            (hit.id, false)
-        } else if let Some(hit) = d.allow.kafka(conn, req, &self.learned) {
-            (hit.id, true)
-        } else {
-            (&d.default_id, d.default_allowed)
-        };
-        Verdict {
-            allowed,
-            rule: rule.clone(),
-            header_actions: Vec::new(),
-        }
+        first_hit(d, d.deny.kafka(conn, req, &self.learned), || {
+            d.allow.kafka(conn, req, &self.learned)
+        })
     }
 
     /// The API keys whose requests on `conn` must come with their topics
@@ -121,5 +104,26 @@ impl CompiledPolicy {
     pub fn kafka_topic_keys(&self, conn: &ConnMeta) -> TopicKeys {
         let d = self.dir(conn.direction);
         d.allow.topic_keys(conn).union(d.deny.topic_keys(conn))
+    }
+}
+
+/// The verdict of a message whose L7 rules carry no header actions (DNS, Kafka): the deny hit,
+/// else the allow hit, else the direction's default.
+fn first_hit<'a>(
+    d: &'a DirIndex,
+    deny: Option<Hit<'a>>,
+    allow: impl FnOnce() -> Option<Hit<'a>>,
+) -> Verdict {
+    let (rule, allowed) = match deny {
+        Some(hit) => (hit.id, false),
+        None => match allow() {
+            Some(hit) => (hit.id, true),
+            None => (&d.default_id, d.default_allowed),
+        },
+    };
+    Verdict {
+        allowed,
+        rule: rule.clone(),
+        header_actions: Vec::new(),
     }
 }
