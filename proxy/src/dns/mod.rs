@@ -6,8 +6,8 @@
 //!   answers), fuzzed as `dns_message`.
 //! - [`udp`]: one task per UDP listener, which owns everything its queries need (no lock on
 //!   the path): the listener socket, one connected socket per resolver, the queries in flight.
-//! - [`tcp`]: one task per TCP connection (accepted by the listener like any other), queries
-//!   answered in turn.
+//! - [`tcp`]: one task per TCP connection (accepted by the listener like any other); pipelined
+//!   queries are answered as the resolver answers them (RFC 7766).
 //! - [`exchange`]: one query to a resolver over UDP with a retry over TCP when the answer is
 //!   truncated, for TCP clients.
 //!
