@@ -6,8 +6,9 @@
 //! Broker `n` of the cluster behind listener `L` gets `L`'s address with port `L.port + 1 + n`
 //! (kroxylicious's port-per-broker scheme), opened the first time a response names it and
 //! stopped with `L`; its connections go to the address the broker advertised, through the same
-//! Kafka path and policy as `L`'s. With interception (an original destination) nothing is
-//! replaced: the client's connections to the brokers' own addresses are captured anyway.
+//! Kafka path and policy as `L`'s; at most [`MAX_BROKERS_PER_LISTENER`] per listener. With
+//! interception (an original destination) nothing is replaced: the client's connections to the
+//! brokers' own addresses are captured anyway.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -21,6 +22,11 @@ use crate::conn::Shared;
 use crate::telemetry::ratelimit::warn_limited;
 
 use super::addresses::Advertised;
+
+/// The most broker listeners one Kafka listener opens: a broker advertising more nodes (a bug,
+/// or a hostile one) cannot make the sidecar open a port per id it invents. Past it, the
+/// other nodes are given the bootstrap listener.
+pub const MAX_BROKERS_PER_LISTENER: usize = 256;
 
 /// The broker listeners the sidecar runs, by listener name.
 #[derive(Debug, Default)]
@@ -74,6 +80,15 @@ impl Brokers {
         {
             route.upstream = upstream;
             return Some(route.address);
+        }
+        let opened = self
+            .read()
+            .values()
+            .filter(|r| r.parent.name == base.name && !*r.stopped.borrow())
+            .count();
+        if opened >= MAX_BROKERS_PER_LISTENER {
+            warn_limited!(base.name.clone(), listener = %base.name, limit = MAX_BROKERS_PER_LISTENER, "a Kafka cluster advertises more brokers than the sidecar opens listeners for; the others are sent to the bootstrap listener");
+            return None;
         }
         let address = address_for(base.address, node.node_id)?;
         let socket = match TcpListener::bind(address).await {
