@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use sockmesh_tests::{Nginx, Sidecar, TempDir, h2_client, local};
+use sockmesh_tests::{Nginx, Sidecar, TempDir, h2_client, local, wait_until};
 
 const TIMEOUT: Duration = Duration::from_secs(1);
 /// The body a client trickles: well within the fast path's 64 KiB, and over it (hyper's path).
@@ -104,7 +104,9 @@ fn a_trickled_body_is_cut_at_the_request_timeout_on_every_path() {
     s.read_to_string(&mut answer).expect("answer");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.ends_with("uploaded 3\n"), "{answer}");
-    assert_eq!(nginx.uploads().lines().count(), 1, "{}", nginx.uploads());
+    // nginx logs the upload after it answers: give its line a moment.
+    let logged = wait_until(Duration::from_secs(3), || nginx.uploads().lines().count() == 1);
+    assert!(logged, "{}", nginx.uploads());
 }
 
 /// Resident memory of process `pid`, from /proc.
