@@ -105,7 +105,9 @@ fn a_trickled_body_is_cut_at_the_request_timeout_on_every_path() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.ends_with("uploaded 3\n"), "{answer}");
     // nginx logs the upload after it answers: give its line a moment.
-    let logged = wait_until(Duration::from_secs(3), || nginx.uploads().lines().count() == 1);
+    let logged = wait_until(Duration::from_secs(3), || {
+        nginx.uploads().lines().count() == 1
+    });
     assert!(logged, "{}", nginx.uploads());
 }
 
