@@ -157,3 +157,25 @@ fn a_response_to_a_request_never_sent_ends_the_connection() {
         .len()
         > before));
 }
+
+#[test]
+fn a_broker_answer_the_proxy_must_rewrite_and_cannot_read_is_not_relayed() {
+    // Every answer carries correlation id 3 and a body no Metadata decoder reads: relayed, it
+    // could hand the client the brokers' own addresses.
+    let broker = Broker::start(|_| Some(framed(&[0, 0, 0, 3, 0, 0xff, 0xff, 0xff, 0xff, 0x7f])));
+    let (sidecar, port, _dir) = sidecar(&broker);
+    // Metadata v12 for no topics (brokers only), correlation id 3.
+    let mut metadata = vec![0, 3, 0, 12, 0, 0, 0, 3, 0, 1, b'c', 0];
+    metadata.extend_from_slice(&[1, 0, 0, 0]);
+    let mut c = TcpStream::connect(local(port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    c.write_all(&framed(&metadata)).expect("write");
+    let mut back = Vec::new();
+    assert!(c.read_to_end(&mut back).is_ok(), "closed");
+    assert!(
+        back.is_empty(),
+        "nothing of the unreadable answer: {back:?}"
+    );
+    sidecar.wait_log("cannot read the broker's Metadata v12 response");
+}

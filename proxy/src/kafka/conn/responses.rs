@@ -161,7 +161,10 @@ where
     }
 
     /// A response naming brokers: topic ids learned; in explicit mode, the brokers' addresses
-    /// replaced by the sidecar listeners in front of them. `None`: relay it as it came.
+    /// replaced by the sidecar listeners in front of them. `Ok(None)`: relay it as it came.
+    /// One the proxy must change and cannot read ends the connection: relayed, it would hand
+    /// the client the brokers' own addresses (a way around the sidecar) or topics it may not
+    /// see.
     async fn readdress(
         &self,
         key: ApiKey,
@@ -169,9 +172,25 @@ where
         payload: &Bytes,
         filter_for: Option<&Option<String>>,
         refused: &[String],
-    ) -> Option<Bytes> {
+    ) -> Result<Option<Bytes>, String> {
         let shared = &self.ctx.shared;
-        let mut response = Addressed::decode(key, version, payload)?;
+        let brokers = &shared.kafka_brokers;
+        let intercepted = matches!(self.ctx.target, Target::Original(..))
+            && brokers.upstream(&self.ctx.listener.name).is_none();
+        let must_change = !intercepted || filter_for.is_some() || !refused.is_empty();
+        let unreadable = || {
+            format!(
+                "cannot read the broker's {} v{version} response, which the proxy must rewrite",
+                crate::kafka::key_name(key)
+            )
+        };
+        let Some(mut response) = Addressed::decode(key, version, payload) else {
+            return if must_change {
+                Err(unreadable())
+            } else {
+                Ok(None)
+            };
+        };
         response.learn_topic_ids(&shared.kafka_topic_ids);
         let mut changed = false;
         if let Some(client_id) = filter_for {
@@ -184,11 +203,11 @@ where
             response.refuse_topics(refused);
             changed = true;
         }
-        let brokers = &shared.kafka_brokers;
-        let intercepted = matches!(self.ctx.target, Target::Original(..))
-            && brokers.upstream(&self.ctx.listener.name).is_none();
+        if intercepted && !changed {
+            return Ok(None);
+        }
         if intercepted {
-            return changed.then(|| response.encode(key)).flatten();
+            return response.encode(key).map(Some).ok_or_else(unreadable);
         }
         let base = brokers.base(&self.ctx.listener);
         let mut to = HashMap::new();
@@ -200,9 +219,10 @@ where
                 to.insert(node.node_id, addr);
             }
         }
+        // A node without a listener of its own is sent to this listener (node "-1": port + 0).
         let fallback = address_for(base.address, -1).unwrap_or(base.address);
         response.readdress(&to, fallback);
-        response.encode(key)
+        response.encode(key).map(Some).ok_or_else(unreadable)
     }
 
     /// Reads a response whole, lets [`rewrite`] read (and maybe change) it, and sends it.
@@ -225,12 +245,12 @@ where
             Read::Addresses { key, filter } => {
                 let filter = filter.then_some(&e.client_id);
                 self.readdress(key, e.api_version, &payload, filter, &[])
-                    .await
+                    .await?
             }
             Read::Narrowed(ref refused) => {
                 let filter = Some(&e.client_id);
                 self.readdress(ApiKey::Metadata, e.api_version, &payload, filter, refused)
-                    .await
+                    .await?
             }
             Read::Relay => None,
         };
