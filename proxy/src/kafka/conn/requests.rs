@@ -7,11 +7,10 @@
 //! connection with a log line, as a broker closes on a request it cannot parse: nothing after
 //! it is forwarded.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-
-use std::net::SocketAddr;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestKind};
@@ -131,19 +130,29 @@ where
             let client_id = filter_topics
                 .then(|| request.header.client_id_str().map(str::to_owned))
                 .flatten();
-            self.push(Pending::Broker(Expect {
+            let expect = Expect {
                 correlation_id: request.header.correlation_id,
                 api_version: request.header.api_version,
                 client_id,
                 read,
                 line,
-            }))
-            .await?;
-        } else {
-            record(self.ctx, &line, Some(self.endpoint), 0, "");
+            };
+            return self.forward(expect, frame.bytes()).await;
         }
+        record(self.ctx, &line, Some(self.endpoint), 0, "");
+        self.write_broker(frame.bytes()).await
+    }
+
+    /// Queues what the client is owed for a request, then sends the broker `bytes` for it (in
+    /// that order: the response half must know of a response before it can arrive).
+    async fn forward(&mut self, expect: Expect, bytes: &[u8]) -> Result<(), String> {
+        self.push(Pending::Broker(expect)).await?;
+        self.write_broker(bytes).await
+    }
+
+    async fn write_broker(&mut self, bytes: &[u8]) -> Result<(), String> {
         self.broker
-            .write_all(frame.bytes())
+            .write_all(bytes)
             .await
             .map_err(|e| format!("broker write failed: {e}"))
     }
@@ -196,19 +205,14 @@ where
         refused: Vec<String>,
         line: Line,
     ) -> Result<(), String> {
-        let client_id = request.header.client_id_str().map(str::to_owned);
-        self.push(Pending::Broker(Expect {
+        let expect = Expect {
             correlation_id: request.header.correlation_id,
             api_version: request.header.api_version,
-            client_id,
+            client_id: request.header.client_id_str().map(str::to_owned),
             read: Read::Narrowed(refused),
             line,
-        }))
-        .await?;
-        self.broker
-            .write_all(&frame)
-            .await
-            .map_err(|e| format!("broker write failed: {e}"))
+        };
+        self.forward(expect, &frame).await
     }
 
     /// A request whose key or version the proxy cannot read: forwarded untouched where no rule
@@ -254,18 +258,14 @@ where
             started,
             bytes_in: frame.bytes().len(),
         };
-        self.push(Pending::Broker(Expect {
+        let expect = Expect {
             correlation_id,
             api_version,
             client_id: None,
             read: Read::Relay,
             line,
-        }))
-        .await?;
-        self.broker
-            .write_all(frame.bytes())
-            .await
-            .map_err(|e| format!("broker write failed: {e}"))
+        };
+        self.forward(expect, frame.bytes()).await
     }
 
     async fn push(&mut self, p: Pending) -> Result<(), String> {
