@@ -102,8 +102,8 @@ impl Addressed {
         out
     }
 
-    /// Learns the topic ids a Metadata response names; returns how many.
-    pub fn learn_topic_ids(&self, ids: &TopicIds) -> usize {
+    /// Learns the topic ids a Metadata response from `cluster` names; returns how many.
+    pub fn learn_topic_ids(&self, ids: &TopicIds, cluster: &str) -> usize {
         let Body::Metadata(m) = &self.body else {
             return 0;
         };
@@ -113,7 +113,7 @@ impl Addressed {
                 && topic.error_code == 0
                 && !topic.topic_id.is_nil()
             {
-                ids.learn(topic.topic_id, &name.0);
+                ids.learn(cluster, topic.topic_id, &name.0);
                 named += 1;
             }
         }

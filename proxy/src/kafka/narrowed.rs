@@ -55,10 +55,10 @@ fn encode(request: &Request, body: &MetadataRequest) -> Result<Bytes, KafkaError
     header.request_api_key = h.api_key as i16;
     header.request_api_version = h.api_version;
     header.correlation_id = h.correlation_id;
+    // The caller narrows only requests whose client id is UTF-8 (or null): written back as sent.
     header.client_id = h
-        .client_id
-        .as_ref()
-        .map(|c| StrBytes::from_string(String::from_utf8_lossy(c).into_owned()));
+        .client_id_str()
+        .map(|c| StrBytes::from_string(c.to_owned()));
     let mut payload = BytesMut::new();
     header
         .encode(

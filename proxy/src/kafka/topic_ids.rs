@@ -7,8 +7,13 @@
 //! not hold is never allowed blind: the request gets UNKNOWN_TOPIC_ID, which makes the client
 //! refresh its metadata (through the proxy) and retry.
 //!
-//! Bounded: past [`MAX_IDS`] the oldest learned pair makes room. A topic deleted and created
-//! again has a new id; the old pair stays until pushed out, and names the same topic.
+//! Ids are kept per cluster: per Kafka listener (the bootstrap one; its broker listeners share
+//! it), so that what one cluster's Metadata says never names another's ids. Any server an
+//! allowed port leads to can answer Metadata; within a cluster the first name learned for an id
+//! stays (an id never names two topics: a topic made again gets a new id), so a later answer
+//! cannot rename an id to a topic policy allows.
+//!
+//! Bounded: past [`MAX_IDS`] the oldest learned pair makes room.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
@@ -26,46 +31,54 @@ pub struct TopicIds {
 
 #[derive(Debug, Default)]
 struct Table {
-    names: HashMap<Uuid, StrBytes>,
+    /// id → (cluster, name) for each cluster that named it.
+    names: HashMap<Uuid, Vec<(Box<str>, StrBytes)>>,
     /// Learned order, oldest first.
-    order: VecDeque<Uuid>,
+    order: VecDeque<(Uuid, Box<str>)>,
+    len: usize,
 }
 
 impl TopicIds {
-    /// Remembers that `id` is the topic `name`.
-    pub fn learn(&self, id: Uuid, name: &StrBytes) {
+    /// Remembers that in `cluster`, `id` is the topic `name` (unless `cluster` named it already).
+    pub fn learn(&self, cluster: &str, id: Uuid, name: &StrBytes) {
         if id.is_nil() || name.is_empty() {
             return;
         }
         let mut t = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(known) = t.names.get_mut(&id) {
-            if known != name {
-                *known = name.clone();
-            }
+        if t.names
+            .get(&id)
+            .is_some_and(|v| v.iter().any(|(c, _)| &**c == cluster))
+        {
             return;
         }
-        while t.order.len() >= MAX_IDS {
-            if let Some(old) = t.order.pop_front() {
-                t.names.remove(&old);
+        while t.len >= MAX_IDS {
+            let Some((old, c)) = t.order.pop_front() else {
+                break;
+            };
+            if let Some(v) = t.names.get_mut(&old) {
+                v.retain(|(k, _)| *k != c);
+                if v.is_empty() {
+                    t.names.remove(&old);
+                }
             }
+            t.len -= 1;
         }
-        t.names.insert(id, name.clone());
-        t.order.push_back(id);
+        t.names
+            .entry(id)
+            .or_default()
+            .push((cluster.into(), name.clone()));
+        t.order.push_back((id, cluster.into()));
+        t.len += 1;
     }
 
-    /// The name of topic `id`, if a Metadata response told it.
-    pub fn name(&self, id: Uuid) -> Option<StrBytes> {
+    /// The name of topic `id` in `cluster`, if a Metadata answer there told it.
+    pub fn name(&self, cluster: &str, id: Uuid) -> Option<StrBytes> {
         let t = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        t.names.get(&id).cloned()
-    }
-
-    pub fn len(&self) -> usize {
-        let t = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        t.names.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        t.names
+            .get(&id)?
+            .iter()
+            .find(|(c, _)| &**c == cluster)
+            .map(|(_, n)| n.clone())
     }
 }
 
@@ -74,18 +87,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ids_are_named_once_learned_and_the_table_is_bounded() {
+    fn ids_are_named_per_cluster_once_and_the_table_is_bounded() {
         let t = TopicIds::default();
         let id = Uuid::from_u128(7);
-        assert_eq!(t.name(id), None);
-        t.learn(id, &StrBytes::from_static_str("orders"));
-        t.learn(Uuid::nil(), &StrBytes::from_static_str("nil"));
-        assert_eq!(t.name(id).as_deref(), Some("orders"));
-        assert_eq!(t.len(), 1);
+        let name = StrBytes::from_static_str;
+        assert_eq!(t.name("a", id), None);
+        t.learn("a", id, &name("secret"));
+        t.learn("a", Uuid::nil(), &name("nil"));
+        // Another cluster's answer (any server an allowed port leads to) names nothing in "a",
+        // and a later answer in "a" does not rename the id.
+        t.learn("b", id, &name("orders"));
+        t.learn("a", id, &name("orders"));
+        assert_eq!(t.name("a", id).as_deref(), Some("secret"));
+        assert_eq!(t.name("b", id).as_deref(), Some("orders"));
         for i in 0..MAX_IDS as u128 + 5 {
-            t.learn(Uuid::from_u128(1000 + i), &StrBytes::from_static_str("t"));
+            t.learn("a", Uuid::from_u128(1000 + i), &name("t"));
         }
-        assert_eq!(t.len(), MAX_IDS);
-        assert_eq!(t.name(id), None, "the oldest made room");
+        assert_eq!(t.name("a", id), None, "the oldest made room");
+        assert_eq!(t.name("b", id), None, "the oldest made room");
+        assert!(
+            t.name("a", Uuid::from_u128(1000 + MAX_IDS as u128))
+                .is_some()
+        );
     }
 }

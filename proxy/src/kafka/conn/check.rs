@@ -43,8 +43,9 @@ pub(super) fn check(
     };
     let mut names: Vec<StrBytes> = view.topics.names.clone();
     let mut unknown_id = false;
+    let cluster = ctx.shared.kafka_brokers.base(&ctx.listener);
     for id in &view.topics.ids {
-        match ctx.shared.kafka_topic_ids.name(*id) {
+        match ctx.shared.kafka_topic_ids.name(&cluster.name, *id) {
             Some(name) => {
                 if !names.contains(&name) {
                     names.push(name);
@@ -100,7 +101,17 @@ pub(super) fn may_touch(
     version: i16,
     topic: &str,
 ) -> bool {
-    let topics = [topic];
+    may_ask_metadata(ctx, meta, client_id, version, &[topic])
+}
+
+/// Whether a Metadata request for `topics` (none: brokers only) would be allowed.
+pub(super) fn may_ask_metadata(
+    ctx: &ConnCtx,
+    meta: &ConnMeta,
+    client_id: Option<&str>,
+    version: i16,
+    topics: &[&str],
+) -> bool {
     ctx.shared
         .policy
         .load()
@@ -110,7 +121,7 @@ pub(super) fn may_touch(
                 api_key: ApiKey::Metadata as i16,
                 api_version: version,
                 client_id,
-                topics: &topics,
+                topics,
                 all_topics: false,
             },
         )

@@ -25,7 +25,7 @@ use crate::kafka::narrowed::narrowed;
 use crate::kafka::{Frame, FrameReader, KafkaError, Request};
 use crate::telemetry::access_log;
 
-use super::check::{Decision, check, may_touch};
+use super::check::{Decision, check, may_ask_metadata, may_touch};
 use super::order::{Expect, Line, Pending, Read};
 use super::record::record;
 
@@ -192,6 +192,16 @@ where
     ) -> Option<Result<(Bytes, Vec<String>), KafkaError>> {
         let client_id = request.header.client_id_str();
         let version = request.header.api_version;
+        // Only where policy lets this client ask for the brokers at all, at versions where an
+        // empty list means no topics (v1 on; v0 reads it as every topic), and with a client id
+        // the proxy can write back as it came.
+        let id_as_sent = request.header.client_id.is_none() || client_id.is_some();
+        if version < 1
+            || !id_as_sent
+            || !may_ask_metadata(self.ctx, &self.meta, client_id, version, &[])
+        {
+            return None;
+        }
         narrowed(request, body, |t| {
             may_touch(self.ctx, &self.meta, client_id, version, t)
         })
@@ -287,8 +297,9 @@ where
                 .unwrap_or_default();
             let mut topics: Vec<String> =
                 d.view.topics.names.iter().map(|n| n.to_string()).collect();
+            let cluster = self.ctx.shared.kafka_brokers.base(&self.ctx.listener);
             topics.extend(d.view.topics.ids.iter().map(|id| {
-                match self.ctx.shared.kafka_topic_ids.name(*id) {
+                match self.ctx.shared.kafka_topic_ids.name(&cluster.name, *id) {
                     Some(name) => name.to_string(),
                     None => format!("id:{id}"),
                 }

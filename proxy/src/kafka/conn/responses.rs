@@ -191,7 +191,8 @@ where
                 Ok(None)
             };
         };
-        response.learn_topic_ids(&shared.kafka_topic_ids);
+        let cluster = brokers.base(&self.ctx.listener);
+        response.learn_topic_ids(&shared.kafka_topic_ids, &cluster.name);
         let mut changed = false;
         if let Some(client_id) = filter_for {
             let meta = self.ctx.meta(self.endpoint);

@@ -94,15 +94,19 @@ fn metadata_topic_ids_are_learned_at_every_version_that_carries_them() {
         let header_version = response_header_version(ApiKey::Metadata, version);
         let payload = payload(5, header_version, &body, version);
         let decoded = Addressed::decode(ApiKey::Metadata, version, &payload).expect("decodes");
-        let named = decoded.learn_topic_ids(&ids);
+        let named = decoded.learn_topic_ids(&ids, "main");
         if version >= 10 {
             assert_eq!(named, 1, "v{version}");
-            assert_eq!(ids.name(id).as_deref(), Some("orders"), "v{version}");
+            assert_eq!(
+                ids.name("main", id).as_deref(),
+                Some("orders"),
+                "v{version}"
+            );
         } else {
             assert_eq!(named, 0, "v{version}: no ids before v10");
         }
         assert_eq!(
-            ids.name(Uuid::from_u128(0x99)),
+            ids.name("main", Uuid::from_u128(0x99)),
             None,
             "a topic with an error"
         );
