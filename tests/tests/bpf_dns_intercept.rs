@@ -308,7 +308,9 @@ fn unmodified_dig_and_curl_are_captured_and_answered_as_if_by_the_resolver_they_
         "{explicit}"
     );
 
-    let log = std::fs::read_to_string(&sc.log).unwrap_or_default();
+    // The explicit query is the last one made: once its line is written, all are (the writer
+    // thread trails the queries it reports).
+    let log = sc.wait_log(&format!("upstream={CLUSTER}"));
     // Captured queries went to the resolver asked, checked as egress to its port 53...
     let api = access_lines(&log, "api.allowed.mesh.test.");
     assert!(

@@ -97,6 +97,5 @@ fn fqdn_egress_follows_allowed_answers_and_their_ttl() {
     );
     let m = sidecar.metrics();
     assert!(metric(&m, "sockmesh_fqdn_learned_entries") >= 1.0, "{m}");
-    let logs = sidecar.logs();
-    assert!(logs.contains("protocol=\"tcp\""), "{logs}");
+    sidecar.wait_log("protocol=\"tcp\"");
 }

@@ -4,10 +4,11 @@
 //! receives nothing policy did not see.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use sockmesh_tests::tansu::{KAFKA_SIDECAR, kafka_policy};
-use sockmesh_tests::{Sidecar, Tansu, TempDir, kafka_client, local, metric};
+use sockmesh_tests::{Sidecar, Tansu, TempDir, kafka_client, local, metric, wait_until};
 
 const CLIENTS: [&str; 2] = ["confluent", "kafka-python"];
 
@@ -77,14 +78,16 @@ fn allowed_topics_are_produced_and_consumed_intact_and_denied_ones_refused() {
         let denied = kafka_client(lib, "consume", addr, &["secret", "1", "--timeout", "4"]);
         assert_eq!(denied["received"], 0, "{lib}: {denied}");
     }
-    let logs = sidecar.logs();
-    assert!(
-        logs.lines().any(|l| l.contains("method=\"Metadata v")
-            && l.contains("path=\"secret\"")
-            && l.contains("verdict=\"deny\"")
-            && l.contains("status=29")),
-        "{logs}"
-    );
+    let refused = |logs: &str| {
+        logs.lines().any(|l| {
+            l.contains("method=\"Metadata v")
+                && l.contains("path=\"secret\"")
+                && l.contains("verdict=\"deny\"")
+                && l.contains("status=29")
+        })
+    };
+    let logged = wait_until(Duration::from_secs(5), || refused(&sidecar.logs()));
+    assert!(logged, "{}", sidecar.logs());
     // Neither client was ever told the broker's own address: each broker is a sidecar port.
     for lib in CLIENTS {
         let md = kafka_client(lib, "metadata", addr, &[]);
