@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use sockmesh_tests::proc::rss_kib;
 use sockmesh_tests::{Nginx, Sidecar, TempDir, h2_client, local, wait_until};
 
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -109,16 +110,6 @@ fn a_trickled_body_is_cut_at_the_request_timeout_on_every_path() {
         nginx.uploads().lines().count() == 1
     });
     assert!(logged, "{}", nginx.uploads());
-}
-
-/// Resident memory of process `pid`, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
 }
 
 /// 400 connections each hold most of a 64 KiB body (the default request timeout lets them):

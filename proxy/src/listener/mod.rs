@@ -179,9 +179,8 @@ async fn handle(accepted: Accepted) {
     // Kafka has no first bytes to detect it by (a length prefix): a port whose rules read Kafka
     // is Kafka on any listener, as a Kafka listener is whatever its rules.
     if ctx.listener.protocol == ListenerProtocol::Kafka || verdict.l7 == L7Kind::Kafka {
-        let l7 = verdict.l7 == L7Kind::Kafka;
         let io = PrefixedIo::new(bytes::Bytes::new(), io);
-        crate::kafka::conn::serve(io, ctx, endpoint, verdict.rule, l7).await;
+        crate::kafka::conn::serve(io, ctx, endpoint, verdict.rule).await;
         return;
     }
     let Some((detected, prefix)) = detect_protocol(&mut io, &ctx, &verdict).await else {

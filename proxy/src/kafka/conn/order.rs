@@ -8,13 +8,19 @@ use std::time::Instant;
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 use sockmesh_policy::RuleId;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// One request's turn.
 pub(super) enum Pending {
     /// The broker answers this request.
     Broker(Expect),
-    /// The proxy answers (a denial), this frame.
-    Local { frame: Bytes, line: Line },
+    /// The proxy answers (a denial), this frame; `room` is its share of the connection's
+    /// budget for queued answers, given back once it is written.
+    Local {
+        frame: Bytes,
+        line: Line,
+        room: OwnedSemaphorePermit,
+    },
     /// The proxy answers by closing the connection once the earlier responses are out (a denied
     /// Produce with acks=0 expects no response; the broker closes too).
     Close { line: Line },
@@ -47,7 +53,7 @@ pub(super) enum Read {
     },
     /// A denied Metadata request the broker got narrowed ([`crate::kafka::narrowed`]): the
     /// answer is cut as for `Addresses`, and these topics added as refused.
-    Narrowed(Vec<String>),
+    Narrowed(Vec<crate::kafka::narrowed::Refused>),
 }
 
 /// What the access-log line of a request says, gathered when the request was read.

@@ -9,19 +9,18 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestKind};
-use sockmesh_policy::ConnMeta;
+use sockmesh_policy::{ConnMeta, L7Kind};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::conn::{ConnCtx, signalled};
 use crate::kafka::acks::produce_acks;
 use crate::kafka::deny::{Denial, Refusal, deny};
-use crate::kafka::narrowed::narrowed;
+use crate::kafka::narrowed::{Refused, narrowed};
 use crate::kafka::{Frame, FrameReader, KafkaError, Request};
 use crate::telemetry::access_log;
 
@@ -31,7 +30,8 @@ use super::record::record;
 
 /// How the request half ended.
 pub(super) enum Ended {
-    /// The client closed, or shutdown came: the responses owed are still to be sent.
+    /// The client closed its side, or the sidecar drains: no more requests are read; the
+    /// responses owed are still to be sent.
     Clean,
     /// The connection is to be closed now (a frame the proxy cannot read, the broker gone).
     Abort(String),
@@ -45,12 +45,10 @@ pub(super) struct Requests<'a, R, W> {
     pub broker: W,
     /// The broker this connection goes to.
     pub endpoint: SocketAddr,
-    /// Whether rules on this port read Kafka requests (else requests the proxy cannot parse
-    /// are forwarded untouched, as opaque TCP would carry them).
-    pub l7: bool,
     pub queue: mpsc::Sender<Pending>,
-    /// Requests whose response has not been sent yet (shared with the response half).
-    pub in_flight: Arc<AtomicUsize>,
+    /// Bytes of the proxy's own answers the queue may hold (`max_frame` in all): a refusal
+    /// waits for room before it is queued, so a client that never reads holds no more.
+    pub answers: Arc<Semaphore>,
     pub max_frame: usize,
 }
 
@@ -62,7 +60,6 @@ where
     pub async fn run(mut self) -> Ended {
         let mut reader = FrameReader::new(self.max_frame);
         let mut shutdown = self.ctx.shutdown.clone();
-        let idle = self.ctx.shared.limits.idle_timeout;
         loop {
             loop {
                 match reader.next_frame() {
@@ -78,14 +75,9 @@ where
             let n = tokio::select! {
                 biased;
                 _ = signalled(&mut shutdown) => return Ended::Clean,
-                got = tokio::time::timeout(idle, reader.read_from(&mut self.client)) => match got {
-                    Ok(Ok(n)) => n,
-                    Ok(Err(e)) => return Ended::Abort(format!("client read failed: {e}")),
-                    // Idle: only when no response is owed (a long poll is not idleness).
-                    Err(_) if self.in_flight.load(Ordering::Acquire) == 0 => {
-                        return Ended::Abort("idle timeout".to_owned());
-                    }
-                    Err(_) => continue,
+                got = reader.read_from(&mut self.client) => match got {
+                    Ok(n) => n,
+                    Err(e) => return Ended::Abort(format!("client read failed: {e}")),
                 },
             };
             if n == 0 {
@@ -178,7 +170,10 @@ where
         }
         let denial = deny(request, &body, d.refusal).map_err(|e: KafkaError| e.to_string())?;
         let pending = match denial {
-            Denial::Respond(frame) => Pending::Local { frame, line },
+            Denial::Respond(frame) => {
+                let room = self.room_for(frame.len()).await?;
+                Pending::Local { frame, line, room }
+            }
             Denial::Close => Pending::Close { line },
         };
         self.push(pending).await
@@ -189,7 +184,7 @@ where
         &self,
         request: &Request,
         body: &RequestKind,
-    ) -> Option<Result<(Bytes, Vec<String>), KafkaError>> {
+    ) -> Option<Result<(Bytes, Vec<Refused>), KafkaError>> {
         let client_id = request.header.client_id_str();
         let version = request.header.api_version;
         // Only where policy lets this client ask for the brokers at all, at versions where an
@@ -202,9 +197,14 @@ where
         {
             return None;
         }
-        narrowed(request, body, |t| {
-            may_touch(self.ctx, &self.meta, client_id, version, t)
-        })
+        let ids = &self.ctx.shared.kafka_topic_ids;
+        let cluster = self.ctx.shared.kafka_brokers.base(&self.ctx.listener);
+        narrowed(
+            request,
+            body,
+            |t| may_touch(self.ctx, &self.meta, client_id, version, t),
+            |id| ids.name(&cluster.name, id),
+        )
     }
 
     /// Sends the narrowed request in the denied one's place; its answer gets the refused topics.
@@ -212,7 +212,7 @@ where
         &mut self,
         request: &Request,
         frame: Bytes,
-        refused: Vec<String>,
+        refused: Vec<Refused>,
         line: Line,
     ) -> Result<(), String> {
         let expect = Expect {
@@ -245,9 +245,18 @@ where
             } => (api_key, api_version, correlation_id),
             other => return Err(other.to_string()),
         };
-        if self.l7 {
+        // The policy of now, not of when the connection was accepted: a reload may have put
+        // Kafka rules on the port since, or taken the port away.
+        let verdict = self.ctx.shared.policy.load().check_connection(&self.meta);
+        if verdict.l7 == L7Kind::Kafka {
             return Err(format!(
                 "{e}: rules on this port read Kafka requests and cannot read this one"
+            ));
+        }
+        if !verdict.allowed {
+            return Err(format!(
+                "{e}: policy no longer admits this connection ({})",
+                verdict.rule
             ));
         }
         let line = Line {
@@ -257,13 +266,7 @@ where
             client_id: String::new(),
             topics: String::new(),
             allowed: true,
-            rule: self
-                .ctx
-                .shared
-                .policy
-                .load()
-                .check_connection(&self.meta)
-                .rule,
+            rule: verdict.rule,
             error_code: 0,
             started,
             bytes_in: frame.bytes().len(),
@@ -278,8 +281,18 @@ where
         self.forward(expect, frame.bytes()).await
     }
 
+    /// Waits until the queue may hold `len` more bytes of the proxy's answers (an answer over
+    /// the whole budget waits for the queue to hold none).
+    async fn room_for(&self, len: usize) -> Result<OwnedSemaphorePermit, String> {
+        let n = len.clamp(1, self.max_frame.min(Semaphore::MAX_PERMITS));
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        Arc::clone(&self.answers)
+            .acquire_many_owned(n)
+            .await
+            .map_err(|_| "the answer budget closed".to_owned())
+    }
+
     async fn push(&mut self, p: Pending) -> Result<(), String> {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.queue
             .send(p)
             .await

@@ -12,8 +12,6 @@
 //! response waits behind a slow one.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{
@@ -42,7 +40,6 @@ pub(super) struct Responses<'a, R, W> {
     pub broker: BufReader<R>,
     pub client: BufWriter<W>,
     pub queue: mpsc::Receiver<Pending>,
-    pub in_flight: Arc<AtomicUsize>,
     pub endpoint: SocketAddr,
     /// The most of a response the proxy reads whole (ApiVersions, Metadata).
     pub max_frame: usize,
@@ -81,8 +78,9 @@ where
                 return Ended::Clean;
             };
             let done = match pending {
-                Pending::Local { frame, line } => {
+                Pending::Local { frame, line, room } => {
                     let written = self.client.write_all(&frame).await;
+                    drop(room);
                     record(self.ctx, &line, None, frame.len(), "");
                     written.map_err(|e| format!("client write failed: {e}"))
                 }
@@ -95,7 +93,6 @@ where
                 }
                 Pending::Broker(expect) => self.relay(expect).await,
             };
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
             if let Err(why) = done {
                 return Ended::Abort(why);
             }
@@ -171,7 +168,7 @@ where
         version: i16,
         payload: &Bytes,
         filter_for: Option<&Option<String>>,
-        refused: &[String],
+        refused: &[crate::kafka::narrowed::Refused],
     ) -> Result<Option<Bytes>, String> {
         let shared = &self.ctx.shared;
         let brokers = &shared.kafka_brokers;
