@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use bytes::{Buf, Bytes, BytesMut};
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{
     ApiKey, DescribeClusterResponse, FindCoordinatorResponse, MetadataResponse, ResponseHeader,
@@ -19,6 +18,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
+use super::narrowed::Refused;
 use super::response_header_version;
 use super::topic_ids::TopicIds;
 
@@ -132,16 +132,21 @@ impl Addressed {
         before - m.topics.len()
     }
 
-    /// Adds each of `names` as a topic the client may not see: TOPIC_AUTHORIZATION_FAILED, no
-    /// partitions (what Kafka's authorizer answers for a topic named and not allowed).
-    pub fn refuse_topics(&mut self, names: &[String]) {
+    /// Adds each of `refused` as a topic the client may not see, with its error and no
+    /// partitions (TOPIC_AUTHORIZATION_FAILED is what Kafka's authorizer answers for a topic
+    /// named and not allowed).
+    pub fn refuse_topics(&mut self, refused: &[Refused]) {
         let Body::Metadata(m) = &mut self.body else {
             return;
         };
-        for name in names {
+        for r in refused {
             let mut t = MetadataResponseTopic::default();
-            t.error_code = ResponseError::TopicAuthorizationFailed.code();
-            t.name = Some(TopicName(StrBytes::from_string(name.clone())));
+            t.error_code = r.error;
+            t.name = r
+                .name
+                .as_ref()
+                .map(|n| TopicName(StrBytes::from_string(n.clone())));
+            t.topic_id = r.id;
             m.topics.push(t);
         }
     }

@@ -22,6 +22,7 @@ use crate::conn::Shared;
 use crate::telemetry::ratelimit::warn_limited;
 
 use super::addresses::Advertised;
+use super::broker_names::BrokerNames;
 
 /// The most broker listeners one Kafka listener opens: a broker advertising more nodes (a bug,
 /// or a hostile one) cannot make the sidecar open a port per id it invents. Past it, the
@@ -34,6 +35,8 @@ pub struct Brokers {
     routes: RwLock<HashMap<String, Route>>,
     /// One opening at a time: two connections naming the same broker open one listener.
     opening: tokio::sync::Mutex<()>,
+    /// Advertised host names, resolved.
+    names: BrokerNames,
 }
 
 #[derive(Debug, Clone)]
@@ -69,7 +72,8 @@ impl Brokers {
         stop: &watch::Receiver<bool>,
     ) -> Option<SocketAddr> {
         let name = format!("{}~broker-{}", base.name, node.node_id);
-        let upstream = resolve(node).await?;
+        let port = u16::try_from(node.port).ok()?;
+        let upstream = self.names.resolve(&node.host, port).await?;
         // A broker set to advertise the sidecar (as behind any proxy) already sends clients here.
         if upstream == base.address || self.read().values().any(|r| r.address == upstream) {
             return Some(upstream);
@@ -130,21 +134,6 @@ impl Brokers {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Route>> {
         self.routes.write().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// The broker's advertised address as a socket address (a name is resolved).
-async fn resolve(node: &Advertised) -> Option<SocketAddr> {
-    let port = u16::try_from(node.port).ok()?;
-    if let Ok(ip) = node.host.parse::<IpAddr>() {
-        return Some(SocketAddr::new(ip, port));
-    }
-    match tokio::net::lookup_host((node.host.as_str(), port)).await {
-        Ok(mut addrs) => addrs.next(),
-        Err(error) => {
-            warn_limited!(node.host.clone(), host = %node.host, %error, "cannot resolve a Kafka broker's advertised host");
-            None
-        }
     }
 }
 

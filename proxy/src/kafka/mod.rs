@@ -32,6 +32,7 @@ mod acks;
 pub mod addresses;
 mod api;
 mod body;
+mod broker_names;
 pub mod brokers;
 pub mod conn;
 pub mod deny;

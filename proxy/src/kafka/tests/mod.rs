@@ -6,6 +6,7 @@ mod deny;
 mod frame;
 mod header;
 mod hostile;
+mod narrowed;
 mod rewrite;
 mod topics;
 

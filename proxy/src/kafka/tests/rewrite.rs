@@ -147,7 +147,11 @@ fn broker_addresses_are_replaced_and_topics_cut_at_every_version() {
         let to = HashMap::from([(111, "127.0.0.1:9204".parse().expect("addr"))]);
         a.readdress(&to, "127.0.0.1:9092".parse().expect("addr"));
         assert_eq!(a.retain_topics(|t| t == "orders"), 1);
-        a.refuse_topics(&["hidden".to_owned()]);
+        a.refuse_topics(&[crate::kafka::narrowed::Refused {
+            name: Some("hidden".to_owned()),
+            id: uuid::Uuid::nil(),
+            error: 29,
+        }]);
         let out = a.encode(ApiKey::Metadata).expect("encodes");
         let mut buf = out.clone();
         let header = ResponseHeader::decode(&mut buf, header_version).expect("header");
