@@ -223,10 +223,10 @@ impl KafkaMatcher {
 
 /// A set of API keys whose requests must come with their topics: what
 /// [`crate::CompiledPolicy::kafka_topic_keys`] answers for a connection. Only [`TOPIC_KEYS`]
-/// can be in it (all below 64). `Copy`, so the proxy keeps it per connection and asks it per
+/// can be in it (all below 128). `Copy`, so the proxy keeps it per connection and asks it per
 /// request.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct TopicKeys(u64);
+pub struct TopicKeys(u128);
 
 impl TopicKeys {
     /// No key needs its topics: the proxy decodes no request body.
@@ -236,7 +236,7 @@ impl TopicKeys {
     pub fn contains(self, key: i16) -> bool {
         u32::try_from(key)
             .ok()
-            .and_then(|k| 1u64.checked_shl(k))
+            .and_then(|k| 1u128.checked_shl(k))
             .is_some_and(|bit| self.0 & bit != 0)
     }
 
@@ -250,7 +250,7 @@ impl TopicKeys {
         let all = TOPIC_KEYS;
         for &k in keys.unwrap_or(all) {
             if is_topic_key(k)
-                && let Some(bit) = u32::try_from(k).ok().and_then(|k| 1u64.checked_shl(k))
+                && let Some(bit) = u32::try_from(k).ok().and_then(|k| 1u128.checked_shl(k))
             {
                 self.0 |= bit;
             }

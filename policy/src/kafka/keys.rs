@@ -123,10 +123,18 @@ pub const ROLES: &[(&str, &[i16])] = &[
     ),
 ];
 
-/// The keys whose requests name topics, so that a rule's `topic` constrains them: exactly
-/// Cilium's `isTopicAPIKey` (cilium's `pkg/kafka/policy.go`). For every other key a rule's
-/// `topic` is ignored by allow rules, as in Cilium (JoinGroup, Heartbeat, ... carry no topic
-/// a rule could check), and never matched by deny rules.
+/// The keys whose requests name topics, so that a rule's `topic` constrains them: Cilium's
+/// `isTopicAPIKey` (cilium's `pkg/kafka/policy.go`), then (our extension) the later keys whose
+/// requests name topics a client acts on. For every other key a rule's `topic` is ignored by
+/// allow rules, as in Cilium (JoinGroup, Heartbeat, ... carry no topic a rule could check),
+/// and never matched by deny rules.
+///
+/// Why extend: Cilium ignores `topic` on a key it does not list, so `{apiKey:
+/// describetopicpartitions, topic: orders}` would describe every topic, and `{apiKey: 78,
+/// topic: orders}` (ShareFetch) would read any. A rule that names a topic is read as meaning
+/// it. Left out: the group heartbeats (68, 76), whose topic list is a subscription a client
+/// may leave out when unchanged (the Fetch it leads to is checked), and the keys only brokers
+/// and controllers send to each other.
 pub const TOPIC_KEYS: &[i16] = &[
     0,  // Produce
     1,  // Fetch
@@ -147,6 +155,21 @@ pub const TOPIC_KEYS: &[i16] = &[
     34, // AlterReplicaLogDirs
     35, // DescribeLogDirs
     37, // CreatePartitions
+    // Not in Cilium's list:
+    32, // DescribeConfigs (its topic resources)
+    33, // AlterConfigs (its topic resources)
+    43, // ElectLeaders
+    44, // IncrementalAlterConfigs (its topic resources)
+    45, // AlterPartitionReassignments
+    46, // ListPartitionReassignments
+    47, // OffsetDelete
+    61, // DescribeProducers
+    75, // DescribeTopicPartitions
+    78, // ShareFetch
+    79, // ShareAcknowledge
+    90, // DescribeShareGroupOffsets
+    91, // AlterShareGroupOffsets
+    92, // DeleteShareGroupOffsets
 ];
 
 /// The key named `name` in [`API_KEYS`] (case-insensitive).

@@ -20,7 +20,7 @@ pub fn kafka_rule() -> impl Strategy<Value = KafkaRule> {
     let keys = prop_oneof![
         4 => Just((None, None)),
         3 => select(&["produce", "consume", "Consume"][..]).prop_map(|r| (Some(r.to_owned()), None)),
-        2 => select(&["fetch", "Produce", "metadata", "heartbeat", "initproducerid", "12", "19", ""][..])
+        2 => select(&["fetch", "Produce", "metadata", "heartbeat", "initproducerid", "12", "19", "describetopicpartitions", "78", ""][..])
             .prop_map(|k| (None, Some(k.to_owned()))),
     ];
     (
@@ -42,7 +42,7 @@ pub fn kafka_rule() -> impl Strategy<Value = KafkaRule> {
 /// included), and sometimes a request for every topic.
 pub fn request() -> impl Strategy<Value = KReq> {
     (
-        select(&[0i16, 1, 2, 3, 12, 18, 19, 22, 23, 68, 42][..]),
+        select(&[0i16, 1, 2, 3, 12, 18, 19, 22, 23, 68, 42, 75, 78][..]),
         select(&[3i16, 4][..]),
         prop_oneof![
             Just(None),

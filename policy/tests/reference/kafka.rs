@@ -21,12 +21,17 @@ pub struct KReq {
     pub all: bool,
 }
 
-/// Cilium's `isTopicAPIKey`.
+/// Cilium's `isTopicAPIKey`, then the later keys that name topics (our extension).
 fn topic_key(key: i16) -> bool {
-    matches!(
+    let cilium = matches!(
         key,
         0 | 1 | 2 | 3 | 4 | 5 | 6 | 8 | 9 | 19 | 20 | 21 | 23 | 24 | 27 | 28 | 34 | 35 | 37
-    )
+    );
+    let ours = matches!(
+        key,
+        32 | 33 | 43 | 44 | 45 | 46 | 47 | 61 | 75 | 78 | 79 | 90 | 91 | 92
+    );
+    cilium || ours
 }
 
 /// Our extension: Metadata with an empty list asks for brokers only, as a key without topics.
@@ -52,6 +57,7 @@ fn keys(r: &KafkaRule) -> Option<Vec<i16>> {
         "metadata" => 3,
         "heartbeat" => 12,
         "initproducerid" => 22,
+        "describetopicpartitions" => 75,
         n => n.parse().expect("generated key"),
     }])
 }

@@ -225,3 +225,26 @@ fn kafka_next_to_other_protocols_and_bad_fields_are_refused() {
         );
     }
 }
+
+/// Before, `topic` was ignored on keys past Cilium's list: this rule let DescribeTopicPartitions
+/// describe every topic, and ShareFetch (by number) read any.
+#[test]
+fn a_topic_constrains_the_later_keys_that_name_topics() {
+    const DESCRIBE_TOPIC_PARTITIONS: i16 = 75;
+    const SHARE_FETCH: i16 = 78;
+    let c = compile("  ingress:\n  - toPorts:\n    - ports: [{port: \"9092\"}]\n      rules:\n        kafka:\n        - {apiKey: describetopicpartitions, topic: orders}\n        - {apiKey: \"78\", topic: orders}\n")
+        .expect("compiles");
+    let m = ing("10.0.0.1", 9092);
+    let rule = |i: usize| format!("ns/p: ingress[0].toPorts[0].rules.kafka[{i}]");
+    let deny = (false, "default-deny (ingress)".to_owned());
+    assert_eq!(
+        check(&c, &m, DESCRIBE_TOPIC_PARTITIONS, &["orders"]),
+        (true, rule(0))
+    );
+    assert_eq!(check(&c, &m, DESCRIBE_TOPIC_PARTITIONS, &["secret"]), deny);
+    assert_eq!(check(&c, &m, SHARE_FETCH, &["orders"]), (true, rule(1)));
+    assert_eq!(check(&c, &m, SHARE_FETCH, &["orders", "secret"]), deny);
+    // The proxy decodes these keys' bodies on this port.
+    let keys = c.kafka_topic_keys(&m);
+    assert!(keys.contains(DESCRIBE_TOPIC_PARTITIONS) && keys.contains(SHARE_FETCH));
+}
