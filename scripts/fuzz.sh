@@ -5,7 +5,7 @@
 #
 #   scripts/fuzz.sh [TARGET...]      (default: every target in proxy/fuzz/Cargo.toml)
 #
-# FUZZ_SECONDS    fuzzing time per target (default 13: about 90 s for the seven targets)
+# FUZZ_SECONDS    fuzzing time per target (default 13: about 160 s for the twelve targets)
 # SOCKMESH_NIGHTLY  the toolchain to build with (default nightly)
 # SOCKMESH_FUZZ_TARGET  build directory (default /var/cache/sockmesh/fuzz-target as root, else
 #                  proxy/fuzz/target): outside the clone, so that a fresh CI clone on the same

@@ -29,6 +29,9 @@ pub enum Command {
     Policy(PolicyCommand),
     /// eBPF acceleration: status and maintenance.
     Bpf(crate::bpf::BpfArgs),
+    /// Workload certificates for development: a CA, and SPIFFE certificates it signs.
+    #[command(subcommand)]
+    Certs(CertsCommand),
     /// Serve policy and cluster files over xDS (ADS, SotW and delta) to sidecars, for local
     /// development and tests; files are watched and changes pushed.
     ControlPlane(sockmesh_xds::server::ControlPlaneArgs),
@@ -41,6 +44,38 @@ pub enum PolicyCommand {
         /// CiliumNetworkPolicy YAML files (one or many documents each, `---` separated).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Make a development CA for a trust domain: DIR/ca.crt and DIR/ca.key (0600).
+    Init {
+        /// Where the CA's files go (created if missing).
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// The SPIFFE trust domain the CA signs for.
+        #[arg(long, default_value = "cluster.local")]
+        trust_domain: String,
+        /// Replace an existing CA (every certificate it signed stops being trusted).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Sign a workload certificate for a SPIFFE ID: OUT/cert.pem, OUT/key.pem (0600) and
+    /// OUT/bundle.pem (the CA, to verify peers with).
+    Issue {
+        /// The CA's directory (from `sockmesh certs init`).
+        #[arg(long, default_value = "certs")]
+        ca_dir: PathBuf,
+        /// The workload's identity, e.g. spiffe://cluster.local/ns/prod/sa/web.
+        #[arg(long)]
+        spiffe_id: sockmesh_certs::SpiffeId,
+        /// Where the workload's files go (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// How long the certificate is valid (`24h`, `90m`, `30s`).
+        #[arg(long, default_value = "24h", value_parser = crate::config::duration::parse)]
+        valid_for: std::time::Duration,
     },
 }
 

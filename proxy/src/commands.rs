@@ -72,3 +72,38 @@ pub fn control_plane(args: sockmesh_xds::server::ControlPlaneArgs) -> ExitCode {
         }
     }
 }
+
+/// `sockmesh certs ...`: prints the files written, or the error; exit 1 on an error.
+pub fn certs(command: crate::cli::CertsCommand) -> ExitCode {
+    use crate::cli::CertsCommand;
+    use sockmesh_certs::dev_ca;
+    let done = match command {
+        CertsCommand::Init {
+            dir,
+            trust_domain,
+            force,
+        } => dev_ca::init(&dir, &trust_domain, force).map(|f| {
+            println!("CA for trust domain {trust_domain}:");
+            println!("  certificate  {}", f.cert.display());
+            println!("  key          {} (0600)", f.key.display());
+        }),
+        CertsCommand::Issue {
+            ca_dir,
+            spiffe_id,
+            out,
+            valid_for,
+        } => dev_ca::issue(&ca_dir, &spiffe_id, &out, valid_for).map(|f| {
+            println!("{spiffe_id}, valid for {valid_for:?}:");
+            println!("  certificate  {}", f.cert.display());
+            println!("  key          {} (0600)", f.key.display());
+            println!("  trust bundle {}", f.bundle.display());
+        }),
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

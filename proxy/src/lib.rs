@@ -54,6 +54,7 @@ pub fn cli_main() -> ExitCode {
         cli::Command::Demo(args) => demo::run(&args),
         cli::Command::Policy(cli::PolicyCommand::Check { files }) => commands::policy_check(&files),
         cli::Command::Bpf(args) => bpf::run_command(&args),
+        cli::Command::Certs(command) => commands::certs(command),
         cli::Command::ControlPlane(args) => commands::control_plane(args),
     }
 }

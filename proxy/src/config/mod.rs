@@ -5,7 +5,7 @@
 //! development and a control plane configure the data path through one set of types.
 
 mod dns;
-mod duration;
+pub(crate) mod duration;
 mod file;
 mod http;
 mod kafka;

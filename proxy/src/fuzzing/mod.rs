@@ -12,6 +12,7 @@ mod config;
 mod dns;
 mod h2;
 mod http1;
+mod identity;
 mod kafka;
 mod target;
 #[cfg(test)]
@@ -26,6 +27,7 @@ pub use config::{cilium_policy, xds_resources};
 pub use dns::{dns_message, dns_name};
 pub use h2::{h2_frames, hpack};
 pub use http1::{http1_chunked, http1_head};
+pub use identity::{spiffe_id, svid};
 pub use kafka::kafka_request;
 pub use target::request_target;
 

@@ -26,7 +26,7 @@ fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn every_seed_of_every_target_runs_clean() {
     type Target = (&'static str, fn(&[u8]));
-    let targets: [Target; 10] = [
+    let targets: [Target; 12] = [
         ("http1_head", http1_head),
         ("http1_chunked", http1_chunked),
         ("h2_frames", h2_frames),
@@ -37,6 +37,8 @@ fn every_seed_of_every_target_runs_clean() {
         ("dns_message", dns_message),
         ("dns_name", dns_name),
         ("kafka_request", kafka_request),
+        ("spiffe_id", spiffe_id),
+        ("svid", svid),
     ];
     for (target, run) in targets {
         for (name, seed) in corpus(target) {
