@@ -8,6 +8,7 @@
 pub mod bpf;
 pub mod grpc;
 pub mod h2raw;
+pub mod kafka_raw;
 pub mod nginx;
 pub mod origin;
 pub mod proc;

@@ -5,70 +5,17 @@
 //! gets a byte policy did not see; the sidecar keeps serving.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::net::TcpStream;
 use std::time::Duration;
 
+use sockmesh_tests::kafka_raw::{RawBroker, api_versions, framed};
 use sockmesh_tests::tansu::{KAFKA_SIDECAR, kafka_policy};
 use sockmesh_tests::{Sidecar, TempDir, local, wait_until};
 
-/// A broker that records what it receives and answers each request with `answer(request)`.
-struct Broker {
-    port: u16,
-    received: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Broker {
-    fn start(answer: fn(&[u8]) -> Option<Vec<u8>>) -> Broker {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let got = Arc::clone(&received);
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { return };
-                let got = Arc::clone(&got);
-                std::thread::spawn(move || {
-                    let mut buf = vec![0u8; 65536];
-                    while let Ok(n) = conn.read(&mut buf) {
-                        if n == 0 {
-                            return;
-                        }
-                        got.lock().expect("lock").extend_from_slice(&buf[..n]);
-                        if let Some(a) = answer(&buf[..n]) {
-                            let _ = conn.write_all(&a);
-                        }
-                    }
-                });
-            }
-        });
-        Broker { port, received }
-    }
-
-    fn received(&self) -> Vec<u8> {
-        self.received.lock().expect("lock").clone()
-    }
-}
-
 /// A sidecar in front of `broker` whose rules read topics (so bodies are decoded).
-fn sidecar(broker: &Broker) -> (Sidecar, u16, TempDir) {
+fn sidecar(broker: &RawBroker) -> (Sidecar, u16, TempDir) {
     let policy = kafka_policy(broker.port, "{role: produce, topic: orders}");
     Sidecar::in_front_of(broker.port, &policy, KAFKA_SIDECAR)
-}
-
-/// An ApiVersions v3 request frame with correlation id `id`.
-fn api_versions(id: i32) -> Vec<u8> {
-    let mut payload = vec![0, 18, 0, 3];
-    payload.extend_from_slice(&id.to_be_bytes());
-    payload.extend_from_slice(&[0, 1, b'c', 0]); // client id "c", no tagged fields
-    payload.extend_from_slice(&[1, 1, 0]); // two empty compact strings, no tagged fields
-    framed(&payload)
-}
-
-fn framed(payload: &[u8]) -> Vec<u8> {
-    let mut f = (payload.len() as i32).to_be_bytes().to_vec();
-    f.extend_from_slice(payload);
-    f
 }
 
 /// Sends `bytes`, closes the write side, and says whether the sidecar closed the connection
@@ -86,7 +33,7 @@ fn send_and_close(port: u16, bytes: &[u8]) -> (bool, Vec<u8>) {
 
 #[test]
 fn frames_the_proxy_cannot_read_close_the_connection_and_reach_no_broker() {
-    let broker = Broker::start(|_| None);
+    let broker = RawBroker::start(|_| None);
     let (sidecar, port, _dir) = sidecar(&broker);
     // A length prefix over kafka.maxRequestBytes (100 MiB): refused before it is buffered.
     let (closed, back) = send_and_close(port, &[0x7f, 0xff, 0xff, 0xff, 1, 2, 3]);
@@ -120,7 +67,7 @@ fn frames_the_proxy_cannot_read_close_the_connection_and_reach_no_broker() {
 
 #[test]
 fn garbage_after_a_good_frame_is_never_forwarded() {
-    let broker = Broker::start(|_| None);
+    let broker = RawBroker::start(|_| None);
     let (sidecar, port, _dir) = sidecar(&broker);
     let good = api_versions(7);
     let mut bytes = good.clone();
@@ -136,7 +83,7 @@ fn garbage_after_a_good_frame_is_never_forwarded() {
 #[test]
 fn a_response_to_a_request_never_sent_ends_the_connection() {
     // The broker answers every request with correlation id 4242, whatever was asked.
-    let broker = Broker::start(|_| Some(framed(&[0, 0, 0x10, 0x92, 0, 0])));
+    let broker = RawBroker::start(|_| Some(framed(&[0, 0, 0x10, 0x92, 0, 0])));
     let (sidecar, port, _dir) = sidecar(&broker);
     let mut c = TcpStream::connect(local(port)).expect("connect");
     c.set_read_timeout(Some(Duration::from_secs(5)))
@@ -162,7 +109,7 @@ fn a_response_to_a_request_never_sent_ends_the_connection() {
 fn a_broker_answer_the_proxy_must_rewrite_and_cannot_read_is_not_relayed() {
     // Every answer carries correlation id 3 and a body no Metadata decoder reads: relayed, it
     // could hand the client the brokers' own addresses.
-    let broker = Broker::start(|_| Some(framed(&[0, 0, 0, 3, 0, 0xff, 0xff, 0xff, 0xff, 0x7f])));
+    let broker = RawBroker::start(|_| Some(framed(&[0, 0, 0, 3, 0, 0xff, 0xff, 0xff, 0xff, 0x7f])));
     let (sidecar, port, _dir) = sidecar(&broker);
     // Metadata v12 for no topics (brokers only), correlation id 3.
     let mut metadata = vec![0, 3, 0, 12, 0, 0, 0, 3, 0, 1, b'c', 0];

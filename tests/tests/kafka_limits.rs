@@ -4,48 +4,13 @@
 //! it receives.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use sockmesh_tests::kafka_raw::{RawBroker, api_versions, framed};
 use sockmesh_tests::proc::rss_kib;
 use sockmesh_tests::tansu::kafka_policy;
 use sockmesh_tests::{Sidecar, TempDir, free_port, local, wait_until};
-
-/// A broker that accepts, records what it receives, and never answers.
-struct Silent {
-    port: u16,
-    received: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Silent {
-    fn start() -> Silent {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let got = Arc::clone(&received);
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { return };
-                let got = Arc::clone(&got);
-                std::thread::spawn(move || {
-                    let mut buf = vec![0u8; 65536];
-                    while let Ok(n) = conn.read(&mut buf) {
-                        if n == 0 {
-                            return;
-                        }
-                        got.lock().expect("lock").extend_from_slice(&buf[..n]);
-                    }
-                });
-            }
-        });
-        Silent { port, received }
-    }
-
-    fn received(&self) -> usize {
-        self.received.lock().expect("lock").len()
-    }
-}
 
 /// A sidecar from a config file: one Kafka listener in front of `broker`, the policy `policy`
 /// (written to a file it watches), and `limits` / `kafka` (YAML flow mapping entries).
@@ -89,20 +54,7 @@ fn produce(topic: &str, partitions: i32, correlation_id: i32) -> Vec<u8> {
     let mut payload = bytes::BytesMut::new();
     header.encode(&mut payload, 1).expect("header");
     request.encode(&mut payload, 3).expect("body");
-    let mut frame = (payload.len() as i32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&payload);
-    frame
-}
-
-/// An ApiVersions v3 request frame with correlation id `id`.
-fn api_versions(id: i32) -> Vec<u8> {
-    let mut payload = vec![0, 18, 0, 3];
-    payload.extend_from_slice(&id.to_be_bytes());
-    payload.extend_from_slice(&[0, 1, b'c', 0]); // client id "c", no tagged fields
-    payload.extend_from_slice(&[1, 1, 0]); // two empty compact strings, no tagged fields
-    let mut frame = (payload.len() as i32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&payload);
-    frame
+    framed(&payload)
 }
 
 /// A client sends 100 denied Produce requests whose denials are 2.6 MB each, and reads
@@ -112,7 +64,7 @@ fn api_versions(id: i32) -> Vec<u8> {
 /// connection stayed open for good).
 #[test]
 fn a_client_that_never_reads_holds_bounded_memory_and_is_closed_when_idle() {
-    let broker = Silent::start();
+    let broker = RawBroker::silent();
     let policy = kafka_policy(broker.port, "{role: produce, topic: orders}");
     let (sidecar, port, _dir) = sidecar(
         broker.port,
@@ -157,7 +109,11 @@ fn a_client_that_never_reads_holds_bounded_memory_and_is_closed_when_idle() {
         grown_mib < 80,
         "the sidecar grew by {grown_mib} MiB holding answers for a client that never reads"
     );
-    assert_eq!(broker.received(), 0, "a denied Produce reached the broker");
+    assert_eq!(
+        broker.received().len(),
+        0,
+        "a denied Produce reached the broker"
+    );
     // What the client then reads ends: the proxy closed its side.
     let mut sink = vec![0u8; 1 << 20];
     let ended = wait_until(Duration::from_secs(10), || {
@@ -172,13 +128,13 @@ fn a_client_that_never_reads_holds_bounded_memory_and_is_closed_when_idle() {
 /// not the idle timeout (300 s by default), then exits.
 #[test]
 fn a_drain_waits_for_owed_responses_no_longer_than_the_drain_timeout() {
-    let broker = Silent::start();
+    let broker = RawBroker::silent();
     let policy = kafka_policy(broker.port, "{role: produce, topic: orders}");
     let (mut sidecar, port, _dir) = sidecar(broker.port, &policy, "drainTimeout: 1s", "");
     let mut client = TcpStream::connect(local(port)).expect("connect");
     client.write_all(&api_versions(7)).expect("write");
     assert!(
-        wait_until(Duration::from_secs(5), || broker.received() > 0),
+        wait_until(Duration::from_secs(5), || !broker.received().is_empty()),
         "the request never reached the broker"
     );
     let asked = Instant::now();
@@ -204,7 +160,7 @@ fn a_drain_waits_for_owed_responses_no_longer_than_the_drain_timeout() {
 /// connections too: the next such request ends the connection and never reaches the broker.
 #[test]
 fn a_reload_adding_kafka_rules_applies_to_open_connections() {
-    let broker = Silent::start();
+    let broker = RawBroker::silent();
     let l4_only = kafka_policy(broker.port, "").replace("      rules:\n        kafka: []\n", "");
     assert!(!l4_only.contains("kafka:"), "{l4_only}");
     let (sidecar, port, dir) = sidecar(broker.port, &l4_only, "", "");
@@ -212,15 +168,13 @@ fn a_reload_adding_kafka_rules_applies_to_open_connections() {
         let mut payload = vec![0x7f, 0x00, 0, 0];
         payload.extend_from_slice(&id.to_be_bytes());
         payload.extend_from_slice(&[0, 1, b'c']);
-        let mut frame = (payload.len() as i32).to_be_bytes().to_vec();
-        frame.extend_from_slice(&payload);
-        frame
+        framed(&payload)
     };
     let mut client = TcpStream::connect(local(port)).expect("connect");
     client.write_all(&unknown(1)).expect("write");
     let first = unknown(1).len();
     assert!(
-        wait_until(Duration::from_secs(5), || broker.received() == first),
+        wait_until(Duration::from_secs(5), || broker.received().len() == first),
         "the unknown key was not forwarded on an L4-only port:\n{}",
         sidecar.logs()
     );
@@ -238,7 +192,7 @@ fn a_reload_adding_kafka_rules_applies_to_open_connections() {
     assert!(closed, "the connection stayed open");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
-        broker.received(),
+        broker.received().len(),
         first,
         "the broker got a request the new rules cannot read:\n{}",
         sidecar.logs()
