@@ -10,14 +10,16 @@
 //! `fetch.wait.max.ms` (the clients here set 1 ms), Fetch responses stop at 5 MiB.
 //!
 //! [`kafka_client`] runs `tests/python/kafka_client.py` (confluent-kafka's librdkafka 2.16 or
-//! kafka-python 3) and returns its JSON answer.
+//! kafka-python 3) and returns its JSON answer; [`kcat`] runs Debian's kcat on that same
+//! librdkafka 2.16 (its own 2.0.2 cannot talk to tansu), and [`kcat_command`] starts it by
+//! another command (inside a pod, say).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::{Child, free_port, local, output_text, python, root, wait_until};
+use crate::{Child, free_port, local, output_text, python, require, root, wait_until};
 
 /// The tansu version scripts/install-deps.sh builds.
 pub const TANSU_VERSION: &str = "0.6.0";
@@ -135,6 +137,105 @@ pub fn kafka_client(
             output_text(&out)
         )
     })
+}
+
+/// A directory holding the librdkafka of the confluent-kafka wheel (2.16) under the name kcat
+/// links (`librdkafka.so.1`), for kcat's `LD_LIBRARY_PATH`: Debian's kcat links librdkafka
+/// 2.0.2, which misreads tansu's ApiVersions v3 answer (../shared/DESIGN.md). The wheel names
+/// its copy `librdkafka-HASH.so.1`, so the directory has a link by the usual name. It is kept
+/// (under the temp dir, named after the library's path) and reused by later runs.
+pub fn kcat_library_dir() -> PathBuf {
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import glob, os, confluent_kafka as c; d = os.path.dirname(c.__file__); print(*sorted(glob.glob(d + '.libs/librdkafka*.so*')), sep='\\n')",
+        ])
+        .output()
+        .expect("run python to find confluent-kafka's librdkafka");
+    let found = String::from_utf8_lossy(&out.stdout);
+    let lib = found.lines().next().map(PathBuf::from).unwrap_or_else(|| {
+        panic!(
+            "no librdkafka in confluent-kafka's wheel (confluent_kafka.libs/librdkafka*.so*): run scripts/install-deps.sh; {}",
+            output_text(&out)
+        )
+    });
+    let tag: u64 = lib
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+        });
+    let dir = std::env::temp_dir().join(format!("sockmesh-kcat-librdkafka-{tag:016x}"));
+    let link = dir.join("librdkafka.so.1");
+    if std::fs::read_link(&link).ok().as_deref() != Some(lib.as_path()) {
+        std::fs::create_dir_all(&dir).expect("create kcat's library dir");
+        // Made aside and renamed into place: test binaries running at once may race here.
+        let aside = dir.join(format!("librdkafka.so.1.{}", std::process::id()));
+        let _ = std::fs::remove_file(&aside);
+        std::os::unix::fs::symlink(&lib, &aside).expect("link librdkafka for kcat");
+        std::fs::rename(&aside, &link).expect("link librdkafka for kcat");
+    }
+    dir
+}
+
+/// A kcat command (no arguments yet) running on the wheel's librdkafka 2.16
+/// ([`kcat_library_dir`]), started by `launcher` when given (a command that execs the
+/// arguments appended to it). Fails the test when kcat is not installed.
+pub fn kcat_command(launcher: Option<Command>) -> Command {
+    require("kcat", "apt-get install -y kcat");
+    let mut cmd = match launcher {
+        Some(mut launcher) => {
+            launcher.arg("kcat");
+            launcher
+        }
+        None => Command::new("kcat"),
+    };
+    cmd.env("LD_LIBRARY_PATH", kcat_library_dir());
+    cmd
+}
+
+/// Runs `cmd` (from [`kcat_command`]) with `input` on its standard input; fails the test if it
+/// has not exited within `timeout` (it is killed then). Returns what it printed and its status.
+pub fn kcat_run(mut cmd: Command, input: &[u8], timeout: Duration) -> std::process::Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kcat");
+    let pid = child.id();
+    let mut stdin = child.stdin.take().expect("kcat's stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let out = match rx.recv_timeout(timeout) {
+        Ok(out) => out.expect("wait for kcat"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            let out = rx.recv().expect("kcat's output").expect("wait for kcat");
+            panic!(
+                "kcat {:?} did not exit within {timeout:?}:\n{}",
+                cmd.get_args().collect::<Vec<_>>(),
+                output_text(&out)
+            );
+        }
+    };
+    // A consumer may exit without reading its input: a failed write is no failure.
+    let _ = writer.join();
+    out
+}
+
+/// kcat with `args` (and `input` on standard input), in the test's own namespace and cgroup; at
+/// most 60 s.
+pub fn kcat(args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut cmd = kcat_command(None);
+    cmd.args(args);
+    kcat_run(cmd, input, Duration::from_secs(60))
 }
 
 /// An egress CiliumNetworkPolicy for workload `app=test` whose rules on a broker at `port` are
