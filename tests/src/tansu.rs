@@ -11,10 +11,14 @@
 //!
 //! [`kafka_client`] runs `tests/python/kafka_client.py` (confluent-kafka's librdkafka 2.16 or
 //! kafka-python 3) and returns its JSON answer; [`kcat`] runs Debian's kcat on that same
-//! librdkafka 2.16 (its own 2.0.2 cannot talk to tansu), and [`kcat_command`] starts it by
-//! another command (inside a pod, say).
+//! librdkafka 2.16 (its own 2.0.2 cannot talk to tansu). Both can be started by another
+//! command, inside a pod's cgroup and network namespace for the interception tests:
+//! [`kafka_client_via`], [`kcat_command`].
+//!
+//! [`Tansu::start_in_netns`] runs the broker in a test's network namespace at a remote-looking
+//! address.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -26,6 +30,9 @@ pub const TANSU_VERSION: &str = "0.6.0";
 
 pub struct Tansu {
     pub port: u16,
+    ip: IpAddr,
+    /// The network namespace it runs in (a name under /run/netns), when not the test's own.
+    netns: Option<String>,
     child: Child,
     log: PathBuf,
 }
@@ -64,43 +71,62 @@ impl Tansu {
     /// does.
     pub fn start_advertising(advertised: Option<u16>) -> Tansu {
         let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let advertised = format!("tcp://127.0.0.1:{}", advertised.unwrap_or(port));
-        let log = std::env::temp_dir().join(format!("sockmesh-tansu-{port}.log"));
+        let advertised = local(advertised.unwrap_or(port));
+        Tansu::launch(local(port), advertised, None)
+    }
+
+    /// Starts the broker in the network namespace `netns` (a name under /run/netns) on `addr`,
+    /// advertising that address: a broker the pod reaches at a remote-looking address, for the
+    /// interception tests. Its commands ([`Tansu::create_topic`]) run in that namespace too.
+    pub fn start_in_netns(netns: &str, addr: SocketAddr) -> Tansu {
+        Tansu::launch(addr, addr, Some(netns.to_owned()))
+    }
+
+    fn launch(addr: SocketAddr, advertised: SocketAddr, netns: Option<String>) -> Tansu {
+        let log = std::env::temp_dir().join(format!(
+            "sockmesh-tansu-{}-{}.log",
+            netns.as_deref().unwrap_or("host"),
+            addr.port()
+        ));
         let file = std::fs::File::create(&log).expect("tansu log file");
         let err = file.try_clone().expect("tansu log file");
         let mut child = Child::spawn(
-            Command::new(tansu_bin())
+            in_netns(netns.as_deref(), tansu_bin())
                 .args(["broker", "--storage-engine", "memory://tansu/"])
                 .args([
                     "--listener-url",
-                    &url,
+                    &format!("tcp://{addr}"),
                     "--advertised-listener-url",
-                    &advertised,
+                    &format!("tcp://{advertised}"),
                 ])
                 .env("RUST_LOG", "warn")
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(file))
                 .stderr(Stdio::from(err)),
         );
-        let addr = local(port);
         let up = wait_until(Duration::from_secs(20), || {
-            child.is_running() && std::net::TcpStream::connect(addr).is_ok()
+            child.is_running() && accepts(netns.as_deref(), addr)
         });
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         assert!(up, "tansu did not start on {addr}:\n{text}");
-        Tansu { port, child, log }
+        Tansu {
+            port: addr.port(),
+            ip: addr.ip(),
+            netns,
+            child,
+            log,
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
-        local(self.port)
+        SocketAddr::new(self.ip, self.port)
     }
 
     /// Creates `topic` with one partition.
     pub fn create_topic(&self, topic: &str) {
-        let out = Command::new(tansu_bin())
+        let out = in_netns(self.netns.as_deref(), tansu_bin())
             .args(["topic", "create", "--broker"])
-            .arg(format!("tcp://127.0.0.1:{}", self.port))
+            .arg(format!("tcp://{}", self.addr()))
             .args(["--partitions", "1", topic])
             .output()
             .expect("run tansu topic create");
@@ -117,6 +143,32 @@ impl Tansu {
     }
 }
 
+/// `program`, run in the network namespace `netns` when there is one (`nsenter`, which execs
+/// it: the child's pid is the program's).
+fn in_netns(netns: Option<&str>, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match netns {
+        Some(name) => {
+            let mut cmd = Command::new("nsenter");
+            cmd.arg(format!("--net=/run/netns/{name}")).arg(program);
+            cmd
+        }
+        None => Command::new(program),
+    }
+}
+
+/// Whether something accepts TCP connections at `addr` (in `netns`, when given).
+fn accepts(netns: Option<&str>, addr: SocketAddr) -> bool {
+    match netns {
+        None => std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok(),
+        Some(_) => in_netns(netns, "bash")
+            .arg("-c")
+            .arg(format!("exec 3<>/dev/tcp/{}/{}", addr.ip(), addr.port()))
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success()),
+    }
+}
+
 /// Runs `tests/python/kafka_client.py LIB OP BOOTSTRAP ARGS..` and returns its JSON output.
 pub fn kafka_client(
     lib: &str,
@@ -124,7 +176,26 @@ pub fn kafka_client(
     bootstrap: SocketAddr,
     args: &[&str],
 ) -> serde_json::Value {
-    let out = Command::new(python())
+    kafka_client_via(None, lib, op, bootstrap, args)
+}
+
+/// As [`kafka_client`], started by `launcher` when given: a command that execs the arguments
+/// appended to it (`bpf-peer --cgroup CG exec` in a pod's network namespace, say).
+pub fn kafka_client_via(
+    launcher: Option<Command>,
+    lib: &str,
+    op: &str,
+    bootstrap: SocketAddr,
+    args: &[&str],
+) -> serde_json::Value {
+    let mut cmd = match launcher {
+        Some(mut launcher) => {
+            launcher.arg(python());
+            launcher
+        }
+        None => Command::new(python()),
+    };
+    let out = cmd
         .arg(root().join("tests/python/kafka_client.py"))
         .args([lib, op, &bootstrap.to_string()])
         .args(args)
