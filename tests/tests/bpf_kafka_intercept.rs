@@ -1,8 +1,9 @@
 //! Kafka under interception: unmodified Kafka clients (librdkafka 2.16 through confluent-kafka
 //! and kcat, and kafka-python 3) in the pod cgroup dial the broker's own address (tansu at a
 //! remote-looking address of the test's network namespace); cgroup/connect4 sends each of their
-//! connections to the sidecar's Kafka listener, which checks every request against
-//! `rules.kafka` and forwards it to the original destination. What policy allows is produced and
+//! connections to the sidecar's outbound listener (a `kafka` one, or a `detect` one that reads
+//! the port as Kafka by its rules), which checks every request against `rules.kafka` and
+//! forwards it to the original destination. What policy allows is produced and
 //! consumed intact, a denied topic gets TOPIC_AUTHORIZATION_FAILED from the sidecar, nothing in
 //! the answers is rewritten (the clients see the broker's own address in Metadata), and every
 //! connection the broker gets is the sidecar's.
@@ -30,9 +31,16 @@ fn broker_addr() -> SocketAddr {
     BROKER.parse().expect("the broker's address")
 }
 
-/// A sidecar in the pod with one Kafka listener for intercepted connections (its `--upstream`
-/// is the discard port: every connection here goes to its original destination).
-fn sidecar(ns: &Netns, cg: &TestCgroup, pin: &std::path::Path, policy: &str) -> PodSidecar {
+/// A sidecar in the pod with one outbound listener of `protocol` for intercepted connections
+/// (its `--upstream` is the discard port: every connection here goes to its original
+/// destination).
+fn sidecar(
+    ns: &Netns,
+    cg: &TestCgroup,
+    pin: &std::path::Path,
+    policy: &str,
+    protocol: &str,
+) -> PodSidecar {
     let (pin_s, cg_s) = (pin.display().to_string(), cg.arg());
     let s = PodSidecar::start(
         Some(ns),
@@ -44,7 +52,7 @@ fn sidecar(ns: &Netns, cg: &TestCgroup, pin: &std::path::Path, policy: &str) -> 
             "--upstream",
             "127.0.0.1:9",
             "--protocol",
-            "kafka",
+            protocol,
             "--direction",
             "outbound",
             "--label",
@@ -93,18 +101,31 @@ fn connected_to(ns: &Netns, addr: &str) -> Vec<String> {
 
 #[test]
 fn kafka_clients_in_the_pod_are_intercepted_checked_and_see_the_brokers_own_address() {
+    intercepted_kafka("kafka", "kafka");
+}
+
+/// The pod's one outbound listener in a real deployment detects each connection's protocol;
+/// a port whose rules hold `kafka` is read as Kafka there too.
+#[test]
+fn a_detecting_listener_reads_intercepted_kafka_by_the_ports_rules() {
+    intercepted_kafka("detect", "kafkad");
+}
+
+/// The whole check with the sidecar's listener of `protocol`; `tag` names the test's
+/// namespace, cgroup and pins.
+fn intercepted_kafka(protocol: &str, tag: &str) {
     require_root();
     require("ss", "apt-get install -y iproute2");
-    let ns = Netns::new("kafka");
+    let ns = Netns::new(tag);
     ns.add_lo_address("10.99.0.9/32");
-    let cg = TestCgroup::new("kafka");
-    let pin = pin_dir("kafka");
-    let dir = TempDir::new("kafka-icpt");
+    let cg = TestCgroup::new(tag);
+    let pin = pin_dir(tag);
+    let dir = TempDir::new(tag);
     let broker = Tansu::start_in_netns(&ns.0, broker_addr());
     broker.create_topic("orders");
     broker.create_topic("secret");
     let policy = dir.write("policy.yaml", &kafka_policy(9092, ORDERS));
-    let sc = sidecar(&ns, &cg, &pin, &policy.display().to_string());
+    let sc = sidecar(&ns, &cg, &pin, &policy.display().to_string(), protocol);
     let client = |lib: &str, op: &str, args: &[&str]| {
         kafka_client_via(Some(in_pod(&ns, &cg)), lib, op, broker_addr(), args)
     };
