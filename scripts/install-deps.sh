@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests and benchmarks need, idempotently: Debian packages (real peers: nginx,
-# curl, h2load, wrk, haproxy; DNS peers: unbound, dig, dnsperf, dnsdist; BPF tooling) and a
+# curl, h2load, wrk, haproxy, kcat; DNS peers: unbound, dig, dnsperf, dnsdist; BPF tooling) and a
 # Python venv at .venv with grpcio, h2 (an HTTP/2 client that can reset streams), dnspython and
 # the Kafka clients (confluent-kafka, whose wheel carries librdkafka 2.16, and kafka-python);
 # the tansu Kafka broker, built once into $SOCKMESH_CACHE (default /var/cache/sockmesh, outside
@@ -10,8 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# kcat: Debian's links librdkafka 2.0.2, which misreads tansu's ApiVersions v3; the tests run it
+# on the librdkafka 2.16 of the confluent-kafka wheel below (tests/src/tansu.rs, `kcat`).
 APT_PACKAGES=(nginx-light curl nghttp2-client wrk haproxy iproute2 python3-venv util-linux bpftool
-  unbound dnsutils dnsperf dnsdist)
+  unbound dnsutils dnsperf dnsdist kcat)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
