@@ -64,3 +64,149 @@ pub fn framed(payload: &[u8]) -> Vec<u8> {
     f.extend_from_slice(payload);
     f
 }
+
+/// A Fetch v13 (topics by id) of partition 0 of `id` from offset 0, framed.
+pub fn fetch_by_id(id: uuid::Uuid, correlation_id: i32) -> Vec<u8> {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{FetchRequest, RequestHeader};
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    let mut header = RequestHeader::default();
+    header.request_api_key = 1;
+    header.request_api_version = 13;
+    header.correlation_id = correlation_id;
+    header.client_id = Some(StrBytes::from_static_str("raw"));
+    let mut partition = FetchPartition::default();
+    partition.partition_max_bytes = 1 << 20;
+    let mut topic = FetchTopic::default();
+    topic.topic_id = id;
+    topic.partitions = vec![partition];
+    let mut fetch = FetchRequest::default();
+    fetch.max_wait_ms = 1;
+    fetch.max_bytes = 1 << 20;
+    fetch.topics = vec![topic];
+    let mut payload = bytes::BytesMut::new();
+    header.encode(&mut payload, 2).expect("header");
+    fetch.encode(&mut payload, 13).expect("body");
+    framed(&payload)
+}
+
+/// A Metadata v12 request for every topic, framed.
+pub fn metadata_all(correlation_id: i32) -> Vec<u8> {
+    use kafka_protocol::messages::{MetadataRequest, RequestHeader};
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    let mut header = RequestHeader::default();
+    header.request_api_key = 3;
+    header.request_api_version = 12;
+    header.correlation_id = correlation_id;
+    header.client_id = Some(StrBytes::from_static_str("raw"));
+    let mut payload = bytes::BytesMut::new();
+    header.encode(&mut payload, 2).expect("header");
+    MetadataRequest::default()
+        .with_topics(None)
+        .encode(&mut payload, 12)
+        .expect("body");
+    framed(&payload)
+}
+
+/// A Metadata v12 response (framed) in which broker 1 at `host:port` leads partition 0 of
+/// `topic`, whose id is `id`.
+pub fn metadata_naming(host: &str, port: i32, topic: &str, id: uuid::Uuid) -> Vec<u8> {
+    use kafka_protocol::messages::metadata_response::{
+        MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+    };
+    use kafka_protocol::messages::{BrokerId, MetadataResponse, ResponseHeader, TopicName};
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    let partition = MetadataResponsePartition::default()
+        .with_leader_id(BrokerId(1))
+        .with_replica_nodes(vec![BrokerId(1)])
+        .with_isr_nodes(vec![BrokerId(1)]);
+    let body = MetadataResponse::default()
+        .with_brokers(vec![
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(1))
+                .with_host(StrBytes::from_string(host.to_owned()))
+                .with_port(port),
+        ])
+        .with_controller_id(BrokerId(1))
+        .with_topics(vec![
+            MetadataResponseTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(topic.to_owned()))))
+                .with_topic_id(id)
+                .with_partitions(vec![partition]),
+        ]);
+    let mut payload = bytes::BytesMut::new();
+    ResponseHeader::default()
+        .with_correlation_id(0)
+        .encode(&mut payload, 1)
+        .expect("header");
+    body.encode(&mut payload, 12).expect("body");
+    framed(&payload)
+}
+
+/// The Metadata v12 response `frame` (framed), decoded.
+pub fn read_metadata(frame: &[u8]) -> kafka_protocol::messages::MetadataResponse {
+    use kafka_protocol::messages::{MetadataResponse, ResponseHeader};
+    use kafka_protocol::protocol::Decodable;
+    let mut buf = bytes::Bytes::copy_from_slice(frame.get(4..).expect("a frame"));
+    ResponseHeader::decode(&mut buf, 1).expect("header");
+    MetadataResponse::decode(&mut buf, 12).expect("a Metadata v12 response")
+}
+
+/// The Fetch v13 response `frame` (framed), decoded.
+pub fn read_fetch(frame: &[u8]) -> kafka_protocol::messages::FetchResponse {
+    use kafka_protocol::messages::{FetchResponse, ResponseHeader};
+    use kafka_protocol::protocol::Decodable;
+    let mut buf = bytes::Bytes::copy_from_slice(frame.get(4..).expect("a frame"));
+    ResponseHeader::decode(&mut buf, 1).expect("header");
+    FetchResponse::decode(&mut buf, 13).expect("a Fetch v13 response")
+}
+
+/// `tests/python/frames.py exchange` run by `launcher` (a command prefix, e.g. into a pod):
+/// sends `frame` to `to` and returns the frame that came back (`None`: the connection closed).
+pub fn exchange_via(
+    mut launcher: std::process::Command,
+    to: &str,
+    frame: &[u8],
+) -> Option<Vec<u8>> {
+    let out = launcher
+        .arg(crate::python())
+        .arg(crate::root().join("tests/python/frames.py"))
+        .args(["exchange", to, &hex(frame)])
+        .output()
+        .expect("run frames.py");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let text = text.trim();
+    if text.starts_with("closed") || text.is_empty() {
+        return None;
+    }
+    Some(unhex(text))
+}
+
+/// `tests/python/frames.py answer` run by `launcher`, answering every frame at `at` with
+/// `frame`; returns once it listens.
+pub fn answering_via(mut launcher: std::process::Command, at: &str, frame: &[u8]) -> crate::Child {
+    use std::io::BufRead;
+    launcher
+        .arg(crate::python())
+        .arg(crate::root().join("tests/python/frames.py"))
+        .args(["answer", at, &hex(frame)])
+        .stdout(std::process::Stdio::piped());
+    let mut child = crate::Child::spawn(&mut launcher);
+    let stdout = child.0.stdout.take().expect("piped");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("frames.py output");
+    assert_eq!(line.trim(), "listening", "frames.py answer at {at}");
+    child
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len() / 2)
+        .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect()
+}

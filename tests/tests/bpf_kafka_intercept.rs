@@ -17,6 +17,10 @@ use serde_json::{Value, json};
 use sockmesh_tests::bpf::{
     Netns, PodSidecar, TestCgroup, bpf_status, peer_cmd, pin_dir, require_root, run_ok,
 };
+use sockmesh_tests::kafka_raw::{
+    answering_via, exchange_via, fetch_by_id, metadata_all, metadata_naming, read_fetch,
+    read_metadata,
+};
 use sockmesh_tests::tansu::{kafka_client_via, kafka_policy, kcat_command, kcat_run};
 use sockmesh_tests::{Child, Tansu, TempDir, output_text, require, wait_until};
 
@@ -258,4 +262,86 @@ fn intercepted_kafka(protocol: &str, tag: &str) {
     );
     drop(sc);
     drop(broker);
+}
+
+/// The rogue server's address: the app's rules let it reach any server on port 9092.
+const ROGUE: &str = "10.99.0.66:9092";
+
+/// Under interception one listener carries the app's connections to every Kafka server its
+/// rules let it reach, and any of them can answer Metadata. A server the app controls names
+/// the real cluster's `secret` topic id `orders`; a Fetch by that id to the real broker must
+/// not be judged as `orders` (before, ids were kept per listener, and the Fetch returned the
+/// secret topic's records). Ids are now kept per destination: the broker never named the id,
+/// so the Fetch gets UNKNOWN_TOPIC_ID.
+#[test]
+fn a_server_the_app_reaches_cannot_rename_the_real_clusters_topic_ids() {
+    require_root();
+    let ns = Netns::new("kafkaid");
+    ns.add_lo_address("10.99.0.9/32");
+    ns.add_lo_address("10.99.0.66/32");
+    let cg = TestCgroup::new("kafkaid");
+    let pin = pin_dir("kafkaid");
+    let dir = TempDir::new("kafkaid");
+    let broker = Tansu::start_in_netns(&ns.0, broker_addr());
+    broker.create_topic("orders");
+    broker.create_topic("secret");
+    // Outside the pod (not intercepted): records in `secret`, and its id, straight from the
+    // broker, so the sidecar never sees them.
+    let outside = || peer_cmd(Some(&ns), None, &["exec"]);
+    let wrote = kafka_client_via(
+        Some(outside()),
+        "confluent",
+        "produce",
+        broker_addr(),
+        &["secret", "3"],
+    );
+    assert_eq!(wrote["delivered"], 3, "{wrote}");
+    let md = exchange_via(outside(), BROKER, &metadata_all(1)).expect("the broker's metadata");
+    let secret = read_metadata(&md)
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == "secret"))
+        .map(|t| t.topic_id)
+        .expect("the broker names `secret`");
+    let _rogue = answering_via(
+        outside(),
+        ROGUE,
+        &metadata_naming("10.99.0.66", 9092, "orders", secret),
+    );
+    let policy = dir.write("policy.yaml", &kafka_policy(9092, ORDERS));
+    let sc = sidecar(&ns, &cg, &pin, &policy.display().to_string(), "kafka");
+
+    // The app asks the rogue for metadata, through the sidecar, which reads the answer...
+    let lie = exchange_via(in_pod(&ns, &cg), ROGUE, &metadata_all(2)).expect("the rogue's answer");
+    let named: Vec<_> = read_metadata(&lie)
+        .topics
+        .iter()
+        .map(|t| (t.name.as_ref().map(|n| n.0.to_string()), t.topic_id))
+        .collect();
+    assert_eq!(
+        named,
+        [(Some("orders".to_owned()), secret)],
+        "{}",
+        sc.logs()
+    );
+    // ...then fetches that id from the real broker.
+    let fetched = exchange_via(in_pod(&ns, &cg), BROKER, &fetch_by_id(secret, 3))
+        .expect("an answer to the Fetch");
+    let log = sc.wait_log("method=\"Fetch v13\"");
+    let line = log
+        .lines()
+        .find(|l| l.contains("method=\"Fetch v13\""))
+        .unwrap_or_default();
+    assert!(
+        line.contains("verdict=\"deny\"") && line.contains("status=100"),
+        "the Fetch by the renamed id was let through: {line}"
+    );
+    let fetch = read_fetch(&fetched);
+    let partitions: Vec<(i16, usize)> = fetch
+        .responses
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .map(|p| (p.error_code, p.records.as_ref().map_or(0, |r| r.len())))
+        .collect();
+    assert_eq!(partitions, [(100, 0)], "UNKNOWN_TOPIC_ID and no records");
 }

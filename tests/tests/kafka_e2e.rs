@@ -242,33 +242,6 @@ fn ten_thousand_messages_of_mixed_sizes_arrive_complete_and_in_order() {
     }
 }
 
-/// A Fetch v13 (topics by id) for `id`, framed, correlation id 5.
-fn fetch_by_id(id: uuid::Uuid) -> Vec<u8> {
-    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-    use kafka_protocol::messages::{FetchRequest, RequestHeader};
-    use kafka_protocol::protocol::{Encodable, StrBytes};
-    let mut header = RequestHeader::default();
-    header.request_api_key = 1;
-    header.request_api_version = 13;
-    header.correlation_id = 5;
-    header.client_id = Some(StrBytes::from_static_str("raw"));
-    let mut partition = FetchPartition::default();
-    partition.partition_max_bytes = 1 << 20;
-    let mut topic = FetchTopic::default();
-    topic.topic_id = id;
-    topic.partitions = vec![partition];
-    let mut fetch = FetchRequest::default();
-    fetch.max_wait_ms = 1;
-    fetch.max_bytes = 1 << 20;
-    fetch.topics = vec![topic];
-    let mut payload = bytes::BytesMut::new();
-    header.encode(&mut payload, 2).expect("header");
-    fetch.encode(&mut payload, 13).expect("body");
-    let mut frame = (payload.len() as i32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&payload);
-    frame
-}
-
 #[test]
 fn a_topic_id_nobody_learned_gets_unknown_topic_id_not_a_blind_pass() {
     use kafka_protocol::messages::{FetchResponse, ResponseHeader};
@@ -279,7 +252,8 @@ fn a_topic_id_nobody_learned_gets_unknown_topic_id_not_a_blind_pass() {
     c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
         .expect("timeout");
     let id = uuid::Uuid::from_u128(0x5eb1_5eb1);
-    c.write_all(&fetch_by_id(id)).expect("write");
+    c.write_all(&sockmesh_tests::kafka_raw::fetch_by_id(id, 5))
+        .expect("write");
     let mut len = [0u8; 4];
     c.read_exact(&mut len).expect("an answer");
     let mut payload = vec![0u8; i32::from_be_bytes(len) as usize];

@@ -17,9 +17,15 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 
 use super::known_versions;
 
+/// The last versions of the keys whose later versions name topics by id alone: offered where
+/// the proxy cannot tell which cluster an id belongs to (`names_only`, under interception:
+/// `conn/scope.rs`).
+pub const LAST_BY_NAME: &[(ApiKey, i16)] = &[(ApiKey::Produce, 12), (ApiKey::Fetch, 12)];
+
 /// The ApiVersions response `payload` (no length prefix) answered to a request at `version`,
-/// with the versions cut; `None` when it is to be relayed unchanged (unreadable, or an error).
-pub fn api_versions(payload: &Bytes, version: i16) -> Option<Bytes> {
+/// with the versions cut (and, with `names_only`, [`LAST_BY_NAME`] applied); `None` when it is
+/// to be relayed unchanged (unreadable, or an error).
+pub fn api_versions(payload: &Bytes, version: i16, names_only: bool) -> Option<Bytes> {
     let mut buf = payload.clone();
     // ApiVersions responses always have header v0 (KIP-511): the correlation id alone.
     let header = ResponseHeader::decode(&mut buf, 0).ok()?;
@@ -34,6 +40,9 @@ pub fn api_versions(payload: &Bytes, version: i16) -> Option<Bytes> {
         let ours = known_versions(key);
         k.min_version = k.min_version.max(ours.min);
         k.max_version = k.max_version.min(ours.max);
+        if names_only && let Some(&(_, last)) = LAST_BY_NAME.iter().find(|(k, _)| *k == key) {
+            k.max_version = k.max_version.min(last);
+        }
         k.min_version <= k.max_version
     });
     let mut out = BytesMut::with_capacity(payload.len());

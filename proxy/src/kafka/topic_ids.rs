@@ -7,8 +7,9 @@
 //! not hold is never allowed blind: the request gets UNKNOWN_TOPIC_ID, which makes the client
 //! refresh its metadata (through the proxy) and retry.
 //!
-//! Ids are kept per cluster: per Kafka listener (the bootstrap one; its broker listeners share
-//! it), so that what one cluster's Metadata says never names another's ids. Any server an
+//! Ids are kept per cluster: per Kafka listener in explicit mode (the bootstrap one; its broker
+//! listeners share it), per destination under interception (`conn/scope.rs`), so that what one
+//! server's Metadata says never names another cluster's ids. Any server an
 //! allowed port leads to can answer Metadata; within a cluster the first name learned for an id
 //! stays (an id never names two topics: a topic made again gets a new id), so a later answer
 //! cannot rename an id to a topic policy allows.

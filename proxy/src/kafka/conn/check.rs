@@ -10,6 +10,8 @@ use kafka_protocol::protocol::StrBytes;
 use sockmesh_policy::{ConnMeta, KafkaRequest, RuleId};
 
 use crate::conn::ConnCtx;
+
+use super::scope::IdScope;
 use crate::kafka::deny::Refusal;
 use crate::kafka::{KafkaError, Request, RequestView};
 
@@ -31,6 +33,7 @@ pub(super) struct Decision {
 pub(super) fn check(
     ctx: &ConnCtx,
     meta: &ConnMeta,
+    ids: &IdScope,
     request: &Request,
 ) -> Result<Decision, KafkaError> {
     let policy = ctx.shared.policy.load();
@@ -43,9 +46,8 @@ pub(super) fn check(
     };
     let mut names: Vec<StrBytes> = view.topics.names.clone();
     let mut unknown_id = false;
-    let cluster = ctx.shared.kafka_brokers.base(&ctx.listener);
     for id in &view.topics.ids {
-        match ctx.shared.kafka_topic_ids.name(&cluster.name, *id) {
+        match ctx.shared.kafka_topic_ids.name(&ids.cluster, *id) {
             Some(name) => {
                 if !names.contains(&name) {
                     names.push(name);

@@ -29,6 +29,7 @@ mod order;
 mod record;
 mod requests;
 mod responses;
+mod scope;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -78,12 +79,14 @@ pub async fn serve(client: PrefixedIo<Io>, ctx: Arc<ConnCtx>, endpoint: SocketAd
     let (broker_rd, broker_wr) = tokio::io::split(broker);
     let (tx, rx) = mpsc::channel(MAX_IN_FLIGHT);
     let max_frame = ctx.shared.kafka.max_request_bytes;
+    let ids = scope::IdScope::of(&ctx, endpoint);
     let requests = Requests {
         ctx: &ctx,
         meta: ctx.meta(endpoint),
         client: client_rd,
         broker: broker_wr,
         endpoint,
+        ids: ids.clone(),
         queue: tx,
         answers: Arc::new(Semaphore::new(max_frame.min(Semaphore::MAX_PERMITS))),
         max_frame,
@@ -94,6 +97,7 @@ pub async fn serve(client: PrefixedIo<Io>, ctx: Arc<ConnCtx>, endpoint: SocketAd
         client: BufWriter::with_capacity(64 * 1024, client_wr),
         queue: rx,
         endpoint,
+        ids,
         max_frame,
     };
     let limits = &ctx.shared.limits;

@@ -27,6 +27,7 @@ use crate::telemetry::access_log;
 use super::check::{Decision, check, may_ask_metadata, may_touch};
 use super::order::{Expect, Line, Pending, Read};
 use super::record::record;
+use super::scope::IdScope;
 
 /// How the request half ended.
 pub(super) enum Ended {
@@ -45,6 +46,8 @@ pub(super) struct Requests<'a, R, W> {
     pub broker: W,
     /// The broker this connection goes to.
     pub endpoint: SocketAddr,
+    /// Where its topic ids are kept.
+    pub ids: IdScope,
     pub queue: mpsc::Sender<Pending>,
     /// Bytes of the proxy's own answers the queue may hold (`max_frame` in all): a refusal
     /// waits for room before it is queued, so a client that never reads holds no more.
@@ -97,7 +100,8 @@ where
             Ok(request) => request,
             Err(e) => return self.unparsed(frame, e, started).await,
         };
-        let decision = check(self.ctx, &self.meta, &request).map_err(|e| e.to_string())?;
+        let decision =
+            check(self.ctx, &self.meta, &self.ids, &request).map_err(|e| e.to_string())?;
         let line = self.line(&decision, started, bytes_in);
         let filter_topics = decision.filter_topics;
         if !decision.allowed {
@@ -198,12 +202,12 @@ where
             return None;
         }
         let ids = &self.ctx.shared.kafka_topic_ids;
-        let cluster = self.ctx.shared.kafka_brokers.base(&self.ctx.listener);
+        let cluster = &self.ids.cluster;
         narrowed(
             request,
             body,
             |t| may_touch(self.ctx, &self.meta, client_id, version, t),
-            |id| ids.name(&cluster.name, id),
+            |id| ids.name(cluster, id),
         )
     }
 
@@ -310,9 +314,8 @@ where
                 .unwrap_or_default();
             let mut topics: Vec<String> =
                 d.view.topics.names.iter().map(|n| n.to_string()).collect();
-            let cluster = self.ctx.shared.kafka_brokers.base(&self.ctx.listener);
             topics.extend(d.view.topics.ids.iter().map(|id| {
-                match self.ctx.shared.kafka_topic_ids.name(&cluster.name, *id) {
+                match self.ctx.shared.kafka_topic_ids.name(&self.ids.cluster, *id) {
                     Some(name) => name.to_string(),
                     None => format!("id:{id}"),
                 }

@@ -27,12 +27,12 @@ use crate::conn::ConnCtx;
 use crate::kafka::addresses::Addressed;
 use crate::kafka::brokers::address_for;
 use crate::kafka::rewrite;
-use crate::upstream::Target;
 
 use super::check::may_touch;
 use super::order::{Expect, Pending, Read};
 use super::record::record;
 use super::requests::Ended;
+use super::scope::IdScope;
 
 /// What the response half holds.
 pub(super) struct Responses<'a, R, W> {
@@ -41,6 +41,8 @@ pub(super) struct Responses<'a, R, W> {
     pub client: BufWriter<W>,
     pub queue: mpsc::Receiver<Pending>,
     pub endpoint: SocketAddr,
+    /// Where its topic ids are kept.
+    pub ids: IdScope,
     /// The most of a response the proxy reads whole (ApiVersions, Metadata).
     pub max_frame: usize,
 }
@@ -172,8 +174,7 @@ where
     ) -> Result<Option<Bytes>, String> {
         let shared = &self.ctx.shared;
         let brokers = &shared.kafka_brokers;
-        let intercepted = matches!(self.ctx.target, Target::Original(..))
-            && brokers.upstream(&self.ctx.listener.name).is_none();
+        let intercepted = self.ids.intercepted;
         let must_change = !intercepted || filter_for.is_some() || !refused.is_empty();
         let unreadable = || {
             format!(
@@ -188,8 +189,7 @@ where
                 Ok(None)
             };
         };
-        let cluster = brokers.base(&self.ctx.listener);
-        response.learn_topic_ids(&shared.kafka_topic_ids, &cluster.name);
+        response.learn_topic_ids(&shared.kafka_topic_ids, &self.ids.cluster);
         let mut changed = false;
         if let Some(client_id) = filter_for {
             let meta = self.ctx.meta(self.endpoint);
@@ -239,7 +239,9 @@ where
             .map_err(|err| format!("broker read failed: {err}"))?;
         let payload: Bytes = payload.freeze();
         let changed = match e.read {
-            Read::ApiVersions => rewrite::api_versions(&payload, e.api_version),
+            Read::ApiVersions => {
+                rewrite::api_versions(&payload, e.api_version, self.ids.intercepted)
+            }
             Read::Addresses { key, filter } => {
                 let filter = filter.then_some(&e.client_id);
                 self.readdress(key, e.api_version, &payload, filter, &[])

@@ -48,7 +48,7 @@ fn api_versions_offers_only_what_the_proxy_reads() {
             // Entirely above what the proxy reads: dropped.
             key(ApiKey::Metadata as i16, 200, 300),
         ];
-        let out = api_versions(&payload(9, 0, &body, version), version).expect("rewritten");
+        let out = api_versions(&payload(9, 0, &body, version), version, false).expect("rewritten");
         let mut buf = out.clone();
         let header = ResponseHeader::decode(&mut buf, 0).expect("header");
         assert_eq!(header.correlation_id, 9);
@@ -66,13 +66,43 @@ fn api_versions_offers_only_what_the_proxy_reads() {
     }
 }
 
+/// Under interception, Produce and Fetch stop at v12, the last versions that name their topics
+/// (`kafka/conn/scope.rs`); the other keys are cut as always.
+#[test]
+fn api_versions_under_interception_keeps_clients_naming_their_topics() {
+    let mut body = ApiVersionsResponse::default();
+    body.api_keys = vec![
+        key(ApiKey::Produce as i16, 3, 13),
+        key(ApiKey::Fetch as i16, 4, 18),
+        key(ApiKey::Metadata as i16, 0, 12),
+    ];
+    let out = api_versions(&payload(9, 0, &body, 3), 3, true).expect("rewritten");
+    let mut buf = out.clone();
+    ResponseHeader::decode(&mut buf, 0).expect("header");
+    let got = ApiVersionsResponse::decode(&mut buf, 3).expect("body");
+    let keys: Vec<(i16, i16, i16)> = got
+        .api_keys
+        .iter()
+        .map(|k| (k.api_key, k.min_version, k.max_version))
+        .collect();
+    let metadata = known_versions(ApiKey::Metadata);
+    assert_eq!(
+        keys,
+        [
+            (0, 3, 12),
+            (1, 4, 12),
+            (3, metadata.min, metadata.max.min(12))
+        ]
+    );
+}
+
 #[test]
 fn api_versions_with_an_error_or_garbage_is_relayed_as_it_came() {
     let mut body = ApiVersionsResponse::default();
     body.error_code = 35;
-    assert_eq!(api_versions(&payload(1, 0, &body, 0), 0), None);
+    assert_eq!(api_versions(&payload(1, 0, &body, 0), 0, false), None);
     assert_eq!(
-        api_versions(&Bytes::from_static(&[0, 0, 0, 1, 0xff]), 3),
+        api_versions(&Bytes::from_static(&[0, 0, 0, 1, 0xff]), 3, true),
         None
     );
 }
