@@ -310,7 +310,7 @@ fn unmodified_dig_and_curl_are_captured_and_answered_as_if_by_the_resolver_they_
 
     // The explicit query is the last one made: once its line is written, all are (the writer
     // thread trails the queries it reports).
-    let log = sc.wait_log(&format!("upstream={CLUSTER}"));
+    let log = sc.wait_log("method=\"A\" path=\"allowed.mesh.test.\"");
     // Captured queries went to the resolver asked, checked as egress to its port 53...
     let api = access_lines(&log, "api.allowed.mesh.test.");
     assert!(
