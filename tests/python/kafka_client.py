@@ -87,7 +87,9 @@ def confluent_produce(args):
             except BufferError:
                 p.poll(0.05)
         p.poll(0)
-    p.flush(args.timeout)
+    # Every message gets its report by message.timeout.ms (the timeout): wait past it, or a
+    # busy machine returns from flush just before the reports of refused messages come.
+    p.flush(args.timeout + 10)
     return {"delivered": delivered[0], "errors": sorted(set(errors))}
 
 
