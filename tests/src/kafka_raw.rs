@@ -65,16 +65,49 @@ pub fn framed(payload: &[u8]) -> Vec<u8> {
     f
 }
 
-/// A Fetch v13 (topics by id) of partition 0 of `id` from offset 0, framed.
-pub fn fetch_by_id(id: uuid::Uuid, correlation_id: i32) -> Vec<u8> {
-    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-    use kafka_protocol::messages::{FetchRequest, RequestHeader};
+/// A request header (client id "raw") for `key` at `version`, encoded at the header version
+/// that key and version take: the start of a request's payload.
+fn header(key: i16, version: i16, correlation_id: i32) -> bytes::BytesMut {
+    use kafka_protocol::messages::{ApiKey, RequestHeader};
     use kafka_protocol::protocol::{Encodable, StrBytes};
+    let api = ApiKey::try_from(key).expect("a known key");
     let mut header = RequestHeader::default();
-    header.request_api_key = 1;
-    header.request_api_version = 13;
+    header.request_api_key = key;
+    header.request_api_version = version;
     header.correlation_id = correlation_id;
     header.client_id = Some(StrBytes::from_static_str("raw"));
+    let mut payload = bytes::BytesMut::new();
+    header
+        .encode(&mut payload, api.request_header_version(version))
+        .expect("header");
+    payload
+}
+
+/// A Produce v3 request (acks=1) for `partitions` partitions of `topic`, none with records,
+/// framed. Its denial echoes every partition (22 bytes each, against the request's 8).
+pub fn produce_empty(topic: &str, partitions: i32, correlation_id: i32) -> Vec<u8> {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, TopicName};
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    let mut data = TopicProduceData::default();
+    data.name = TopicName(StrBytes::from_string(topic.to_owned()));
+    data.partition_data = (0..partitions)
+        .map(|i| PartitionProduceData::default().with_index(i))
+        .collect();
+    let request = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(1000)
+        .with_topic_data(vec![data]);
+    let mut payload = header(0, 3, correlation_id);
+    request.encode(&mut payload, 3).expect("body");
+    framed(&payload)
+}
+
+/// A Fetch v13 (topics by id) of partition 0 of `id` from offset 0, framed.
+pub fn fetch_by_id(id: uuid::Uuid, correlation_id: i32) -> Vec<u8> {
+    use kafka_protocol::messages::FetchRequest;
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::protocol::Encodable;
     let mut partition = FetchPartition::default();
     partition.partition_max_bytes = 1 << 20;
     let mut topic = FetchTopic::default();
@@ -84,23 +117,16 @@ pub fn fetch_by_id(id: uuid::Uuid, correlation_id: i32) -> Vec<u8> {
     fetch.max_wait_ms = 1;
     fetch.max_bytes = 1 << 20;
     fetch.topics = vec![topic];
-    let mut payload = bytes::BytesMut::new();
-    header.encode(&mut payload, 2).expect("header");
+    let mut payload = header(1, 13, correlation_id);
     fetch.encode(&mut payload, 13).expect("body");
     framed(&payload)
 }
 
 /// A Metadata v12 request for every topic, framed.
 pub fn metadata_all(correlation_id: i32) -> Vec<u8> {
-    use kafka_protocol::messages::{MetadataRequest, RequestHeader};
-    use kafka_protocol::protocol::{Encodable, StrBytes};
-    let mut header = RequestHeader::default();
-    header.request_api_key = 3;
-    header.request_api_version = 12;
-    header.correlation_id = correlation_id;
-    header.client_id = Some(StrBytes::from_static_str("raw"));
-    let mut payload = bytes::BytesMut::new();
-    header.encode(&mut payload, 2).expect("header");
+    use kafka_protocol::messages::MetadataRequest;
+    use kafka_protocol::protocol::Encodable;
+    let mut payload = header(3, 12, correlation_id);
     MetadataRequest::default()
         .with_topics(None)
         .encode(&mut payload, 12)

@@ -326,3 +326,15 @@ pub const KAFKA_SIDECAR: &[&str] = &[
     "--label",
     "app=test",
 ];
+
+/// The error names a `kafka_client` result reports (its `errors` list).
+pub fn client_errors(v: &serde_json::Value) -> Vec<String> {
+    v["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sockmesh_tests::bpf::{
     Netns, PodSidecar, TestCgroup, bpf_status, peer_cmd, pin_dir, require_root, run_ok,
 };
@@ -21,7 +21,9 @@ use sockmesh_tests::kafka_raw::{
     answering_via, exchange_via, fetch_by_id, metadata_all, metadata_naming, read_fetch,
     read_metadata,
 };
-use sockmesh_tests::tansu::{kafka_client_via, kafka_policy, kcat_command, kcat_run};
+use sockmesh_tests::tansu::{
+    client_errors, kafka_client_via, kafka_policy, kcat_command, kcat_run,
+};
 use sockmesh_tests::{Child, Tansu, TempDir, output_text, require, wait_until};
 
 /// The broker's own address, inside the test's network namespace.
@@ -79,17 +81,6 @@ fn in_pod(ns: &Netns, cg: &TestCgroup) -> Command {
     peer_cmd(Some(ns), Some(cg), &["exec"])
 }
 
-fn errors(v: &Value) -> Vec<String> {
-    v["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|e| e.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// `ss -Htnp state established dst ADDR` in `ns`: the sockets connected to `addr`, each with
 /// the process that holds it.
 fn connected_to(ns: &Netns, addr: &str) -> Vec<String> {
@@ -145,7 +136,7 @@ fn intercepted_kafka(protocol: &str, tag: &str) {
         let denied = client(lib, "produce", &["secret", "5", "--timeout", "8"]);
         assert_eq!(denied["delivered"], 0, "{lib}: {denied}");
         assert!(
-            errors(&denied)
+            client_errors(&denied)
                 .iter()
                 .any(|e| e.contains("TOPIC_AUTHORIZATION_FAILED")),
             "{lib}: {denied}\n{}",

@@ -6,8 +6,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use sockmesh_tests::tansu::{KAFKA_SIDECAR, kafka_policy};
+use serde_json::json;
+use sockmesh_tests::tansu::{KAFKA_SIDECAR, client_errors, kafka_policy};
 use sockmesh_tests::{Sidecar, Tansu, TempDir, kafka_client, local, metric, wait_until};
 
 const CLIENTS: [&str; 2] = ["confluent", "kafka-python"];
@@ -25,17 +25,6 @@ fn kafka_pair(rules: &str, topics: &[&str]) -> (Tansu, Sidecar, SocketAddr, Temp
     let policy = dir.write("policy.yaml", &kafka_policy(broker.port, rules));
     let (sidecar, port) = Sidecar::with_policy_file(broker.port, &policy, KAFKA_SIDECAR);
     (broker, sidecar, local(port), dir)
-}
-
-fn errors(v: &Value) -> Vec<String> {
-    v["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|e| e.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 const ORDERS: &str = "{role: produce, topic: orders}, {role: consume, topic: orders}";
@@ -59,7 +48,7 @@ fn allowed_topics_are_produced_and_consumed_intact_and_denied_ones_refused() {
         let denied = kafka_client(lib, "produce", addr, &["secret", "5", "--timeout", "8"]);
         assert_eq!(denied["delivered"], 0, "{lib}: {denied}");
         assert!(
-            errors(&denied)
+            client_errors(&denied)
                 .iter()
                 .any(|e| e.contains("TOPIC_AUTHORIZATION_FAILED")),
             "{lib}: {denied}\n{}",
@@ -150,7 +139,7 @@ fn a_consumer_group_works_for_an_allowed_topic_and_is_refused_for_a_denied_one()
             "{lib}: {got}\n{}",
             sidecar.logs()
         );
-        assert_eq!(errors(&got), Vec::<String>::new(), "{lib}: {got}");
+        assert_eq!(client_errors(&got), Vec::<String>::new(), "{lib}: {got}");
         let denied = kafka_client(
             lib,
             "consume",
@@ -159,7 +148,7 @@ fn a_consumer_group_works_for_an_allowed_topic_and_is_refused_for_a_denied_one()
         );
         assert_eq!(denied["received"], 0, "{lib}: {denied}");
         assert!(
-            errors(&denied)
+            client_errors(&denied)
                 .iter()
                 .any(|e| e.contains("AUTHORIZATION_FAILED")),
             "{lib}: {denied}\n{}",
@@ -192,7 +181,7 @@ fn a_client_id_rule_allows_one_client_and_refuses_another() {
             0,
             "{lib}: {other}"
         );
-        assert!(!errors(&other).is_empty(), "{lib}: {other}");
+        assert!(!client_errors(&other).is_empty(), "{lib}: {other}");
     }
     let logs = sidecar.wait_log("intruder");
     assert!(

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use sockmesh_tests::kafka_raw::{RawBroker, api_versions, framed};
+use sockmesh_tests::kafka_raw::{RawBroker, api_versions, framed, produce_empty};
 use sockmesh_tests::proc::rss_kib;
 use sockmesh_tests::tansu::kafka_policy;
 use sockmesh_tests::{Sidecar, TempDir, free_port, local, wait_until};
@@ -27,36 +27,6 @@ fn sidecar(broker: u16, policy: &str, limits: &str, kafka: &str) -> (Sidecar, u1
     (sidecar, port, dir)
 }
 
-/// A Produce v3 request (acks=1) for `partitions` partitions of `topic`, none with records,
-/// framed. Its denial echoes every partition (22 bytes each, against the request's 8).
-fn produce(topic: &str, partitions: i32, correlation_id: i32) -> Vec<u8> {
-    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-    use kafka_protocol::messages::{ProduceRequest, RequestHeader, TopicName};
-    use kafka_protocol::protocol::{Encodable, StrBytes};
-    let mut header = RequestHeader::default();
-    header.request_api_key = 0;
-    header.request_api_version = 3;
-    header.correlation_id = correlation_id;
-    header.client_id = Some(StrBytes::from_static_str("c"));
-    let mut data = TopicProduceData::default();
-    data.name = TopicName(StrBytes::from_string(topic.to_owned()));
-    data.partition_data = (0..partitions)
-        .map(|i| {
-            let mut p = PartitionProduceData::default();
-            p.index = i;
-            p
-        })
-        .collect();
-    let mut request = ProduceRequest::default();
-    request.acks = 1;
-    request.timeout_ms = 1000;
-    request.topic_data = vec![data];
-    let mut payload = bytes::BytesMut::new();
-    header.encode(&mut payload, 1).expect("header");
-    request.encode(&mut payload, 3).expect("body");
-    framed(&payload)
-}
-
 /// A client sends 100 denied Produce requests whose denials are 2.6 MB each, and reads
 /// nothing. The proxy queues its answers within one frame's worth of bytes (else it would hold
 /// them all, 260 MB), and once nothing moves any more it closes the connection after the idle
@@ -74,7 +44,7 @@ fn a_client_that_never_reads_holds_bounded_memory_and_is_closed_when_idle() {
     );
     let pid = sidecar.child.pid();
     let before = rss_kib(pid);
-    let request = produce("secret", 120_000, 1);
+    let request = produce_empty("secret", 120_000, 1);
     assert!(request.len() < 1_100_000 && request.len() > 900_000);
     let mut client = TcpStream::connect(local(port)).expect("connect");
     client.set_read_timeout(Some(Duration::from_secs(20))).ok();

@@ -125,6 +125,13 @@ pub async fn signalled(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|set| *set).await;
 }
 
+/// Resolves `drain` after the sidecar starts draining: the latest a connection that still has
+/// work in flight may run on.
+pub async fn drained(rx: &mut watch::Receiver<bool>, drain: Duration) {
+    signalled(rx).await;
+    tokio::time::sleep(drain).await;
+}
+
 /// How long a draining connection still takes the requests that were on their way when the
 /// drain began: an idle HTTP/1.1 connection stays open this long (a request that comes is
 /// answered with `Connection: close`), and an HTTP/2 connection's final GOAWAY follows the

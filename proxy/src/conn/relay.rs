@@ -4,7 +4,7 @@
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use super::{ConnCtx, copy, signalled};
+use super::{ConnCtx, copy, drained};
 use crate::transport::activity::Activity;
 
 /// Relays bytes between `a` and `b`; returns the bytes copied each way (a to b, b to a).
@@ -21,10 +21,9 @@ where
         _ = activity.idle_for(limits.idle_timeout) => {
             Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle timeout"))
         }
-        _ = async {
-            signalled(&mut shutdown).await;
-            tokio::time::sleep(limits.drain_timeout).await;
-        } => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "drain timeout")),
+        _ = drained(&mut shutdown, limits.drain_timeout) => {
+            Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "drain timeout"))
+        }
     }
 }
 

@@ -142,9 +142,8 @@ where
     };
     tokio::select! {
         ended = halves => ended,
-        _ = async {
-            conn::signalled(&mut shutdown).await;
-            tokio::time::sleep(drain).await;
-        } => Ended::Abort("responses still owed when the drain timeout ran out".to_owned()),
+        _ = conn::drained(&mut shutdown, drain) => {
+            Ended::Abort("responses still owed when the drain timeout ran out".to_owned())
+        }
     }
 }
